@@ -1,0 +1,170 @@
+"""The ASGI middleware: one record per HTTP request, everything else passed through untouched."""
+
+from __future__ import annotations
+
+import os
+from time import perf_counter
+from typing import Any
+
+from prometheus_client.registry import CollectorRegistry
+
+from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gatewatch.exposition import metrics_asgi_app
+from gatewatch.monitor import Monitor
+from gatewatch.options import resolve
+from gatewatch.record import ASGI, RequestRecord, current_record
+from gatewatch.step_timer import CpuStepTimer, StepTimer
+
+
+class GatewatchASGI:
+    """Wrap an ASGI application to record every HTTP request it serves.
+
+    ``lifespan``, ``websocket`` and unknown scope types go straight to the app. Errors
+    inside gatewatch are counted in ``gatewatch_internal_errors_total`` and never
+    reach the app or the client; the app's own exceptions propagate unchanged.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        registry: CollectorRegistry | None = None,
+        monitor: Monitor | None = None,
+        max_routes: int = 500,
+        metrics_path: str | None = None,
+        cpu_time: bool = True,
+    ) -> None:
+        setup = resolve(
+            interface=ASGI,
+            registry=registry,
+            monitor=monitor,
+            max_routes=max_routes,
+            metrics_path=metrics_path,
+            cpu_time=cpu_time,
+        )
+        self.app = app
+        self.monitor = setup.monitor
+        self._timer = CpuStepTimer if cpu_time else StepTimer
+        self._metrics_path = metrics_path
+        self._metrics_app = metrics_asgi_app(setup.registry) if metrics_path else app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif scope["path"] == self._metrics_path:
+            await self._metrics_app(scope, receive, send)
+        else:
+            await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        monitor = self.monitor
+        try:
+            record = monitor.start(ASGI, scope["method"], scope["path"])
+        except Exception as exc:  # noqa: BLE001 - never let recording stop the request
+            monitor.report_internal_error("asgi.start", exc)
+            await self.app(scope, receive, send)
+            return
+        root_path = scope.get("root_path", "")
+        token = current_record.set(record)
+
+        async def receive_counted() -> Message:
+            message = await receive()
+            try:
+                kind = message["type"]
+                if kind == "http.request":
+                    record.request_bytes += len(message.get("body", b""))
+                elif kind == "http.disconnect" and not record.response_complete:
+                    record.disconnected = True
+            except Exception as exc:  # noqa: BLE001
+                monitor.report_internal_error("asgi.receive", exc)
+            return message
+
+        async def send_counted(message: Message) -> None:
+            kind = message.get("type")
+            if kind == "http.response.body":
+                body_size = len(message.get("body", b""))
+                final = not message.get("more_body", False)
+                if record.first_byte is None and (body_size or final):
+                    record.first_byte = perf_counter()
+            elif kind == "http.response.start":
+                record.status = message.get("status", 0)
+                body_size, final = 0, False
+            else:
+                body_size, final = _extension_body(message)
+                if record.first_byte is None and body_size:
+                    record.first_byte = perf_counter()
+            try:
+                await send(message)
+            except OSError:
+                # The server could not deliver it: the client has gone.
+                if not record.response_complete:
+                    record.disconnected = True
+                raise
+            record.response_bytes += body_size
+            if final:
+                record.end = perf_counter()
+                record.response_complete = True
+
+        try:
+            await self._timer(self.app(scope, receive_counted, send_counted), record)
+        except Exception as exc:
+            # An error raised because the client left is the disconnect, not an app bug.
+            if not record.disconnected:
+                record.exception = exc
+            raise
+        except BaseException:
+            # Cancellation (the server giving up on a gone client, or shutting down).
+            if not record.response_complete:
+                record.disconnected = True
+            raise
+        finally:
+            try:
+                current_record.reset(token)
+                if record.route is None:
+                    record.route = route_template(scope, root_path)
+                monitor.finish(record)
+            except Exception as exc:  # noqa: BLE001
+                monitor.report_internal_error("asgi.finish", exc)
+
+
+def route_template(scope: Scope, root_path: str) -> str | None:
+    """The route template Starlette or FastAPI matched, with any ``Mount`` prefixes.
+
+    Their routers store the matched route in ``scope["route"]`` and extend
+    ``root_path`` for every mount they descend into, in the same scope dict.
+    """
+    route: Any = scope.get("route")
+    if route is None:
+        return None
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    current_root: str = scope.get("root_path", "")
+    prefix = current_root[len(root_path):] if current_root.startswith(root_path) else ""
+    routes = getattr(route, "routes", None)
+    if routes is not None:
+        # A Mount: its own path is in the prefix already. A mounted router that matched
+        # nothing is a 404 (unmatched); a mounted app (static files) owns the subtree.
+        return None if routes else f"{prefix}/{{path}}"
+    return prefix + path
+
+
+def _extension_body(message: Message) -> tuple[int, bool]:
+    """Bytes and finality of the ASGI ``pathsend`` / ``zerocopysend`` extension messages."""
+    kind = message.get("type")
+    if kind == "http.response.pathsend":
+        try:
+            return os.path.getsize(message["path"]), True
+        except (OSError, KeyError, TypeError):
+            return 0, True
+    if kind == "http.response.zerocopysend":
+        final = not message.get("more_body", False)
+        count = message.get("count")
+        if isinstance(count, int):
+            return count, final
+        try:
+            size = os.fstat(message["file"].fileno()).st_size - int(message.get("offset", 0) or 0)
+            return max(size, 0), final
+        except (OSError, KeyError, AttributeError, TypeError, ValueError):
+            return 0, final
+    return 0, False

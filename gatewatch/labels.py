@@ -1,0 +1,87 @@
+"""Bounded label values: routes, methods, statuses and exception types.
+
+Label cardinality is what makes a metrics backend fall over, so every value that
+comes from outside (a route table that grows, an odd method, a made-up status) is
+mapped onto a bounded set here, and what spills over is counted, not dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+UNMATCHED: Final = "<unmatched>"
+OTHER: Final = "<other>"
+OTHER_METHOD: Final = "_OTHER"
+OTHER_STATUS: Final = "_OTHER"
+
+# The methods of RFC 9110 and PATCH (RFC 5789), as OpenTelemetry's HTTP semantic
+# conventions list them; anything else is "_OTHER".
+_KNOWN_METHODS: Final = {
+    m: m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+}
+_STATUS_LABELS: Final = {code: str(code) for code in range(100, 600)}
+
+MAX_LABEL_LENGTH: Final = 200
+
+
+def method_label(method: str) -> str:
+    return _KNOWN_METHODS.get(method, OTHER_METHOD)
+
+
+def status_label(status: int) -> str:
+    return _STATUS_LABELS.get(status, OTHER_STATUS)
+
+
+class BoundedLabels:
+    """Admits the first ``limit`` distinct values; later newcomers share ``overflow``."""
+
+    def __init__(self, *, limit: int, overflow: str = OTHER) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit!r}")
+        self._limit = limit
+        self._overflow = overflow
+        self._admitted: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.overflowed = 0
+
+    def __len__(self) -> int:
+        return len(self._admitted)
+
+    def label(self, value: str) -> str:
+        admitted = self._admitted.get(value)
+        if admitted is not None:
+            return admitted
+        return self._admit(value)
+
+    def _admit(self, value: str) -> str:
+        with self._lock:
+            admitted = self._admitted.get(value)
+            if admitted is not None:
+                return admitted
+            if len(self._admitted) >= self._limit or len(value) > MAX_LABEL_LENGTH:
+                self.overflowed += 1
+                return self._overflow
+            self._admitted[value] = value
+            return value
+
+
+class RouteLabels(BoundedLabels):
+    """Route templates, at most ``max_routes`` of them, plus ``<unmatched>`` and ``<other>``."""
+
+    def __init__(self, *, max_routes: int) -> None:
+        super().__init__(limit=max_routes)
+
+    def route(self, template: str | None) -> str:
+        if template is None:
+            return UNMATCHED
+        return self.label(template)
+
+
+def exception_name(exc: BaseException) -> str:
+    """``module.QualifiedName`` as OpenTelemetry's ``error.type``; builtins stay short."""
+    cls = type(exc)
+    module = cls.__module__
+    if module == "builtins":
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"

@@ -1,0 +1,114 @@
+"""The in-process hub: counts requests in flight, bounds labels, hands finished records to sinks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from time import perf_counter
+from typing import Protocol
+
+from gatewatch.catalogue import CLIENT_CLOSED_STATUS
+from gatewatch.labels import BoundedLabels, RouteLabels, exception_name, method_label, status_label
+from gatewatch.record import RequestRecord
+
+logger = logging.getLogger("gatewatch")
+
+MAX_EXCEPTION_TYPES = 200
+# One log line per place at most this often: a broken exporter must not flood the app's logs.
+INTERNAL_ERROR_LOG_INTERVAL = 60.0
+
+
+class Sink(Protocol):
+    """Something that turns records into a view: Prometheus, OpenTelemetry, the live state."""
+
+    def request_started(self, record: RequestRecord) -> None: ...
+
+    def request_finished(self, record: RequestRecord) -> None: ...
+
+    def internal_error(self) -> None: ...
+
+
+class Monitor:
+    """Everything a process knows about its HTTP traffic, shared by all its middlewares.
+
+    The hot path takes one short lock at arrival (in-flight counts) and hands each
+    finished record to the sinks once; sinks only add numbers and build their views
+    when they are read.
+    """
+
+    def __init__(self, *, max_routes: int = 500, sinks: Iterable[Sink] = ()) -> None:
+        if isinstance(max_routes, bool) or not isinstance(max_routes, int):
+            raise TypeError(f"max_routes must be an int, got {type(max_routes).__name__}")
+        if max_routes < 1:
+            raise ValueError(f"max_routes must be at least 1, got {max_routes}")
+        self.max_routes = max_routes
+        self.routes = RouteLabels(max_routes=max_routes)
+        self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
+        self._lock = threading.Lock()
+        self._in_flight: dict[tuple[str, str], int] = {}
+        self._in_flight_by_interface: dict[str, int] = {}
+        self._sinks: tuple[Sink, ...] = tuple(sinks)
+        # interface -> server software, for gatewatch_info.
+        self.servers: dict[str, str] = {}
+        self.internal_errors = 0
+        self._last_logged: dict[str, float] = {}
+
+    def add_sink(self, sink: Sink) -> None:
+        self._sinks = (*self._sinks, sink)
+
+    def note_server(self, interface: str, server: str) -> None:
+        self.servers[interface] = server
+
+    def start(self, interface: str, method: str, path: str) -> RequestRecord:
+        record = RequestRecord(interface, method_label(method), path, perf_counter())
+        key = (interface, record.method)
+        with self._lock:
+            already = self._in_flight_by_interface.get(interface, 0)
+            record.concurrency = already
+            self._in_flight_by_interface[interface] = already + 1
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        for sink in self._sinks:
+            sink.request_started(record)
+        return record
+
+    def finish(self, record: RequestRecord) -> None:
+        if record.end is None:
+            record.end = perf_counter()
+        record.route_label = self.routes.route(record.route)
+        if record.disconnected:
+            record.status_label = status_label(CLIENT_CLOSED_STATUS)
+        else:
+            # No response started at all: the server answers 500 on the app's behalf.
+            record.status_label = status_label(record.status or 500)
+        if record.exception is not None:
+            record.exception_label = self.exception_types.label(exception_name(record.exception))
+        interface = record.interface
+        with self._lock:
+            self._in_flight_by_interface[interface] -= 1
+            self._in_flight[(interface, record.method)] -= 1
+        for sink in self._sinks:
+            sink.request_finished(record)
+
+    def in_flight(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._in_flight)
+
+    def report_internal_error(self, where: str, exc: BaseException) -> None:
+        """Count and (rate-limited) log an error inside gatewatch; never raises."""
+        try:
+            self.internal_errors += 1
+            for sink in self._sinks:
+                sink.internal_error()
+            now = time.monotonic()
+            last = self._last_logged.get(where)
+            if last is None or now - last >= INTERNAL_ERROR_LOG_INTERVAL:
+                self._last_logged[where] = now
+                logger.error(
+                    "gatewatch internal error in %s (the application is unaffected)",
+                    where,
+                    exc_info=exc,
+                )
+        except Exception:  # noqa: BLE001 - reporting must never fail the request
+            pass

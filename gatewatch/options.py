@@ -1,0 +1,71 @@
+"""Options shared by the middlewares, checked once at construction."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from prometheus_client.registry import REGISTRY, CollectorRegistry
+
+from gatewatch.monitor import Monitor
+from gatewatch.prometheus import monitor_for_registry
+from gatewatch.prometheus_multiprocess import multiprocess_enabled, process_monitor
+
+_ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
+_WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
+
+
+@dataclass(frozen=True)
+class Setup:
+    monitor: Monitor
+    registry: CollectorRegistry
+    metrics_path: str | None
+
+
+def resolve(
+    *,
+    interface: str,
+    registry: CollectorRegistry | None,
+    monitor: Monitor | None,
+    max_routes: int,
+    metrics_path: str | None,
+    cpu_time: bool,
+) -> Setup:
+    """Validate the options every middleware takes and find the monitor to record into."""
+    if registry is not None and not isinstance(registry, CollectorRegistry):
+        raise TypeError(
+            f"registry must be a prometheus_client CollectorRegistry, got {type(registry).__name__}"
+        )
+    if monitor is not None and not isinstance(monitor, Monitor):
+        raise TypeError(f"monitor must be a gatewatch Monitor, got {type(monitor).__name__}")
+    if isinstance(max_routes, bool) or not isinstance(max_routes, int):
+        raise TypeError(f"max_routes must be an int, got {type(max_routes).__name__}")
+    if max_routes < 1:
+        raise ValueError(f"max_routes must be at least 1, got {max_routes}")
+    if metrics_path is not None:
+        if not isinstance(metrics_path, str):
+            raise TypeError(f"metrics_path must be a str or None, got {type(metrics_path).__name__}")
+        if not metrics_path.startswith("/"):
+            raise ValueError(f"metrics_path must start with '/', got {metrics_path!r}")
+    if not isinstance(cpu_time, bool):
+        raise TypeError(f"cpu_time must be a bool, got {type(cpu_time).__name__}")
+    registry = REGISTRY if registry is None else registry
+    server = detect_server(interface)
+    if monitor is None:
+        if multiprocess_enabled():
+            monitor, sink = process_monitor(max_routes=max_routes)
+            sink.note_server(interface, server)
+        else:
+            monitor = monitor_for_registry(registry, max_routes=max_routes)
+    monitor.note_server(interface, server)
+    return Setup(monitor=monitor, registry=registry, metrics_path=metrics_path)
+
+
+def detect_server(interface: str) -> str:
+    """The server that imported the application, for gatewatch_info; servers import
+    themselves before they load the app, so this is known at construction."""
+    candidates = _ASGI_SERVERS if interface == "asgi" else _WSGI_SERVERS
+    for name in candidates:
+        if name in sys.modules:
+            return name.split(".")[0]
+    return "unknown"

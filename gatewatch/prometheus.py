@@ -1,0 +1,187 @@
+"""Prometheus export for a single process: aggregate plain numbers, build metrics when scraped.
+
+prometheus-client's own metric objects take a lock and scan buckets for every
+``observe``; gatewatch records a dozen numbers a request, so it adds them into
+per-route state under one lock and turns that state into metric families only
+when ``/metrics`` is read (a custom collector). Under gunicorn with several
+workers, :mod:`gatewatch.prometheus_multiprocess` takes over instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from gatewatch import catalogue as c
+from gatewatch.histogram import Histogram
+from gatewatch.monitor import Monitor
+from gatewatch.record import RequestRecord
+from gatewatch.version import VERSION
+
+
+class _RouteStats:
+    """Everything recorded for one (interface, method, route)."""
+
+    __slots__ = ("blocking", "cpu", "ttfb", "request_bytes", "response_bytes", "durations")
+
+    def __init__(self) -> None:
+        self.blocking = Histogram(c.BLOCKING_BUCKETS)
+        self.cpu = Histogram(c.CPU_BUCKETS)
+        self.ttfb = Histogram(c.TTFB_BUCKETS)
+        self.request_bytes = 0
+        self.response_bytes = 0
+        self.durations: dict[str, Histogram] = {}
+
+
+class PrometheusAggregator(Collector):
+    """A :class:`~gatewatch.monitor.Sink` and a prometheus-client collector in one."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self._monitor = monitor
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str, str], _RouteStats] = {}
+        self._concurrency: dict[str, Histogram] = {}
+        self._exceptions: dict[tuple[str, str, str], int] = {}
+        self._disconnects: dict[tuple[str, str], int] = {}
+
+    # -- Sink -------------------------------------------------------------------------
+
+    def request_started(self, record: RequestRecord) -> None:
+        pass
+
+    def internal_error(self) -> None:
+        pass
+
+    def request_finished(self, record: RequestRecord) -> None:
+        interface = record.interface
+        route = record.route_label
+        key = (interface, record.method, route)
+        end = record.end if record.end is not None else record.start
+        with self._lock:
+            stats = self._routes.get(key)
+            if stats is None:
+                stats = self._routes[key] = _RouteStats()
+            duration = stats.durations.get(record.status_label)
+            if duration is None:
+                duration = stats.durations[record.status_label] = Histogram(c.DURATION_BUCKETS)
+            duration.observe(end - record.start)
+            stats.blocking.observe(record.blocking)
+            if record.cpu is not None:
+                stats.cpu.observe(record.cpu)
+            if record.first_byte is not None:
+                stats.ttfb.observe(record.first_byte - record.start)
+            stats.request_bytes += record.request_bytes
+            stats.response_bytes += record.response_bytes
+            concurrency = self._concurrency.get(interface)
+            if concurrency is None:
+                concurrency = self._concurrency[interface] = Histogram(c.CONCURRENCY_BUCKETS)
+            concurrency.observe(record.concurrency)
+            if record.exception is not None:
+                ekey = (interface, route, record.exception_label)
+                self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
+            if record.disconnected:
+                dkey = (interface, route)
+                self._disconnects[dkey] = self._disconnects.get(dkey, 0) + 1
+
+    # -- Collector --------------------------------------------------------------------
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only, so a registry can refuse a clash without running a scrape.
+        yield HistogramMetricFamily(c.DURATION, c.HELP[c.DURATION], labels=c.DURATION_LABELS)
+        yield HistogramMetricFamily(c.BLOCKING, c.HELP[c.BLOCKING], labels=c.ROUTE_LABELS)
+        yield HistogramMetricFamily(c.CPU, c.HELP[c.CPU], labels=c.ROUTE_LABELS)
+        yield HistogramMetricFamily(c.TTFB, c.HELP[c.TTFB], labels=c.ROUTE_LABELS)
+        yield GaugeMetricFamily(c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], labels=c.IN_FLIGHT_LABELS)
+        yield HistogramMetricFamily(c.CONCURRENCY, c.HELP[c.CONCURRENCY], labels=c.CONCURRENCY_LABELS)
+        yield CounterMetricFamily(c.REQUEST_BYTES, c.HELP[c.REQUEST_BYTES], labels=c.ROUTE_LABELS)
+        yield CounterMetricFamily(c.RESPONSE_BYTES, c.HELP[c.RESPONSE_BYTES], labels=c.ROUTE_LABELS)
+        yield CounterMetricFamily(c.EXCEPTIONS, c.HELP[c.EXCEPTIONS], labels=c.EXCEPTION_LABELS)
+        yield CounterMetricFamily(c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS)
+        yield CounterMetricFamily(c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS])
+        yield InfoMetricFamily(c.INFO, c.HELP[c.INFO], labels=c.INFO_LABELS)
+
+    def collect(self) -> Iterator[Metric]:
+        duration = HistogramMetricFamily(c.DURATION, c.HELP[c.DURATION], labels=c.DURATION_LABELS)
+        blocking = HistogramMetricFamily(c.BLOCKING, c.HELP[c.BLOCKING], labels=c.ROUTE_LABELS)
+        cpu = HistogramMetricFamily(c.CPU, c.HELP[c.CPU], labels=c.ROUTE_LABELS)
+        ttfb = HistogramMetricFamily(c.TTFB, c.HELP[c.TTFB], labels=c.ROUTE_LABELS)
+        request_bytes = CounterMetricFamily(
+            c.REQUEST_BYTES, c.HELP[c.REQUEST_BYTES], labels=c.ROUTE_LABELS
+        )
+        response_bytes = CounterMetricFamily(
+            c.RESPONSE_BYTES, c.HELP[c.RESPONSE_BYTES], labels=c.ROUTE_LABELS
+        )
+        concurrency = HistogramMetricFamily(
+            c.CONCURRENCY, c.HELP[c.CONCURRENCY], labels=c.CONCURRENCY_LABELS
+        )
+        exceptions = CounterMetricFamily(c.EXCEPTIONS, c.HELP[c.EXCEPTIONS], labels=c.EXCEPTION_LABELS)
+        disconnects = CounterMetricFamily(
+            c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS
+        )
+        with self._lock:
+            for key, stats in self._routes.items():
+                labels = list(key)
+                for status, hist in stats.durations.items():
+                    _add_histogram(duration, [*labels, status], hist)
+                _add_histogram(blocking, labels, stats.blocking)
+                _add_histogram(cpu, labels, stats.cpu)
+                _add_histogram(ttfb, labels, stats.ttfb)
+                request_bytes.add_metric(labels, stats.request_bytes)
+                response_bytes.add_metric(labels, stats.response_bytes)
+            for interface, hist in self._concurrency.items():
+                _add_histogram(concurrency, [interface], hist)
+            for ekey, count in self._exceptions.items():
+                exceptions.add_metric(list(ekey), count)
+            for dkey, count in self._disconnects.items():
+                disconnects.add_metric(list(dkey), count)
+        in_flight = GaugeMetricFamily(c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], labels=c.IN_FLIGHT_LABELS)
+        for (interface, method), count in sorted(self._monitor.in_flight().items()):
+            in_flight.add_metric([interface, method], count)
+        internal = CounterMetricFamily(c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS])
+        internal.add_metric([], self._monitor.internal_errors)
+        info = InfoMetricFamily(c.INFO, c.HELP[c.INFO], labels=c.INFO_LABELS)
+        for interface, server in sorted(self._monitor.servers.items()):
+            info.add_metric([VERSION, interface, server], {})
+        yield from (duration, blocking, cpu, ttfb, in_flight, concurrency)
+        yield from (request_bytes, response_bytes, exceptions, disconnects, internal, info)
+
+
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:
+    family.add_metric(labels, hist.cumulative_buckets(), hist.sum)
+
+
+# One monitor per registry: building a middleware many times (test suites, app
+# factories, several wrapped apps in one process) reuses it instead of registering
+# the same metric names twice.
+_monitors: weakref.WeakKeyDictionary[CollectorRegistry, Monitor] = weakref.WeakKeyDictionary()
+_monitors_lock = threading.Lock()
+
+
+def monitor_for_registry(registry: CollectorRegistry, *, max_routes: int = 500) -> Monitor:
+    """The monitor that exports into ``registry``, created and registered on first use."""
+    with _monitors_lock:
+        monitor = _monitors.get(registry)
+        if monitor is not None:
+            if monitor.max_routes != max_routes:
+                raise ValueError(
+                    f"max_routes={max_routes} conflicts with the gatewatch monitor already "
+                    f"exporting to this registry (max_routes={monitor.max_routes}); pass the "
+                    "same value, a separate registry=, or a shared monitor="
+                )
+            return monitor
+        monitor = Monitor(max_routes=max_routes)
+        aggregator = PrometheusAggregator(monitor)
+        monitor.add_sink(aggregator)
+        registry.register(aggregator)
+        _monitors[registry] = monitor
+        return monitor

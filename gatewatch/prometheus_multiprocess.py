@@ -1,0 +1,158 @@
+"""Prometheus export across worker processes (gunicorn ``-w N``), via prometheus-client's files.
+
+Each worker writes its numbers into prometheus-client's memory-mapped files under
+``PROMETHEUS_MULTIPROC_DIR`` and whichever worker answers ``/metrics`` merges them
+(:class:`prometheus_client.multiprocess.MultiProcessCollector`). That needs real
+prometheus-client metric objects, so this sink uses them, with the labelled
+children cached per label set so the hot path skips the label look-up.
+
+Run gunicorn with a ``child_exit`` hook so a dead worker's live gauges go away::
+
+    from prometheus_client import multiprocess
+
+    def child_exit(server, worker):
+        multiprocess.mark_process_dead(worker.pid)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from gatewatch import catalogue as c
+from gatewatch.monitor import Monitor
+from gatewatch.record import RequestRecord
+from gatewatch.version import VERSION
+
+ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()))
+
+
+class MultiprocessSink:
+    """A :class:`~gatewatch.monitor.Sink` writing into prometheus-client's multiprocess files."""
+
+    def __init__(self) -> None:
+        # registry=None: the values live in the files, and the scrape merges the files;
+        # registering these too would report this worker twice.
+        self._duration = Histogram(
+            c.DURATION, c.HELP[c.DURATION], c.DURATION_LABELS, registry=None,
+            buckets=c.DURATION_BUCKETS,
+        )
+        self._blocking = Histogram(
+            c.BLOCKING, c.HELP[c.BLOCKING], c.ROUTE_LABELS, registry=None,
+            buckets=c.BLOCKING_BUCKETS,
+        )
+        self._cpu = Histogram(
+            c.CPU, c.HELP[c.CPU], c.ROUTE_LABELS, registry=None, buckets=c.CPU_BUCKETS
+        )
+        self._ttfb = Histogram(
+            c.TTFB, c.HELP[c.TTFB], c.ROUTE_LABELS, registry=None, buckets=c.TTFB_BUCKETS
+        )
+        self._in_flight = Gauge(
+            c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], c.IN_FLIGHT_LABELS, registry=None,
+            multiprocess_mode="livesum",
+        )
+        self._concurrency = Histogram(
+            c.CONCURRENCY, c.HELP[c.CONCURRENCY], c.CONCURRENCY_LABELS, registry=None,
+            buckets=c.CONCURRENCY_BUCKETS,
+        )
+        self._request_bytes = Counter(
+            c.REQUEST_BYTES, c.HELP[c.REQUEST_BYTES], c.ROUTE_LABELS, registry=None
+        )
+        self._response_bytes = Counter(
+            c.RESPONSE_BYTES, c.HELP[c.RESPONSE_BYTES], c.ROUTE_LABELS, registry=None
+        )
+        self._exceptions = Counter(
+            c.EXCEPTIONS, c.HELP[c.EXCEPTIONS], c.EXCEPTION_LABELS, registry=None
+        )
+        self._disconnects = Counter(
+            c.DISCONNECTS, c.HELP[c.DISCONNECTS], c.DISCONNECT_LABELS, registry=None
+        )
+        self._internal_errors = Counter(
+            c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS], registry=None
+        )
+        # Info metrics do not merge across processes; a 0/1 gauge taking the max does.
+        self._info = Gauge(
+            c.INFO + "_info", c.HELP[c.INFO], c.INFO_LABELS, registry=None,
+            multiprocess_mode="max",
+        )
+        self._lock = threading.Lock()
+        self._route_children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+        self._duration_children: dict[tuple[str, str, str, str], Any] = {}
+        self._in_flight_children: dict[tuple[str, str], Any] = {}
+
+    def note_server(self, interface: str, server: str) -> None:
+        self._info.labels(VERSION, interface, server).set(1)
+
+    def request_started(self, record: RequestRecord) -> None:
+        key = (record.interface, record.method)
+        child = self._in_flight_children.get(key)
+        if child is None:
+            child = self._in_flight_children[key] = self._in_flight.labels(*key)
+        child.inc()
+
+    def internal_error(self) -> None:
+        self._internal_errors.inc()
+
+    def request_finished(self, record: RequestRecord) -> None:
+        interface = record.interface
+        route = record.route_label
+        key = (interface, record.method, route)
+        children = self._route_children.get(key)
+        if children is None:
+            children = self._route_children[key] = (
+                self._blocking.labels(*key),
+                self._cpu.labels(*key),
+                self._ttfb.labels(*key),
+                self._request_bytes.labels(*key),
+                self._response_bytes.labels(*key),
+            )
+        blocking, cpu, ttfb, request_bytes, response_bytes = children
+        dkey = (*key, record.status_label)
+        duration = self._duration_children.get(dkey)
+        if duration is None:
+            duration = self._duration_children[dkey] = self._duration.labels(*dkey)
+        end = record.end if record.end is not None else record.start
+        duration.observe(end - record.start)
+        blocking.observe(record.blocking)
+        if record.cpu is not None:
+            cpu.observe(record.cpu)
+        if record.first_byte is not None:
+            ttfb.observe(record.first_byte - record.start)
+        if record.request_bytes:
+            request_bytes.inc(record.request_bytes)
+        if record.response_bytes:
+            response_bytes.inc(record.response_bytes)
+        self._concurrency.labels(interface).observe(record.concurrency)
+        self._in_flight_children[(interface, record.method)].dec()
+        if record.exception is not None:
+            self._exceptions.labels(interface, route, record.exception_label).inc()
+        if record.disconnected:
+            self._disconnects.labels(interface, route).inc()
+
+
+_process_monitor: Monitor | None = None
+_process_sink: MultiprocessSink | None = None
+_lock = threading.Lock()
+
+
+def process_monitor(*, max_routes: int = 500) -> tuple[Monitor, MultiprocessSink]:
+    """The one monitor of this worker process; a second set of metric objects would
+    overwrite the first one's values in the shared files."""
+    global _process_monitor, _process_sink
+    with _lock:
+        if _process_monitor is None or _process_sink is None:
+            _process_sink = MultiprocessSink()
+            _process_monitor = Monitor(max_routes=max_routes, sinks=(_process_sink,))
+        elif _process_monitor.max_routes != max_routes:
+            raise ValueError(
+                f"max_routes={max_routes} conflicts with this process's gatewatch monitor "
+                f"(max_routes={_process_monitor.max_routes})"
+            )
+        return _process_monitor, _process_sink

@@ -1,0 +1,249 @@
+"""The WSGI middleware: one record per request, from the call until the iterable is closed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from threading import get_ident
+from time import perf_counter, thread_time
+from typing import Any
+
+from prometheus_client.registry import CollectorRegistry
+
+from gatewatch.exposition import metrics_wsgi_app
+from gatewatch.monitor import Monitor
+from gatewatch.options import resolve
+from gatewatch.record import WSGI, RequestRecord, current_record
+from gatewatch.wsgi_input import CountingInput
+from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, WSGIApp, Write
+
+
+class GatewatchWSGI:
+    """Wrap a WSGI application to record every request it serves (PEP 3333).
+
+    A request holds its worker from the call until the server calls the response
+    iterable's ``close()``; that is its duration and its blocking time. A
+    ``wsgi.file_wrapper`` response is handed back as the same object, so the server
+    can still use ``sendfile``.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        registry: CollectorRegistry | None = None,
+        monitor: Monitor | None = None,
+        max_routes: int = 500,
+        metrics_path: str | None = None,
+        cpu_time: bool = True,
+    ) -> None:
+        setup = resolve(
+            interface=WSGI,
+            registry=registry,
+            monitor=monitor,
+            max_routes=max_routes,
+            metrics_path=metrics_path,
+            cpu_time=cpu_time,
+        )
+        self.app = app
+        self.monitor = setup.monitor
+        self._cpu_clock = thread_time if cpu_time else _no_cpu_clock
+        self._metrics_path = metrics_path
+        self._metrics_app = metrics_wsgi_app(setup.registry) if metrics_path else app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == self._metrics_path:
+            return self._metrics_app(environ, start_response)
+        monitor = self.monitor
+        try:
+            record = monitor.start(WSGI, environ.get("REQUEST_METHOD", ""), path)
+            cpu_started = self._cpu_clock()
+            stream = environ.get("wsgi.input")
+            if stream is not None:
+                environ["wsgi.input"] = CountingInput(stream, record)
+        except Exception as exc:  # noqa: BLE001 - never let recording stop the request
+            monitor.report_internal_error("wsgi.start", exc)
+            return self.app(environ, start_response)
+        token = current_record.set(record)
+        finish = _Finisher(monitor, record, environ, cpu_started, self._cpu_clock)
+
+        def start_response_counted(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Write:
+            write = start_response(status, headers, exc_info)
+            try:
+                record.status = int(status[:3])
+            except (TypeError, ValueError):
+                record.status = 0
+
+            def write_counted(data: bytes) -> object:
+                if record.first_byte is None:
+                    record.first_byte = perf_counter()
+                result = write(data)
+                record.response_bytes += len(data)
+                return result
+
+            return write_counted
+
+        try:
+            result = self.app(environ, start_response_counted)
+        except BaseException as exc:
+            record.exception = exc
+            current_record.reset(token)
+            finish()
+            raise
+        current_record.reset(token)
+        try:
+            return _watch_response(result, record, environ, finish)
+        except Exception as exc:  # noqa: BLE001
+            monitor.report_internal_error("wsgi.response", exc)
+            return result
+
+
+def _no_cpu_clock() -> float:
+    return 0.0
+
+
+class _Finisher:
+    """Ends the request exactly once, whichever way it ends (close, exception, error)."""
+
+    __slots__ = ("_monitor", "_record", "_environ", "_cpu_started", "_cpu_clock", "_thread", "_done")
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        record: RequestRecord,
+        environ: Environ,
+        cpu_started: float,
+        cpu_clock: Any,
+    ) -> None:
+        self._monitor = monitor
+        self._record = record
+        self._environ = environ
+        self._cpu_started = cpu_started
+        self._cpu_clock = cpu_clock
+        self._thread = get_ident()
+        self._done = False
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        record = self._record
+        try:
+            record.end = end = perf_counter()
+            # Under WSGI the worker is held for the whole request.
+            record.blocking = record.longest_step = end - record.start
+            if self._cpu_clock is _no_cpu_clock or get_ident() != self._thread:
+                record.cpu = None
+            else:
+                record.cpu = self._cpu_clock() - self._cpu_started
+            if record.route is None:
+                record.route = flask_route(self._environ)
+            self._monitor.finish(record)
+        except Exception as exc:  # noqa: BLE001
+            self._monitor.report_internal_error("wsgi.finish", exc)
+
+
+def flask_route(environ: Environ) -> str | None:
+    """The URL rule Flask (or any Werkzeug app) matched: ``/items/<int:id>``."""
+    request = environ.get("werkzeug.request")
+    rule = getattr(request, "url_rule", None)
+    template = getattr(rule, "rule", None)
+    return template if isinstance(template, str) else None
+
+
+def _watch_response(
+    result: Iterable[bytes], record: RequestRecord, environ: Environ, finish: _Finisher
+) -> Iterable[bytes]:
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    if isinstance(file_wrapper, type) and isinstance(result, file_wrapper):
+        hooked = _hook_file_wrapper(result, record, finish)
+        if hooked:
+            return result
+    return ClosingIterator(result, record, finish)
+
+
+def _hook_file_wrapper(result: Any, record: RequestRecord, finish: _Finisher) -> bool:
+    """Keep the server's own file wrapper (so it may ``sendfile``) and learn when it closes."""
+    original_close = getattr(result, "close", None)
+
+    def close() -> None:
+        try:
+            if original_close is not None:
+                original_close()
+        finally:
+            record.response_complete = True
+            if record.first_byte is None:
+                record.first_byte = perf_counter()
+            finish()
+
+    try:
+        result.close = close
+    except AttributeError:
+        return False
+    # The server may send the file itself; count what is left of it from where it stands.
+    filelike = getattr(result, "filelike", None)
+    try:
+        record.response_bytes += max(os.fstat(filelike.fileno()).st_size - filelike.tell(), 0)  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError, TypeError):
+        pass
+    return True
+
+
+class ClosingIterator:
+    """Passes the response through chunk by chunk, counting it, and finishes on ``close()``."""
+
+    __slots__ = ("_iterable", "_iterator", "_record", "_finish", "_closed")
+
+    def __init__(self, iterable: Iterable[bytes], record: RequestRecord, finish: _Finisher) -> None:
+        self._iterable = iterable
+        self._record = record
+        self._finish = finish
+        self._closed = False
+        try:
+            self._iterator: Iterator[bytes] = iter(iterable)
+        except BaseException as exc:
+            record.exception = exc
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        record = self._record
+        try:
+            chunk = next(self._iterator)
+        except StopIteration:
+            record.response_complete = True
+            if record.first_byte is None:
+                record.first_byte = perf_counter()
+            raise
+        except BaseException as exc:
+            record.exception = exc
+            raise
+        if chunk and record.first_byte is None:
+            record.first_byte = perf_counter()
+        record.response_bytes += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        record = self._record
+        try:
+            close = getattr(self._iterable, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            if record.exception is None:
+                record.exception = exc
+            raise
+        finally:
+            if not record.response_complete and record.exception is None:
+                # The server stopped iterating before the end: the client went away.
+                record.disconnected = True
+            self._finish()
