@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.exposition import metrics_wsgi_app
+from gatewatch.flask import annotate_flask, flask_app_of
 from gatewatch.monitor import Monitor
 from gatewatch.options import resolve
 from gatewatch.record import WSGI, RequestRecord, current_record
@@ -47,6 +48,9 @@ class GatewatchWSGI:
         )
         self.app = app
         self.monitor = setup.monitor
+        flask_app = flask_app_of(app)
+        if flask_app is not None:
+            annotate_flask(flask_app)
         self._cpu_clock = thread_time if cpu_time else _no_cpu_clock
         self._metrics_path = metrics_path
         self._metrics_app = metrics_wsgi_app(setup.registry) if metrics_path else app
@@ -140,14 +144,15 @@ class _Finisher:
             else:
                 record.cpu = self._cpu_clock() - self._cpu_started
             if record.route is None:
-                record.route = flask_route(self._environ)
+                record.route = werkzeug_route(self._environ)
             self._monitor.finish(record)
         except Exception as exc:  # noqa: BLE001
             self._monitor.report_internal_error("wsgi.finish", exc)
 
 
-def flask_route(environ: Environ) -> str | None:
-    """The URL rule Flask (or any Werkzeug app) matched: ``/items/<int:id>``."""
+def werkzeug_route(environ: Environ) -> str | None:
+    """The URL rule a plain Werkzeug app matched, if its request is still in the environ
+    (Flask clears it; :mod:`gatewatch.flask` names Flask routes instead)."""
     request = environ.get("werkzeug.request")
     rule = getattr(request, "url_rule", None)
     template = getattr(rule, "rule", None)

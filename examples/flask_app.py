@@ -1,0 +1,78 @@
+"""A Flask app with one endpoint per behaviour gatewatch shows.
+
+Run it wrapped under gunicorn::
+
+    gunicorn -w 2 examples.flask_app:wrapped
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from flask import Flask, Response, request
+
+from gatewatch import GatewatchWSGI
+
+LARGE_BODY = b"x" * (1024 * 1024)
+
+app = Flask(__name__)
+
+
+@app.get("/fast")
+def fast() -> Response:
+    return Response("fast\n", mimetype="text/plain")
+
+
+@app.get("/slow")
+def slow() -> Response:
+    # Under WSGI waiting and blocking are the same thing: the worker is held either way.
+    time.sleep(float(request.args.get("seconds", "0.05")))
+    return Response("slow\n", mimetype="text/plain")
+
+
+@app.get("/blocking")
+def blocking() -> Response:
+    deadline = time.perf_counter() + float(request.args.get("seconds", "0.05"))
+    total = 0
+    while time.perf_counter() < deadline:  # on-CPU work, unlike /slow
+        total += 1
+    return Response(f"blocking {total}\n", mimetype="text/plain")
+
+
+@app.get("/stream")
+def stream() -> Response:
+    chunks = int(request.args.get("chunks", "5"))
+    delay = float(request.args.get("delay", "0.01"))
+
+    def body() -> Iterator[bytes]:
+        for index in range(chunks):
+            time.sleep(delay)
+            yield f"chunk {index}\n".encode()
+
+    return Response(body(), mimetype="text/plain")
+
+
+@app.get("/error")
+def error() -> Response:
+    raise RuntimeError("this endpoint always fails")
+
+
+@app.get("/large")
+def large() -> Response:
+    return Response(LARGE_BODY, mimetype="application/octet-stream")
+
+
+@app.get("/items/<int:item_id>")
+def item(item_id: int) -> dict[str, int]:
+    return {"id": item_id}
+
+
+@app.route("/echo", methods=["POST", "PUT"])
+def echo() -> Response:
+    return Response(request.get_data(), mimetype="application/octet-stream")
+
+
+wrapped = GatewatchWSGI(app.wsgi_app, metrics_path="/metrics")
+# Flask's own object stays the app users run; its WSGI callable is the wrapped one.
+app.wsgi_app = wrapped  # type: ignore[method-assign]

@@ -1,0 +1,81 @@
+"""A Starlette app with one endpoint per behaviour gatewatch shows.
+
+Run it bare or wrapped::
+
+    uvicorn examples.starlette_app:wrapped --port 8001
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gatewatch import GatewatchASGI
+
+LARGE_BODY = b"x" * (1024 * 1024)
+
+
+async def fast(request: Request) -> Response:
+    return PlainTextResponse("fast\n")
+
+
+async def slow(request: Request) -> Response:
+    # Awaits: the request takes long, the event loop stays free for others.
+    await asyncio.sleep(float(request.query_params.get("seconds", "0.05")))
+    return PlainTextResponse("slow\n")
+
+
+async def blocking(request: Request) -> Response:
+    # The mistake gatewatch exists to show: a synchronous sleep holds the whole loop.
+    time.sleep(float(request.query_params.get("seconds", "0.05")))
+    return PlainTextResponse("blocking\n")
+
+
+async def stream(request: Request) -> Response:
+    chunks = int(request.query_params.get("chunks", "5"))
+    delay = float(request.query_params.get("delay", "0.01"))
+
+    async def body() -> AsyncIterator[bytes]:
+        for index in range(chunks):
+            await asyncio.sleep(delay)
+            yield f"chunk {index}\n".encode()
+
+    return StreamingResponse(body(), media_type="text/plain")
+
+
+async def error(request: Request) -> Response:
+    raise RuntimeError("this endpoint always fails")
+
+
+async def large(request: Request) -> Response:
+    return Response(LARGE_BODY, media_type="application/octet-stream")
+
+
+async def item(request: Request) -> Response:
+    return JSONResponse({"id": request.path_params["item_id"]})
+
+
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    return Response(body, media_type="application/octet-stream")
+
+
+routes = [
+    Route("/fast", fast),
+    Route("/slow", slow),
+    Route("/blocking", blocking),
+    Route("/stream", stream),
+    Route("/error", error),
+    Route("/large", large),
+    Route("/items/{item_id:int}", item),
+    Route("/echo", echo, methods=["POST", "PUT"]),
+]
+
+app = Starlette(routes=routes)
+wrapped = GatewatchASGI(app, metrics_path="/metrics")
