@@ -12,7 +12,7 @@ from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
 from gatewatch.exposition import metrics_asgi_app
 from gatewatch.monitor import Monitor
 from gatewatch.options import resolve
-from gatewatch.record import ASGI, RequestRecord, current_record
+from gatewatch.record import ASGI, current_record
 from gatewatch.step_timer import CpuStepTimer, StepTimer
 
 

@@ -29,7 +29,7 @@ class Histogram:
         """``(le, cumulative count)`` pairs ending with ``+Inf``, as prometheus-client wants them."""
         buckets: list[tuple[str, float]] = []
         running = 0
-        for bound, count in zip(self.bounds, self.counts):
+        for bound, count in zip(self.bounds, self.counts, strict=False):
             running += count
             buckets.append((_float_label(bound), running))
         buckets.append(("+Inf", running + self.counts[-1]))

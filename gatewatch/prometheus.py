@@ -32,7 +32,7 @@ from gatewatch.version import VERSION
 class _RouteStats:
     """Everything recorded for one (interface, method, route)."""
 
-    __slots__ = ("blocking", "cpu", "ttfb", "request_bytes", "response_bytes", "durations")
+    __slots__ = ("blocking", "cpu", "durations", "request_bytes", "response_bytes", "ttfb")
 
     def __init__(self) -> None:
         self.blocking = Histogram(c.BLOCKING_BUCKETS)

@@ -13,26 +13,26 @@ class RequestRecord:
     """Plain numbers about one request; the middleware fills it, the monitor reads it once."""
 
     __slots__ = (
+        "blocking",
+        "concurrency",
+        "cpu",
+        "disconnected",
+        "end",
+        "exception",
+        "exception_label",
+        "first_byte",
         "interface",
+        "longest_step",
         "method",
         "path",
-        "start",
-        "end",
-        "first_byte",
-        "blocking",
-        "longest_step",
-        "cpu",
         "request_bytes",
         "response_bytes",
-        "status",
-        "exception",
-        "disconnected",
         "response_complete",
         "route",
-        "concurrency",
         "route_label",
+        "start",
+        "status",
         "status_label",
-        "exception_label",
     )
 
     def __init__(self, interface: str, method: str, path: str, start: float) -> None:

@@ -9,7 +9,7 @@ application spawns run outside these steps and are not counted here.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from time import perf_counter, thread_time
 from types import TracebackType
 from typing import Any
@@ -22,8 +22,12 @@ class StepTimer(Generator[Any, Any, None]):
 
     __slots__ = ("_coro", "_record")
 
-    def __init__(self, coro: Coroutine[Any, Any, None], record: RequestRecord) -> None:
-        self._coro = coro
+    def __init__(self, awaitable: Awaitable[None], record: RequestRecord) -> None:
+        # Apps are coroutine functions nearly always; any other awaitable is driven
+        # through the iterator its __await__ returns.
+        self._coro: Coroutine[Any, Any, None] | Generator[Any, Any, None] = (
+            awaitable if isinstance(awaitable, Coroutine) else awaitable.__await__()
+        )
         self._record = record
 
     def __await__(self) -> Generator[Any, Any, None]:
@@ -56,7 +60,7 @@ class StepTimer(Generator[Any, Any, None]):
         try:
             if val is None and tb is None:
                 return self._coro.throw(typ)
-            return self._coro.throw(typ, val, tb)  # type: ignore[arg-type]
+            return self._coro.throw(typ, val, tb)
         finally:
             step = perf_counter() - started
             record = self._record
@@ -102,7 +106,7 @@ class CpuStepTimer(StepTimer):
         try:
             if val is None and tb is None:
                 return self._coro.throw(typ)
-            return self._coro.throw(typ, val, tb)  # type: ignore[arg-type]
+            return self._coro.throw(typ, val, tb)
         finally:
             cpu = thread_time() - cpu_started
             step = perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from threading import get_ident
@@ -16,7 +17,7 @@ from gatewatch.monitor import Monitor
 from gatewatch.options import resolve
 from gatewatch.record import WSGI, RequestRecord, current_record
 from gatewatch.wsgi_input import CountingInput
-from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, WSGIApp, Write
+from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 
 
 class GatewatchWSGI:
@@ -112,7 +113,7 @@ def _no_cpu_clock() -> float:
 class _Finisher:
     """Ends the request exactly once, whichever way it ends (close, exception, error)."""
 
-    __slots__ = ("_monitor", "_record", "_environ", "_cpu_started", "_cpu_clock", "_thread", "_done")
+    __slots__ = ("_cpu_clock", "_cpu_started", "_done", "_environ", "_monitor", "_record", "_thread")
 
     def __init__(
         self,
@@ -190,17 +191,15 @@ def _hook_file_wrapper(result: Any, record: RequestRecord, finish: _Finisher) ->
         return False
     # The server may send the file itself; count what is left of it from where it stands.
     filelike = getattr(result, "filelike", None)
-    try:
+    with contextlib.suppress(AttributeError, OSError, ValueError, TypeError):
         record.response_bytes += max(os.fstat(filelike.fileno()).st_size - filelike.tell(), 0)  # type: ignore[union-attr]
-    except (AttributeError, OSError, ValueError, TypeError):
-        pass
     return True
 
 
 class ClosingIterator:
     """Passes the response through chunk by chunk, counting it, and finishes on ``close()``."""
 
-    __slots__ = ("_iterable", "_iterator", "_record", "_finish", "_closed")
+    __slots__ = ("_closed", "_finish", "_iterable", "_iterator", "_record")
 
     def __init__(self, iterable: Iterable[bytes], record: RequestRecord, finish: _Finisher) -> None:
         self._iterable = iterable

@@ -9,7 +9,7 @@ from gatewatch.record import RequestRecord
 
 
 class CountingInput:
-    __slots__ = ("_stream", "_record")
+    __slots__ = ("_record", "_stream")
 
     def __init__(self, stream: Any, record: RequestRecord) -> None:
         self._stream = stream

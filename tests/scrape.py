@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
-from prometheus_client import generate_latest
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -1,0 +1,181 @@
+"""Read a ``/metrics`` scrape back into a few numbers a person can compare.
+
+Used by ``gatewatch demo`` and by the tests. It parses with prometheus-client's own
+parser and estimates quantiles from histogram buckets the way PromQL's
+``histogram_quantile`` does (linear interpolation inside the bucket).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from gatewatch import catalogue as c
+
+
+def parse(text: str) -> list[Sample]:
+    """Every sample of a text exposition, flattened out of its families."""
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def matching(samples: Iterable[Sample], name: str, **labels: str) -> Iterator[Sample]:
+    """Samples named exactly ``name`` whose labels include ``labels``."""
+    for sample in samples:
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            yield sample
+
+
+def total(samples: Iterable[Sample], name: str, **labels: str) -> float:
+    """Sum of the samples named ``name`` whose labels include ``labels`` (0 if none)."""
+    return sum(sample.value for sample in matching(samples, name, **labels))
+
+
+@dataclass(frozen=True)
+class HistogramData:
+    """One histogram, summed over every label set that matched: cumulative buckets by bound."""
+
+    buckets: tuple[tuple[float, float], ...]  # (le, cumulative count), ascending, ending at +Inf
+    sum: float
+    count: float
+
+    @property
+    def mean(self) -> float | None:
+        return self.sum / self.count if self.count else None
+
+    def quantile(self, q: float) -> float | None:
+        return histogram_quantile(q, self.buckets)
+
+
+def histogram(samples: Iterable[Sample], name: str, **labels: str) -> HistogramData:
+    """The histogram family ``name`` (base name, without ``_bucket``), summed by ``le``
+    over all label sets that include ``labels``, like ``sum by (le) (...)`` in PromQL."""
+    samples = list(samples)
+    by_bound: dict[float, float] = {}
+    for sample in matching(samples, name + "_bucket", **labels):
+        bound = float(sample.labels["le"])
+        by_bound[bound] = by_bound.get(bound, 0.0) + sample.value
+    return HistogramData(
+        buckets=tuple(sorted(by_bound.items())),
+        sum=total(samples, name + "_sum", **labels),
+        count=total(samples, name + "_count", **labels),
+    )
+
+
+def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
+    """PromQL's ``histogram_quantile`` over ``(le, cumulative count)`` pairs.
+
+    None when there are no observations. A quantile that falls in the ``+Inf``
+    bucket is reported as the highest finite bound, as Prometheus does.
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile must be within [0, 1], got {q}")
+    ordered = sorted(buckets)
+    if not ordered or not math.isinf(ordered[-1][0]):
+        return None
+    observed = ordered[-1][1]
+    if observed <= 0:
+        return None
+    rank = q * observed
+    lower_bound, lower_count = 0.0, 0.0
+    for index, (bound, count) in enumerate(ordered):
+        if count >= rank:
+            if math.isinf(bound):
+                return ordered[index - 1][0] if index > 0 else None
+            if index == 0 and bound <= 0:
+                return bound
+            in_bucket = count - lower_count
+            if in_bucket <= 0:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / in_bucket
+        lower_bound, lower_count = bound, count
+    return None
+
+
+@dataclass(frozen=True)
+class InterfaceSummary:
+    """What one interface's scrape says about all its HTTP traffic."""
+
+    interface: str
+    requests: float
+    server_errors: float  # responses with a 5xx status
+    exceptions: float
+    duration_p50: float | None
+    duration_p95: float | None
+    blocking_total: float
+    cpu_total: float
+    cpu_count: float
+    concurrency_mean: float | None
+    bytes_out: float
+    disconnects: float
+
+    @property
+    def blocking_per_request(self) -> float | None:
+        return self.blocking_total / self.requests if self.requests else None
+
+    @property
+    def cpu_per_request(self) -> float | None:
+        return self.cpu_total / self.cpu_count if self.cpu_count else None
+
+
+def summarize(text_or_samples: str | Iterable[Sample], interface: str) -> InterfaceSummary:
+    """The :class:`InterfaceSummary` of ``interface`` (``"asgi"`` or ``"wsgi"``) in a scrape."""
+    samples = parse(text_or_samples) if isinstance(text_or_samples, str) else list(text_or_samples)
+    duration = histogram(samples, c.DURATION, interface=interface)
+    server_errors = sum(
+        sample.value
+        for sample in matching(samples, c.DURATION + "_count", interface=interface)
+        if sample.labels.get("status", "").startswith("5")
+    )
+    blocking = histogram(samples, c.BLOCKING, interface=interface)
+    cpu = histogram(samples, c.CPU, interface=interface)
+    concurrency = histogram(samples, c.CONCURRENCY, interface=interface)
+    return InterfaceSummary(
+        interface=interface,
+        requests=duration.count,
+        server_errors=server_errors,
+        exceptions=total(samples, c.EXCEPTIONS + "_total", interface=interface),
+        duration_p50=duration.quantile(0.5),
+        duration_p95=duration.quantile(0.95),
+        blocking_total=blocking.sum,
+        cpu_total=cpu.sum,
+        cpu_count=cpu.count,
+        concurrency_mean=concurrency.mean,
+        bytes_out=total(samples, c.RESPONSE_BYTES + "_total", interface=interface),
+        disconnects=total(samples, c.DISCONNECTS + "_total", interface=interface),
+    )
+
+
+@dataclass(frozen=True)
+class RouteSummary:
+    """Means per request for one route template of one interface."""
+
+    route: str
+    requests: float
+    duration_mean: float | None
+    blocking_mean: float | None
+    cpu_mean: float | None
+
+
+def route_summaries(text_or_samples: str | Iterable[Sample], interface: str) -> dict[str, RouteSummary]:
+    """Per route template (all methods and statuses together), for ``interface``."""
+    samples = parse(text_or_samples) if isinstance(text_or_samples, str) else list(text_or_samples)
+    routes = {
+        sample.labels["route"]
+        for sample in matching(samples, c.DURATION + "_count", interface=interface)
+        if "route" in sample.labels
+    }
+    out: dict[str, RouteSummary] = {}
+    for route in sorted(routes):
+        duration = histogram(samples, c.DURATION, interface=interface, route=route)
+        out[route] = RouteSummary(
+            route=route,
+            requests=duration.count,
+            duration_mean=duration.mean,
+            blocking_mean=histogram(samples, c.BLOCKING, interface=interface, route=route).mean,
+            cpu_mean=histogram(samples, c.CPU, interface=interface, route=route).mean,
+        )
+    return out
