@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Coroutine, Generator
 from time import perf_counter, thread_time
-from types import TracebackType
 from typing import Any
 
 from gatewatch.record import RequestRecord
@@ -50,17 +49,10 @@ class StepTimer(Generator[Any, Any, None]):
             if step > record.longest_step:
                 record.longest_step = step
 
-    def throw(  # type: ignore[override]
-        self,
-        typ: type[BaseException] | BaseException,
-        val: object = None,
-        tb: TracebackType | None = None,
-    ) -> Any:
+    def throw(self, *args: Any) -> Any:
         started = perf_counter()
         try:
-            if val is None and tb is None:
-                return self._coro.throw(typ)
-            return self._coro.throw(typ, val, tb)
+            return self._coro.throw(*args)
         finally:
             step = perf_counter() - started
             record = self._record
@@ -95,18 +87,11 @@ class CpuStepTimer(StepTimer):
             if step > record.longest_step:
                 record.longest_step = step
 
-    def throw(  # type: ignore[override]
-        self,
-        typ: type[BaseException] | BaseException,
-        val: object = None,
-        tb: TracebackType | None = None,
-    ) -> Any:
+    def throw(self, *args: Any) -> Any:
         started = perf_counter()
         cpu_started = thread_time()
         try:
-            if val is None and tb is None:
-                return self._coro.throw(typ)
-            return self._coro.throw(typ, val, tb)
+            return self._coro.throw(*args)
         finally:
             cpu = thread_time() - cpu_started
             step = perf_counter() - started
