@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gatewatch import GatewatchASGI
 
@@ -66,6 +67,52 @@ async def echo(request: Request) -> Response:
     return Response(body, media_type="application/octet-stream")
 
 
+async def ws_echo(websocket: WebSocket) -> None:
+    """Echo every message back as it came (text or binary).
+
+    The text ``close:CODE`` makes the server close with that code; ``boom`` raises.
+    """
+    await websocket.accept(subprotocol=_pick_subprotocol(websocket), headers=[(b"x-echo", b"1")])
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None:
+                if text.startswith("close:"):
+                    await websocket.close(code=int(text.split(":", 1)[1]))
+                    return
+                if text == "boom":
+                    raise RuntimeError("the consumer failed mid-session")
+                await websocket.send_text(text)
+            else:
+                await websocket.send_bytes(message.get("bytes") or b"")
+    except WebSocketDisconnect:
+        return
+
+
+def _pick_subprotocol(websocket: WebSocket) -> str | None:
+    offered = websocket.scope.get("subprotocols") or []
+    return "echo.v1" if "echo.v1" in offered else None
+
+
+async def ws_reject(websocket: WebSocket) -> None:
+    # Closing before accepting refuses the handshake: the client gets HTTP 403.
+    await websocket.close(code=1008)
+
+
+async def ws_blocking(websocket: WebSocket) -> None:
+    # A consumer that holds the loop on every message, stalling every other session.
+    await websocket.accept()
+    try:
+        async for text in websocket.iter_text():
+            time.sleep(0.01)
+            await websocket.send_text(text)
+    except WebSocketDisconnect:
+        return
+
+
 routes = [
     Route("/fast", fast),
     Route("/slow", slow),
@@ -75,6 +122,9 @@ routes = [
     Route("/large", large),
     Route("/items/{item_id:int}", item),
     Route("/echo", echo, methods=["POST", "PUT"]),
+    WebSocketRoute("/ws/echo", ws_echo),
+    WebSocketRoute("/ws/reject", ws_reject),
+    WebSocketRoute("/ws/blocking", ws_blocking),
 ]
 
 app = Starlette(routes=routes)

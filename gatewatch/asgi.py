@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from time import perf_counter
-from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gatewatch.asgi_websocket import serve_websocket
 from gatewatch.exposition import metrics_asgi_app
 from gatewatch.monitor import Monitor
 from gatewatch.options import resolve
@@ -17,9 +18,9 @@ from gatewatch.step_timer import CpuStepTimer, StepTimer
 
 
 class GatewatchASGI:
-    """Wrap an ASGI application to record every HTTP request it serves.
+    """Wrap an ASGI application to record every HTTP request and WebSocket session it serves.
 
-    ``lifespan``, ``websocket`` and unknown scope types go straight to the app. Errors
+    ``lifespan`` and unknown scope types go straight to the app. Errors
     inside gatewatch are counted in ``gatewatch_internal_errors_total`` and never
     reach the app or the client; the app's own exceptions propagate unchanged.
     """
@@ -49,12 +50,16 @@ class GatewatchASGI:
         self._metrics_app = metrics_asgi_app(setup.registry) if metrics_path else app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-        elif scope["path"] == self._metrics_path:
-            await self._metrics_app(scope, receive, send)
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"] == self._metrics_path:
+                await self._metrics_app(scope, receive, send)
+            else:
+                await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
         else:
-            await self._http(scope, receive, send)
+            await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         monitor = self.monitor
@@ -125,28 +130,6 @@ class GatewatchASGI:
                 monitor.finish(record)
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.finish", exc)
-
-
-def route_template(scope: Scope, root_path: str) -> str | None:
-    """The route template Starlette or FastAPI matched, with any ``Mount`` prefixes.
-
-    Their routers store the matched route in ``scope["route"]`` and extend
-    ``root_path`` for every mount they descend into, in the same scope dict.
-    """
-    route: Any = scope.get("route")
-    if route is None:
-        return None
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return None
-    current_root: str = scope.get("root_path", "")
-    prefix = current_root[len(root_path):] if current_root.startswith(root_path) else ""
-    routes = getattr(route, "routes", None)
-    if routes is not None:
-        # A Mount: its own path is in the prefix already. A mounted router that matched
-        # nothing is a 404 (unmatched); a mounted app (static files) owns the subtree.
-        return None if routes else f"{prefix}/{{path}}"
-    return prefix + path
 
 
 def _extension_body(message: Message) -> tuple[int, bool]:

@@ -67,3 +67,35 @@ INFO_LABELS: Final = ("version", "interface", "server")
 # Status label of a request whose client left before the response ended (nginx's
 # convention), so it never looks like the application's own 5xx.
 CLIENT_CLOSED_STATUS: Final = 499
+
+# -- WebSocket sessions (never in the HTTP metrics) ------------------------------------
+
+SESSION_BUCKETS: Final = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0)
+
+WS_ACTIVE: Final = "gatewatch_websocket_sessions_active"
+WS_SESSIONS: Final = "gatewatch_websocket_sessions"  # counter; exposed with _total
+WS_DURATION: Final = "gatewatch_websocket_session_duration_seconds"
+WS_BLOCKING: Final = "gatewatch_websocket_session_blocking_seconds"
+WS_MESSAGES: Final = "gatewatch_websocket_messages"
+WS_BYTES: Final = "gatewatch_websocket_message_bytes"
+WS_CLOSES: Final = "gatewatch_websocket_closes"
+WS_EXCEPTIONS: Final = "gatewatch_websocket_exceptions"
+
+HELP.update({
+    WS_ACTIVE: "WebSocket sessions accepted and not yet closed.",
+    WS_SESSIONS: "WebSocket sessions by outcome: accepted, rejected (closed or denied before "
+    "accept) or failed (the app raised before accept).",
+    WS_DURATION: "Time from accept to close of WebSocket sessions.",
+    WS_BLOCKING: "Time a WebSocket session's coroutine held the event loop, over the whole session.",
+    WS_MESSAGES: "WebSocket messages by direction (received/sent) and kind (text/binary).",
+    WS_BYTES: "WebSocket message payload bytes by direction (text counted as UTF-8).",
+    WS_CLOSES: "Closed WebSocket sessions by close code and initiator (client/server).",
+    WS_EXCEPTIONS: "Exceptions raised by the application during WebSocket sessions, by type.",
+})
+
+WS_ROUTE_LABELS: Final = ("route",)
+WS_SESSION_LABELS: Final = ("route", "outcome")
+WS_MESSAGE_LABELS: Final = ("route", "direction", "kind")
+WS_BYTES_LABELS: Final = ("route", "direction")
+WS_CLOSE_LABELS: Final = ("route", "code", "initiator")
+WS_EXCEPTION_LABELS: Final = ("route", "exception")

@@ -11,7 +11,8 @@ from typing import Protocol
 
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.labels import BoundedLabels, RouteLabels, exception_name, method_label, status_label
-from gatewatch.record import RequestRecord
+from gatewatch.record import RequestRecord, WebSocketRecord
+from gatewatch.sessions import SessionTable
 
 logger = logging.getLogger("gatewatch")
 
@@ -28,6 +29,10 @@ class Sink(Protocol):
     def request_finished(self, record: RequestRecord) -> None: ...
 
     def internal_error(self) -> None: ...
+
+    def session_accepted(self, record: WebSocketRecord) -> None: ...
+
+    def session_finished(self, record: WebSocketRecord) -> None: ...
 
 
 class Monitor:
@@ -52,6 +57,7 @@ class Monitor:
         self._sinks: tuple[Sink, ...] = tuple(sinks)
         # interface -> server software, for gatewatch_info.
         self.servers: dict[str, str] = {}
+        self.sessions = SessionTable()
         self.internal_errors = 0
         self._last_logged: dict[str, float] = {}
 
@@ -90,6 +96,29 @@ class Monitor:
             self._in_flight[(interface, record.method)] -= 1
         for sink in self._sinks:
             sink.request_finished(record)
+
+    def start_session(self, path: str) -> WebSocketRecord:
+        return WebSocketRecord(path, perf_counter(), self.sessions.next_id())
+
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        """The app accepted: from now on the session is open and counts as active."""
+        record.route_label = self.routes.route(record.route)
+        self.sessions.opened(record)
+        for sink in self._sinks:
+            sink.session_accepted(record)
+
+    def finish_session(self, record: WebSocketRecord) -> None:
+        was_open = record.accepted_at is not None
+        if not was_open:
+            record.route_label = self.routes.route(record.route)
+        if record.closed_at is None:
+            record.closed_at = perf_counter()
+        record.end = record.closed_at
+        if record.exception is not None:
+            record.exception_label = self.exception_types.label(exception_name(record.exception))
+        self.sessions.closed(record, was_open=was_open)
+        for sink in self._sinks:
+            sink.session_finished(record)
 
     def in_flight(self) -> dict[tuple[str, str], int]:
         with self._lock:

@@ -25,7 +25,8 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from gatewatch import catalogue as c
 from gatewatch.histogram import Histogram
 from gatewatch.monitor import Monitor
-from gatewatch.record import RequestRecord
+from gatewatch.prometheus_websocket import SessionStats, collect_sessions, describe_sessions
+from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
 
 
@@ -53,6 +54,7 @@ class PrometheusAggregator(Collector):
         self._concurrency: dict[str, Histogram] = {}
         self._exceptions: dict[tuple[str, str, str], int] = {}
         self._disconnects: dict[tuple[str, str], int] = {}
+        self._sessions: dict[str, SessionStats] = {}
 
     # -- Sink -------------------------------------------------------------------------
 
@@ -61,6 +63,16 @@ class PrometheusAggregator(Collector):
 
     def internal_error(self) -> None:
         pass
+
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        pass
+
+    def session_finished(self, record: WebSocketRecord) -> None:
+        with self._lock:
+            stats = self._sessions.get(record.route_label)
+            if stats is None:
+                stats = self._sessions[record.route_label] = SessionStats()
+            stats.add(record)
 
     def request_finished(self, record: RequestRecord) -> None:
         interface = record.interface
@@ -109,6 +121,7 @@ class PrometheusAggregator(Collector):
         yield CounterMetricFamily(c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS)
         yield CounterMetricFamily(c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS])
         yield InfoMetricFamily(c.INFO, c.HELP[c.INFO], labels=c.INFO_LABELS)
+        yield from describe_sessions()
 
     def collect(self) -> Iterator[Metric]:
         duration = HistogramMetricFamily(c.DURATION, c.HELP[c.DURATION], labels=c.DURATION_LABELS)
@@ -144,6 +157,7 @@ class PrometheusAggregator(Collector):
                 exceptions.add_metric(list(ekey), count)
             for dkey, count in self._disconnects.items():
                 disconnects.add_metric(list(dkey), count)
+            websocket = list(collect_sessions(self._sessions, self._monitor.sessions.active()))
         in_flight = GaugeMetricFamily(c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], labels=c.IN_FLIGHT_LABELS)
         for (interface, method), count in sorted(self._monitor.in_flight().items()):
             in_flight.add_metric([interface, method], count)
@@ -154,6 +168,7 @@ class PrometheusAggregator(Collector):
             info.add_metric([VERSION, interface, server], {})
         yield from (duration, blocking, cpu, ttfb, in_flight, concurrency)
         yield from (request_bytes, response_bytes, exceptions, disconnects, internal, info)
+        yield from websocket
 
 
 def _add_histogram(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:

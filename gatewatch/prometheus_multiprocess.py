@@ -24,7 +24,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from gatewatch import catalogue as c
 from gatewatch.monitor import Monitor
-from gatewatch.record import RequestRecord
+from gatewatch.prometheus_websocket import close_code_label
+from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -82,6 +83,29 @@ class MultiprocessSink:
             c.INFO + "_info", c.HELP[c.INFO], c.INFO_LABELS, registry=None,
             multiprocess_mode="max",
         )
+        self._ws_active = Gauge(
+            c.WS_ACTIVE, c.HELP[c.WS_ACTIVE], c.WS_ROUTE_LABELS, registry=None,
+            multiprocess_mode="livesum",
+        )
+        self._ws_sessions = Counter(
+            c.WS_SESSIONS, c.HELP[c.WS_SESSIONS], c.WS_SESSION_LABELS, registry=None
+        )
+        self._ws_duration = Histogram(
+            c.WS_DURATION, c.HELP[c.WS_DURATION], c.WS_ROUTE_LABELS, registry=None,
+            buckets=c.SESSION_BUCKETS,
+        )
+        self._ws_blocking = Histogram(
+            c.WS_BLOCKING, c.HELP[c.WS_BLOCKING], c.WS_ROUTE_LABELS, registry=None,
+            buckets=c.BLOCKING_BUCKETS,
+        )
+        self._ws_messages = Counter(
+            c.WS_MESSAGES, c.HELP[c.WS_MESSAGES], c.WS_MESSAGE_LABELS, registry=None
+        )
+        self._ws_bytes = Counter(c.WS_BYTES, c.HELP[c.WS_BYTES], c.WS_BYTES_LABELS, registry=None)
+        self._ws_closes = Counter(c.WS_CLOSES, c.HELP[c.WS_CLOSES], c.WS_CLOSE_LABELS, registry=None)
+        self._ws_exceptions = Counter(
+            c.WS_EXCEPTIONS, c.HELP[c.WS_EXCEPTIONS], c.WS_EXCEPTION_LABELS, registry=None
+        )
         self._lock = threading.Lock()
         self._route_children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self._duration_children: dict[tuple[str, str, str, str], Any] = {}
@@ -135,6 +159,34 @@ class MultiprocessSink:
             self._exceptions.labels(interface, route, record.exception_label).inc()
         if record.disconnected:
             self._disconnects.labels(interface, route).inc()
+
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        self._ws_active.labels(record.route_label).inc()
+
+    def session_finished(self, record: WebSocketRecord) -> None:
+        route = record.route_label
+        self._ws_sessions.labels(route, record.outcome).inc()
+        self._ws_blocking.labels(route).observe(record.blocking)
+        duration = record.session_duration
+        if duration is not None:
+            self._ws_active.labels(route).dec()
+            self._ws_duration.labels(route).observe(duration)
+            code = close_code_label(record.close_code)
+            self._ws_closes.labels(route, code, record.initiator).inc()
+        for direction, kind, count in (
+            ("received", "text", record.received_text),
+            ("received", "binary", record.received_binary),
+            ("sent", "text", record.sent_text),
+            ("sent", "binary", record.sent_binary),
+        ):
+            if count:
+                self._ws_messages.labels(route, direction, kind).inc(count)
+        if record.received_bytes:
+            self._ws_bytes.labels(route, "received").inc(record.received_bytes)
+        if record.sent_bytes:
+            self._ws_bytes.labels(route, "sent").inc(record.sent_bytes)
+        if record.exception is not None:
+            self._ws_exceptions.labels(route, record.exception_label).inc()
 
 
 _process_monitor: Monitor | None = None

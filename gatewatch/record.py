@@ -83,3 +83,58 @@ def set_route(template: str) -> None:
     record = current_record.get()
     if record is not None:
         record.route = template
+
+
+ACCEPTED: Final = "accepted"
+REJECTED: Final = "rejected"
+FAILED: Final = "failed"
+CLIENT: Final = "client"
+SERVER: Final = "server"
+
+
+class WebSocketRecord(RequestRecord):
+    """One WebSocket session, from the handshake to the close, counted on its ASGI events."""
+
+    __slots__ = (
+        "accepted_at",
+        "close_code",
+        "closed_at",
+        "initiator",
+        "last_message_at",
+        "outcome",
+        "received_binary",
+        "received_bytes",
+        "received_text",
+        "sent_binary",
+        "sent_bytes",
+        "sent_text",
+        "session_id",
+    )
+
+    def __init__(self, path: str, start: float, session_id: int) -> None:
+        super().__init__(ASGI, "GET", path, start)
+        self.session_id = session_id
+        self.accepted_at: float | None = None
+        self.closed_at: float | None = None
+        # accepted / rejected / failed; decided by the first thing the app does.
+        self.outcome = ""
+        self.received_text = 0
+        self.received_binary = 0
+        self.received_bytes = 0
+        self.sent_text = 0
+        self.sent_binary = 0
+        self.sent_bytes = 0
+        self.last_message_at: float | None = None
+        self.close_code: int | None = None
+        # client / server: whoever's close (or drop) came first.
+        self.initiator = ""
+
+    @property
+    def session_duration(self) -> float | None:
+        """Seconds from accept to close; None for sessions never accepted."""
+        if self.accepted_at is None:
+            return None
+        from time import perf_counter
+
+        end = self.closed_at if self.closed_at is not None else perf_counter()
+        return end - self.accepted_at

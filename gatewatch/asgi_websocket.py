@@ -1,0 +1,136 @@
+"""WebSocket sessions under ASGI: one record per session, counted on the ASGI events themselves.
+
+Counting on ``websocket.receive`` / ``websocket.send`` means a message is counted
+once whatever the framework does with it (Starlette's iterators, Channels'
+consumers), and the per-message cost is a few additions.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from gatewatch.asgi_routes import route_template
+from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gatewatch.monitor import Monitor
+from gatewatch.record import ACCEPTED, CLIENT, FAILED, REJECTED, SERVER, current_record
+from gatewatch.step_timer import StepTimer
+
+# RFC 6455 codes the server uses on the app's behalf.
+NORMAL_CLOSURE = 1000
+NO_STATUS_RECEIVED = 1005
+ABNORMAL_CLOSURE = 1006
+INTERNAL_ERROR = 1011
+
+
+async def serve_websocket(
+    app: ASGIApp,
+    monitor: Monitor,
+    timer: type[StepTimer],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    try:
+        record = monitor.start_session(scope.get("path", ""))
+    except Exception as exc:  # noqa: BLE001 - never let recording stop the session
+        monitor.report_internal_error("websocket.start", exc)
+        await app(scope, receive, send)
+        return
+    root_path = scope.get("root_path", "")
+    token = current_record.set(record)
+
+    async def receive_counted() -> Message:
+        message = await receive()
+        try:
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                if text is not None:
+                    record.received_text += 1
+                    # isascii() is O(1) in CPython: skip the encode for ASCII text.
+                    record.received_bytes += len(text) if text.isascii() else len(text.encode())
+                else:
+                    record.received_binary += 1
+                    record.received_bytes += len(message.get("bytes") or b"")
+                record.last_message_at = perf_counter()
+            elif kind == "websocket.disconnect" and not record.initiator:
+                record.initiator = CLIENT
+                record.close_code = message.get("code", NO_STATUS_RECEIVED)
+                record.closed_at = perf_counter()
+        except Exception as exc:  # noqa: BLE001
+            monitor.report_internal_error("websocket.receive", exc)
+        return message
+
+    async def send_counted(message: Message) -> None:
+        try:
+            await send(message)
+        except OSError:
+            # The connection is gone under the app: the client dropped it.
+            if not record.initiator:
+                record.initiator = CLIENT
+                record.close_code = ABNORMAL_CLOSURE
+                record.closed_at = perf_counter()
+            raise
+        try:
+            kind = message["type"]
+            if kind == "websocket.send":
+                text = message.get("text")
+                if text is not None:
+                    record.sent_text += 1
+                    record.sent_bytes += len(text) if text.isascii() else len(text.encode())
+                else:
+                    record.sent_binary += 1
+                    record.sent_bytes += len(message.get("bytes") or b"")
+                record.last_message_at = perf_counter()
+            elif kind == "websocket.accept":
+                record.accepted_at = perf_counter()
+                record.outcome = ACCEPTED
+                if record.route is None:
+                    record.route = route_template(scope, root_path)
+                monitor.session_accepted(record)
+            elif kind == "websocket.close":
+                if record.accepted_at is None:
+                    record.outcome = REJECTED
+                if not record.initiator:
+                    record.initiator = SERVER
+                    record.close_code = message.get("code") or NORMAL_CLOSURE
+                    record.closed_at = perf_counter()
+            elif kind == "websocket.http.response.start":
+                # The Denial Response extension: an HTTP answer instead of a handshake.
+                record.outcome = REJECTED
+                record.status = message.get("status", 0)
+        except Exception as exc:  # noqa: BLE001
+            monitor.report_internal_error("websocket.send", exc)
+
+    try:
+        await timer(app(scope, receive_counted, send_counted), record)
+    except Exception as exc:
+        record.exception = exc
+        if not record.outcome:
+            record.outcome = FAILED
+        elif not record.initiator:
+            # The server closes an accepted session whose app crashed with 1011.
+            record.initiator = SERVER
+            record.close_code = INTERNAL_ERROR
+        raise
+    except BaseException:
+        # Cancelled: the server is shutting down or gave up on the connection.
+        if record.outcome == ACCEPTED and not record.initiator:
+            record.initiator = SERVER
+            record.close_code = ABNORMAL_CLOSURE
+        raise
+    finally:
+        try:
+            current_record.reset(token)
+            if not record.outcome:
+                # Returned without accepting: the server rejects the handshake (403).
+                record.outcome = REJECTED
+            elif record.outcome == ACCEPTED and not record.initiator:
+                # Returned while open: the server closes it normally.
+                record.initiator = SERVER
+                record.close_code = NORMAL_CLOSURE
+            if record.route is None:
+                record.route = route_template(scope, root_path)
+            monitor.finish_session(record)
+        except Exception as exc:  # noqa: BLE001
+            monitor.report_internal_error("websocket.finish", exc)

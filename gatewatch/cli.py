@@ -1,0 +1,57 @@
+"""The ``gatewatch`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gatewatch.version import VERSION
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatewatch",
+        description="See how WSGI and ASGI really behave: blocking time, concurrency and WebSockets.",
+    )
+    parser.add_argument("--version", action="version", version=f"gatewatch {VERSION}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="run a Starlette app (uvicorn) and a Flask app (gunicorn) side by side and compare them",
+        description=(
+            "Start examples.starlette_app under uvicorn and examples.flask_app under gunicorn "
+            "on 127.0.0.1, send both the same short burst of traffic, scrape their /metrics "
+            "and print a comparison. Run it from the project's checkout (or pass --root)."
+        ),
+    )
+    demo.add_argument(
+        "--seconds", type=float, default=4.0, help="how long to drive traffic at each server (default 4)"
+    )
+    demo.add_argument("--clients", type=int, default=10, help="concurrent clients (default 10)")
+    demo.add_argument(
+        "--root", type=Path, default=None, help="the project checkout holding examples/ (default: found)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from gatewatch.demo import DemoError, run
+
+        try:
+            return run(seconds=args.seconds, clients=args.clients, root=args.root)
+        except DemoError as exc:
+            print(f"gatewatch demo: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
