@@ -50,18 +50,18 @@ class GatewatchASGI:
         self._metrics_app = metrics_asgi_app(setup.registry) if metrics_path else app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # HTTP is served inline here rather than in a helper coroutine: one coroutine
+        # frame less per request on the hottest path.
         kind = scope["type"]
-        if kind == "http":
-            if scope["path"] == self._metrics_path:
-                await self._metrics_app(scope, receive, send)
+        if kind != "http":
+            if kind == "websocket":
+                await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
             else:
-                await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+                await self.app(scope, receive, send)
+            return
+        if scope["path"] == self._metrics_path:
+            await self._metrics_app(scope, receive, send)
+            return
         monitor = self.monitor
         try:
             record = monitor.start(ASGI, scope["method"], scope["path"])
