@@ -7,10 +7,10 @@ Run it bare or wrapped::
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -27,8 +27,9 @@ async def fast(request: Request) -> Response:
 
 
 async def slow(request: Request) -> Response:
-    # Awaits: the request takes long, the event loop stays free for others.
-    await asyncio.sleep(float(request.query_params.get("seconds", "0.05")))
+    # Awaits: the request takes long, the event loop stays free for others. (anyio, so
+    # the example runs on trio under hypercorn too.)
+    await anyio.sleep(float(request.query_params.get("seconds", "0.05")))
     return PlainTextResponse("slow\n")
 
 
@@ -44,7 +45,7 @@ async def stream(request: Request) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         for index in range(chunks):
-            await asyncio.sleep(delay)
+            await anyio.sleep(delay)
             yield f"chunk {index}\n".encode()
 
     return StreamingResponse(body(), media_type="text/plain")

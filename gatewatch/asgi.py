@@ -98,17 +98,21 @@ class GatewatchASGI:
                 body_size, final = _extension_body(message)
                 if record.first_byte is None and body_size:
                     record.first_byte = perf_counter()
+            if final:
+                # Marked before the send returns: some servers (hypercorn) queue an
+                # http.disconnect for the app inside the final send, and a listener task
+                # may read it before this send returns; the response was delivered.
+                record.response_complete = True
             try:
                 await send(message)
             except OSError:
                 # The server could not deliver it: the client has gone.
-                if not record.response_complete:
-                    record.disconnected = True
+                record.response_complete = False
+                record.disconnected = True
                 raise
             record.response_bytes += body_size
             if final:
                 record.end = perf_counter()
-                record.response_complete = True
 
         try:
             await self._timer(self.app(scope, receive_counted, send_counted), record)

@@ -307,3 +307,31 @@ def test_trio_runs_the_same_path(registry: CollectorRegistry) -> None:
     blocking = value(registry, "gatewatch_http_request_blocking_seconds_sum")
     assert 0.02 <= blocking < 0.035
     assert value(registry, "gatewatch_http_request_duration_seconds_sum") >= 0.04
+
+
+def test_disconnect_queued_during_the_final_send_is_not_a_disconnect(registry: CollectorRegistry) -> None:
+    """hypercorn queues http.disconnect inside the last send; the response was delivered."""
+    from starlette.responses import StreamingResponse
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def body() -> Any:
+            yield b"hello"
+
+        await StreamingResponse(body())(scope, receive, send)
+
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    inbox.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+
+    async def receive() -> Message:
+        return await inbox.get()
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            inbox.put_nowait({"type": "http.disconnect"})
+            await asyncio.sleep(0)
+
+    scope = http_scope("/stream", asgi={"version": "3.0", "spec_version": "2.1"})
+    run(GatewatchASGI(app, registry=registry)(scope, receive, send))
+    assert value(registry, "gatewatch_http_disconnects_total") == 0
+    assert value(registry, "gatewatch_http_request_duration_seconds_count", status="200") == 1
+    assert value(registry, "gatewatch_http_response_body_bytes_total") == 5
