@@ -278,6 +278,12 @@ def test_internal_error_never_reaches_the_app(registry: CollectorRegistry) -> No
         def internal_error(self) -> None:
             pass
 
+        def session_accepted(self, record: Any) -> None:
+            pass
+
+        def session_finished(self, record: Any) -> None:
+            pass
+
     app.monitor.add_sink(BrokenSink())
     exchange = run(serve(app, http_scope("/ok")))
     assert exchange.body == b"hello "
