@@ -336,8 +336,8 @@ def explain(results: Sequence[Result]) -> list[str]:
                 f"ASGI /slow took {_ms(slow.duration_mean)} on average but held the event loop "
                 f"for only {_ms(slow.blocking_mean)}: it awaits asyncio.sleep, so the loop served "
                 f"other requests meanwhile. /blocking calls time.sleep inside an async view and "
-                f"held the loop for {_ms(blocking.blocking_mean)} of its {_ms(blocking.duration_mean)}"
-                f": for that long no other request on the loop could make progress."
+                f"held the loop for {_ms(blocking.blocking_mean)}, {_share(blocking)} of its "
+                f"duration: for that long no other request on the loop could make progress."
             )
         stream, fast = asgi.routes.get("/stream"), asgi.routes.get("/fast")
         if slow is not None and stream is not None and fast is not None:
@@ -387,6 +387,14 @@ def explain(results: Sequence[Result]) -> list[str]:
             f"worker is occupied by every request, fast or slow."
         )
     return notes
+
+
+def _share(route: RouteSummary) -> str:
+    """Blocking time as a share of duration. It can come out a hair above 100 %: the duration
+    ends with the last body message, the coroutine's last step a little later."""
+    if not route.duration_mean or route.blocking_mean is None:
+        return "-"
+    return f"{min(route.blocking_mean / route.duration_mean, 1.0):.0%}"
 
 
 def report(results: Sequence[Result], *, seconds: float, clients: int, out: TextIO) -> None:

@@ -20,6 +20,8 @@ class StepTimer(Generator[Any, Any, None]):
     """``await StepTimer(app(scope, receive, send), record)`` adds loop-held time to ``record``."""
 
     __slots__ = ("_coro", "_record")
+    # What record.cpu starts as: None means "not measured", so no zeros are exported.
+    _initial_cpu: float | None = None
 
     def __init__(self, awaitable: Awaitable[None], record: RequestRecord) -> None:
         # Apps are coroutine functions nearly always; any other awaitable is driven
@@ -28,6 +30,7 @@ class StepTimer(Generator[Any, Any, None]):
             awaitable if isinstance(awaitable, Coroutine) else awaitable.__await__()
         )
         self._record = record
+        record.cpu = self._initial_cpu
 
     def __await__(self) -> Generator[Any, Any, None]:
         return self
@@ -72,6 +75,7 @@ class CpuStepTimer(StepTimer):
     """
 
     __slots__ = ()
+    _initial_cpu: float | None = 0.0
 
     def send(self, value: Any) -> Any:
         started = perf_counter()

@@ -341,3 +341,9 @@ def test_disconnect_queued_during_the_final_send_is_not_a_disconnect(registry: C
     assert value(registry, "gatewatch_http_disconnects_total") == 0
     assert value(registry, "gatewatch_http_request_duration_seconds_count", status="200") == 1
     assert value(registry, "gatewatch_http_response_body_bytes_total") == 5
+
+
+def test_cpu_time_off_exports_no_cpu_samples(registry: CollectorRegistry) -> None:
+    run(serve(GatewatchASGI(hello, registry=registry, cpu_time=False), http_scope("/")))
+    assert value(registry, "gatewatch_http_request_cpu_seconds_count") == 0
+    assert value(registry, "gatewatch_http_request_blocking_seconds_count") == 1

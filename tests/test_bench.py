@@ -1,0 +1,45 @@
+"""``python -m bench --quick`` runs every contender and prints a row for each (no timing asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.cases import ASGI_NAMES, WSGI_NAMES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rows(section: str) -> list[str]:
+    """The table rows of one section: the lines after its dashed rule."""
+    lines = [line.strip() for line in section.splitlines() if line.strip()]
+    rule = next(index for index, line in enumerate(lines) if line.startswith("----"))
+    return lines[rule + 1 :]
+
+
+def test_bench_quick_prints_every_row() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        encoding="utf-8",
+        timeout=100,
+    )
+    print(completed.stdout, completed.stderr)
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    asgi_start, wsgi_start = out.index("\nASGI:"), out.index("\nWSGI:")
+    assert asgi_start < wsgi_start
+    asgi_rows = _rows(out[asgi_start:wsgi_start])
+    wsgi_rows = _rows(out[wsgi_start : out.index("\noverhead =")])
+    for rows, names in ((asgi_rows, ASGI_NAMES), (wsgi_rows, WSGI_NAMES)):
+        assert len(rows) == len(names), rows
+        for row, name in zip(rows, names, strict=True):
+            assert row.startswith(name), (row, name)
+            numbers = row[len(name):].split()
+            # µs/request, overhead, vs floor, spread, batch
+            assert len(numbers) == 5, row
+            assert float(numbers[0]) > 0, row
