@@ -13,6 +13,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
+from bench import websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.harness import Timing, measure
 
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "\noverhead = µs/request - bare app; vs floor = overhead / the hand-written middleware's overhead."
     )
+    print("\nWebSocket: raw ASGI echo app, per echoed message (inline: receive returns at once; "
+          "loop: one event-loop turn per message, as under a server)", flush=True)
+    print(*websocket_bench.format_rows(websocket_bench.run(quick=args.quick)), sep="\n")
     return 0
 
 

@@ -65,7 +65,9 @@ async def serve_websocket(
         try:
             await send(message)
         except OSError:
-            # The connection is gone under the app: the client dropped it.
+            # The connection is gone under the app: the client dropped it. Whatever the
+            # app raises because of that is the disconnect, not an app bug.
+            record.disconnected = True
             if not record.initiator:
                 record.initiator = CLIENT
                 record.close_code = ABNORMAL_CLOSURE
@@ -105,7 +107,8 @@ async def serve_websocket(
     try:
         await timer(app(scope, receive_counted, send_counted), record)
     except Exception as exc:
-        record.exception = exc
+        if not record.disconnected:
+            record.exception = exc
         if not record.outcome:
             record.outcome = FAILED
         elif not record.initiator:

@@ -43,3 +43,6 @@ def test_bench_quick_prints_every_row() -> None:
             # µs/request, overhead, vs floor, spread, batch
             assert len(numbers) == 5, row
             assert float(numbers[0]) > 0, row
+    websocket = out[out.index("\nWebSocket:"):]
+    for mode in ("inline", "loop"):
+        assert f"{mode}: gatewatch" in websocket and f"{mode}: bare" in websocket
