@@ -13,6 +13,7 @@ from gatewatch import GatewatchASGI, set_route
 from gatewatch.asgi_types import Message, Receive, Scope, Send
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.scrape import label_values, value
+from tests.sinks import BrokenSink
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
@@ -267,23 +268,6 @@ def test_metrics_path_is_served_and_not_counted(registry: CollectorRegistry) -> 
 
 def test_internal_error_never_reaches_the_app(registry: CollectorRegistry) -> None:
     app = GatewatchASGI(hello, registry=registry)
-
-    class BrokenSink:
-        def request_started(self, record: Any) -> None:
-            pass
-
-        def request_finished(self, record: Any) -> None:
-            raise RuntimeError("exporter bug")
-
-        def internal_error(self) -> None:
-            pass
-
-        def session_accepted(self, record: Any) -> None:
-            pass
-
-        def session_finished(self, record: Any) -> None:
-            pass
-
     app.monitor.add_sink(BrokenSink())
     exchange = run(serve(app, http_scope("/ok")))
     assert exchange.body == b"hello "

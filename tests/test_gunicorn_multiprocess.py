@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ import pytest
 
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, gunicorn_command
 from tests.scrape import samples, value
+from tests.traffic import DURATION_COUNT, Call, duration_counts
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.flask_app:wrapped"
 MIB = 1024 * 1024
 ECHO_BODY = b"gatewatch multiprocess " * 40  # 920 bytes
-DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 IN_FLIGHT = "gatewatch_http_requests_in_flight"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
@@ -51,23 +50,6 @@ def child_exit(server, worker):
 ACCESS_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
 ACCESS_LINE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3})$")
 
-# (method, route, status) -> requests
-Key = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    route: str
-    status: int
-    body: bytes = b""
-
-    @property
-    def key(self) -> Key:
-        return (self.method, self.route, str(self.status))
-
-
 def traffic_mix(seed: int = 80) -> list[Call]:
     """80 requests over every kind of endpoint, shuffled reproducibly (10 % errors)."""
     calls: list[Call] = []
@@ -85,15 +67,6 @@ def traffic_mix(seed: int = 80) -> list[Call]:
 
 def count_of(calls: list[Call], route: str) -> int:
     return sum(1 for call in calls if call.route == route)
-
-
-def duration_counts(text: str) -> dict[Key, int]:
-    out: dict[Key, int] = {}
-    for (name, labels), number in samples(text).items():
-        found = dict(labels)
-        if name == DURATION_COUNT and found.get("interface") == "wsgi":
-            out[(found["method"], found["route"], found["status"])] = int(number)
-    return out
 
 
 def in_flight_values(text: str) -> list[float]:
@@ -162,7 +135,7 @@ def test_gunicorn_two_workers_merge_exactly(tmp_path: Path) -> None:
         expected[("GET", "/fast", "200")] += 1  # ServerProcess's ready probe
 
         def settled(text: str) -> bool:
-            return duration_counts(text) == dict(expected) and not any(in_flight_values(text))
+            return duration_counts(text, "wsgi") == dict(expected) and not any(in_flight_values(text))
 
         scrape_until(server.base_url, settled)
         # Every scrape, whichever worker answers it, merges both workers' files.
@@ -171,7 +144,7 @@ def test_gunicorn_two_workers_merge_exactly(tmp_path: Path) -> None:
         master_pid = server.pid
 
     for text in texts:
-        assert duration_counts(text) == dict(expected)
+        assert duration_counts(text, "wsgi") == dict(expected)
         assert value(text, DURATION_COUNT) == len(calls) + 1
         errors = count_of(calls, "/error")
         # Flask turns the RuntimeError into a 500 page; gatewatch still counts it.
@@ -234,7 +207,7 @@ def test_gunicorn_sync_worker_client_disconnect(tmp_path: Path, monkeypatch: pyt
 
     assert value(text, DISCONNECTS, interface="wsgi", route="/stream") == 1
     assert value(text, DISCONNECTS) == 1
-    assert duration_counts(text) == {("GET", "/fast", "200"): 1, ("GET", "/stream", "499"): 1}
+    assert duration_counts(text, "wsgi") == {("GET", "/fast", "200"): 1, ("GET", "/stream", "499"): 1}
     assert value(text, EXCEPTIONS) == 0
     assert not any(in_flight_values(text))
     # Only what was really handed to the server counts: a few chunks of 8 bytes, not 50.

@@ -28,21 +28,18 @@ from starlette.routing import BaseRoute, Route
 from gatewatch import GatewatchASGI
 from gatewatch.server_process import ServerProcess, free_port, hypercorn_command
 from tests.scrape import samples, value
+from tests.traffic import DURATION_COUNT, Key, duration_counts
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_APP = "examples.starlette_app:wrapped"
 TRIO_SAFE_APP = "tests.test_hypercorn_trio:trio_safe_app()"
-DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 IN_FLIGHT = "gatewatch_http_requests_in_flight"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 STREAM_BODY = b"".join(f"chunk {i}\n".encode() for i in range(5))
 ASYNCIO_ONLY = "no running event loop"
-
-# (method, route, status) -> requests
-Key = tuple[str, str, str]
 
 # (path, route, status, body), sent one after another.
 Call = tuple[str, str, int, bytes | None]
@@ -84,15 +81,6 @@ def trio_safe_app() -> GatewatchASGI:
     ]
     assert sum(isinstance(route, Route) and route.endpoint in replaced.values() for route in routes) == 2
     return GatewatchASGI(Starlette(routes=routes), metrics_path="/metrics")
-
-
-def duration_counts(text: str) -> dict[Key, int]:
-    out: dict[Key, int] = {}
-    for (name, labels), number in samples(text).items():
-        found = dict(labels)
-        if name == DURATION_COUNT and found.get("interface") == "asgi":
-            out[(found["method"], found["route"], found["status"])] = int(number)
-    return out
 
 
 def in_flight_values(text: str) -> list[float]:
@@ -167,7 +155,7 @@ def test_hypercorn_trio_exact_counts(tmp_path: Path) -> None:
         assert outcome[0] == status, (path, outcome)
         if body is not None:
             assert outcome[1] == body, path
-    counts = duration_counts(text)
+    counts = duration_counts(text, "asgi")
     assert without_route(counts, "/stream") == without_route(expected, "/stream")
     assert value(text, DURATION_COUNT) == len(CALLS) + 1
     assert value(text, DURATION_COUNT, route="/stream") == 3
@@ -195,7 +183,7 @@ def test_hypercorn_trio_example_app(tmp_path: Path) -> None:
     expected = expected_counts(CALLS)
     outcomes, text, _ = serve_under_trio(EXAMPLE_APP, tmp_path, CALLS)
 
-    counts = duration_counts(text)
+    counts = duration_counts(text, "asgi")
     trio_safe = {key: number for key, number in expected.items() if key[1] not in ("/slow", "/stream")}
     assert {key: n for key, n in counts.items() if key[1] not in ("/slow", "/stream")} == trio_safe
     assert value(text, DURATION_COUNT) == len(CALLS) + 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -14,6 +13,7 @@ from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.labels import BoundedLabels, exception_name, method_label, status_label
 from gatewatch.wsgi_types import Environ, StartResponse
 from tests.scrape import value
+from tests.sinks import BrokenSink
 from tests.wsgi_driver import call, make_environ
 
 
@@ -41,22 +41,6 @@ def test_internal_errors_are_counted_and_logged_once_a_minute(
     registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = GatewatchWSGI(ok_app, registry=registry)
-
-    class BrokenSink:
-        def request_started(self, record: Any) -> None:
-            pass
-
-        def request_finished(self, record: Any) -> None:
-            raise RuntimeError("exporter bug")
-
-        def internal_error(self) -> None:
-            pass
-
-        def session_accepted(self, record: Any) -> None:
-            pass
-
-        def session_finished(self, record: Any) -> None:
-            pass
 
     app.monitor.add_sink(BrokenSink())
     with caplog.at_level(logging.ERROR, logger="gatewatch"):

@@ -12,7 +12,6 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from gatewatch import GatewatchASGI
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, uvicorn_command
 from tests.scrape import samples, value
+from tests.traffic import DURATION_COUNT, Call, duration_counts
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.starlette_app:wrapped"
 MIB = 1024 * 1024
 ECHO_BODY = bytes(range(256)) * 4 + b"gatewatch e2e"  # 1037 bytes, every byte value
-DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 IN_FLIGHT = "gatewatch_http_requests_in_flight"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
@@ -41,25 +40,6 @@ ITEM_ROUTE = "/items/{item_id:int}"
 LONG_STREAM = "/stream?chunks=50&delay=0.05"
 DISCONNECTS_SENT = 5
 CONCURRENCY = 8
-
-# (method, route, status) -> requests
-Key = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request of the mix, with what gatewatch must label it."""
-
-    method: str
-    path: str
-    route: str
-    status: int
-    body: bytes = b""
-
-    @property
-    def key(self) -> Key:
-        return (self.method, self.route, str(self.status))
-
 
 def traffic_mix(seed: int = 20240611) -> list[Call]:
     """115 requests over every kind of endpoint, shuffled reproducibly (~10 % errors)."""
@@ -78,16 +58,6 @@ def traffic_mix(seed: int = 20240611) -> list[Call]:
 
 def count_of(calls: list[Call], path: str) -> int:
     return sum(1 for call in calls if call.path == path)
-
-
-def duration_counts(text: str, interface: str) -> dict[Key, int]:
-    """Every ``..._duration_seconds_count`` series of ``interface`` as {(method, route, status): n}."""
-    out: dict[Key, int] = {}
-    for (name, labels), number in samples(text).items():
-        found = dict(labels)
-        if name == DURATION_COUNT and found.get("interface") == interface:
-            out[(found["method"], found["route"], found["status"])] = int(number)
-    return out
 
 
 def in_flight_values(text: str) -> list[float]:
