@@ -334,7 +334,7 @@ def explain(results: Sequence[Result]) -> list[str]:
         if slow is not None and blocking is not None:
             notes.append(
                 f"ASGI /slow took {_ms(slow.duration_mean)} on average but held the event loop "
-                f"for only {_ms(slow.blocking_mean)}: it awaits asyncio.sleep, so the loop served "
+                f"for only {_ms(slow.blocking_mean)}: it awaits anyio.sleep, so the loop served "
                 f"other requests meanwhile. /blocking calls time.sleep inside an async view and "
                 f"held the loop for {_ms(blocking.blocking_mean)}, {_share(blocking)} of its "
                 f"duration: for that long no other request on the loop could make progress."
