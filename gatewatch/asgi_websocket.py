@@ -53,10 +53,8 @@ async def serve_websocket(
                     record.received_binary += 1
                     record.received_bytes += len(message.get("bytes") or b"")
                 record.last_message_at = perf_counter()
-            elif kind == "websocket.disconnect" and not record.initiator:
-                record.initiator = CLIENT
-                record.close_code = message.get("code", NO_STATUS_RECEIVED)
-                record.closed_at = perf_counter()
+            elif kind == "websocket.disconnect":
+                record.close_by(CLIENT, message.get("code", NO_STATUS_RECEIVED))
         except Exception as exc:  # noqa: BLE001
             monitor.report_internal_error("websocket.receive", exc)
         return message
@@ -68,10 +66,7 @@ async def serve_websocket(
             # The connection is gone under the app: the client dropped it. Whatever the
             # app raises because of that is the disconnect, not an app bug.
             record.disconnected = True
-            if not record.initiator:
-                record.initiator = CLIENT
-                record.close_code = ABNORMAL_CLOSURE
-                record.closed_at = perf_counter()
+            record.close_by(CLIENT, ABNORMAL_CLOSURE)
             raise
         try:
             kind = message["type"]
@@ -93,10 +88,7 @@ async def serve_websocket(
             elif kind == "websocket.close":
                 if record.accepted_at is None:
                     record.outcome = REJECTED
-                if not record.initiator:
-                    record.initiator = SERVER
-                    record.close_code = message.get("code") or NORMAL_CLOSURE
-                    record.closed_at = perf_counter()
+                record.close_by(SERVER, message.get("code") or NORMAL_CLOSURE)
             elif kind == "websocket.http.response.start":
                 # The Denial Response extension: an HTTP answer instead of a handshake.
                 record.outcome = REJECTED
@@ -111,16 +103,14 @@ async def serve_websocket(
             record.exception = exc
         if not record.outcome:
             record.outcome = FAILED
-        elif not record.initiator:
+        else:
             # The server closes an accepted session whose app crashed with 1011.
-            record.initiator = SERVER
-            record.close_code = INTERNAL_ERROR
+            record.close_by(SERVER, INTERNAL_ERROR)
         raise
     except BaseException:
         # Cancelled: the server is shutting down or gave up on the connection.
-        if record.outcome == ACCEPTED and not record.initiator:
-            record.initiator = SERVER
-            record.close_code = ABNORMAL_CLOSURE
+        if record.outcome == ACCEPTED:
+            record.close_by(SERVER, ABNORMAL_CLOSURE)
         raise
     finally:
         try:
@@ -128,10 +118,9 @@ async def serve_websocket(
             if not record.outcome:
                 # Returned without accepting: the server rejects the handshake (403).
                 record.outcome = REJECTED
-            elif record.outcome == ACCEPTED and not record.initiator:
+            elif record.outcome == ACCEPTED:
                 # Returned while open: the server closes it normally.
-                record.initiator = SERVER
-                record.close_code = NORMAL_CLOSURE
+                record.close_by(SERVER, NORMAL_CLOSURE)
             if record.route is None:
                 record.route = route_template(scope, root_path)
             monitor.finish_session(record)

@@ -66,10 +66,19 @@ class BoundedLabels:
             return value
 
 
+def check_max_routes(max_routes: object) -> None:
+    """The one check of the ``max_routes`` option, for every place that takes it."""
+    if isinstance(max_routes, bool) or not isinstance(max_routes, int):
+        raise TypeError(f"max_routes must be an int, got {type(max_routes).__name__}")
+    if max_routes < 1:
+        raise ValueError(f"max_routes must be at least 1, got {max_routes}")
+
+
 class RouteLabels(BoundedLabels):
     """Route templates, at most ``max_routes`` of them, plus ``<unmatched>`` and ``<other>``."""
 
     def __init__(self, *, max_routes: int) -> None:
+        check_max_routes(max_routes)
         super().__init__(limit=max_routes)
 
     def route(self, template: str | None) -> str:

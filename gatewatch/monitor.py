@@ -44,12 +44,8 @@ class Monitor:
     """
 
     def __init__(self, *, max_routes: int = 500, sinks: Iterable[Sink] = ()) -> None:
-        if isinstance(max_routes, bool) or not isinstance(max_routes, int):
-            raise TypeError(f"max_routes must be an int, got {type(max_routes).__name__}")
-        if max_routes < 1:
-            raise ValueError(f"max_routes must be at least 1, got {max_routes}")
-        self.max_routes = max_routes
         self.routes = RouteLabels(max_routes=max_routes)
+        self.max_routes = max_routes
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], int] = {}
@@ -88,8 +84,7 @@ class Monitor:
         else:
             # No response started at all: the server answers 500 on the app's behalf.
             record.status_label = status_label(record.status or 500)
-        if record.exception is not None:
-            record.exception_label = self.exception_types.label(exception_name(record.exception))
+        self._label_exception(record)
         interface = record.interface
         with self._lock:
             self._in_flight_by_interface[interface] -= 1
@@ -114,11 +109,14 @@ class Monitor:
         if record.closed_at is None:
             record.closed_at = perf_counter()
         record.end = record.closed_at
-        if record.exception is not None:
-            record.exception_label = self.exception_types.label(exception_name(record.exception))
+        self._label_exception(record)
         self.sessions.closed(record, was_open=was_open)
         for sink in self._sinks:
             sink.session_finished(record)
+
+    def _label_exception(self, record: RequestRecord) -> None:
+        if record.exception is not None:
+            record.exception_label = self.exception_types.label(exception_name(record.exception))
 
     def in_flight(self) -> dict[tuple[str, str], int]:
         with self._lock:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
+from gatewatch.labels import check_max_routes
 from gatewatch.monitor import Monitor
 from gatewatch.prometheus import monitor_for_registry
 from gatewatch.prometheus_multiprocess import multiprocess_enabled, process_monitor
@@ -38,10 +39,7 @@ def resolve(
         )
     if monitor is not None and not isinstance(monitor, Monitor):
         raise TypeError(f"monitor must be a gatewatch Monitor, got {type(monitor).__name__}")
-    if isinstance(max_routes, bool) or not isinstance(max_routes, int):
-        raise TypeError(f"max_routes must be an int, got {type(max_routes).__name__}")
-    if max_routes < 1:
-        raise ValueError(f"max_routes must be at least 1, got {max_routes}")
+    check_max_routes(max_routes)
     if metrics_path is not None:
         if not isinstance(metrics_path, str):
             raise TypeError(f"metrics_path must be a str or None, got {type(metrics_path).__name__}")

@@ -78,7 +78,6 @@ class PrometheusAggregator(Collector):
         interface = record.interface
         route = record.route_label
         key = (interface, record.method, route)
-        end = record.end if record.end is not None else record.start
         with self._lock:
             stats = self._routes.get(key)
             if stats is None:
@@ -86,7 +85,7 @@ class PrometheusAggregator(Collector):
             duration = stats.durations.get(record.status_label)
             if duration is None:
                 duration = stats.durations[record.status_label] = Histogram(c.DURATION_BUCKETS)
-            duration.observe(end - record.start)
+            duration.observe(record.duration)
             stats.blocking.observe(record.blocking)
             if record.cpu is not None:
                 stats.cpu.observe(record.cpu)

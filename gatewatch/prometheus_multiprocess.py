@@ -106,10 +106,10 @@ class MultiprocessSink:
         self._ws_exceptions = Counter(
             c.WS_EXCEPTIONS, c.HELP[c.WS_EXCEPTIONS], c.WS_EXCEPTION_LABELS, registry=None
         )
-        self._lock = threading.Lock()
         self._route_children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self._duration_children: dict[tuple[str, str, str, str], Any] = {}
         self._in_flight_children: dict[tuple[str, str], Any] = {}
+        self._concurrency_children: dict[str, Any] = {}
 
     def note_server(self, interface: str, server: str) -> None:
         self._info.labels(VERSION, interface, server).set(1)
@@ -142,8 +142,7 @@ class MultiprocessSink:
         duration = self._duration_children.get(dkey)
         if duration is None:
             duration = self._duration_children[dkey] = self._duration.labels(*dkey)
-        end = record.end if record.end is not None else record.start
-        duration.observe(end - record.start)
+        duration.observe(record.duration)
         blocking.observe(record.blocking)
         if record.cpu is not None:
             cpu.observe(record.cpu)
@@ -153,7 +152,10 @@ class MultiprocessSink:
             request_bytes.inc(record.request_bytes)
         if record.response_bytes:
             response_bytes.inc(record.response_bytes)
-        self._concurrency.labels(interface).observe(record.concurrency)
+        concurrency = self._concurrency_children.get(interface)
+        if concurrency is None:
+            concurrency = self._concurrency_children[interface] = self._concurrency.labels(interface)
+        concurrency.observe(record.concurrency)
         self._in_flight_children[(interface, record.method)].dec()
         if record.exception is not None:
             self._exceptions.labels(interface, route, record.exception_label).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
+from time import perf_counter
 from typing import Final
 
 ASGI: Final = "asgi"
@@ -65,8 +66,6 @@ class RequestRecord:
     @property
     def duration(self) -> float:
         """Seconds from arrival to the end of the response (or to now, while in flight)."""
-        from time import perf_counter
-
         return (self.end if self.end is not None else perf_counter()) - self.start
 
 
@@ -134,7 +133,12 @@ class WebSocketRecord(RequestRecord):
         """Seconds from accept to close; None for sessions never accepted."""
         if self.accepted_at is None:
             return None
-        from time import perf_counter
-
         end = self.closed_at if self.closed_at is not None else perf_counter()
         return end - self.accepted_at
+
+    def close_by(self, initiator: str, code: int) -> None:
+        """Note who closed the session and with which code; the first close wins."""
+        if not self.initiator:
+            self.initiator = initiator
+            self.close_code = code
+            self.closed_at = perf_counter()
