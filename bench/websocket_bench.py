@@ -34,11 +34,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from time import perf_counter
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import GatewatchASGI
 from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gatewatch.scrape_summary import parse, total
 
 PAYLOAD_SIZE = 32
 TEXT = "m" * PAYLOAD_SIZE
@@ -84,13 +85,7 @@ def script(messages: int) -> list[Message]:
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     """Sum of the samples named ``name`` whose labels include ``labels``."""
-    wanted = labels.items()
-    return sum(
-        sample.value
-        for family in registry.collect()
-        for sample in family.samples
-        if sample.name == name and wanted <= sample.labels.items()
-    )
+    return total(parse(generate_latest(registry).decode()), name, **labels)
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:

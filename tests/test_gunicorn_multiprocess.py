@@ -13,7 +13,6 @@ import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import httpx
 import pytest
 
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, gunicorn_command
-from tests.scrape import samples, value
-from tests.traffic import DURATION_COUNT, Call, duration_counts
+from tests.scrape import value
+from tests.traffic import DURATION_COUNT, Call, duration_counts, in_flight_values, scrape, scrape_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.flask_app:wrapped"
 MIB = 1024 * 1024
 ECHO_BODY = b"gatewatch multiprocess " * 40  # 920 bytes
-IN_FLIGHT = "gatewatch_http_requests_in_flight"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
 REQUEST_BYTES = "gatewatch_http_request_body_bytes_total"
@@ -67,27 +65,6 @@ def traffic_mix(seed: int = 80) -> list[Call]:
 
 def count_of(calls: list[Call], route: str) -> int:
     return sum(1 for call in calls if call.route == route)
-
-
-def in_flight_values(text: str) -> list[float]:
-    return [number for (name, _), number in samples(text).items() if name == IN_FLIGHT]
-
-
-def scrape(base_url: str) -> str:
-    response = httpx.get(base_url + "/metrics", timeout=10.0)
-    assert response.status_code == 200
-    return response.text
-
-
-def scrape_until(base_url: str, done: Callable[[str], bool], timeout: float = 10.0) -> str:
-    """Scrape until ``done(text)``: a sync worker finishes its record only after the client
-    already has the whole response (the iterable is closed after the last write)."""
-    deadline = time.monotonic() + timeout
-    text = scrape(base_url)
-    while not done(text) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        text = scrape(base_url)
-    return text
 
 
 def send(client: httpx.Client, call: Call) -> None:

@@ -12,9 +12,8 @@ routes that sleeps with ``anyio.sleep`` (:func:`trio_safe_app`, loaded by hyperc
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import anyio
@@ -27,15 +26,14 @@ from starlette.routing import BaseRoute, Route
 
 from gatewatch import GatewatchASGI
 from gatewatch.server_process import ServerProcess, free_port, hypercorn_command
-from tests.scrape import samples, value
-from tests.traffic import DURATION_COUNT, Key, duration_counts
+from tests.scrape import value
+from tests.traffic import DURATION_COUNT, Key, duration_counts, in_flight_values, scrape_until
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_APP = "examples.starlette_app:wrapped"
 TRIO_SAFE_APP = "tests.test_hypercorn_trio:trio_safe_app()"
-IN_FLIGHT = "gatewatch_http_requests_in_flight"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 STREAM_BODY = b"".join(f"chunk {i}\n".encode() for i in range(5))
@@ -81,20 +79,6 @@ def trio_safe_app() -> GatewatchASGI:
     ]
     assert sum(isinstance(route, Route) and route.endpoint in replaced.values() for route in routes) == 2
     return GatewatchASGI(Starlette(routes=routes), metrics_path="/metrics")
-
-
-def in_flight_values(text: str) -> list[float]:
-    return [number for (name, _), number in samples(text).items() if name == IN_FLIGHT]
-
-
-def scrape_until(base_url: str, done: Callable[[str], bool], timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        response = httpx.get(base_url + "/metrics", timeout=10.0)
-        assert response.status_code == 200
-        if done(response.text) or time.monotonic() >= deadline:
-            return response.text
-        time.sleep(0.05)
 
 
 def expected_counts(calls: list[Call]) -> Counter[Key]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,8 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, uvicorn_command
-from tests.scrape import samples, value
-from tests.traffic import DURATION_COUNT, Call, duration_counts
+from tests.scrape import value
+from tests.traffic import DURATION_COUNT, IN_FLIGHT, Call, duration_counts, in_flight_values, scrape_until
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.starlette_app:wrapped"
 MIB = 1024 * 1024
 ECHO_BODY = bytes(range(256)) * 4 + b"gatewatch e2e"  # 1037 bytes, every byte value
-IN_FLIGHT = "gatewatch_http_requests_in_flight"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
 REQUEST_BYTES = "gatewatch_http_request_body_bytes_total"
@@ -58,10 +55,6 @@ def traffic_mix(seed: int = 20240611) -> list[Call]:
 
 def count_of(calls: list[Call], path: str) -> int:
     return sum(1 for call in calls if call.path == path)
-
-
-def in_flight_values(text: str) -> list[float]:
-    return [number for (name, _), number in samples(text).items() if name == IN_FLIGHT]
 
 
 async def send_all(client: httpx.AsyncClient, calls: list[Call]) -> None:
@@ -101,22 +94,6 @@ async def disconnect_mid_stream(port: int) -> None:
     finally:
         writer.close()
         await writer.wait_closed()
-
-
-def scrape(base_url: str) -> str:
-    response = httpx.get(base_url + "/metrics", timeout=10.0)
-    assert response.status_code == 200
-    return response.text
-
-
-def scrape_until(base_url: str, done: Callable[[str], bool], timeout: float = 10.0) -> str:
-    """Scrape until ``done(text)`` (the server may still be finishing a request), or time out."""
-    deadline = time.monotonic() + timeout
-    text = scrape(base_url)
-    while not done(text) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        text = scrape(base_url)
-    return text
 
 
 def assert_mix_accounted(text_or_registry: str | CollectorRegistry, calls: list[Call]) -> None:

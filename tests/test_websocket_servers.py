@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gatewatch.server_process import ServerProcess, free_port, hypercorn_command, uvicorn_command
 from tests.scrape import samples, value
+from tests.traffic import scrape, scrape_until
 
 pytestmark = pytest.mark.slow
 
@@ -92,22 +92,6 @@ def ws_url(server: ServerProcess, path: str) -> str:
 async def open_ws(url: str, **options: Any) -> ClientConnection:
     return await connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, ping_interval=None,
                          max_size=None, **options)
-
-
-def scrape(server: ServerProcess) -> str:
-    response = httpx.get(server.base_url + "/metrics", timeout=TIMEOUT)
-    assert response.status_code == 200
-    return response.text
-
-
-def scrape_until(server: ServerProcess, done: Callable[[str], bool], timeout: float = TIMEOUT) -> str:
-    """Scrape until ``done(text)`` (the server may still be finishing a session), or time out."""
-    deadline = time.monotonic() + timeout
-    text = scrape(server)
-    while not done(text) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        text = scrape(server)
-    return text
 
 
 def series(text: str, name: str, *label_names: str) -> dict[tuple[str, ...], float]:
@@ -252,7 +236,7 @@ def test_sessions_counted_exactly(spec: Server, tmp_path: Path) -> None:
         def settled(text: str) -> bool:
             return value(text, SESSIONS) == SESSIONS_SENT and value(text, ACTIVE) == 0
 
-        text = scrape_until(server, settled)
+        text = scrape_until(server.base_url, settled, TIMEOUT)
     context = log_tail(log)
 
     outcomes = {k: v for k, v in series(text, SESSIONS, "route", "outcome").items() if v}
@@ -377,9 +361,11 @@ def test_uvicorn_blocking_session(uvicorn_pair: Pair) -> None:
                 await ws.send(f"m{index}")
                 assert await asyncio.wait_for(ws.recv(), TIMEOUT) == f"m{index}"
 
-    before = value(scrape(server), BLOCKING_COUNT, route=BLOCKING)
+    before = value(scrape(server.base_url, timeout=TIMEOUT), BLOCKING_COUNT, route=BLOCKING)
     asyncio.run(chat())
-    text = scrape_until(server, lambda t: value(t, BLOCKING_COUNT, route=BLOCKING) == before + 1)
+    text = scrape_until(
+        server.base_url, lambda t: value(t, BLOCKING_COUNT, route=BLOCKING) == before + 1, TIMEOUT
+    )
     assert value(text, BLOCKING_COUNT, route=BLOCKING) == before + 1
     # time.sleep(0.01) on the loop for every message.
     assert value(text, BLOCKING_SUM, route=BLOCKING) >= sent * 0.01

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import httpx
 
 from tests.scrape import samples
 
@@ -35,3 +39,27 @@ def duration_counts(text: str, interface: str) -> dict[Key, int]:
         if name == DURATION_COUNT and found.get("interface") == interface:
             out[(found["method"], found["route"], found["status"])] = int(number)
     return out
+
+
+IN_FLIGHT = "gatewatch_http_requests_in_flight"
+
+
+def in_flight_values(text: str) -> list[float]:
+    return [number for (name, _), number in samples(text).items() if name == IN_FLIGHT]
+
+
+def scrape(base_url: str, *, timeout: float = 10.0) -> str:
+    response = httpx.get(base_url + "/metrics", timeout=timeout)
+    assert response.status_code == 200
+    return response.text
+
+
+def scrape_until(base_url: str, done: Callable[[str], bool], timeout: float = 10.0) -> str:
+    """Scrape until ``done(text)``, or time out. A server may still be finishing a request
+    (a WSGI record ends only when the iterable is closed, after the client has the response)."""
+    deadline = time.monotonic() + timeout
+    text = scrape(base_url)
+    while not done(text) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        text = scrape(base_url)
+    return text
