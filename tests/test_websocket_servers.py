@@ -25,6 +25,17 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from gatewatch.server_process import ServerProcess, free_port, hypercorn_command, uvicorn_command
 from tests.scrape import samples, value
 from tests.traffic import scrape, scrape_until
+from tests.websocket_driver import (
+    ACTIVE,
+    BLOCKING_COUNT,
+    BLOCKING_SUM,
+    BYTES,
+    CLOSES,
+    DURATION_COUNT,
+    EXCEPTIONS,
+    MESSAGES,
+    SESSIONS,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 WRAPPED = "examples.starlette_app:wrapped"
 BARE = "examples.starlette_app:app"
 ECHO, REJECT, BLOCKING = "/ws/echo", "/ws/reject", "/ws/blocking"
-
-ACTIVE = "gatewatch_websocket_sessions_active"
-SESSIONS = "gatewatch_websocket_sessions_total"
-DURATION_COUNT = "gatewatch_websocket_session_duration_seconds_count"
-BLOCKING_SUM = "gatewatch_websocket_session_blocking_seconds_sum"
-BLOCKING_COUNT = "gatewatch_websocket_session_blocking_seconds_count"
-MESSAGES = "gatewatch_websocket_messages_total"
-BYTES = "gatewatch_websocket_message_bytes_total"
-CLOSES = "gatewatch_websocket_closes_total"
-EXCEPTIONS = "gatewatch_websocket_exceptions_total"
 
 SESSIONS_SENT = 50
 CONCURRENCY = 10
