@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from bench import websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.harness import Timing, measure
+from gatewatch.text_table import text_table
 
 ROUNDS, TARGET = 9, 0.45  # about 45 s in all
 QUICK_ROUNDS, QUICK_TARGET = 2, 0.02
@@ -42,15 +43,7 @@ def format_table(title: str, timings: Sequence[Timing]) -> list[str]:
             f"{timing.spread * 1e6:.2f}",
             f"{timing.batch}",
         ))
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [title]
-    for index, row in enumerate([header, *rows]):
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  " + "   ".join(cells))
-        if index == 0:
-            lines.append("  " + "-" * (sum(widths) + 3 * (len(widths) - 1)))
-    return lines
+    return [title, *text_table(header, rows)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

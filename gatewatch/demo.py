@@ -18,13 +18,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from gatewatch.scrape_summary import InterfaceSummary, RouteSummary, route_summaries, summarize
+from gatewatch.demo_report import ClientStats, Result, report
+from gatewatch.scrape_summary import route_summaries, summarize
 from gatewatch.server_process import ServerProcess, free_port, gunicorn_command, uvicorn_command
 
 ENDPOINTS: tuple[str, ...] = (
@@ -65,27 +64,6 @@ def find_project_root(start: Path | None = None) -> Path:
         "cannot find the gatewatch project root (a directory with examples/ and pyproject.toml); "
         "run the demo from a checkout of the project, or pass --root"
     )
-
-
-@dataclass
-class ClientStats:
-    """What the load generator saw for one server."""
-
-    seconds: float = 0.0
-    responses: int = 0
-    server_errors: int = 0
-    failures: int = 0  # no response at all (connection error, timeout)
-    latencies: list[float] = field(default_factory=list)
-
-    @property
-    def throughput(self) -> float:
-        return self.responses / self.seconds if self.seconds > 0 else 0.0
-
-    def latency_quantile(self, q: float) -> float | None:
-        if not self.latencies:
-            return None
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def drive(base_url: str, *, seconds: float, clients: int) -> ClientStats:
@@ -131,15 +109,6 @@ def scrape(base_url: str) -> str:
     return response.text
 
 
-@dataclass(frozen=True)
-class Result:
-    label: str
-    server: str
-    client: ClientStats
-    summary: InterfaceSummary
-    routes: dict[str, RouteSummary]
-
-
 def run(
     *,
     seconds: float = 4.0,
@@ -164,7 +133,8 @@ def run(
         results = _run_servers(project, workdir, seconds=seconds, clients=clients, out=out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(results, seconds=seconds, clients=clients, out=out)
+    report(results, seconds=seconds, clients=clients, endpoints=len(ENDPOINTS),
+           wsgi_workers=WSGI_WORKERS, out=out)
     return 0 if all(r.summary.requests > 0 for r in results) else 1
 
 
@@ -249,177 +219,3 @@ def _tail(server: ServerProcess, lines: int = 20) -> str:
         return ""
     text = server.log_path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])
-
-
-# -- the report -------------------------------------------------------------------------
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.1f} ms"
-
-
-def _count(value: float) -> str:
-    return f"{value:,.0f}"
-
-
-def _bytes(value: float) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if value >= size:
-            return f"{value / size:.1f} {unit}"
-    return f"{value:.0f} B"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  " + "   ".join(cells).rstrip())
-    lines.insert(1, "  " + "-" * (sum(widths) + 3 * (len(widths) - 1)))
-    return lines
-
-
-def summary_rows(results: Sequence[Result]) -> list[list[str]]:
-    def row(name: str, cells: Sequence[str]) -> list[str]:
-        return [name, *cells]
-
-    s = [r.summary for r in results]
-    k = [r.client for r in results]
-    return [
-        row("requests (server)", [_count(x.requests) for x in s]),
-        row("  throughput (client)", [f"{x.throughput:,.0f} req/s" for x in k]),
-        row("5xx responses / exceptions", [f"{_count(x.server_errors)} / {_count(x.exceptions)}" for x in s]),
-        row("duration p50 (server)", [_ms(x.duration_p50) for x in s]),
-        row("duration p95 (server)", [_ms(x.duration_p95) for x in s]),
-        row("  latency p50 / p95 (client)", [
-            f"{_ms(x.latency_quantile(0.5))} / {_ms(x.latency_quantile(0.95))}" for x in k
-        ]),
-        row("blocking time, total", [f"{x.blocking_total:.2f} s" for x in s]),
-        row("blocking time per request", [_ms(x.blocking_per_request) for x in s]),
-        row("CPU time, total", [f"{x.cpu_total:.2f} s" for x in s]),
-        row("CPU time per request", [_ms(x.cpu_per_request) for x in s]),
-        row("mean concurrency at arrival", [
-            "-" if x.concurrency_mean is None else f"{x.concurrency_mean:.2f}" for x in s
-        ]),
-        row("bytes out", [_bytes(x.bytes_out) for x in s]),
-        row("disconnects", [_count(x.disconnects) for x in s]),
-    ]
-
-
-def route_rows(results: Sequence[Result]) -> list[list[str]]:
-    routes = sorted({route for r in results for route in r.routes})
-    rows = []
-    for route in routes:
-        cells = [route]
-        for result in results:
-            summary = result.routes.get(route)
-            if summary is None:
-                cells.extend(["-", "-", "-"])
-            else:
-                cells.extend([
-                    _ms(summary.duration_mean), _ms(summary.blocking_mean), _ms(summary.cpu_mean),
-                ])
-        rows.append(cells)
-    return rows
-
-
-def explain(results: Sequence[Result]) -> list[str]:
-    """A few sentences, with this run's numbers, on what differs and why."""
-    by_label = {r.label: r for r in results}
-    asgi, wsgi = by_label.get("ASGI"), by_label.get("WSGI")
-    notes: list[str] = []
-    if asgi is not None:
-        slow, blocking = asgi.routes.get("/slow"), asgi.routes.get("/blocking")
-        if slow is not None and blocking is not None:
-            notes.append(
-                f"ASGI /slow took {_ms(slow.duration_mean)} on average but held the event loop "
-                f"for only {_ms(slow.blocking_mean)}: it awaits anyio.sleep, so the loop served "
-                f"other requests meanwhile. /blocking calls time.sleep inside an async view and "
-                f"held the loop for {_ms(blocking.blocking_mean)}, {_share(blocking)} of its "
-                f"duration: for that long no other request on the loop could make progress."
-            )
-        stream, fast = asgi.routes.get("/stream"), asgi.routes.get("/fast")
-        if slow is not None and stream is not None and fast is not None:
-            notes.append(
-                f"That is why ASGI /slow took {_ms(slow.duration_mean)} for a 50 ms sleep and "
-                f"/stream {_ms(stream.duration_mean)} for 5 x 10 ms: when their sleeps ended, the "
-                f"loop was often held by someone's blocking step. /fast never awaits and took "
-                f"{_ms(fast.duration_mean)} once the app got it, yet clients waited "
-                f"{_ms(asgi.client.latency_quantile(0.5))} (p50): a request that arrives while the "
-                f"loop is held waits before the app is even called, where no per-request timer "
-                f"can see it."
-            )
-        if blocking is not None:
-            notes.append(
-                f"Blocking is not CPU: ASGI /blocking used {_ms(blocking.cpu_mean)} of CPU while "
-                f"it held the loop; a sleeping synchronous call blocks the loop just the same."
-            )
-        if asgi.summary.concurrency_mean is not None:
-            notes.append(
-                f"One event loop multiplexes every connection: an ASGI request found "
-                f"{asgi.summary.concurrency_mean:.1f} others in flight on arrival, on average."
-            )
-    if wsgi is not None:
-        slow = wsgi.routes.get("/slow")
-        if slow is not None:
-            notes.append(
-                f"Under WSGI every request holds its worker for its whole duration, so blocking "
-                f"time equals duration: /slow held a worker for {_ms(slow.blocking_mean)} while "
-                f"it only slept. A sync worker serves one request at a time (mean concurrency at "
-                f"arrival {wsgi.summary.concurrency_mean or 0:.2f} per process); with "
-                f"{WSGI_WORKERS} workers the other clients wait in the listen queue, which the "
-                f"server-side duration cannot see but the client latency does "
-                f"(client p50 {_ms(wsgi.client.latency_quantile(0.5))} vs server p50 "
-                f"{_ms(wsgi.summary.duration_p50)})."
-            )
-        blocking = wsgi.routes.get("/blocking")
-        if blocking is not None:
-            notes.append(
-                f"WSGI /blocking spins on the CPU: {_ms(blocking.cpu_mean)} of CPU in "
-                f"{_ms(blocking.duration_mean)}; /slow used {_ms(slow.cpu_mean if slow else None)}."
-            )
-    if asgi is not None and wsgi is not None:
-        notes.append(
-            f"With the same {len(ENDPOINTS)}-endpoint mix, one event loop served "
-            f"{asgi.client.throughput:,.0f} req/s and {WSGI_WORKERS} sync workers "
-            f"{wsgi.client.throughput:,.0f} req/s: awaiting is cheap for ASGI, while a WSGI "
-            f"worker is occupied by every request, fast or slow."
-        )
-    return notes
-
-
-def _share(route: RouteSummary) -> str:
-    """Blocking time as a share of duration. It can come out a hair above 100 %: the duration
-    ends with the last body message, the coroutine's last step a little later."""
-    if not route.duration_mean or route.blocking_mean is None:
-        return "-"
-    return f"{min(route.blocking_mean / route.duration_mean, 1.0):.0%}"
-
-
-def report(results: Sequence[Result], *, seconds: float, clients: int, out: TextIO) -> None:
-    header = ["", *(f"{r.label} ({r.server.split(',')[0]})" for r in results)]
-    print("", file=out)
-    for line in _table(header, summary_rows(results)):
-        print(line, file=out)
-    print("", file=out)
-    print(
-        "Per route, mean per request: duration / time holding the loop (ASGI) or the worker (WSGI) "
-        "/ CPU time",
-        file=out,
-    )
-    route_header = ["route"]
-    for result in results:
-        route_header.extend([f"{result.label} dur", f"{result.label} held", f"{result.label} cpu"])
-    for line in _table(route_header, route_rows(results)):
-        print(line, file=out)
-    print("", file=out)
-    print("What differs:", file=out)
-    for note in explain(results):
-        print(_wrap("- " + note, indent="  "), file=out)
-
-
-def _wrap(text: str, *, indent: str, width: int = 96) -> str:
-    import textwrap
-
-    return textwrap.fill(text, width=width, subsequent_indent=indent)
