@@ -20,7 +20,6 @@ _WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref
 class Setup:
     monitor: Monitor
     registry: CollectorRegistry
-    metrics_path: str | None
 
 
 def resolve(
@@ -56,7 +55,7 @@ def resolve(
         else:
             monitor = monitor_for_registry(registry, max_routes=max_routes)
     monitor.note_server(interface, server)
-    return Setup(monitor=monitor, registry=registry, metrics_path=metrics_path)
+    return Setup(monitor=monitor, registry=registry)
 
 
 def detect_server(interface: str) -> str:

@@ -63,6 +63,12 @@ class RequestRecord:
         self.status_label = ""
         self.exception_label = ""
 
+    def response_ended(self) -> None:
+        """The whole body went out; a body-less response's first byte is its end."""
+        self.response_complete = True
+        if self.first_byte is None:
+            self.first_byte = perf_counter()
+
     @property
     def duration(self) -> float:
         """Seconds from arrival to the end of the response (or to now, while in flight)."""

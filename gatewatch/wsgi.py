@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from threading import get_ident
 from time import perf_counter, thread_time
 from typing import Any
@@ -121,7 +121,7 @@ class _Finisher:
         record: RequestRecord,
         environ: Environ,
         cpu_started: float,
-        cpu_clock: Any,
+        cpu_clock: Callable[[], float],
     ) -> None:
         self._monitor = monitor
         self._record = record
@@ -180,9 +180,7 @@ def _hook_file_wrapper(result: Any, record: RequestRecord, finish: _Finisher) ->
             if original_close is not None:
                 original_close()
         finally:
-            record.response_complete = True
-            if record.first_byte is None:
-                record.first_byte = perf_counter()
+            record.response_ended()
             finish()
 
     try:
@@ -221,9 +219,7 @@ class ClosingIterator:
         try:
             chunk = next(self._iterator)
         except StopIteration:
-            record.response_complete = True
-            if record.first_byte is None:
-                record.first_byte = perf_counter()
+            record.response_ended()
             raise
         except BaseException as exc:
             record.exception = exc
