@@ -71,6 +71,7 @@ async def serve_websocket(
         try:
             kind = message["type"]
             if kind == "websocket.send":
+                # The same counting as on receive, spelled out: it runs for every message.
                 text = message.get("text")
                 if text is not None:
                     record.sent_text += 1
