@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from time import perf_counter
 
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.asgi_routes import route_template
-from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
 from gatewatch.asgi_websocket import serve_websocket
 from gatewatch.exposition import metrics_asgi_app
+from gatewatch.live import live_state_for
+from gatewatch.live_endpoint import live_asgi_app
 from gatewatch.monitor import Monitor
-from gatewatch.options import resolve
+from gatewatch.options import DEFAULT_LIVE_PATH, resolve
 from gatewatch.record import ASGI, current_record
 from gatewatch.step_timer import CpuStepTimer, StepTimer
 
@@ -27,13 +30,15 @@ class GatewatchASGI:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: WrappedASGIApp,
         *,
         registry: CollectorRegistry | None = None,
         monitor: Monitor | None = None,
         max_routes: int = 500,
         metrics_path: str | None = None,
         cpu_time: bool = True,
+        live_path: str | None = DEFAULT_LIVE_PATH,
+        live_token: str | None = None,
     ) -> None:
         setup = resolve(
             interface=ASGI,
@@ -42,12 +47,24 @@ class GatewatchASGI:
             max_routes=max_routes,
             metrics_path=metrics_path,
             cpu_time=cpu_time,
+            live_path=live_path,
+            live_token=live_token,
         )
-        self.app = app
+        self.app: ASGIApp = app
         self.monitor = setup.monitor
+        if "channels.routing" in sys.modules:
+            # Channels routes by copying the scope, so its URLRouter patterns are named
+            # from inside (gatewatch.django.channels), once, here.
+            from gatewatch.django.channels import name_channels_routes
+
+            name_channels_routes(app)
         self._timer = CpuStepTimer if cpu_time else StepTimer
-        self._metrics_path = metrics_path
-        self._metrics_app = metrics_asgi_app(setup.registry) if metrics_path else app
+        # gatewatch's own pages, answered before counting (so they are never recorded).
+        self._own_pages: dict[str, ASGIApp] = {}
+        if metrics_path is not None:
+            self._own_pages[metrics_path] = metrics_asgi_app(setup.registry)
+        if live_path is not None:
+            self._own_pages[live_path] = live_asgi_app(live_state_for(setup.monitor), token=live_token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # HTTP is served inline here rather than in a helper coroutine: one coroutine
@@ -59,12 +76,13 @@ class GatewatchASGI:
             else:
                 await self.app(scope, receive, send)
             return
-        if scope["path"] == self._metrics_path:
-            await self._metrics_app(scope, receive, send)
+        path = scope["path"]
+        if path in self._own_pages:
+            await self._own_pages[path](scope, receive, send)
             return
         monitor = self.monitor
         try:
-            record = monitor.start(ASGI, scope["method"], scope["path"])
+            record = monitor.start(ASGI, scope["method"], path)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             monitor.report_internal_error("asgi.start", exc)
             await self.app(scope, receive, send)

@@ -24,6 +24,11 @@ TTFB_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )
 # Other requests already in flight in this process when a request arrived.
+# Thread hand-offs: a hop costs tens of microseconds; a saturated thread pool, seconds.
+OFFLOAD_BUCKETS: Final = (
+    0.0, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+)
 CONCURRENCY_BUCKETS: Final = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 DURATION: Final = "gatewatch_http_request_duration_seconds"
@@ -38,6 +43,10 @@ EXCEPTIONS: Final = "gatewatch_http_exceptions"
 DISCONNECTS: Final = "gatewatch_http_disconnects"
 INTERNAL_ERRORS: Final = "gatewatch_internal_errors"
 INFO: Final = "gatewatch"  # exposed as gatewatch_info
+OFFLOAD: Final = "gatewatch_http_request_offload_seconds"
+OFFLOAD_QUEUE: Final = "gatewatch_http_request_offload_queue_seconds"
+THREAD_HOPS: Final = "gatewatch_http_request_thread_hops"  # counter; exposed with _total
+ROUTE_VIEW: Final = "gatewatch_route_view"  # info; exposed as gatewatch_route_view_info
 
 HELP: Final = {
     DURATION: "Time from request arrival until the response really ended "
@@ -54,6 +63,13 @@ HELP: Final = {
     DISCONNECTS: "Requests whose client went away before the response ended.",
     INTERNAL_ERRORS: "Errors inside gatewatch itself; the application never sees them.",
     INFO: "gatewatch version, interface and server.",
+    OFFLOAD: "Time the request waited on work handed to threads through asgiref's sync_to_async "
+    "(Django's sync views, sync middleware and sync signal receivers under ASGI); "
+    "only for requests where hand-offs are tracked.",
+    OFFLOAD_QUEUE: "Time work handed to threads by the request waited for a free thread.",
+    THREAD_HOPS: "Crossings between the event loop and threads through asgiref (sync_to_async and "
+    "async_to_sync), nested ones included.",
+    ROUTE_VIEW: "The view serving each route (dotted name) and whether it is sync or async.",
 }
 
 ROUTE_LABELS: Final = ("interface", "method", "route")
@@ -63,6 +79,7 @@ CONCURRENCY_LABELS: Final = ("interface",)
 EXCEPTION_LABELS: Final = ("interface", "route", "exception")
 DISCONNECT_LABELS: Final = ("interface", "route")
 INFO_LABELS: Final = ("version", "interface", "server")
+ROUTE_VIEW_LABELS: Final = ("interface", "route", "view", "view_kind")
 
 # Status label of a request whose client left before the response ended (nginx's
 # convention), so it never looks like the application's own 5xx.

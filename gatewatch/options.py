@@ -12,6 +12,7 @@ from gatewatch.monitor import Monitor
 from gatewatch.prometheus import monitor_for_registry
 from gatewatch.prometheus_multiprocess import multiprocess_enabled, process_monitor
 
+DEFAULT_LIVE_PATH = "/_gatewatch/live.json"
 _ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 _WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
 
@@ -30,6 +31,8 @@ def resolve(
     max_routes: int,
     metrics_path: str | None,
     cpu_time: bool,
+    live_path: str | None = None,
+    live_token: str | None = None,
 ) -> Setup:
     """Validate the options every middleware takes and find the monitor to record into."""
     if registry is not None and not isinstance(registry, CollectorRegistry):
@@ -44,6 +47,7 @@ def resolve(
             raise TypeError(f"metrics_path must be a str or None, got {type(metrics_path).__name__}")
         if not metrics_path.startswith("/"):
             raise ValueError(f"metrics_path must start with '/', got {metrics_path!r}")
+    check_live(live_path=live_path, live_token=live_token, metrics_path=metrics_path)
     if not isinstance(cpu_time, bool):
         raise TypeError(f"cpu_time must be a bool, got {type(cpu_time).__name__}")
     registry = REGISTRY if registry is None else registry
@@ -56,6 +60,26 @@ def resolve(
             monitor = monitor_for_registry(registry, max_routes=max_routes)
     monitor.note_server(interface, server)
     return Setup(monitor=monitor, registry=registry)
+
+
+def check_live(*, live_path: str | None, live_token: str | None, metrics_path: str | None) -> None:
+    """Validate the live view's options (``live_path=None``: the middleware does not serve it)."""
+    if live_path is not None:
+        if not isinstance(live_path, str):
+            raise TypeError(f"live_path must be a str or None, got {type(live_path).__name__}")
+        if not live_path.startswith("/"):
+            raise ValueError(f"live_path must start with '/', got {live_path!r}")
+        if live_path == metrics_path:
+            raise ValueError(f"live_path must differ from metrics_path, both are {live_path!r}")
+    if live_token is not None:
+        if not isinstance(live_token, str):
+            raise TypeError(f"live_token must be a str or None, got {type(live_token).__name__}")
+        # It travels as "Authorization: Bearer <token>": anything a header would mangle could
+        # never match, and the endpoint would refuse everyone without saying why.
+        if not live_token or not live_token.isascii() or not live_token.isprintable() or " " in live_token:
+            raise ValueError("live_token must be a non-empty string of printable ASCII without spaces")
+        if live_path is None:
+            raise ValueError("live_token has no effect without live_path")
 
 
 def detect_server(interface: str) -> str:

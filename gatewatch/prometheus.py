@@ -33,12 +33,18 @@ from gatewatch.version import VERSION
 class _RouteStats:
     """Everything recorded for one (interface, method, route)."""
 
-    __slots__ = ("blocking", "cpu", "durations", "request_bytes", "response_bytes", "ttfb")
+    __slots__ = (
+        "blocking", "cpu", "durations", "offload", "offload_queue", "request_bytes",
+        "response_bytes", "thread_hops", "ttfb",
+    )
 
     def __init__(self) -> None:
         self.blocking = Histogram(c.BLOCKING_BUCKETS)
         self.cpu = Histogram(c.CPU_BUCKETS)
         self.ttfb = Histogram(c.TTFB_BUCKETS)
+        self.offload = Histogram(c.OFFLOAD_BUCKETS)
+        self.offload_queue = Histogram(c.OFFLOAD_BUCKETS)
+        self.thread_hops = 0
         self.request_bytes = 0
         self.response_bytes = 0
         self.durations: dict[str, Histogram] = {}
@@ -55,6 +61,8 @@ class PrometheusAggregator(Collector):
         self._exceptions: dict[tuple[str, str, str], int] = {}
         self._disconnects: dict[tuple[str, str], int] = {}
         self._sessions: dict[str, SessionStats] = {}
+        # (interface, route label) -> (view, view_kind); bounded by the route labels.
+        self._views: dict[tuple[str, str], tuple[str, str]] = {}
 
     # -- Sink -------------------------------------------------------------------------
 
@@ -93,6 +101,12 @@ class PrometheusAggregator(Collector):
                 stats.ttfb.observe(record.first_byte - record.start)
             stats.request_bytes += record.request_bytes
             stats.response_bytes += record.response_bytes
+            if record.offload is not None:
+                stats.offload.observe(record.offload)
+                stats.offload_queue.observe(record.offload_queue)
+                stats.thread_hops += record.thread_hops
+            if record.view is not None:
+                self._views[(interface, route)] = (record.view, record.view_kind)
             concurrency = self._concurrency.get(interface)
             if concurrency is None:
                 concurrency = self._concurrency[interface] = Histogram(c.CONCURRENCY_BUCKETS)
@@ -120,6 +134,10 @@ class PrometheusAggregator(Collector):
         yield CounterMetricFamily(c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS)
         yield CounterMetricFamily(c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS])
         yield InfoMetricFamily(c.INFO, c.HELP[c.INFO], labels=c.INFO_LABELS)
+        yield HistogramMetricFamily(c.OFFLOAD, c.HELP[c.OFFLOAD], labels=c.ROUTE_LABELS)
+        yield HistogramMetricFamily(c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], labels=c.ROUTE_LABELS)
+        yield CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
+        yield InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
         yield from describe_sessions()
 
     def collect(self) -> Iterator[Metric]:
@@ -140,6 +158,12 @@ class PrometheusAggregator(Collector):
         disconnects = CounterMetricFamily(
             c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS
         )
+        offload = HistogramMetricFamily(c.OFFLOAD, c.HELP[c.OFFLOAD], labels=c.ROUTE_LABELS)
+        offload_queue = HistogramMetricFamily(
+            c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], labels=c.ROUTE_LABELS
+        )
+        thread_hops = CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
+        views = InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
         with self._lock:
             for key, stats in self._routes.items():
                 labels = list(key)
@@ -150,6 +174,12 @@ class PrometheusAggregator(Collector):
                 _add_histogram(ttfb, labels, stats.ttfb)
                 request_bytes.add_metric(labels, stats.request_bytes)
                 response_bytes.add_metric(labels, stats.response_bytes)
+                if stats.offload.count:
+                    _add_histogram(offload, labels, stats.offload)
+                    _add_histogram(offload_queue, labels, stats.offload_queue)
+                    thread_hops.add_metric(labels, stats.thread_hops)
+            for (interface, route), (view, kind) in self._views.items():
+                views.add_metric([interface, route, view, kind], {})
             for interface, hist in self._concurrency.items():
                 _add_histogram(concurrency, [interface], hist)
             for ekey, count in self._exceptions.items():
@@ -167,6 +197,7 @@ class PrometheusAggregator(Collector):
             info.add_metric([VERSION, interface, server], {})
         yield from (duration, blocking, cpu, ttfb, in_flight, concurrency)
         yield from (request_bytes, response_bytes, exceptions, disconnects, internal, info)
+        yield from (offload, offload_queue, thread_hops, views)
         yield from websocket
 
 

@@ -83,6 +83,18 @@ class MultiprocessSink:
             c.INFO + "_info", c.HELP[c.INFO], c.INFO_LABELS, registry=None,
             multiprocess_mode="max",
         )
+        self._offload = Histogram(
+            c.OFFLOAD, c.HELP[c.OFFLOAD], c.ROUTE_LABELS, registry=None, buckets=c.OFFLOAD_BUCKETS
+        )
+        self._offload_queue = Histogram(
+            c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], c.ROUTE_LABELS, registry=None,
+            buckets=c.OFFLOAD_BUCKETS,
+        )
+        self._thread_hops = Counter(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], c.ROUTE_LABELS, registry=None)
+        self._route_view = Gauge(
+            c.ROUTE_VIEW + "_info", c.HELP[c.ROUTE_VIEW], c.ROUTE_VIEW_LABELS, registry=None,
+            multiprocess_mode="max",
+        )
         self._ws_active = Gauge(
             c.WS_ACTIVE, c.HELP[c.WS_ACTIVE], c.WS_ROUTE_LABELS, registry=None,
             multiprocess_mode="livesum",
@@ -110,6 +122,8 @@ class MultiprocessSink:
         self._duration_children: dict[tuple[str, str, str, str], Any] = {}
         self._in_flight_children: dict[tuple[str, str], Any] = {}
         self._concurrency_children: dict[str, Any] = {}
+        self._offload_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+        self._views_seen: dict[tuple[str, str], tuple[str, str]] = {}
 
     def note_server(self, interface: str, server: str) -> None:
         self._info.labels(VERSION, interface, server).set(1)
@@ -157,10 +171,32 @@ class MultiprocessSink:
             concurrency = self._concurrency_children[interface] = self._concurrency.labels(interface)
         concurrency.observe(record.concurrency)
         self._in_flight_children[(interface, record.method)].dec()
+        if record.offload is not None:
+            offload_children = self._offload_children.get(key)
+            if offload_children is None:
+                offload_children = self._offload_children[key] = (
+                    self._offload.labels(*key),
+                    self._offload_queue.labels(*key),
+                    self._thread_hops.labels(*key),
+                )
+            offload, offload_queue, thread_hops = offload_children
+            offload.observe(record.offload)
+            offload_queue.observe(record.offload_queue)
+            if record.thread_hops:
+                thread_hops.inc(record.thread_hops)
+        if record.view is not None:
+            self._note_view(interface, route, record.view, record.view_kind)
         if record.exception is not None:
             self._exceptions.labels(interface, route, record.exception_label).inc()
         if record.disconnected:
             self._disconnects.labels(interface, route).inc()
+
+    def _note_view(self, interface: str, route: str, view: str, view_kind: str) -> None:
+        # Set once per pairing: routes map to one view for a worker's whole life.
+        if self._views_seen.get((interface, route)) == (view, view_kind):
+            return
+        self._views_seen[(interface, route)] = (view, view_kind)
+        self._route_view.labels(interface, route, view, view_kind).set(1)
 
     def session_accepted(self, record: WebSocketRecord) -> None:
         self._ws_active.labels(record.route_label).inc()

@@ -25,6 +25,10 @@ class RequestRecord:
         "interface",
         "longest_step",
         "method",
+        "offload",
+        "offload_depth",
+        "offload_queue",
+        "offload_started",
         "path",
         "request_bytes",
         "response_bytes",
@@ -34,6 +38,9 @@ class RequestRecord:
         "start",
         "status",
         "status_label",
+        "thread_hops",
+        "view",
+        "view_kind",
     )
 
     def __init__(self, interface: str, method: str, path: str, start: float) -> None:
@@ -58,6 +65,19 @@ class RequestRecord:
         # The route template named by the framework (or an integration), not the raw path.
         self.route: str | None = None
         self.concurrency = 0
+        # Work handed to threads through asgiref's sync_to_async (gatewatch.thread_offload):
+        # wall time waited on those threads (None: not tracked for this request), how long
+        # that work queued for a thread, and how many loop/thread crossings there were
+        # (async_to_sync ones too).
+        self.offload: float | None = None
+        self.offload_queue = 0.0
+        self.thread_hops = 0
+        # Book-keeping so nested hand-offs count their time once.
+        self.offload_depth = 0
+        self.offload_started = 0.0
+        # The view a framework integration resolved (dotted name) and whether it is sync or async.
+        self.view: str | None = None
+        self.view_kind = ""
         # Bounded label values, filled in by the monitor when the request finishes.
         self.route_label = ""
         self.status_label = ""

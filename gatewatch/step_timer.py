@@ -19,26 +19,30 @@ from typing import Any
 from gatewatch.record import RequestRecord
 
 
-class StepTimer(Generator[Any, Any, None]):
-    """``await StepTimer(app(scope, receive, send), record)`` adds loop-held time to ``record``."""
+class StepTimer(Generator[Any, Any, Any]):
+    """``await StepTimer(app(scope, receive, send), record)`` adds loop-held time to ``record``
+    and returns what the awaitable returns."""
 
     __slots__ = ("_coro", "_record")
     # What record.cpu starts as: None means "not measured", so no zeros are exported.
     _initial_cpu: float | None = None
 
-    def __init__(self, awaitable: Awaitable[None], record: RequestRecord) -> None:
+    def __init__(self, awaitable: Awaitable[Any], record: RequestRecord, *, fresh: bool = True) -> None:
         # Apps are coroutine functions nearly always; any other awaitable is driven
         # through the iterator its __await__ returns.
-        self._coro: Coroutine[Any, Any, None] | Generator[Any, Any, None] = (
+        self._coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any] = (
             awaitable if isinstance(awaitable, Coroutine) else awaitable.__await__()
         )
         self._record = record
-        record.cpu = self._initial_cpu
+        # fresh=False adds to a record another timer is already filling (an inner layer
+        # timing a task the outer one cannot see), keeping the CPU time counted so far.
+        if fresh:
+            record.cpu = self._initial_cpu
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         return self
 
-    def __iter__(self) -> Generator[Any, Any, None]:
+    def __iter__(self) -> Generator[Any, Any, Any]:
         return self
 
     def __next__(self) -> Any:

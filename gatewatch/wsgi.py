@@ -13,8 +13,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.exposition import metrics_wsgi_app
 from gatewatch.flask import annotate_flask, flask_app_of
+from gatewatch.live import live_state_for
+from gatewatch.live_endpoint import live_wsgi_app
 from gatewatch.monitor import Monitor
-from gatewatch.options import resolve
+from gatewatch.options import DEFAULT_LIVE_PATH, resolve
 from gatewatch.record import WSGI, RequestRecord, current_record
 from gatewatch.wsgi_input import CountingInput
 from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, Write, WSGIApp
@@ -38,6 +40,8 @@ class GatewatchWSGI:
         max_routes: int = 500,
         metrics_path: str | None = None,
         cpu_time: bool = True,
+        live_path: str | None = DEFAULT_LIVE_PATH,
+        live_token: str | None = None,
     ) -> None:
         setup = resolve(
             interface=WSGI,
@@ -46,6 +50,8 @@ class GatewatchWSGI:
             max_routes=max_routes,
             metrics_path=metrics_path,
             cpu_time=cpu_time,
+            live_path=live_path,
+            live_token=live_token,
         )
         self.app = app
         self.monitor = setup.monitor
@@ -53,13 +59,17 @@ class GatewatchWSGI:
         if flask_app is not None:
             annotate_flask(flask_app)
         self._cpu_clock = thread_time if cpu_time else _no_cpu_clock
-        self._metrics_path = metrics_path
-        self._metrics_app = metrics_wsgi_app(setup.registry) if metrics_path else app
+        # gatewatch's own pages, answered before counting (so they are never recorded).
+        self._own_pages: dict[str, WSGIApp] = {}
+        if metrics_path is not None:
+            self._own_pages[metrics_path] = metrics_wsgi_app(setup.registry)
+        if live_path is not None:
+            self._own_pages[live_path] = live_wsgi_app(live_state_for(setup.monitor), token=live_token)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == self._metrics_path:
-            return self._metrics_app(environ, start_response)
+        if path in self._own_pages:
+            return self._own_pages[path](environ, start_response)
         monitor = self.monitor
         try:
             record = monitor.start(WSGI, environ.get("REQUEST_METHOD", ""), path)

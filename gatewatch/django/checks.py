@@ -1,0 +1,156 @@
+"""System checks: ``manage.py check`` (and the middleware at start-up) report bad set-ups by id.
+
+- ``gatewatch.E001``-``E006``: a bad ``settings.GATEWATCH`` (see :mod:`.options`).
+- ``gatewatch.W001``: the middleware is not first in ``MIDDLEWARE``, so the time the
+  middleware before it take is not measured and their exceptions are not seen.
+- ``gatewatch.W002``: the project serves ASGI and lists sync-only middleware; Django
+  runs each of them in a thread, a hand-off (or two) on every request.
+- ``gatewatch.I001``: under ASGI, middleware built on Django's ``MiddlewareMixin`` whose
+  ``process_request`` / ``process_response`` hooks are sync; the mixin runs each hook in
+  a thread (Django's own middleware are like this: usually the price, not a mistake).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.core import checks
+from django.utils.module_loading import import_string
+
+from gatewatch.django.options import SETTING, read_options
+from gatewatch.options import detect_server
+
+logger = logging.getLogger("gatewatch")
+
+TAG = "gatewatch"
+MIDDLEWARE_PATH = "gatewatch.django.GatewatchMiddleware"
+_MIDDLEWARE_PATHS = (MIDDLEWARE_PATH, "gatewatch.django.middleware.GatewatchMiddleware")
+
+_registered = False
+_startup_lock = threading.Lock()
+_startup_done = False
+
+
+def register_checks() -> None:
+    global _registered
+    if not _registered:
+        checks.register(check_settings, TAG)
+        checks.register(check_middleware_order, TAG)
+        checks.register(check_sync_middleware, TAG)
+        checks.register(check_sync_hooks, TAG)
+        _registered = True
+
+
+def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    _, problems = read_options(getattr(settings, SETTING, None))
+    return [checks.Error(p.message, hint=p.hint, obj=p.key, id=p.id) for p in problems]
+
+
+def check_middleware_order(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
+    positions = [i for i, path in enumerate(middleware) if path in _MIDDLEWARE_PATHS]
+    if not positions or positions[0] == 0:
+        return []
+    before = ", ".join(middleware[: positions[0]])
+    return [
+        checks.Warning(
+            f"{MIDDLEWARE_PATH} is not first in MIDDLEWARE; it comes after {before}.",
+            hint="Put it first so it sees the time and the exceptions of every middleware.",
+            obj="MIDDLEWARE",
+            id="gatewatch.W001",
+        )
+    ]
+
+
+def check_sync_middleware(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    if not serves_asgi():
+        return []
+    sync_only = [path for path in getattr(settings, "MIDDLEWARE", None) or () if _sync_only(path)]
+    if not sync_only:
+        return []
+    return [
+        checks.Warning(
+            f"Under ASGI, these middleware are sync-only and run in a thread on every request: "
+            f"{', '.join(sync_only)}.",
+            hint="Each one is a thread hand-off per request (see gatewatch_http_request_thread_hops_total). "
+            "Make them async-capable (sync_capable = async_capable = True) or drop them.",
+            obj="MIDDLEWARE",
+            id="gatewatch.W002",
+        )
+    ]
+
+
+def check_sync_hooks(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    if not serves_asgi():
+        return []
+    hooked = []
+    for path in getattr(settings, "MIDDLEWARE", None) or ():
+        hooks = _sync_mixin_hooks(path)
+        if hooks:
+            hooked.append(f"{path} ({', '.join(hooks)})")
+    if not hooked:
+        return []
+    return [
+        checks.Info(
+            f"Under ASGI, these middleware hooks are sync and each runs in a thread on every "
+            f"request: {'; '.join(hooked)}.",
+            hint="Each is a thread hand-off per request (gatewatch_http_request_thread_hops_total).",
+            obj="MIDDLEWARE",
+            id="gatewatch.I001",
+        )
+    ]
+
+
+def _sync_mixin_hooks(path: str) -> list[str]:
+    from django.utils.deprecation import MiddlewareMixin
+
+    try:
+        middleware = import_string(path)
+    except ImportError:
+        return []
+    if not (isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin)):
+        return []
+    return [
+        hook for hook in ("process_request", "process_response")
+        if (method := getattr(middleware, hook, None)) is not None and not iscoroutinefunction(method)
+    ]
+
+
+def serves_asgi() -> bool:
+    """Whether this project runs under ASGI: Channels' ``ASGI_APPLICATION`` is set,
+    or an ASGI server loaded this process."""
+    return bool(getattr(settings, "ASGI_APPLICATION", None)) or detect_server("asgi") != "unknown"
+
+
+def _sync_only(path: str) -> bool:
+    try:
+        middleware = import_string(path)
+    except ImportError:
+        # Django's own start-up reports a missing middleware far more clearly.
+        return False
+    return not getattr(middleware, "async_capable", False)
+
+
+def run_at_startup() -> None:
+    """Log the warnings once per process: servers such as gunicorn and uvicorn never run
+    ``manage.py check``. Errors are raised by the middleware itself."""
+    global _startup_done
+    with _startup_lock:
+        if _startup_done:
+            return
+        _startup_done = True
+    silenced = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()) or ())
+    for message in (*check_middleware_order(), *check_sync_middleware()):
+        if message.id not in silenced:
+            logger.warning("%s: %s %s", message.id, message.msg, message.hint or "")

@@ -1,0 +1,169 @@
+"""``GatewatchMiddleware``: first in ``settings.MIDDLEWARE``, sync and async capable.
+
+Behind :class:`~gatewatch.GatewatchASGI` / :class:`~gatewatch.GatewatchWSGI` (wrapping
+``asgi.py`` / ``wsgi.py``) it only annotates the request record they already keep:
+route template, view and its kind, thread hand-offs. Alone it records each request
+itself, from the moment Django calls it until the response is closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from time import perf_counter, thread_time
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponseBase
+
+from gatewatch import thread_offload
+from gatewatch.django import checks, exceptions
+from gatewatch.django.options import configured_options
+from gatewatch.django.project_monitor import project_monitor
+from gatewatch.django.view_names import name_view
+from gatewatch.monitor import Monitor
+from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
+from gatewatch.step_timer import CpuStepTimer, StepTimer
+
+GetResponse = Callable[[HttpRequest], Any]
+
+
+class GatewatchMiddleware:
+    sync_capable = True
+    # Async under ASGI, so adding it never costs a thread hand-off.
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        options = configured_options()
+        checks.run_at_startup()
+        # Also connected by the app's ready(), for projects that skip INSTALLED_APPS.
+        exceptions.connect()
+        if options.track_offload:
+            thread_offload.install()
+        self.get_response = get_response
+        self._options = options
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+        self._timer = CpuStepTimer if options.cpu_time else StepTimer
+        self._offload_start = 0.0 if options.track_offload else None
+        self._monitor: Monitor | None = None
+        self._monitor_lock = threading.Lock()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self.__acall__(request)
+        record = current_record.get()
+        if record is None:
+            return self._serve_alone(request)
+        if record.offload is None:
+            record.offload = self._offload_start
+        try:
+            return self.get_response(request)
+        finally:
+            name_view(record, request)
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        record = current_record.get()
+        if record is None:
+            return await self._serve_alone_async(request)
+        if record.offload is None:
+            record.offload = self._offload_start
+        # Django's ASGI handler serves each request in a task of its own, which the outer
+        # middleware's timer cannot see into: time the loop-held steps here, on the same
+        # record (the outer coroutine is suspended meanwhile, so nothing counts twice).
+        timer = StepTimer if record.cpu is None else CpuStepTimer
+        try:
+            return await timer(self.get_response(request), record, fresh=False)
+        finally:
+            name_view(record, request)
+
+    # -- without an outer gatewatch middleware ------------------------------------------
+
+    def _serve_alone(self, request: HttpRequest) -> Any:
+        interface = ASGI if isinstance(request, ASGIRequest) else WSGI
+        monitor, record = self._start(request, interface)
+        token = current_record.set(record)
+        cpu_started = thread_time() if self._options.cpu_time else 0.0
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            record.exception = exc
+            _finish(monitor, record, holds_worker=interface == WSGI)
+            raise
+        finally:
+            current_record.reset(token)
+        # CPU up to the response; a streamed body is produced later, outside the middleware.
+        record.cpu = thread_time() - cpu_started if self._options.cpu_time else None
+        _note_response(record, request, response)
+        _finish_on_close(monitor, record, response, holds_worker=interface == WSGI)
+        return response
+
+    async def _serve_alone_async(self, request: HttpRequest) -> Any:
+        monitor, record = self._start(request, ASGI)
+        token = current_record.set(record)
+        try:
+            awaitable: Awaitable[Any] = self.get_response(request)
+            response = await self._timer(awaitable, record)
+        except Exception as exc:
+            record.exception = exc
+            _finish(monitor, record, holds_worker=False)
+            raise
+        except BaseException:
+            # Django cancels the request when the client goes away.
+            record.disconnected = True
+            _finish(monitor, record, holds_worker=False)
+            raise
+        finally:
+            current_record.reset(token)
+        _note_response(record, request, response)
+        _finish_on_close(monitor, record, response, holds_worker=False)
+        return response
+
+    def _start(self, request: HttpRequest, interface: str) -> tuple[Monitor, RequestRecord]:
+        monitor = self._monitor
+        if monitor is None:
+            monitor = self._find_monitor(interface)
+        record = monitor.start(interface, request.method or "", request.path_info)
+        record.offload = self._offload_start
+        return monitor, record
+
+    def _find_monitor(self, interface: str) -> Monitor:
+        # Found on first use, not at start-up: behind an outer middleware it is never
+        # needed, and that middleware may have been built with other options.
+        with self._monitor_lock:
+            if self._monitor is None:
+                self._monitor = project_monitor(self._options, interface)
+            return self._monitor
+
+
+def _note_response(record: RequestRecord, request: HttpRequest, response: HttpResponseBase) -> None:
+    name_view(record, request)
+    record.status = response.status_code
+    if not response.streaming:
+        # Handed to the server in one piece right after this.
+        record.response_bytes = len(response.content)  # type: ignore[attr-defined]
+        record.first_byte = perf_counter()
+
+
+def _finish_on_close(
+    monitor: Monitor, record: RequestRecord, response: HttpResponseBase, *, holds_worker: bool
+) -> None:
+    """End the request when the server closes the response (after the last byte), the
+    way Django's own handlers release the request."""
+    closers = getattr(response, "_resource_closers", None)
+    if isinstance(closers, list):
+        closers.append(lambda: _finish(monitor, record, holds_worker=holds_worker))
+    else:
+        _finish(monitor, record, holds_worker=holds_worker)
+
+
+def _finish(monitor: Monitor, record: RequestRecord, *, holds_worker: bool) -> None:
+    try:
+        record.end = end = perf_counter()
+        if holds_worker:
+            record.blocking = record.longest_step = end - record.start
+        monitor.finish(record)
+    except Exception as exc:  # noqa: BLE001 - recording must never fail the response
+        monitor.report_internal_error("django.finish", exc)

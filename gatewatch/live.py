@@ -1,0 +1,333 @@
+"""The live view of one process, bounded in memory and JSON-ready: the HTTP requests in flight,
+the last ones finished, per-second totals, event-loop lag and blocks, and WebSocket sessions.
+
+:class:`LiveState` is a monitor sink, one per :class:`~gatewatch.monitor.Monitor`
+(:func:`live_state_for`); :mod:`gatewatch.live_endpoint` serves :meth:`LiveState.view`.
+Nothing here keeps a raw path, a query string, a header or a cookie: requests are
+described by method, route template and numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import weakref
+from collections import deque
+from time import perf_counter, time
+from typing import Any
+
+from gatewatch.live_snapshot_files import SCHEMA, merged_snapshot, snapshot_dir, start_writing
+from gatewatch.monitor import Monitor
+from gatewatch.record import WSGI, RequestRecord, WebSocketRecord
+
+MAX_IN_FLIGHT_LISTED = 10_000
+RECENT_REQUESTS = 200
+WINDOW_SECONDS = 300
+LAG_SAMPLES = 600
+LOOP_BLOCKS = 100
+MAX_STACK_LINES = 200
+
+# The keys of a finished request's description, in the order it is captured.
+RECENT_FIELDS = (
+    "interface", "method", "route_label", "status_label", "duration", "blocking", "longest_step",
+    "cpu", "ttfb", "request_bytes", "response_bytes", "exception_label", "disconnected",
+    "concurrency", "offload", "thread_hops", "view", "view_kind", "finished_at",
+)
+
+
+class _Second:
+    """Totals of one interface's requests that finished within one wall-clock second."""
+
+    __slots__ = (
+        "blocking_max", "blocking_sum", "concurrency_max", "disconnects", "duration_max",
+        "duration_sum", "exceptions", "requests", "second", "server_errors",
+    )
+
+    def __init__(self, second: int) -> None:
+        self.second = second
+        self.requests = 0
+        self.server_errors = 0
+        self.disconnects = 0
+        self.exceptions = 0
+        self.duration_sum = 0.0
+        self.duration_max = 0.0
+        self.blocking_sum = 0.0
+        self.blocking_max = 0.0
+        self.concurrency_max = 0
+
+    def add(self, record: RequestRecord, duration: float) -> None:
+        self.requests += 1
+        # The label, not the status: a response never started is a 500, a client gone a 499.
+        if record.status_label.startswith("5"):
+            self.server_errors += 1
+        if record.disconnected:
+            self.disconnects += 1
+        if record.exception is not None:
+            self.exceptions += 1
+        self.duration_sum += duration
+        if duration > self.duration_max:
+            self.duration_max = duration
+        blocking = record.blocking
+        self.blocking_sum += blocking
+        if blocking > self.blocking_max:
+            self.blocking_max = blocking
+        if record.concurrency > self.concurrency_max:
+            self.concurrency_max = record.concurrency
+
+    def describe(self, interface: str) -> dict[str, Any]:
+        return {
+            "second": self.second,
+            "interface": interface,
+            "requests": self.requests,
+            "server_errors": self.server_errors,
+            "disconnects": self.disconnects,
+            "exceptions": self.exceptions,
+            "duration_sum": self.duration_sum,
+            "duration_max": self.duration_max,
+            "blocking_sum": self.blocking_sum,
+            "blocking_max": self.blocking_max,
+            "concurrency_max": self.concurrency_max,
+        }
+
+
+class LiveState:
+    """This process's live view of one monitor's traffic; every part of it is bounded.
+
+    Requests in flight are listed up to ``max_in_flight`` (the rest are counted); the last
+    :data:`RECENT_REQUESTS` finished ones and per-second totals of the last
+    :data:`WINDOW_SECONDS` seconds are kept. With a ``snapshot_dir``, the process's snapshot
+    is also written there for the other workers to merge (:mod:`gatewatch.live_snapshot_files`).
+    """
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        *,
+        snapshot_dir: str | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT_LISTED,
+    ) -> None:
+        # Weak: the monitor holds this state as a sink, and live_state_for's table must not
+        # keep a monitor alive through its own state.
+        self._monitor = weakref.ref(monitor)
+        self.snapshot_dir = snapshot_dir
+        self._max_in_flight = max_in_flight
+        self._reset()
+        _all_states.add(self)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        # id(record) -> (number shown as "id", record); a listed record is alive, so its id is unique.
+        self._in_flight: dict[int, tuple[int, RequestRecord]] = {}
+        self._unlisted: set[int] = set()
+        self._recent: deque[tuple[Any, ...]] = deque(maxlen=RECENT_REQUESTS)
+        self._seconds: dict[str, list[_Second | None]] = {}
+        self._lag: deque[tuple[float, float]] = deque(maxlen=LAG_SAMPLES)
+        self._blocks: deque[tuple[float, str, float, tuple[str, ...]]] = deque(maxlen=LOOP_BLOCKS)
+        # The writer thread starts with the first request, in the process serving it: an app
+        # built before a fork (gunicorn --preload) would otherwise write from the parent only.
+        self._writer_pending = self.snapshot_dir is not None
+        # This process's snapshot file, once its writer has started.
+        self.snapshot_path: str | None = None
+
+    def request_started(self, record: RequestRecord) -> None:
+        if self._writer_pending:
+            self._start_writer()
+        key = id(record)
+        with self._lock:
+            if len(self._in_flight) < self._max_in_flight:
+                self._in_flight[key] = (next(self._ids), record)
+            else:
+                self._unlisted.add(key)
+
+    def request_finished(self, record: RequestRecord) -> None:
+        finished_at = time()
+        duration = record.duration
+        first_byte = record.first_byte
+        entry = (
+            record.interface, record.method, record.route_label, record.status_label, duration,
+            record.blocking, record.longest_step, record.cpu,
+            None if first_byte is None else first_byte - record.start,
+            record.request_bytes, record.response_bytes, record.exception_label or None,
+            record.disconnected, record.concurrency, record.offload, record.thread_hops,
+            record.view, record.view_kind, finished_at,
+        )
+        second = int(finished_at)
+        slot_index = second % WINDOW_SECONDS
+        key = id(record)
+        with self._lock:
+            if self._in_flight.pop(key, None) is None:
+                self._unlisted.discard(key)
+            self._recent.append(entry)
+            ring = self._seconds.get(record.interface)
+            if ring is None:
+                ring = self._seconds[record.interface] = [None] * WINDOW_SECONDS
+            slot = ring[slot_index]
+            if slot is None or slot.second != second:
+                slot = ring[slot_index] = _Second(second)
+            slot.add(record, duration)
+
+    def internal_error(self) -> None:
+        pass
+
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        # Sessions are read from the monitor's own table when a snapshot is taken.
+        pass
+
+    def session_finished(self, record: WebSocketRecord) -> None:
+        pass
+
+    def add_lag_sample(self, seconds: float, at: float | None = None) -> None:
+        """One measurement of how late the event loop ran a callback (``at``: wall-clock time)."""
+        sample = (time() if at is None else at, float(seconds))
+        with self._lock:
+            self._lag.append(sample)
+
+    def add_loop_block(self, route: str, duration: float, stack: list[str]) -> None:
+        """A stretch during which one request held the event loop, with the stack seen in it
+        (only its last :data:`MAX_STACK_LINES` lines are kept)."""
+        block = (time(), route, float(duration), tuple(stack[-MAX_STACK_LINES:]))
+        with self._lock:
+            self._blocks.append(block)
+
+    def report_write_error(self, exc: Exception) -> None:
+        monitor = self._monitor()
+        if monitor is not None:
+            monitor.report_internal_error("live.write", exc)
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if not self._writer_pending:
+                return
+            self._writer_pending = False
+        if self.snapshot_dir is not None:
+            self.snapshot_path = start_writing(self, self.snapshot_dir)
+
+    def snapshot(self) -> dict[str, Any]:
+        """This process's live view as plain JSON-ready values."""
+        now = perf_counter()
+        wall = time()
+        oldest = int(wall) - WINDOW_SECONDS
+        with self._lock:
+            in_flight = self._listed_in_flight()
+            unlisted = len(self._unlisted)
+            recent = [dict(zip(RECENT_FIELDS, entry, strict=True)) for entry in self._recent]
+            per_second = [
+                slot.describe(interface)
+                for interface, ring in self._seconds.items()
+                for slot in ring
+                if slot is not None and slot.second > oldest
+            ]
+            lag = [{"at": at, "lag": seconds} for at, seconds in self._lag]
+            blocks = [
+                {"at": at, "route": route, "duration": duration, "stack": list(stack)}
+                for at, route, duration, stack in self._blocks
+            ]
+        per_second.sort(key=lambda entry: (entry["second"], entry["interface"]))
+        return {
+            "schema": SCHEMA,
+            "pid": os.getpid(),
+            "time": wall,
+            **_monitor_part(self._monitor()),
+            "in_flight": [_describe_in_flight(number, record, now) for number, record in in_flight],
+            "in_flight_unlisted": unlisted,
+            "recent": recent,
+            "per_second": per_second,
+            "loop_lag": lag,
+            "loop_blocks": blocks,
+        }
+
+    def _listed_in_flight(self) -> list[tuple[int, RequestRecord]]:
+        listed = []
+        for key, (number, record) in list(self._in_flight.items()):
+            if record.status_label:
+                # Labelled, so the monitor finished it, but a sink before this one raised and
+                # request_finished never came: it is not in flight any more.
+                del self._in_flight[key]
+            else:
+                listed.append((number, record))
+        return listed
+
+    def view(self) -> dict[str, Any]:
+        """What the live endpoint serves: every worker's snapshot, this process's fresh."""
+        current = self.snapshot()
+        if self.snapshot_dir is None:
+            return {"schema": SCHEMA, "time": current["time"], "processes": [current]}
+        return merged_snapshot(self.snapshot_dir, current=current)
+
+    def _after_fork(self) -> None:
+        # The parent's requests are not the child's, and its lock may have been held at the fork.
+        self._reset()
+
+
+def _describe_in_flight(number: int, record: RequestRecord, now: float) -> dict[str, Any]:
+    age = now - record.start
+    # A WSGI request holds its worker from the call on, and its CPU time is read at the end.
+    wsgi = record.interface == WSGI
+    return {
+        "id": number,
+        "interface": record.interface,
+        "method": record.method,
+        "route": record.route,
+        "age": age,
+        "blocking": age if wsgi else record.blocking,
+        "cpu": None if wsgi else record.cpu,
+        "thread_hops": record.thread_hops,
+        "offload": record.offload,
+        "view": record.view,
+        "view_kind": record.view_kind,
+    }
+
+
+def _monitor_part(monitor: Monitor | None) -> dict[str, Any]:
+    if monitor is None:
+        return {
+            "servers": {},
+            "in_flight_counts": [],
+            "websockets": {"open": [], "recent": [], "active_by_route": {}, "unlisted": 0},
+            "internal_errors": 0,
+        }
+    sessions = monitor.sessions
+    return {
+        "servers": dict(monitor.servers),
+        "in_flight_counts": [
+            {"interface": interface, "method": method, "count": count}
+            for (interface, method), count in sorted(monitor.in_flight().items())
+        ],
+        "websockets": {
+            "open": sessions.open_sessions(),
+            "recent": sessions.recent_closed(),
+            "active_by_route": sessions.active(),
+            "unlisted": sessions.untracked,
+        },
+        "internal_errors": monitor.internal_errors,
+    }
+
+
+_all_states: weakref.WeakSet[LiveState] = weakref.WeakSet()
+_states: weakref.WeakKeyDictionary[Monitor, LiveState] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
+
+
+def live_state_for(monitor: Monitor) -> LiveState:
+    """The live state of ``monitor``, created and attached as its sink on first use; it writes
+    snapshot files when ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory)
+    is set at that moment."""
+    with _states_lock:
+        state = _states.get(monitor)
+        if state is None:
+            state = LiveState(monitor, snapshot_dir=snapshot_dir())
+            monitor.add_sink(state)
+            _states[monitor] = state
+        return state
+
+
+def _reset_after_fork() -> None:
+    global _states_lock
+    _states_lock = threading.Lock()
+    for state in list(_all_states):
+        state._after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,118 @@
+"""asgiref hand-offs per request: counted, timed once when nested, queue time seen."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
+
+from gatewatch import thread_offload
+from gatewatch.record import RequestRecord, current_record
+
+
+@pytest.fixture(autouse=True)
+def installed() -> Iterator[None]:
+    thread_offload.install()
+    yield
+    thread_offload.uninstall()
+
+
+def new_record() -> RequestRecord:
+    return RequestRecord("asgi", "GET", "/", time.perf_counter())
+
+
+def test_outside_a_request_nothing_is_recorded_and_results_pass_through() -> None:
+    async def main() -> int:
+        return await sync_to_async(lambda: 41 + 1)()
+
+    assert asyncio.run(main()) == 42
+
+
+def test_hops_and_wall_time_of_one_request() -> None:
+    record = new_record()
+
+    async def main() -> tuple[str, str]:
+        current_record.set(record)
+        first = await sync_to_async(lambda: threading.current_thread().name)()
+        await sync_to_async(time.sleep)(0.03)
+        return first, threading.current_thread().name
+
+    worker, loop_thread = asyncio.run(main())
+    assert worker != loop_thread
+    assert record.thread_hops == 2
+    assert record.offload is not None and 0.03 <= record.offload < 1.0
+    assert record.offload_depth == 0
+
+
+def test_nested_hand_offs_count_as_hops_but_their_time_once() -> None:
+    record = new_record()
+
+    async def inner() -> None:
+        await sync_to_async(time.sleep)(0.02)
+
+    def outer() -> None:
+        time.sleep(0.02)
+        async_to_sync(inner)()
+
+    async def main() -> None:
+        current_record.set(record)
+        started = time.perf_counter()
+        await sync_to_async(outer)()
+        main.elapsed = time.perf_counter() - started  # type: ignore[attr-defined]
+
+    asyncio.run(main())
+    # sync_to_async, async_to_sync back to the loop, sync_to_async again.
+    assert record.thread_hops == 3
+    elapsed: float = main.elapsed  # type: ignore[attr-defined]
+    assert record.offload is not None
+    # Counted once: no more than the outer call took, though both slept.
+    assert 0.04 <= record.offload <= elapsed
+
+
+def test_queue_time_while_the_one_thread_is_busy() -> None:
+    busy, waiting = new_record(), new_record()
+
+    async def request(record: RequestRecord, delay: float) -> None:
+        current_record.set(record)
+        await asyncio.sleep(delay)
+        # thread_sensitive (the default): one shared thread, so the second call queues.
+        await sync_to_async(time.sleep)(0.05)
+
+    async def main() -> None:
+        await asyncio.gather(request(busy, 0.0), request(waiting, 0.01))
+
+    asyncio.run(main())
+    assert busy.offload_queue < 0.01
+    assert 0.03 <= waiting.offload_queue < 0.5
+    assert waiting.offload is not None and waiting.offload >= waiting.offload_queue + 0.05
+
+
+def test_exceptions_pass_through_and_are_still_timed() -> None:
+    record = new_record()
+
+    def fail() -> None:
+        raise LookupError("from the thread")
+
+    async def main() -> None:
+        current_record.set(record)
+        await sync_to_async(fail)()
+
+    with pytest.raises(LookupError, match="from the thread"):
+        asyncio.run(main())
+    assert record.thread_hops == 1
+    assert record.offload is not None and record.offload_depth == 0
+
+
+def test_install_is_idempotent_and_uninstall_restores_asgiref() -> None:
+    patched = SyncToAsync.__call__
+    thread_offload.install()
+    assert SyncToAsync.__call__ is patched
+    thread_offload.uninstall()
+    assert not thread_offload.installed()
+    assert SyncToAsync.__call__ is not patched
+    assert SyncToAsync.__call__.__module__ == "asgiref.sync"
+    assert AsyncToSync.__call__.__module__ == "asgiref.sync"
