@@ -28,7 +28,7 @@ LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
 MAX_STACK_LINES = 200
 
-# The keys of a finished request's description, in the order it is captured.
+# The keys of a finished request's description.
 RECENT_FIELDS = (
     "interface", "method", "route_label", "status_label", "duration", "blocking", "longest_step",
     "cpu", "ttfb", "request_bytes", "response_bytes", "exception_label", "disconnected",
@@ -55,25 +55,6 @@ class _Second:
         self.blocking_sum = 0.0
         self.blocking_max = 0.0
         self.concurrency_max = 0
-
-    def add(self, record: RequestRecord, duration: float) -> None:
-        self.requests += 1
-        # The label, not the status: a response never started is a 500, a client gone a 499.
-        if record.status_label.startswith("5"):
-            self.server_errors += 1
-        if record.disconnected:
-            self.disconnects += 1
-        if record.exception is not None:
-            self.exceptions += 1
-        self.duration_sum += duration
-        if duration > self.duration_max:
-            self.duration_max = duration
-        blocking = record.blocking
-        self.blocking_sum += blocking
-        if blocking > self.blocking_max:
-            self.blocking_max = blocking
-        if record.concurrency > self.concurrency_max:
-            self.concurrency_max = record.concurrency
 
     def describe(self, interface: str) -> dict[str, Any]:
         return {
@@ -121,7 +102,7 @@ class LiveState:
         # id(record) -> (number shown as "id", record); a listed record is alive, so its id is unique.
         self._in_flight: dict[int, tuple[int, RequestRecord]] = {}
         self._unlisted: set[int] = set()
-        self._recent: deque[tuple[Any, ...]] = deque(maxlen=RECENT_REQUESTS)
+        self._recent: deque[RequestRecord] = deque(maxlen=RECENT_REQUESTS)
         self._seconds: dict[str, list[_Second | None]] = {}
         self._lag: deque[tuple[float, float]] = deque(maxlen=LAG_SAMPLES)
         self._blocks: deque[tuple[float, str, float, tuple[str, ...]]] = deque(maxlen=LOOP_BLOCKS)
@@ -134,39 +115,46 @@ class LiveState:
     def request_started(self, record: RequestRecord) -> None:
         if self._writer_pending:
             self._start_writer()
-        key = id(record)
-        with self._lock:
-            if len(self._in_flight) < self._max_in_flight:
-                self._in_flight[key] = (next(self._ids), record)
-            else:
-                self._unlisted.add(key)
+        # No lock: a dict store and an itertools.count step are each atomic in CPython, and
+        # going a few entries past the cap in a race is harmless.
+        if len(self._in_flight) < self._max_in_flight:
+            self._in_flight[id(record)] = (next(self._ids), record)
+        else:
+            self._unlisted.add(id(record))
 
     def request_finished(self, record: RequestRecord) -> None:
-        finished_at = time()
+        # The record itself goes into the ring: a finished record no longer changes, and
+        # describing it only when a snapshot is taken keeps this path to a few operations.
+        second = int(time())
         duration = record.duration
-        first_byte = record.first_byte
-        entry = (
-            record.interface, record.method, record.route_label, record.status_label, duration,
-            record.blocking, record.longest_step, record.cpu,
-            None if first_byte is None else first_byte - record.start,
-            record.request_bytes, record.response_bytes, record.exception_label or None,
-            record.disconnected, record.concurrency, record.offload, record.thread_hops,
-            record.view, record.view_kind, finished_at,
-        )
-        second = int(finished_at)
-        slot_index = second % WINDOW_SECONDS
+        blocking = record.blocking
         key = id(record)
         with self._lock:
             if self._in_flight.pop(key, None) is None:
                 self._unlisted.discard(key)
-            self._recent.append(entry)
+            self._recent.append(record)
             ring = self._seconds.get(record.interface)
             if ring is None:
                 ring = self._seconds[record.interface] = [None] * WINDOW_SECONDS
-            slot = ring[slot_index]
+            slot = ring[second % WINDOW_SECONDS]
             if slot is None or slot.second != second:
-                slot = ring[slot_index] = _Second(second)
-            slot.add(record, duration)
+                slot = ring[second % WINDOW_SECONDS] = _Second(second)
+            # _Second's totals, added inline: this runs for every request.
+            slot.requests += 1
+            if record.status_label[0] == "5":
+                slot.server_errors += 1
+            if record.disconnected:
+                slot.disconnects += 1
+            if record.exception is not None:
+                slot.exceptions += 1
+            slot.duration_sum += duration
+            if duration > slot.duration_max:
+                slot.duration_max = duration
+            slot.blocking_sum += blocking
+            if blocking > slot.blocking_max:
+                slot.blocking_max = blocking
+            if record.concurrency > slot.concurrency_max:
+                slot.concurrency_max = record.concurrency
 
     def internal_error(self) -> None:
         pass
@@ -212,7 +200,7 @@ class LiveState:
         with self._lock:
             in_flight = self._listed_in_flight()
             unlisted = len(self._unlisted)
-            recent = [dict(zip(RECENT_FIELDS, entry, strict=True)) for entry in self._recent]
+            finished = list(self._recent)
             per_second = [
                 slot.describe(interface)
                 for interface, ring in self._seconds.items()
@@ -225,6 +213,8 @@ class LiveState:
                 for at, route, duration, stack in self._blocks
             ]
         per_second.sort(key=lambda entry: (entry["second"], entry["interface"]))
+        wall_offset = wall - now
+        recent = [_describe_finished(record, wall_offset) for record in finished]
         return {
             "schema": SCHEMA,
             "pid": os.getpid(),
@@ -259,6 +249,20 @@ class LiveState:
     def _after_fork(self) -> None:
         # The parent's requests are not the child's, and its lock may have been held at the fork.
         self._reset()
+
+
+def _describe_finished(record: RequestRecord, wall_offset: float) -> dict[str, Any]:
+    first_byte = record.first_byte
+    end = record.end if record.end is not None else record.start
+    values = (
+        record.interface, record.method, record.route_label, record.status_label, end - record.start,
+        record.blocking, record.longest_step, record.cpu,
+        None if first_byte is None else first_byte - record.start,
+        record.request_bytes, record.response_bytes, record.exception_label or None,
+        record.disconnected, record.concurrency, record.offload, record.thread_hops,
+        record.view, record.view_kind, end + wall_offset,
+    )
+    return dict(zip(RECENT_FIELDS, values, strict=True))
 
 
 def _describe_in_flight(number: int, record: RequestRecord, now: float) -> dict[str, Any]:
