@@ -7,6 +7,7 @@ Run it bare or wrapped::
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -37,6 +38,24 @@ async def blocking(request: Request) -> Response:
     # The mistake gatewatch exists to show: a synchronous sleep holds the whole loop.
     time.sleep(float(request.query_params.get("seconds", "0.05")))
     return PlainTextResponse("blocking\n")
+
+
+async def background_block(request: Request) -> Response:
+    # A background task that blocks the loop after the response: no request is running
+    # when it does, so gatewatch attributes the block to <background>. (asyncio only.)
+    seconds = float(request.query_params.get("seconds", "0.1"))
+    task = asyncio.get_running_loop().create_task(_block_soon(seconds))
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+    return PlainTextResponse("scheduled\n")
+
+
+_background_tasks: set[asyncio.Task[None]] = set()
+
+
+async def _block_soon(seconds: float) -> None:
+    await asyncio.sleep(0.01)
+    time.sleep(seconds)
 
 
 async def stream(request: Request) -> Response:
@@ -118,6 +137,7 @@ routes = [
     Route("/fast", fast),
     Route("/slow", slow),
     Route("/blocking", blocking),
+    Route("/background-block", background_block),
     Route("/stream", stream),
     Route("/error", error),
     Route("/large", large),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from asyncio.events import _get_running_loop
 from time import perf_counter
 
 from prometheus_client.registry import CollectorRegistry
@@ -14,16 +15,18 @@ from gatewatch.asgi_websocket import serve_websocket
 from gatewatch.exposition import metrics_asgi_app
 from gatewatch.live import live_state_for
 from gatewatch.live_endpoint import live_asgi_app
+from gatewatch.loop_watch import DEFAULT_BLOCK_THRESHOLD, DEFAULT_LAG_INTERVAL, watch
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT_LIVE_PATH, resolve
+from gatewatch.options import DEFAULT_LIVE_PATH, check_loop_options, resolve
 from gatewatch.record import ASGI, current_record
-from gatewatch.step_timer import CpuStepTimer, StepTimer
+from gatewatch.step_timer import timer_class
 
 
 class GatewatchASGI:
     """Wrap an ASGI application to record every HTTP request and WebSocket session it serves.
 
-    ``lifespan`` and unknown scope types go straight to the app. Errors
+    ``lifespan`` and unknown scope types go straight to the app (the first scope of any
+    type on a new event loop starts gatewatch's probe of that loop). Errors
     inside gatewatch are counted in ``gatewatch_internal_errors_total`` and never
     reach the app or the client; the app's own exceptions propagate unchanged.
     """
@@ -39,7 +42,10 @@ class GatewatchASGI:
         cpu_time: bool = True,
         live_path: str | None = DEFAULT_LIVE_PATH,
         live_token: str | None = None,
+        loop_lag_interval: float | None = DEFAULT_LAG_INTERVAL,
+        block_threshold: float | None = DEFAULT_BLOCK_THRESHOLD,
     ) -> None:
+        check_loop_options(loop_lag_interval=loop_lag_interval, block_threshold=block_threshold)
         setup = resolve(
             interface=ASGI,
             registry=registry,
@@ -58,7 +64,11 @@ class GatewatchASGI:
             from gatewatch.django.channels import name_channels_routes
 
             name_channels_routes(app)
-        self._timer = CpuStepTimer if cpu_time else StepTimer
+        self._timer = timer_class(cpu_time=cpu_time, block_threshold=block_threshold)
+        self._lag_interval = loop_lag_interval
+        self._block_threshold = block_threshold
+        # The loop the probe was last started for (None: not yet, or not asyncio).
+        self._watched_loop: object = False
         # gatewatch's own pages, answered before counting (so they are never recorded).
         self._own_pages: dict[str, ASGIApp] = {}
         if metrics_path is not None:
@@ -70,6 +80,9 @@ class GatewatchASGI:
         # HTTP is served inline here rather than in a helper coroutine: one coroutine
         # frame less per request on the hottest path.
         kind = scope["type"]
+        loop = _get_running_loop()  # None under trio: loop measurements need asyncio
+        if loop is not self._watched_loop:
+            self._watch(loop)
         if kind != "http":
             if kind == "websocket":
                 await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
@@ -152,6 +165,18 @@ class GatewatchASGI:
                 monitor.finish(record)
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.finish", exc)
+
+
+    def _watch(self, loop: object) -> None:
+        """First request (or lifespan start-up) on a new loop: start its probe, once."""
+        self._watched_loop = loop
+        if loop is None:
+            return
+        try:
+            watch(loop, self.monitor, interval=self._lag_interval,  # type: ignore[arg-type]
+                  threshold=self._block_threshold)
+        except Exception as exc:  # noqa: BLE001 - a probe must never stop the request
+            self.monitor.report_internal_error("asgi.loop_watch", exc)
 
 
 def _extension_body(message: Message) -> tuple[int, bool]:

@@ -29,6 +29,8 @@ OFFLOAD_BUCKETS: Final = (
     0.0, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 )
+# Event-loop lag: a healthy loop answers within a millisecond; seconds mean it was frozen.
+LAG_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONCURRENCY_BUCKETS: Final = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 DURATION: Final = "gatewatch_http_request_duration_seconds"
@@ -47,6 +49,9 @@ OFFLOAD: Final = "gatewatch_http_request_offload_seconds"
 OFFLOAD_QUEUE: Final = "gatewatch_http_request_offload_queue_seconds"
 THREAD_HOPS: Final = "gatewatch_http_request_thread_hops"  # counter; exposed with _total
 ROUTE_VIEW: Final = "gatewatch_route_view"  # info; exposed as gatewatch_route_view_info
+LOOP_LAG: Final = "gatewatch_event_loop_lag_seconds"
+LOOP_BLOCKS: Final = "gatewatch_event_loop_blocks"  # counter; exposed with _total
+LOOP_BLOCKED: Final = "gatewatch_event_loop_blocked_seconds"  # counter; exposed with _total
 
 HELP: Final = {
     DURATION: "Time from request arrival until the response really ended "
@@ -70,6 +75,10 @@ HELP: Final = {
     THREAD_HOPS: "Crossings between the event loop and threads through asgiref (sync_to_async and "
     "async_to_sync), nested ones included.",
     ROUTE_VIEW: "The view serving each route (dotted name) and whether it is sync or async.",
+    LOOP_LAG: "How late the event loop ran a callback scheduled at a fixed interval.",
+    LOOP_BLOCKS: "Synchronous steps that held the event loop longer than the block threshold, by "
+    "route (<background> when outside any request).",
+    LOOP_BLOCKED: "Seconds the event loop was held by those blocking steps, by route.",
 }
 
 ROUTE_LABELS: Final = ("interface", "method", "route")
@@ -80,6 +89,7 @@ EXCEPTION_LABELS: Final = ("interface", "route", "exception")
 DISCONNECT_LABELS: Final = ("interface", "route")
 INFO_LABELS: Final = ("version", "interface", "server")
 ROUTE_VIEW_LABELS: Final = ("interface", "route", "view", "view_kind")
+LOOP_BLOCK_LABELS: Final = ("route",)
 
 # Status label of a request whose client left before the response ended (nginx's
 # convention), so it never looks like the application's own 5xx.

@@ -166,6 +166,12 @@ class LiveState:
     def session_finished(self, record: WebSocketRecord) -> None:
         pass
 
+    def loop_lag(self, seconds: float) -> None:
+        self.add_lag_sample(seconds)
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        self.add_loop_block(route, duration, stack or [])
+
     def add_lag_sample(self, seconds: float, at: float | None = None) -> None:
         """One measurement of how late the event loop ran a callback (``at``: wall-clock time)."""
         sample = (time() if at is None else at, float(seconds))

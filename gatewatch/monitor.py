@@ -19,6 +19,8 @@ logger = logging.getLogger("gatewatch")
 MAX_EXCEPTION_TYPES = 200
 # One log line per place at most this often: a broken exporter must not flood the app's logs.
 INTERNAL_ERROR_LOG_INTERVAL = 60.0
+# One loop-block warning per route at most this often (the counter has them all).
+LOOP_BLOCK_LOG_INTERVAL = 10.0
 
 
 class Sink(Protocol):
@@ -33,6 +35,10 @@ class Sink(Protocol):
     def session_accepted(self, record: WebSocketRecord) -> None: ...
 
     def session_finished(self, record: WebSocketRecord) -> None: ...
+
+    def loop_lag(self, seconds: float) -> None: ...
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None: ...
 
 
 class Monitor:
@@ -56,6 +62,7 @@ class Monitor:
         self.sessions = SessionTable()
         self.internal_errors = 0
         self._last_logged: dict[str, float] = {}
+        self._block_logged: dict[str, float] = {}
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks = (*self._sinks, sink)
@@ -91,6 +98,8 @@ class Monitor:
             self._in_flight[(interface, record.method)] -= 1
         for sink in self._sinks:
             sink.request_finished(record)
+        if record.loop_blocks is not None:
+            self._report_blocks(record)
 
     def start_session(self, path: str) -> WebSocketRecord:
         return WebSocketRecord(path, perf_counter(), self.sessions.next_id())
@@ -113,6 +122,33 @@ class Monitor:
         self.sessions.closed(record, was_open=was_open)
         for sink in self._sinks:
             sink.session_finished(record)
+        if record.loop_blocks is not None:
+            self._report_blocks(record)
+
+    # -- the event loop (gatewatch.loop_watch) -----------------------------------------
+
+    def loop_lag(self, seconds: float) -> None:
+        for sink in self._sinks:
+            sink.loop_lag(seconds)
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        """A synchronous step held the event loop for ``duration`` seconds."""
+        for sink in self._sinks:
+            sink.loop_block(route, duration, stack)
+        now = time.monotonic()
+        last = self._block_logged.get(route)
+        if last is None or now - last >= LOOP_BLOCK_LOG_INTERVAL:
+            if len(self._block_logged) < self.max_routes + 2:
+                self._block_logged[route] = now
+            where = "\n    ".join(stack) if stack else "(no stack: shorter than the watchdog's resolution)"
+            logger.warning(
+                "gatewatch: %s held the event loop for %.0f ms; nothing else on the loop ran "
+                "meanwhile.\n    %s", route, duration * 1000, where,
+            )
+
+    def _report_blocks(self, record: RequestRecord) -> None:
+        for duration, stack in record.loop_blocks or ():
+            self.loop_block(record.route_label, duration, stack)
 
     def _label_exception(self, record: RequestRecord) -> None:
         if record.exception is not None:

@@ -82,6 +82,17 @@ def check_live(*, live_path: str | None, live_token: str | None, metrics_path: s
             raise ValueError("live_token has no effect without live_path")
 
 
+def check_loop_options(*, loop_lag_interval: float | None, block_threshold: float | None) -> None:
+    """Validate the event-loop options (``None`` turns each measurement off)."""
+    for name, value in (("loop_lag_interval", loop_lag_interval), ("block_threshold", block_threshold)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
+        if not 0.001 <= value <= 60:
+            raise ValueError(f"{name} must be between 0.001 and 60 seconds, got {value!r}")
+
+
 def detect_server(interface: str) -> str:
     """The server that imported the application, for gatewatch_info; servers import
     themselves before they load the app, so this is known at construction."""

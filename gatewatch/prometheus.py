@@ -63,6 +63,9 @@ class PrometheusAggregator(Collector):
         self._sessions: dict[str, SessionStats] = {}
         # (interface, route label) -> (view, view_kind); bounded by the route labels.
         self._views: dict[tuple[str, str], tuple[str, str]] = {}
+        self._lag = Histogram(c.LAG_BUCKETS)
+        # route label -> [blocks, seconds blocked]; bounded by the route labels too.
+        self._blocks: dict[str, list[float]] = {}
 
     # -- Sink -------------------------------------------------------------------------
 
@@ -74,6 +77,18 @@ class PrometheusAggregator(Collector):
 
     def session_accepted(self, record: WebSocketRecord) -> None:
         pass
+
+    def loop_lag(self, seconds: float) -> None:
+        with self._lock:
+            self._lag.observe(seconds)
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        with self._lock:
+            totals = self._blocks.get(route)
+            if totals is None:
+                totals = self._blocks[route] = [0, 0.0]
+            totals[0] += 1
+            totals[1] += duration
 
     def session_finished(self, record: WebSocketRecord) -> None:
         with self._lock:
@@ -138,6 +153,9 @@ class PrometheusAggregator(Collector):
         yield HistogramMetricFamily(c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], labels=c.ROUTE_LABELS)
         yield CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
         yield InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
+        yield HistogramMetricFamily(c.LOOP_LAG, c.HELP[c.LOOP_LAG])
+        yield CounterMetricFamily(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], labels=c.LOOP_BLOCK_LABELS)
+        yield CounterMetricFamily(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], labels=c.LOOP_BLOCK_LABELS)
         yield from describe_sessions()
 
     def collect(self) -> Iterator[Metric]:
@@ -164,6 +182,9 @@ class PrometheusAggregator(Collector):
         )
         thread_hops = CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
         views = InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
+        lag = HistogramMetricFamily(c.LOOP_LAG, c.HELP[c.LOOP_LAG], labels=[])
+        blocks = CounterMetricFamily(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], labels=c.LOOP_BLOCK_LABELS)
+        blocked = CounterMetricFamily(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], labels=c.LOOP_BLOCK_LABELS)
         with self._lock:
             for key, stats in self._routes.items():
                 labels = list(key)
@@ -180,6 +201,11 @@ class PrometheusAggregator(Collector):
                     thread_hops.add_metric(labels, stats.thread_hops)
             for (interface, route), (view, kind) in self._views.items():
                 views.add_metric([interface, route, view, kind], {})
+            if self._lag.count:
+                _add_histogram(lag, [], self._lag)
+            for route, (count, seconds) in self._blocks.items():
+                blocks.add_metric([route], count)
+                blocked.add_metric([route], seconds)
             for interface, hist in self._concurrency.items():
                 _add_histogram(concurrency, [interface], hist)
             for ekey, count in self._exceptions.items():
@@ -197,7 +223,7 @@ class PrometheusAggregator(Collector):
             info.add_metric([VERSION, interface, server], {})
         yield from (duration, blocking, cpu, ttfb, in_flight, concurrency)
         yield from (request_bytes, response_bytes, exceptions, disconnects, internal, info)
-        yield from (offload, offload_queue, thread_hops, views)
+        yield from (offload, offload_queue, thread_hops, views, lag, blocks, blocked)
         yield from websocket
 
 

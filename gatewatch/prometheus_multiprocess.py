@@ -95,6 +95,11 @@ class MultiprocessSink:
             c.ROUTE_VIEW + "_info", c.HELP[c.ROUTE_VIEW], c.ROUTE_VIEW_LABELS, registry=None,
             multiprocess_mode="max",
         )
+        self._lag = Histogram(
+            c.LOOP_LAG, c.HELP[c.LOOP_LAG], registry=None, buckets=c.LAG_BUCKETS
+        )
+        self._blocks = Counter(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], c.LOOP_BLOCK_LABELS, registry=None)
+        self._blocked = Counter(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], c.LOOP_BLOCK_LABELS, registry=None)
         self._ws_active = Gauge(
             c.WS_ACTIVE, c.HELP[c.WS_ACTIVE], c.WS_ROUTE_LABELS, registry=None,
             multiprocess_mode="livesum",
@@ -190,6 +195,13 @@ class MultiprocessSink:
             self._exceptions.labels(interface, route, record.exception_label).inc()
         if record.disconnected:
             self._disconnects.labels(interface, route).inc()
+
+    def loop_lag(self, seconds: float) -> None:
+        self._lag.observe(seconds)
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        self._blocks.labels(route).inc()
+        self._blocked.labels(route).inc(duration)
 
     def _note_view(self, interface: str, route: str, view: str, view_kind: str) -> None:
         # Set once per pairing: routes map to one view for a worker's whole life.

@@ -24,6 +24,7 @@ class RequestRecord:
         "first_byte",
         "interface",
         "longest_step",
+        "loop_blocks",
         "method",
         "offload",
         "offload_depth",
@@ -53,6 +54,8 @@ class RequestRecord:
         self.first_byte: float | None = None
         self.blocking = 0.0
         self.longest_step = 0.0
+        # Steps that held the event loop past the block threshold: (seconds, stack or None).
+        self.loop_blocks: list[tuple[float, list[str] | None]] | None = None
         # None when CPU time could not be measured (for example, close() on another thread).
         self.cpu: float | None = 0.0
         self.request_bytes = 0

@@ -12,11 +12,17 @@ step of every request, and a shared helper would cost a call per step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Coroutine, Generator
 from time import perf_counter, thread_time
 from typing import Any
 
+from gatewatch.loop_watch import claim_stack
 from gatewatch.record import RequestRecord
+
+# At most this many blocking steps are noted per record (a request that blocks more often
+# than that is reported with its first ten).
+MAX_BLOCKS_LISTED = 10
 
 
 class StepTimer(Generator[Any, Any, Any]):
@@ -26,6 +32,8 @@ class StepTimer(Generator[Any, Any, Any]):
     __slots__ = ("_coro", "_record")
     # What record.cpu starts as: None means "not measured", so no zeros are exported.
     _initial_cpu: float | None = None
+    # A step longer than this is a loop block (see timer_class); never, by default.
+    _block_threshold: float = float("inf")
 
     def __init__(self, awaitable: Awaitable[Any], record: RequestRecord, *, fresh: bool = True) -> None:
         # Apps are coroutine functions nearly always; any other awaitable is driven
@@ -58,6 +66,8 @@ class StepTimer(Generator[Any, Any, Any]):
             record.blocking += step
             if step > record.longest_step:
                 record.longest_step = step
+            if step > self._block_threshold:
+                _note_block(record, started, step)
 
     def throw(self, *args: Any) -> Any:
         started = perf_counter()
@@ -69,6 +79,8 @@ class StepTimer(Generator[Any, Any, Any]):
             record.blocking += step
             if step > record.longest_step:
                 record.longest_step = step
+            if step > self._block_threshold:
+                _note_block(record, started, step)
 
     def close(self) -> None:
         self._coro.close()
@@ -97,6 +109,8 @@ class CpuStepTimer(StepTimer):
             record.cpu += cpu  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
+            if step > self._block_threshold:
+                _note_block(record, started, step)
 
     def throw(self, *args: Any) -> Any:
         started = perf_counter()
@@ -111,3 +125,29 @@ class CpuStepTimer(StepTimer):
             record.cpu += cpu  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
+            if step > self._block_threshold:
+                _note_block(record, started, step)
+
+
+def _note_block(record: RequestRecord, started: float, step: float) -> None:
+    """A step held the loop past the threshold: keep it, with the stack the loop watchdog
+    read while it blocked (if it did), for the monitor to report when the request ends."""
+    stack = claim_stack(started, started + step)
+    blocks = record.loop_blocks
+    if blocks is None:
+        record.loop_blocks = [(step, stack)]
+    elif len(blocks) < MAX_BLOCKS_LISTED:
+        blocks.append((step, stack))
+
+
+@functools.cache
+def timer_class(*, cpu_time: bool, block_threshold: float | None) -> type[StepTimer]:
+    """The timer a middleware uses, chosen once at construction: with or without CPU time,
+    noting steps longer than ``block_threshold`` seconds as loop blocks (None: never)."""
+    base = CpuStepTimer if cpu_time else StepTimer
+    if block_threshold is None:
+        return base
+    name = f"{base.__name__}Blocks"
+    attributes = {"__slots__": (), "_block_threshold": float(block_threshold)}
+    subclass: type[StepTimer] = type(name, (base,), attributes)
+    return subclass

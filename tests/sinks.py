@@ -20,3 +20,9 @@ class BrokenSink:
 
     def session_finished(self, record: Any) -> None:
         pass
+
+    def loop_lag(self, seconds: float) -> None:
+        pass
+
+    def loop_block(self, route: str, duration: float, stack: Any) -> None:
+        pass

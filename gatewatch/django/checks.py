@@ -1,6 +1,6 @@
 """System checks: ``manage.py check`` (and the middleware at start-up) report bad set-ups by id.
 
-- ``gatewatch.E001``-``E006``: a bad ``settings.GATEWATCH`` (see :mod:`.options`).
+- ``gatewatch.E001``-``E007``: a bad ``settings.GATEWATCH`` (see :mod:`.options`).
 - ``gatewatch.W001``: the middleware is not first in ``MIDDLEWARE``, so the time the
   middleware before it take is not measured and their exceptions are not seen.
 - ``gatewatch.W002``: the project serves ASGI and lists sync-only middleware; Django

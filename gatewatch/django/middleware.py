@@ -8,7 +8,9 @@ itself, from the moment Django calls it until the response is closed.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from asyncio.events import _get_running_loop
 from collections.abc import Awaitable, Callable
 from time import perf_counter, thread_time
 from typing import Any
@@ -22,9 +24,10 @@ from gatewatch.django import checks, exceptions
 from gatewatch.django.options import configured_options
 from gatewatch.django.project_monitor import project_monitor
 from gatewatch.django.view_names import name_view
+from gatewatch.loop_watch import watch
 from gatewatch.monitor import Monitor
 from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
-from gatewatch.step_timer import CpuStepTimer, StepTimer
+from gatewatch.step_timer import timer_class
 
 GetResponse = Callable[[HttpRequest], Any]
 
@@ -46,10 +49,15 @@ class GatewatchMiddleware:
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
-        self._timer = CpuStepTimer if options.cpu_time else StepTimer
+        threshold = options.block_threshold
+        self._timer = timer_class(cpu_time=options.cpu_time, block_threshold=threshold)
+        # Behind an outer middleware, CPU time is measured if the outer one measures it.
+        self._timer_cpu = timer_class(cpu_time=True, block_threshold=threshold)
+        self._timer_no_cpu = timer_class(cpu_time=False, block_threshold=threshold)
         self._offload_start = 0.0 if options.track_offload else None
         self._monitor: Monitor | None = None
         self._monitor_lock = threading.Lock()
+        self._watched_loop: object = False
 
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
@@ -73,7 +81,7 @@ class GatewatchMiddleware:
         # Django's ASGI handler serves each request in a task of its own, which the outer
         # middleware's timer cannot see into: time the loop-held steps here, on the same
         # record (the outer coroutine is suspended meanwhile, so nothing counts twice).
-        timer = StepTimer if record.cpu is None else CpuStepTimer
+        timer = self._timer_no_cpu if record.cpu is None else self._timer_cpu
         try:
             return await timer(self.get_response(request), record, fresh=False)
         finally:
@@ -102,6 +110,9 @@ class GatewatchMiddleware:
 
     async def _serve_alone_async(self, request: HttpRequest) -> Any:
         monitor, record = self._start(request, ASGI)
+        loop = _get_running_loop()
+        if loop is not self._watched_loop:
+            self._watch(loop, monitor)
         token = current_record.set(record)
         try:
             awaitable: Awaitable[Any] = self.get_response(request)
@@ -128,6 +139,13 @@ class GatewatchMiddleware:
         record = monitor.start(interface, request.method or "", request.path_info)
         record.offload = self._offload_start
         return monitor, record
+
+    def _watch(self, loop: asyncio.AbstractEventLoop | None, monitor: Monitor) -> None:
+        # Alone under ASGI, the loop's lag and blocks are this middleware's to watch.
+        self._watched_loop = loop
+        if loop is not None:
+            watch(loop, monitor, interval=self._options.loop_lag_interval,
+                  threshold=self._options.block_threshold)
 
     def _find_monitor(self, interface: str) -> Monitor:
         # Found on first use, not at start-up: behind an outer middleware it is never

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch.options import DEFAULT_LIVE_PATH, check_live
+from gatewatch.options import DEFAULT_LIVE_PATH, check_live, check_loop_options
 
 SETTING = "GATEWATCH"
 DEFAULT_MAX_ROUTES = 500
@@ -34,6 +34,10 @@ class DjangoOptions:
     track_offload: bool = True
     # The registry /metrics reads and a lone middleware exports to (None: the global one).
     registry: CollectorRegistry | None = None
+    # A synchronous step holding the event loop longer than this is a loop block (None: off).
+    block_threshold: float | None = 0.05
+    # How often the event-loop lag is sampled when this middleware serves alone (None: off).
+    loop_lag_interval: float | None = 0.1
     # When set, the live view answers requests carrying "Authorization: Bearer <token>"
     # (from anywhere); when None it answers loopback clients only.
     live_token: str | None = None
@@ -53,6 +57,8 @@ _KEYS = {
     "TRACK_OFFLOAD": "track_offload",
     "REGISTRY": "registry",
     "LIVE_TOKEN": "live_token",
+    "BLOCK_THRESHOLD": "block_threshold",
+    "LOOP_LAG_INTERVAL": "loop_lag_interval",
 }
 
 
@@ -95,6 +101,11 @@ def _check_value(key: str, value: Any) -> Problem | None:
                 f"{name} must be a prometheus_client CollectorRegistry or None, "
                 f"got {type(value).__name__}.",
             )
+    elif key in ("BLOCK_THRESHOLD", "LOOP_LAG_INTERVAL"):
+        try:
+            check_loop_options(loop_lag_interval=None, block_threshold=value)
+        except (TypeError, ValueError) as exc:
+            return Problem("gatewatch.E007", name, f"{name}: {exc}.")
     elif key == "LIVE_TOKEN" and value is not None:
         try:
             check_live(live_path=DEFAULT_LIVE_PATH, live_token=value, metrics_path=None)
