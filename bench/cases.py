@@ -19,9 +19,13 @@ BARE = "bare app"
 FLOOR = "floor: hand-written prometheus-client"
 GATEWATCH = "gatewatch"
 GATEWATCH_NO_CPU = "gatewatch, cpu_time=False"
+GATEWATCH_NO_LOOP = "gatewatch, loop lag and watchdog off"
+GATEWATCH_BARE = "gatewatch, cpu_time + live view + loop watch off"
 OTEL = "OpenTelemetry OpenTelemetryMiddleware"
 STARLETTE_EXPORTER = "starlette-exporter PrometheusMiddleware"
-ASGI_NAMES = (BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, OTEL, STARLETTE_EXPORTER)
+ASGI_NAMES = (
+    BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, GATEWATCH_NO_LOOP, GATEWATCH_BARE, OTEL, STARLETTE_EXPORTER,
+)
 WSGI_NAMES = (BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, OTEL)
 
 
@@ -116,6 +120,18 @@ def asgi_cases(loop: asyncio.AbstractEventLoop) -> list[Case]:
         (
             GATEWATCH_NO_CPU,
             GatewatchASGI(starlette_hello(), registry=CollectorRegistry(), cpu_time=False),
+        ),
+        # The watchdog thread and the lag probe cost nothing per request: this row should
+        # match "gatewatch" within the spread.
+        (
+            GATEWATCH_NO_LOOP,
+            GatewatchASGI(starlette_hello(), registry=CollectorRegistry(),
+                          loop_lag_interval=None, block_threshold=None),
+        ),
+        (
+            GATEWATCH_BARE,
+            GatewatchASGI(starlette_hello(), registry=CollectorRegistry(), cpu_time=False,
+                          live_path=None, loop_lag_interval=None, block_threshold=None),
         ),
         (
             OTEL,

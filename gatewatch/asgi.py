@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from asyncio.events import _get_running_loop
-from time import perf_counter
+from time import perf_counter, time
 
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch import thread_offload
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
 from gatewatch.asgi_websocket import serve_websocket
@@ -18,7 +19,8 @@ from gatewatch.live_endpoint import live_asgi_app
 from gatewatch.loop_watch import DEFAULT_BLOCK_THRESHOLD, DEFAULT_LAG_INTERVAL, watch
 from gatewatch.monitor import Monitor
 from gatewatch.options import DEFAULT_LIVE_PATH, check_loop_options, resolve
-from gatewatch.record import ASGI, current_record
+from gatewatch.record import ASGI, RequestRecord, current_record
+from gatewatch.request_queue import check_header, queue_seconds
 from gatewatch.step_timer import timer_class
 
 
@@ -44,8 +46,13 @@ class GatewatchASGI:
         live_token: str | None = None,
         loop_lag_interval: float | None = DEFAULT_LAG_INTERVAL,
         block_threshold: float | None = DEFAULT_BLOCK_THRESHOLD,
+        track_offload: bool = True,
+        queue_time_header: str | None = None,
     ) -> None:
         check_loop_options(loop_lag_interval=loop_lag_interval, block_threshold=block_threshold)
+        check_header("queue_time_header", queue_time_header)
+        if not isinstance(track_offload, bool):
+            raise TypeError(f"track_offload must be a bool, got {type(track_offload).__name__}")
         setup = resolve(
             interface=ASGI,
             registry=registry,
@@ -65,6 +72,10 @@ class GatewatchASGI:
 
             name_channels_routes(app)
         self._timer = timer_class(cpu_time=cpu_time, block_threshold=block_threshold)
+        if track_offload:
+            thread_offload.install()
+        # ASGI header names are lower-case bytes.
+        self._queue_header = queue_time_header.lower().encode() if queue_time_header else None
         self._lag_interval = loop_lag_interval
         self._block_threshold = block_threshold
         # The loop the probe was last started for (None: not yet, or not asyncio).
@@ -100,6 +111,8 @@ class GatewatchASGI:
             monitor.report_internal_error("asgi.start", exc)
             await self.app(scope, receive, send)
             return
+        if self._queue_header is not None:
+            self._note_queue(record, scope)
         root_path = scope.get("root_path", "")
         token = current_record.set(record)
 
@@ -166,6 +179,12 @@ class GatewatchASGI:
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.finish", exc)
 
+
+    def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
+        for name, value in scope.get("headers", ()):
+            if name == self._queue_header:
+                record.queue = queue_seconds(value, time())
+                return
 
     def _watch(self, loop: object) -> None:
         """First request (or lifespan start-up) on a new loop: start its probe, once."""

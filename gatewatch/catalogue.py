@@ -29,6 +29,10 @@ OFFLOAD_BUCKETS: Final = (
     0.0, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 )
+# Queueing before the app: from nothing to a backlog of seconds.
+QUEUE_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)
 # Event-loop lag: a healthy loop answers within a millisecond; seconds mean it was frozen.
 LAG_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONCURRENCY_BUCKETS: Final = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
@@ -49,6 +53,10 @@ OFFLOAD: Final = "gatewatch_http_request_offload_seconds"
 OFFLOAD_QUEUE: Final = "gatewatch_http_request_offload_queue_seconds"
 THREAD_HOPS: Final = "gatewatch_http_request_thread_hops"  # counter; exposed with _total
 ROUTE_VIEW: Final = "gatewatch_route_view"  # info; exposed as gatewatch_route_view_info
+QUEUE: Final = "gatewatch_http_request_queue_seconds"
+WORKERS_BUSY: Final = "gatewatch_wsgi_workers_busy"
+WORKERS_TOTAL: Final = "gatewatch_wsgi_workers_total"
+SATURATED: Final = "gatewatch_wsgi_saturated_requests"  # counter; exposed with _total
 LOOP_LAG: Final = "gatewatch_event_loop_lag_seconds"
 LOOP_BLOCKS: Final = "gatewatch_event_loop_blocks"  # counter; exposed with _total
 LOOP_BLOCKED: Final = "gatewatch_event_loop_blocked_seconds"  # counter; exposed with _total
@@ -75,6 +83,12 @@ HELP: Final = {
     THREAD_HOPS: "Crossings between the event loop and threads through asgiref (sync_to_async and "
     "async_to_sync), nested ones included.",
     ROUTE_VIEW: "The view serving each route (dotted name) and whether it is sync or async.",
+    QUEUE: "Time a request waited before the application saw it, from the timestamp a proxy "
+    "put in the queue-time header (X-Request-Start); only requests carrying it.",
+    WORKERS_BUSY: "WSGI requests being served by this process now: its busy worker threads.",
+    WORKERS_TOTAL: "WSGI requests this process can serve at once (its worker threads), when known.",
+    SATURATED: "WSGI requests that took this process's last free worker thread: arrivals after "
+    "them wait for a thread.",
     LOOP_LAG: "How late the event loop ran a callback scheduled at a fixed interval.",
     LOOP_BLOCKS: "Synchronous steps that held the event loop longer than the block threshold, by "
     "route (<background> when outside any request).",
@@ -90,6 +104,7 @@ DISCONNECT_LABELS: Final = ("interface", "route")
 INFO_LABELS: Final = ("version", "interface", "server")
 ROUTE_VIEW_LABELS: Final = ("interface", "route", "view", "view_kind")
 LOOP_BLOCK_LABELS: Final = ("route",)
+QUEUE_LABELS: Final = ("interface",)
 
 # Status label of a request whose client left before the response ended (nginx's
 # convention), so it never looks like the application's own 5xx.

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gatewatch.demo_plan import APP_CHOICES, STARLETTE_FLASK
 from gatewatch.version import VERSION
 
 
@@ -19,12 +20,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run a Starlette app (uvicorn) and a Flask app (gunicorn) side by side and compare them",
+        help="run an ASGI and a WSGI server side by side (Starlette and Flask, or one Django "
+        "project both ways) and compare them",
         description=(
-            "Start examples.starlette_app under uvicorn and examples.flask_app under gunicorn "
+            "Start an ASGI app under uvicorn and a WSGI app under gunicorn (2 sync workers) "
             "on 127.0.0.1, send both the same short burst of traffic, scrape their /metrics "
             "and print a comparison. Run it from the project's checkout (or pass --root)."
         ),
+    )
+    demo.add_argument(
+        "--app",
+        choices=APP_CHOICES,
+        default=STARLETTE_FLASK.name,
+        help="starlette-flask (default): examples.starlette_app under uvicorn and examples.flask_app "
+        "under gunicorn; django: the examples/django_project views under uvicorn (asgi.py, with "
+        "Channels) and gunicorn (wsgi.py), with thread hand-offs and hops per route; all: both, "
+        "one after the other",
     )
     demo.add_argument(
         "--seconds", type=float, default=4.0, help="how long to drive traffic at each server (default 4)"
@@ -43,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gatewatch.demo import DemoError, run
 
         try:
-            return run(seconds=args.seconds, clients=args.clients, root=args.root)
+            return run(app=args.app, seconds=args.seconds, clients=args.clients, root=args.root)
         except DemoError as exc:
             print(f"gatewatch demo: {exc}", file=sys.stderr)
             return 2

@@ -1,13 +1,16 @@
 """``gatewatch demo``: the same traffic at an ASGI and a WSGI server, side by side.
 
-Starts ``examples.starlette_app:wrapped`` under uvicorn and ``examples.flask_app:wrapped``
-under gunicorn (two sync workers, prometheus-client's multiprocess mode) on loopback,
-sends each the same short burst of requests from a few concurrent clients, scrapes
-both ``/metrics`` pages and prints what they say, with a few sentences on why the two
+Which apps run is a :class:`~gatewatch.demo_plan.DemoPlan`. By default
+(``--app starlette-flask``) it starts ``examples.starlette_app:wrapped`` under uvicorn and
+``examples.flask_app:wrapped`` under gunicorn; ``--app django`` serves the one Django
+project in ``examples/django_project`` both ways (uvicorn and Channels, gunicorn). The
+WSGI side runs two sync workers in prometheus-client's multiprocess mode. Each server
+gets the same short burst of requests from a few concurrent clients on loopback; then
+both ``/metrics`` pages are scraped and compared, with a few sentences on why the two
 interfaces differ. Everything it starts, it stops; it exits by itself.
 
-It needs the test extras (httpx, uvicorn, gunicorn, starlette, flask) and the
-project's ``examples/`` directory, which is not an installed package.
+It needs the test extras (httpx, uvicorn, gunicorn, and starlette and flask or django and
+channels) and the project's ``examples/`` directory, which is not an installed package.
 """
 
 from __future__ import annotations
@@ -18,36 +21,26 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
+from gatewatch.demo_plan import STARLETTE_FLASK, WSGI_WORKERS, AppSpec, DemoPlan, plans_for
 from gatewatch.demo_report import ClientStats, Result, report
 from gatewatch.scrape_summary import route_summaries, summarize
 from gatewatch.server_process import ServerProcess, free_port, gunicorn_command, uvicorn_command
 
-ENDPOINTS: tuple[str, ...] = (
-    "/fast",
-    "/slow?seconds=0.05",
-    "/blocking?seconds=0.02",
-    "/stream",
-    "/large",
-    "/error",
-)
-ASGI_APP = "examples.starlette_app:wrapped"
-WSGI_APP = "examples.flask_app:wrapped"
-WSGI_WORKERS = 2
 MAX_SECONDS = 60.0
 MAX_CLIENTS = 100
-REQUIRED = ("httpx", "uvicorn", "gunicorn", "starlette", "flask")
 
 
 class DemoError(RuntimeError):
     """The demo cannot run here (no project root, a missing extra, a server that fails)."""
 
 
-def find_project_root(start: Path | None = None) -> Path:
-    """The directory holding ``examples/starlette_app.py`` and ``pyproject.toml``: ``start``
+def find_project_root(start: Path | None = None, marker: str = STARLETTE_FLASK.marker) -> Path:
+    """The directory holding ``marker`` (an example app) and ``pyproject.toml``: ``start``
     (default: the working directory) or one of its parents, else the checkout this
     package was imported from (an editable install)."""
     candidates: list[Path] = []
@@ -56,9 +49,7 @@ def find_project_root(start: Path | None = None) -> Path:
     package_parent = Path(__file__).resolve().parent.parent
     candidates.append(package_parent)
     for candidate in candidates:
-        if (candidate / "examples" / "starlette_app.py").is_file() and (
-            candidate / "pyproject.toml"
-        ).is_file():
+        if (candidate / marker).is_file() and (candidate / "pyproject.toml").is_file():
             return candidate
     raise DemoError(
         "cannot find the gatewatch project root (a directory with examples/ and pyproject.toml); "
@@ -66,8 +57,10 @@ def find_project_root(start: Path | None = None) -> Path:
     )
 
 
-async def drive(base_url: str, *, seconds: float, clients: int) -> ClientStats:
-    """``clients`` concurrent clients, each cycling through :data:`ENDPOINTS` until
+async def drive(
+    base_url: str, *, seconds: float, clients: int, endpoints: Sequence[str] = STARLETTE_FLASK.endpoints
+) -> ClientStats:
+    """``clients`` concurrent clients, each cycling through ``endpoints`` until
     ``seconds`` have passed (requests in flight then still finish, with a timeout)."""
     import httpx
 
@@ -81,7 +74,7 @@ async def drive(base_url: str, *, seconds: float, clients: int) -> ClientStats:
     async def client(offset: int, http: httpx.AsyncClient) -> None:
         index = offset
         while loop.time() < deadline:
-            path = ENDPOINTS[index % len(ENDPOINTS)]
+            path = endpoints[index % len(endpoints)]
             index += 1
             sent = time.perf_counter()
             try:
@@ -111,30 +104,52 @@ def scrape(base_url: str) -> str:
 
 def run(
     *,
+    app: str = STARLETTE_FLASK.name,
     seconds: float = 4.0,
     clients: int = 10,
     root: Path | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Run the demo; 0 when both servers served requests, 1 otherwise."""
+    """Run the demo of ``app`` (a plan name, or ``all`` for each plan in turn); 0 when
+    every server served requests, 1 otherwise."""
     out = out or sys.stdout
     if not 0 < seconds <= MAX_SECONDS:
         raise DemoError(f"--seconds must be within (0, {MAX_SECONDS:g}], got {seconds:g}")
     if not 1 <= clients <= MAX_CLIENTS:
         raise DemoError(f"--clients must be within [1, {MAX_CLIENTS}], got {clients}")
-    missing = [name for name in REQUIRED if _missing(name)]
+    try:
+        plans = plans_for(app)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
+    # Check every plan before starting any server, so `all` fails before it takes any time.
+    missing = sorted({name for plan in plans for name in plan.required if _missing(name)})
     if missing:
         raise DemoError(
-            f"the demo needs {', '.join(missing)}: pip install -e '.[test]' (or run `make demo`)"
+            f"the demo needs {', '.join(missing)}: pip install -e '.[test,django]' (or run `make demo`)"
         )
-    project = find_project_root(root)
+    projects = [find_project_root(root, plan.marker) for plan in plans]
+    status = 0
+    for index, (plan, project) in enumerate(zip(plans, projects, strict=True)):
+        if index:
+            print("", file=out)
+            print("=" * 96, file=out)
+        status = max(status, _run_plan(plan, project, seconds=seconds, clients=clients, out=out))
+    return status
+
+
+def _run_plan(plan: DemoPlan, project: Path, *, seconds: float, clients: int, out: TextIO) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
     try:
-        results = _run_servers(project, workdir, seconds=seconds, clients=clients, out=out)
+        results = _run_servers(plan, project, workdir, seconds=seconds, clients=clients, out=out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(results, seconds=seconds, clients=clients, endpoints=len(ENDPOINTS),
-           wsgi_workers=WSGI_WORKERS, out=out)
+    report(
+        results,
+        table=plan.route_table(results),
+        notes=plan.explain(results, plan),
+        footnote=plan.footnote,
+        out=out,
+    )
     return 0 if all(r.summary.requests > 0 for r in results) else 1
 
 
@@ -152,63 +167,69 @@ def _server_env(project: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def _run_servers(
-    project: Path, workdir: Path, *, seconds: float, clients: int, out: TextIO
-) -> list[Result]:
-    multiproc_dir = workdir / "prometheus-multiproc"
-    multiproc_dir.mkdir()
-    asgi_port, wsgi_port = free_port(), free_port()
-    asgi = ServerProcess(
-        uvicorn_command(ASGI_APP, asgi_port),
-        port=asgi_port,
-        ready_path="/metrics",  # scrapes are not recorded, so readiness leaves no trace
+def _server(spec: AppSpec, plan: DemoPlan, project: Path, workdir: Path) -> ServerProcess:
+    port = free_port()
+    log_path = workdir / f"{spec.server}.log"
+    if spec.server == "gunicorn":
+        multiproc_dir = workdir / "prometheus-multiproc"
+        multiproc_dir.mkdir()
+        return ServerProcess(
+            gunicorn_command(spec.app, port, "-w", str(WSGI_WORKERS), "--threads", "1"),
+            port=port,
+            ready_path=plan.ready_path,
+            env=_server_env(project, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir)),
+            cwd=project,
+            log_path=log_path,
+        )
+    server = ServerProcess(
+        uvicorn_command(spec.app, port),
+        port=port,
+        ready_path=plan.ready_path,
         env=_server_env(project),
         cwd=project,
-        log_path=workdir / "uvicorn.log",
+        log_path=log_path,
     )
-    # The ASGI server must not inherit a multiprocess directory from the caller.
-    asgi.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    asgi.env.pop("prometheus_multiproc_dir", None)
-    wsgi = ServerProcess(
-        gunicorn_command(WSGI_APP, wsgi_port, "-w", str(WSGI_WORKERS), "--threads", "1"),
-        port=wsgi_port,
-        ready_path="/metrics",
-        env=_server_env(project, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir)),
-        cwd=project,
-        log_path=workdir / "gunicorn.log",
-    )
-    plan = (
-        ("ASGI", "uvicorn, 1 process, 1 event loop", asgi, "asgi"),
-        ("WSGI", f"gunicorn -w {WSGI_WORKERS} --threads 1, {WSGI_WORKERS} sync workers", wsgi, "wsgi"),
-    )
-    print("gatewatch demo: the same traffic at an ASGI and a WSGI server", file=out)
-    print(f"  ASGI  {ASGI_APP} under uvicorn (1 process, 1 event loop)", file=out)
-    print(f"  WSGI  {WSGI_APP} under gunicorn -w {WSGI_WORKERS} --threads 1", file=out)
+    # The single-process server must not inherit a multiprocess directory from the caller.
+    server.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server.env.pop("prometheus_multiproc_dir", None)
+    return server
+
+
+def _run_servers(
+    plan: DemoPlan, project: Path, workdir: Path, *, seconds: float, clients: int, out: TextIO
+) -> list[Result]:
+    servers = [(spec, _server(spec, plan, project, workdir)) for spec in plan.sides]
+    print(plan.title, file=out)
+    for spec in plan.sides:
+        print(f"  {spec.label}  {spec.banner}", file=out)
     print(
         f"  traffic: {clients} concurrent clients for {seconds:g} s at each, cycling "
-        + " ".join(ENDPOINTS),
+        + " ".join(plan.endpoints),
         file=out,
     )
     results: list[Result] = []
     with ExitStack() as stack:
-        for label, _, server, _ in plan:
+        for spec, server in servers:
             try:
                 stack.enter_context(server)
             except (RuntimeError, TimeoutError) as exc:
-                raise DemoError(f"the {label} server did not start: {exc}\n{_tail(server)}") from exc
+                raise DemoError(f"the {spec.label} server did not start: {exc}\n{_tail(server)}") from exc
         out.flush()
-        for label, server_text, server, interface in plan:
-            print(f"  driving {label} at {server.base_url} ...", end="", file=out, flush=True)
-            stats = asyncio.run(drive(server.base_url, seconds=seconds, clients=clients))
+        for spec, server in servers:
+            print(f"  driving {spec.label} at {server.base_url} ...", end="", file=out, flush=True)
+            stats = asyncio.run(
+                drive(server.base_url, seconds=seconds, clients=clients, endpoints=plan.endpoints)
+            )
             print(f" {stats.responses} responses in {stats.seconds:.1f} s", file=out, flush=True)
             text = scrape(server.base_url)
+            excluded = plan.excluded_routes
             results.append(
                 Result(
-                    label=label,
-                    server=server_text,
+                    label=spec.label,
+                    server=spec.description,
                     client=stats,
-                    summary=summarize(text, interface),
-                    routes=route_summaries(text, interface),
+                    summary=summarize(text, spec.interface, exclude_routes=excluded),
+                    routes=route_summaries(text, spec.interface, exclude_routes=excluded),
                 )
             )
     return results

@@ -1,7 +1,8 @@
 """What ``gatewatch demo`` prints: the two interfaces side by side, per route, and why they differ.
 
 Reads only what the load generator saw (:class:`ClientStats`) and what each server's
-``/metrics`` said (:mod:`gatewatch.scrape_summary`).
+``/metrics`` said (:mod:`gatewatch.scrape_summary`). The per-route table and the sentences
+for the Starlette/Flask pair live here; the Django ones in :mod:`gatewatch.demo_django`.
 """
 
 from __future__ import annotations
@@ -45,8 +46,14 @@ class Result:
     routes: dict[str, RouteSummary]
 
 
+@dataclass(frozen=True)
+class RouteTable:
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
 
-def _ms(value: float | None) -> str:
+
+def ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f} ms"
 
 
@@ -71,21 +78,47 @@ def summary_rows(results: Sequence[Result]) -> list[list[str]]:
         row("requests (server)", [_count(x.requests) for x in s]),
         row("  throughput (client)", [f"{x.throughput:,.0f} req/s" for x in k]),
         row("5xx responses / exceptions", [f"{_count(x.server_errors)} / {_count(x.exceptions)}" for x in s]),
-        row("duration p50 (server)", [_ms(x.duration_p50) for x in s]),
-        row("duration p95 (server)", [_ms(x.duration_p95) for x in s]),
+        row("duration p50 (server)", [ms(x.duration_p50) for x in s]),
+        row("duration p95 (server)", [ms(x.duration_p95) for x in s]),
         row("  latency p50 / p95 (client)", [
-            f"{_ms(x.latency_quantile(0.5))} / {_ms(x.latency_quantile(0.95))}" for x in k
+            f"{ms(x.latency_quantile(0.5))} / {ms(x.latency_quantile(0.95))}" for x in k
         ]),
         row("blocking time, total", [f"{x.blocking_total:.2f} s" for x in s]),
-        row("blocking time per request", [_ms(x.blocking_per_request) for x in s]),
+        row("blocking time per request", [ms(x.blocking_per_request) for x in s]),
         row("CPU time, total", [f"{x.cpu_total:.2f} s" for x in s]),
-        row("CPU time per request", [_ms(x.cpu_per_request) for x in s]),
+        row("CPU time per request", [ms(x.cpu_per_request) for x in s]),
         row("mean concurrency at arrival", [
             "-" if x.concurrency_mean is None else f"{x.concurrency_mean:.2f}" for x in s
         ]),
         row("bytes out", [_bytes(x.bytes_out) for x in s]),
         row("disconnects", [_count(x.disconnects) for x in s]),
+        *_offload_rows(s),
     ]
+
+
+def _offload_rows(summaries: Sequence[InterfaceSummary]) -> list[list[str]]:
+    """Thread hand-offs, for servers whose framework tracks them (Django); none otherwise."""
+    if not any(x.offload_count for x in summaries):
+        return []
+    return [
+        ["offload per request (threads)", *(ms_fine(x.offload_per_request) for x in summaries)],
+        ["  of which waiting for a thread", *(ms_fine(x.offload_queue_per_request) for x in summaries)],
+        ["thread hops per request", *(hops(x.hops_per_request) for x in summaries)],
+    ]
+
+
+def ms_fine(value: float | None) -> str:
+    """Milliseconds that keep small values visible: a hand-off costs tens of microseconds,
+    and a true zero (nothing handed off) must not look like a rounded one."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "0 ms"
+    return f"{value * 1000:.2f} ms" if value < 0.001 else ms(value)
+
+
+def hops(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def route_rows(results: Sequence[Result]) -> list[list[str]]:
@@ -99,10 +132,22 @@ def route_rows(results: Sequence[Result]) -> list[list[str]]:
                 cells.extend(["-", "-", "-"])
             else:
                 cells.extend([
-                    _ms(summary.duration_mean), _ms(summary.blocking_mean), _ms(summary.cpu_mean),
+                    ms(summary.duration_mean), ms(summary.blocking_mean), ms(summary.cpu_mean),
                 ])
         rows.append(cells)
     return rows
+
+
+def route_table(results: Sequence[Result]) -> RouteTable:
+    header = ["route"]
+    for result in results:
+        header.extend([f"{result.label} dur", f"{result.label} held", f"{result.label} cpu"])
+    return RouteTable(
+        caption="Per route, mean per request: duration / time holding the loop (ASGI) or the worker "
+        "(WSGI) / CPU time",
+        header=header,
+        rows=route_rows(results),
+    )
 
 
 def explain(results: Sequence[Result], *, endpoints: int, wsgi_workers: int) -> list[str]:
@@ -114,26 +159,26 @@ def explain(results: Sequence[Result], *, endpoints: int, wsgi_workers: int) -> 
         slow, blocking = asgi.routes.get("/slow"), asgi.routes.get("/blocking")
         if slow is not None and blocking is not None:
             notes.append(
-                f"ASGI /slow took {_ms(slow.duration_mean)} on average but held the event loop "
-                f"for only {_ms(slow.blocking_mean)}: it awaits anyio.sleep, so the loop served "
+                f"ASGI /slow took {ms(slow.duration_mean)} on average but held the event loop "
+                f"for only {ms(slow.blocking_mean)}: it awaits anyio.sleep, so the loop served "
                 f"other requests meanwhile. /blocking calls time.sleep inside an async view and "
-                f"held the loop for {_ms(blocking.blocking_mean)}, {_share(blocking)} of its "
+                f"held the loop for {ms(blocking.blocking_mean)}, {share(blocking)} of its "
                 f"duration: for that long no other request on the loop could make progress."
             )
         stream, fast = asgi.routes.get("/stream"), asgi.routes.get("/fast")
         if slow is not None and stream is not None and fast is not None:
             notes.append(
-                f"That is why ASGI /slow took {_ms(slow.duration_mean)} for a 50 ms sleep and "
-                f"/stream {_ms(stream.duration_mean)} for 5 x 10 ms: when their sleeps ended, the "
+                f"That is why ASGI /slow took {ms(slow.duration_mean)} for a 50 ms sleep and "
+                f"/stream {ms(stream.duration_mean)} for 5 x 10 ms: when their sleeps ended, the "
                 f"loop was often held by someone's blocking step. /fast never awaits and took "
-                f"{_ms(fast.duration_mean)} once the app got it, yet clients waited "
-                f"{_ms(asgi.client.latency_quantile(0.5))} (p50): a request that arrives while the "
+                f"{ms(fast.duration_mean)} once the app got it, yet clients waited "
+                f"{ms(asgi.client.latency_quantile(0.5))} (p50): a request that arrives while the "
                 f"loop is held waits before the app is even called, where no per-request timer "
                 f"can see it."
             )
         if blocking is not None:
             notes.append(
-                f"Blocking is not CPU: ASGI /blocking used {_ms(blocking.cpu_mean)} of CPU while "
+                f"Blocking is not CPU: ASGI /blocking used {ms(blocking.cpu_mean)} of CPU while "
                 f"it held the loop; a sleeping synchronous call blocks the loop just the same."
             )
         if asgi.summary.concurrency_mean is not None:
@@ -146,19 +191,19 @@ def explain(results: Sequence[Result], *, endpoints: int, wsgi_workers: int) -> 
         if slow is not None:
             notes.append(
                 f"Under WSGI every request holds its worker for its whole duration, so blocking "
-                f"time equals duration: /slow held a worker for {_ms(slow.blocking_mean)} while "
+                f"time equals duration: /slow held a worker for {ms(slow.blocking_mean)} while "
                 f"it only slept. A sync worker serves one request at a time (mean concurrency at "
                 f"arrival {wsgi.summary.concurrency_mean or 0:.2f} per process); with "
                 f"{wsgi_workers} workers the other clients wait in the listen queue, which the "
                 f"server-side duration cannot see but the client latency does "
-                f"(client p50 {_ms(wsgi.client.latency_quantile(0.5))} vs server p50 "
-                f"{_ms(wsgi.summary.duration_p50)})."
+                f"(client p50 {ms(wsgi.client.latency_quantile(0.5))} vs server p50 "
+                f"{ms(wsgi.summary.duration_p50)})."
             )
         blocking = wsgi.routes.get("/blocking")
         if blocking is not None:
             notes.append(
-                f"WSGI /blocking spins on the CPU: {_ms(blocking.cpu_mean)} of CPU in "
-                f"{_ms(blocking.duration_mean)}; /slow used {_ms(slow.cpu_mean if slow else None)}."
+                f"WSGI /blocking spins on the CPU: {ms(blocking.cpu_mean)} of CPU in "
+                f"{ms(blocking.duration_mean)}; /slow used {ms(slow.cpu_mean if slow else None)}."
             )
     if asgi is not None and wsgi is not None:
         notes.append(
@@ -170,7 +215,7 @@ def explain(results: Sequence[Result], *, endpoints: int, wsgi_workers: int) -> 
     return notes
 
 
-def _share(route: RouteSummary) -> str:
+def share(route: RouteSummary) -> str:
     """Blocking time as a share of duration. It can come out a hair above 100 %: the duration
     ends with the last body message, the coroutine's last step a little later."""
     if not route.duration_mean or route.blocking_mean is None:
@@ -179,7 +224,7 @@ def _share(route: RouteSummary) -> str:
 
 
 def report(
-    results: Sequence[Result], *, seconds: float, clients: int, endpoints: int, wsgi_workers: int,
+    results: Sequence[Result], *, table: RouteTable, notes: Sequence[str], footnote: str = "",
     out: TextIO,
 ) -> None:
     header = ["", *(f"{r.label} ({r.server.split(',')[0]})" for r in results)]
@@ -187,21 +232,18 @@ def report(
     for line in text_table(header, summary_rows(results)):
         print(line, file=out)
     print("", file=out)
-    print(
-        "Per route, mean per request: duration / time holding the loop (ASGI) or the worker (WSGI) "
-        "/ CPU time",
-        file=out,
-    )
-    route_header = ["route"]
-    for result in results:
-        route_header.extend([f"{result.label} dur", f"{result.label} held", f"{result.label} cpu"])
-    for line in text_table(route_header, route_rows(results)):
+    print(table.caption, file=out)
+    for line in text_table(table.header, table.rows):
         print(line, file=out)
     print("", file=out)
     print("What differs:", file=out)
-    for note in explain(results, endpoints=endpoints, wsgi_workers=wsgi_workers):
-        print(_wrap("- " + note, indent="  "), file=out)
+    for note in notes:
+        print(wrap("- " + note, indent="  "), file=out)
+    if footnote:
+        print("", file=out)
+        print(wrap(footnote, indent=""), file=out)
 
 
-def _wrap(text: str, *, indent: str, width: int = 96) -> str:
-    return textwrap.fill(text, width=width, subsequent_indent=indent)
+def wrap(text: str, *, indent: str, width: int = 96) -> str:
+    # Never split a route such as /slow-async/ at its hyphen.
+    return textwrap.fill(text, width=width, subsequent_indent=indent, break_on_hyphens=False)

@@ -166,6 +166,10 @@ class LiveState:
     def session_finished(self, record: WebSocketRecord) -> None:
         pass
 
+    def worker_threads_known(self, threads: int) -> None:
+        # Read from the monitor at snapshot time.
+        pass
+
     def loop_lag(self, seconds: float) -> None:
         self.add_lag_sample(seconds)
 

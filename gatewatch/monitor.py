@@ -40,6 +40,8 @@ class Sink(Protocol):
 
     def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None: ...
 
+    def worker_threads_known(self, threads: int) -> None: ...
+
 
 class Monitor:
     """Everything a process knows about its HTTP traffic, shared by all its middlewares.
@@ -63,12 +65,20 @@ class Monitor:
         self.internal_errors = 0
         self._last_logged: dict[str, float] = {}
         self._block_logged: dict[str, float] = {}
+        # How many WSGI requests this process serves at once, when known (gatewatch.wsgi_workers).
+        self.worker_threads: int | None = None
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks = (*self._sinks, sink)
 
     def note_server(self, interface: str, server: str) -> None:
         self.servers[interface] = server
+
+    def note_worker_threads(self, threads: int) -> None:
+        if threads != self.worker_threads:
+            self.worker_threads = threads
+            for sink in self._sinks:
+                sink.worker_threads_known(threads)
 
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
         record = RequestRecord(interface, method_label(method), path, perf_counter())

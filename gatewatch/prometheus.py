@@ -64,6 +64,8 @@ class PrometheusAggregator(Collector):
         # (interface, route label) -> (view, view_kind); bounded by the route labels.
         self._views: dict[tuple[str, str], tuple[str, str]] = {}
         self._lag = Histogram(c.LAG_BUCKETS)
+        self._queue: dict[str, Histogram] = {}
+        self._saturated = 0
         # route label -> [blocks, seconds blocked]; bounded by the route labels too.
         self._blocks: dict[str, list[float]] = {}
 
@@ -76,6 +78,10 @@ class PrometheusAggregator(Collector):
         pass
 
     def session_accepted(self, record: WebSocketRecord) -> None:
+        pass
+
+    def worker_threads_known(self, threads: int) -> None:
+        # Read from the monitor when scraped.
         pass
 
     def loop_lag(self, seconds: float) -> None:
@@ -122,6 +128,15 @@ class PrometheusAggregator(Collector):
                 stats.thread_hops += record.thread_hops
             if record.view is not None:
                 self._views[(interface, route)] = (record.view, record.view_kind)
+            if record.queue is not None:
+                queue = self._queue.get(interface)
+                if queue is None:
+                    queue = self._queue[interface] = Histogram(c.QUEUE_BUCKETS)
+                queue.observe(record.queue)
+            if interface == "wsgi":
+                threads = self._monitor.worker_threads
+                if threads is not None and record.concurrency + 1 >= threads:
+                    self._saturated += 1
             concurrency = self._concurrency.get(interface)
             if concurrency is None:
                 concurrency = self._concurrency[interface] = Histogram(c.CONCURRENCY_BUCKETS)
@@ -153,6 +168,10 @@ class PrometheusAggregator(Collector):
         yield HistogramMetricFamily(c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], labels=c.ROUTE_LABELS)
         yield CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
         yield InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
+        yield HistogramMetricFamily(c.QUEUE, c.HELP[c.QUEUE], labels=c.QUEUE_LABELS)
+        yield GaugeMetricFamily(c.WORKERS_BUSY, c.HELP[c.WORKERS_BUSY])
+        yield GaugeMetricFamily(c.WORKERS_TOTAL, c.HELP[c.WORKERS_TOTAL])
+        yield CounterMetricFamily(c.SATURATED, c.HELP[c.SATURATED])
         yield HistogramMetricFamily(c.LOOP_LAG, c.HELP[c.LOOP_LAG])
         yield CounterMetricFamily(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], labels=c.LOOP_BLOCK_LABELS)
         yield CounterMetricFamily(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], labels=c.LOOP_BLOCK_LABELS)
@@ -183,6 +202,7 @@ class PrometheusAggregator(Collector):
         thread_hops = CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
         views = InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
         lag = HistogramMetricFamily(c.LOOP_LAG, c.HELP[c.LOOP_LAG], labels=[])
+        queue = HistogramMetricFamily(c.QUEUE, c.HELP[c.QUEUE], labels=c.QUEUE_LABELS)
         blocks = CounterMetricFamily(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], labels=c.LOOP_BLOCK_LABELS)
         blocked = CounterMetricFamily(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], labels=c.LOOP_BLOCK_LABELS)
         with self._lock:
@@ -203,6 +223,9 @@ class PrometheusAggregator(Collector):
                 views.add_metric([interface, route, view, kind], {})
             if self._lag.count:
                 _add_histogram(lag, [], self._lag)
+            for interface, hist in self._queue.items():
+                _add_histogram(queue, [interface], hist)
+            saturated = self._saturated
             for route, (count, seconds) in self._blocks.items():
                 blocks.add_metric([route], count)
                 blocked.add_metric([route], seconds)
@@ -223,8 +246,27 @@ class PrometheusAggregator(Collector):
             info.add_metric([VERSION, interface, server], {})
         yield from (duration, blocking, cpu, ttfb, in_flight, concurrency)
         yield from (request_bytes, response_bytes, exceptions, disconnects, internal, info)
-        yield from (offload, offload_queue, thread_hops, views, lag, blocks, blocked)
+        yield from (offload, offload_queue, thread_hops, views, lag, blocks, blocked, queue)
+        yield from self._workers(saturated)
         yield from websocket
+
+
+    def _workers(self, saturated: int) -> Iterator[Metric]:
+        """Busy versus total worker threads of this WSGI process; nothing before it served WSGI."""
+        in_flight = self._monitor.in_flight()
+        if not any(interface == "wsgi" for interface, _ in in_flight):
+            return
+        busy = GaugeMetricFamily(c.WORKERS_BUSY, c.HELP[c.WORKERS_BUSY])
+        busy.add_metric([], sum(n for (interface, _), n in in_flight.items() if interface == "wsgi"))
+        yield busy
+        threads = self._monitor.worker_threads
+        if threads is not None:
+            total = GaugeMetricFamily(c.WORKERS_TOTAL, c.HELP[c.WORKERS_TOTAL])
+            total.add_metric([], threads)
+            yield total
+            counter = CounterMetricFamily(c.SATURATED, c.HELP[c.SATURATED])
+            counter.add_metric([], saturated)
+            yield counter
 
 
 def _add_histogram(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:

@@ -95,6 +95,18 @@ class MultiprocessSink:
             c.ROUTE_VIEW + "_info", c.HELP[c.ROUTE_VIEW], c.ROUTE_VIEW_LABELS, registry=None,
             multiprocess_mode="max",
         )
+        self._queue = Histogram(
+            c.QUEUE, c.HELP[c.QUEUE], c.QUEUE_LABELS, registry=None, buckets=c.QUEUE_BUCKETS
+        )
+        # Per worker process (a pid label), live processes only.
+        self._workers_busy = Gauge(
+            c.WORKERS_BUSY, c.HELP[c.WORKERS_BUSY], registry=None, multiprocess_mode="liveall"
+        )
+        self._workers_total = Gauge(
+            c.WORKERS_TOTAL, c.HELP[c.WORKERS_TOTAL], registry=None, multiprocess_mode="liveall"
+        )
+        self._saturated = Counter(c.SATURATED, c.HELP[c.SATURATED], registry=None)
+        self._worker_threads: int | None = None
         self._lag = Histogram(
             c.LOOP_LAG, c.HELP[c.LOOP_LAG], registry=None, buckets=c.LAG_BUCKETS
         )
@@ -133,7 +145,13 @@ class MultiprocessSink:
     def note_server(self, interface: str, server: str) -> None:
         self._info.labels(VERSION, interface, server).set(1)
 
+    def worker_threads_known(self, threads: int) -> None:
+        self._worker_threads = threads
+        self._workers_total.set(threads)
+
     def request_started(self, record: RequestRecord) -> None:
+        if record.interface == "wsgi":
+            self._workers_busy.inc()
         key = (record.interface, record.method)
         child = self._in_flight_children.get(key)
         if child is None:
@@ -176,6 +194,13 @@ class MultiprocessSink:
             concurrency = self._concurrency_children[interface] = self._concurrency.labels(interface)
         concurrency.observe(record.concurrency)
         self._in_flight_children[(interface, record.method)].dec()
+        if interface == "wsgi":
+            self._workers_busy.dec()
+            threads = self._worker_threads
+            if threads is not None and record.concurrency + 1 >= threads:
+                self._saturated.inc()
+        if record.queue is not None:
+            self._queue.labels(interface).observe(record.queue)
         if record.offload is not None:
             offload_children = self._offload_children.get(key)
             if offload_children is None:

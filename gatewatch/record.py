@@ -31,6 +31,7 @@ class RequestRecord:
         "offload_queue",
         "offload_started",
         "path",
+        "queue",
         "request_bytes",
         "response_bytes",
         "response_complete",
@@ -68,6 +69,9 @@ class RequestRecord:
         # The route template named by the framework (or an integration), not the raw path.
         self.route: str | None = None
         self.concurrency = 0
+        # Seconds the request waited before the application saw it, from a proxy's
+        # timestamp header (None: no header).
+        self.queue: float | None = None
         # Work handed to threads through asgiref's sync_to_async (gatewatch.thread_offload):
         # wall time waited on those threads (None: not tracked for this request), how long
         # that work queued for a thread, and how many loop/thread crossings there were

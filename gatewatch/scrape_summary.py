@@ -8,7 +8,7 @@ parser and estimates quantiles from histogram buckets the way PromQL's
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -111,6 +111,12 @@ class InterfaceSummary:
     concurrency_mean: float | None
     bytes_out: float
     disconnects: float
+    # Thread hand-offs exist only where they are tracked (Django); the count is the
+    # number of requests tracked, which is what hops are divided by.
+    offload_total: float = 0.0
+    offload_queue_total: float = 0.0
+    offload_count: float = 0.0
+    thread_hops: float = 0.0
 
     @property
     def blocking_per_request(self) -> float | None:
@@ -120,10 +126,32 @@ class InterfaceSummary:
     def cpu_per_request(self) -> float | None:
         return self.cpu_total / self.cpu_count if self.cpu_count else None
 
+    @property
+    def offload_per_request(self) -> float | None:
+        return self.offload_total / self.offload_count if self.offload_count else None
 
-def summarize(text_or_samples: str | Iterable[Sample], interface: str) -> InterfaceSummary:
-    """The :class:`InterfaceSummary` of ``interface`` (``"asgi"`` or ``"wsgi"``) in a scrape."""
+    @property
+    def offload_queue_per_request(self) -> float | None:
+        return self.offload_queue_total / self.offload_count if self.offload_count else None
+
+    @property
+    def hops_per_request(self) -> float | None:
+        return self.thread_hops / self.offload_count if self.offload_count else None
+
+
+def _samples(text_or_samples: str | Iterable[Sample], exclude_routes: Collection[str]) -> list[Sample]:
     samples = parse(text_or_samples) if isinstance(text_or_samples, str) else list(text_or_samples)
+    if not exclude_routes:
+        return samples
+    return [sample for sample in samples if sample.labels.get("route") not in exclude_routes]
+
+
+def summarize(
+    text_or_samples: str | Iterable[Sample], interface: str, *, exclude_routes: Collection[str] = ()
+) -> InterfaceSummary:
+    """The :class:`InterfaceSummary` of ``interface`` (``"asgi"`` or ``"wsgi"``) in a scrape,
+    leaving out the samples of ``exclude_routes`` (metrics without a route label stay in)."""
+    samples = _samples(text_or_samples, exclude_routes)
     duration = histogram(samples, c.DURATION, interface=interface)
     server_errors = sum(
         sample.value
@@ -133,6 +161,7 @@ def summarize(text_or_samples: str | Iterable[Sample], interface: str) -> Interf
     blocking = histogram(samples, c.BLOCKING, interface=interface)
     cpu = histogram(samples, c.CPU, interface=interface)
     concurrency = histogram(samples, c.CONCURRENCY, interface=interface)
+    offload = histogram(samples, c.OFFLOAD, interface=interface)
     return InterfaceSummary(
         interface=interface,
         requests=duration.count,
@@ -146,6 +175,10 @@ def summarize(text_or_samples: str | Iterable[Sample], interface: str) -> Interf
         concurrency_mean=concurrency.mean,
         bytes_out=total(samples, c.RESPONSE_BYTES + "_total", interface=interface),
         disconnects=total(samples, c.DISCONNECTS + "_total", interface=interface),
+        offload_total=offload.sum,
+        offload_queue_total=total(samples, c.OFFLOAD_QUEUE + "_sum", interface=interface),
+        offload_count=offload.count,
+        thread_hops=total(samples, c.THREAD_HOPS + "_total", interface=interface),
     )
 
 
@@ -158,11 +191,26 @@ class RouteSummary:
     duration_mean: float | None
     blocking_mean: float | None
     cpu_mean: float | None
+    # None where thread hand-offs are not tracked (anything but Django).
+    offload_mean: float | None = None
+    offload_queue_mean: float | None = None
+    hops_mean: float | None = None
+    # From gatewatch_route_view_info, where the framework names its views (Django).
+    view: str | None = None
+    view_kind: str | None = None  # "sync" or "async"
 
 
-def route_summaries(text_or_samples: str | Iterable[Sample], interface: str) -> dict[str, RouteSummary]:
-    """Per route template (all methods and statuses together), for ``interface``."""
-    samples = parse(text_or_samples) if isinstance(text_or_samples, str) else list(text_or_samples)
+def route_summaries(
+    text_or_samples: str | Iterable[Sample], interface: str, *, exclude_routes: Collection[str] = ()
+) -> dict[str, RouteSummary]:
+    """Per route template (all methods and statuses together), for ``interface``, without
+    ``exclude_routes``."""
+    samples = _samples(text_or_samples, exclude_routes)
+    views = {
+        sample.labels["route"]: sample.labels
+        for sample in matching(samples, c.ROUTE_VIEW + "_info", interface=interface)
+        if "route" in sample.labels
+    }
     routes = {
         sample.labels["route"]
         for sample in matching(samples, c.DURATION + "_count", interface=interface)
@@ -171,11 +219,20 @@ def route_summaries(text_or_samples: str | Iterable[Sample], interface: str) -> 
     out: dict[str, RouteSummary] = {}
     for route in sorted(routes):
         duration = histogram(samples, c.DURATION, interface=interface, route=route)
+        offload = histogram(samples, c.OFFLOAD, interface=interface, route=route)
+        hops = total(samples, c.THREAD_HOPS + "_total", interface=interface, route=route)
+        queue = total(samples, c.OFFLOAD_QUEUE + "_sum", interface=interface, route=route)
+        view = views.get(route, {})
         out[route] = RouteSummary(
             route=route,
             requests=duration.count,
             duration_mean=duration.mean,
             blocking_mean=histogram(samples, c.BLOCKING, interface=interface, route=route).mean,
             cpu_mean=histogram(samples, c.CPU, interface=interface, route=route).mean,
+            offload_mean=offload.mean,
+            offload_queue_mean=queue / offload.count if offload.count else None,
+            hops_mean=hops / offload.count if offload.count else None,
+            view=view.get("view"),
+            view_kind=view.get("view_kind"),
         )
     return out

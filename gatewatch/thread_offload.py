@@ -1,25 +1,32 @@
-"""Thread hand-offs through asgiref: how often, how long, how long queued.
+"""Thread hand-offs during a request: how often, how long, how long queued for a thread.
 
-Under ASGI, Django runs every sync view, every sync-only middleware and every sync
-signal receiver through ``asgiref.sync.sync_to_async``: the coroutine waits while a
-thread runs the code. Async code called from sync code goes the other way, through
-``async_to_sync`` (an async view under WSGI, or below a sync-only middleware under
-ASGI). asgiref offers no hook for either, so :func:`install` wraps
-``SyncToAsync.__call__`` (and ``thread_handler``, to see when the thread really
-started) and ``AsyncToSync.__call__`` once per process. The wrappers only add numbers
-to the request record in ``current_record``; outside a request they call straight through.
+Under ASGI, sync code runs in threads while the request's coroutine waits:
+
+- Django runs every sync view, sync middleware hook and sync signal receiver through
+  ``asgiref.sync.sync_to_async``; async code called from sync code goes the other way,
+  through ``async_to_sync`` (an async view under WSGI, or below a sync-only middleware);
+- Starlette and FastAPI run sync endpoints, sync dependencies and sync background work
+  through ``anyio.to_thread.run_sync`` (under asyncio and trio alike).
+
+Neither library offers a hook, so :func:`install` wraps ``SyncToAsync.__call__`` (and
+``thread_handler``, which runs in the thread, to see when the work really started),
+``AsyncToSync.__call__`` and ``anyio.to_thread.run_sync`` once per process. The wrappers
+only add numbers to the request record in ``current_record``; outside a request they
+call straight through. Direct ``loop.run_in_executor`` calls are not wrapped (asgiref
+itself uses it, and uvloop's cannot be).
 
 Per request this records (see :class:`~gatewatch.record.RequestRecord`):
 
-- ``thread_hops``: every ``sync_to_async`` and ``async_to_sync`` crossing, nested ones included;
-- ``offload``: wall time the request waited on those threads (nested calls counted
-  once, inside their outer call);
+- ``thread_hops``: every crossing between the loop and a thread, nested ones included;
+- ``offload``: wall time the request waited on threads (nested hand-offs counted once,
+  inside their outer one);
 - ``offload_queue``: time the work waited for a free thread before it started
-  (thread-sensitive code shares one thread per request, or one for the process).
+  (asgiref's thread-sensitive code shares one thread; anyio has a 40-thread limiter).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -28,82 +35,122 @@ from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
 
-from gatewatch.record import current_record
+from gatewatch.record import RequestRecord, current_record
 
 # When the hand-off was submitted; copied into the thread with the rest of the context.
 _submitted: ContextVar[float | None] = ContextVar("gatewatch_offload_submitted", default=None)
 
 _install_lock = threading.Lock()
-_original_call: Callable[..., Any] | None = None
-_original_thread_handler: Callable[..., Any] | None = None
-_original_async_to_sync: Callable[..., Any] | None = None
+# (owner, attribute, original) of every wrapped callable, to put back on uninstall.
+_originals: list[tuple[Any, str, Any]] = []
 
 
 def installed() -> bool:
-    return _original_call is not None
+    return bool(_originals)
 
 
 def install() -> None:
-    """Start tracking ``sync_to_async`` hand-offs in this process; idempotent."""
-    global _original_call, _original_thread_handler, _original_async_to_sync
+    """Start tracking hand-offs in this process; idempotent."""
     with _install_lock:
-        if _original_call is not None:
+        if _originals:
             return
-        original_call = SyncToAsync.__call__
-        original_handler: Callable[..., Any] = SyncToAsync.thread_handler
+        _wrap(SyncToAsync, "__call__", _tracked_sync_to_async)
+        _wrap(SyncToAsync, "thread_handler", _tracked_thread_handler)
+        _wrap(AsyncToSync, "__call__", _tracked_async_to_sync)
+        if "anyio" in sys.modules or _importable("anyio"):
+            import anyio.to_thread
 
-        async def tracked_call(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-            record = current_record.get()
-            if record is None:
-                return await original_call(self, *args, **kwargs)
-            record.thread_hops += 1
-            outermost = record.offload_depth == 0
-            if outermost:
-                record.offload_started = perf_counter()
-            record.offload_depth += 1
-            token = _submitted.set(perf_counter())
-            try:
-                return await original_call(self, *args, **kwargs)
-            finally:
-                _submitted.reset(token)
-                record.offload_depth -= 1
-                if outermost:
-                    waited = perf_counter() - record.offload_started
-                    record.offload = (record.offload or 0.0) + waited
-
-        def tracked_thread_handler(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-            # The last positional argument is the bound call to run (asgiref 3.8 to 3.13);
-            # it runs inside the request's copied context, where the submit time is.
-            if args and callable(args[-1]):
-                args = (*args[:-1], _QueueTimed(args[-1]))
-            return original_handler(self, *args, **kwargs)
-
-        original_async_to_sync: Callable[..., Any] = AsyncToSync.__call__
-
-        def tracked_async_to_sync(self: AsyncToSync[Any, Any], *args: Any, **kwargs: Any) -> Any:
-            record = current_record.get()
-            if record is not None:
-                record.thread_hops += 1
-            return original_async_to_sync(self, *args, **kwargs)
-
-        SyncToAsync.__call__ = tracked_call  # type: ignore[method-assign]
-        SyncToAsync.thread_handler = tracked_thread_handler  # type: ignore[method-assign]
-        AsyncToSync.__call__ = tracked_async_to_sync  # type: ignore[method-assign]
-        _original_call = original_call
-        _original_thread_handler = original_handler
-        _original_async_to_sync = original_async_to_sync
+            _wrap(anyio.to_thread, "run_sync", _tracked_run_sync)
 
 
 def uninstall() -> None:
-    """Put asgiref back as it was (tests, or an application that wants it off)."""
-    global _original_call, _original_thread_handler, _original_async_to_sync
+    """Put the libraries back as they were (tests, or an application that wants it off)."""
     with _install_lock:
-        if _original_call is None or _original_thread_handler is None or _original_async_to_sync is None:
-            return
-        SyncToAsync.__call__ = _original_call  # type: ignore[method-assign]
-        SyncToAsync.thread_handler = _original_thread_handler  # type: ignore[method-assign]
-        AsyncToSync.__call__ = _original_async_to_sync  # type: ignore[method-assign]
-        _original_call = _original_thread_handler = _original_async_to_sync = None
+        for owner, attribute, original in reversed(_originals):
+            setattr(owner, attribute, original)
+        _originals.clear()
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _wrap(owner: Any, attribute: str, make: Callable[[Any], Any]) -> None:
+    original = getattr(owner, attribute)
+    setattr(owner, attribute, make(original))
+    _originals.append((owner, attribute, original))
+
+
+def _enter(record: RequestRecord) -> bool:
+    """A hand-off starts; True when it is the request's outermost one (the one timed)."""
+    record.thread_hops += 1
+    outermost = record.offload_depth == 0
+    if outermost:
+        record.offload_started = perf_counter()
+    record.offload_depth += 1
+    return outermost
+
+
+def _leave(record: RequestRecord, outermost: bool) -> None:
+    record.offload_depth -= 1
+    if outermost:
+        record.offload = (record.offload or 0.0) + perf_counter() - record.offload_started
+
+
+def _tracked_sync_to_async(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def __call__(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        record = current_record.get()
+        if record is None:
+            return await original(self, *args, **kwargs)
+        outermost = _enter(record)
+        token = _submitted.set(perf_counter())
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            _submitted.reset(token)
+            _leave(record, outermost)
+
+    return __call__
+
+
+def _tracked_thread_handler(original: Callable[..., Any]) -> Callable[..., Any]:
+    def thread_handler(self: SyncToAsync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        # The last positional argument is the bound call to run (asgiref 3.8 to 3.13);
+        # it runs inside the request's copied context, where the submit time is.
+        if args and callable(args[-1]):
+            args = (*args[:-1], _QueueTimed(args[-1]))
+        return original(self, *args, **kwargs)
+
+    return thread_handler
+
+
+def _tracked_async_to_sync(original: Callable[..., Any]) -> Callable[..., Any]:
+    def __call__(self: AsyncToSync[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        record = current_record.get()
+        if record is not None:
+            record.thread_hops += 1
+        return original(self, *args, **kwargs)
+
+    return __call__
+
+
+def _tracked_run_sync(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        record = current_record.get()
+        if record is None:
+            return await original(func, *args, **kwargs)
+        outermost = _enter(record)
+        token = _submitted.set(perf_counter())
+        try:
+            # anyio runs the function in a copy of this context, submit time included.
+            return await original(_QueueTimed(func), *args, **kwargs)
+        finally:
+            _submitted.reset(token)
+            _leave(record, outermost)
+
+    return run_sync
 
 
 class _QueueTimed:
@@ -111,13 +158,13 @@ class _QueueTimed:
 
     __slots__ = ("_call",)
 
-    def __init__(self, call: Callable[[], Any]) -> None:
+    def __init__(self, call: Callable[..., Any]) -> None:
         self._call = call
 
-    def __call__(self) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         submitted = _submitted.get()
         if submitted is not None:
             record = current_record.get()
             if record is not None:
                 record.offload_queue += perf_counter() - submitted
-        return self._call()
+        return self._call(*args, **kwargs)

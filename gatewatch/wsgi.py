@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from threading import get_ident
-from time import perf_counter, thread_time
+from time import perf_counter, thread_time, time
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
@@ -18,8 +18,11 @@ from gatewatch.live_endpoint import live_wsgi_app
 from gatewatch.monitor import Monitor
 from gatewatch.options import DEFAULT_LIVE_PATH, resolve
 from gatewatch.record import WSGI, RequestRecord, current_record
+from gatewatch.request_queue import DEFAULT_HEADER as DEFAULT_QUEUE_HEADER
+from gatewatch.request_queue import check_header, environ_key, queue_seconds
 from gatewatch.wsgi_input import CountingInput
 from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, Write, WSGIApp
+from gatewatch.wsgi_workers import check_worker_threads, threads_from_environ, worker_threads
 
 
 class GatewatchWSGI:
@@ -42,7 +45,11 @@ class GatewatchWSGI:
         cpu_time: bool = True,
         live_path: str | None = DEFAULT_LIVE_PATH,
         live_token: str | None = None,
+        queue_time_header: str | None = DEFAULT_QUEUE_HEADER,
+        worker_threads: int | None = None,
     ) -> None:
+        check_header("queue_time_header", queue_time_header)
+        check_worker_threads("worker_threads", worker_threads)
         setup = resolve(
             interface=WSGI,
             registry=registry,
@@ -59,6 +66,10 @@ class GatewatchWSGI:
         if flask_app is not None:
             annotate_flask(flask_app)
         self._cpu_clock = thread_time if cpu_time else _no_cpu_clock
+        self._queue_key = environ_key(queue_time_header) if queue_time_header is not None else None
+        self._worker_threads = worker_threads
+        # The capacity is learnt in the process that serves (after gunicorn's fork).
+        self._capacity_pending = True
         # gatewatch's own pages, answered before counting (so they are never recorded).
         self._own_pages: dict[str, WSGIApp] = {}
         if metrics_path is not None:
@@ -72,7 +83,13 @@ class GatewatchWSGI:
             return self._own_pages[path](environ, start_response)
         monitor = self.monitor
         try:
+            if self._capacity_pending:
+                self._learn_capacity(environ)
             record = monitor.start(WSGI, environ.get("REQUEST_METHOD", ""), path)
+            if self._queue_key is not None:
+                stamp = environ.get(self._queue_key)
+                if stamp is not None:
+                    record.queue = queue_seconds(stamp, time())
             cpu_started = self._cpu_clock()
             stream = environ.get("wsgi.input")
             if stream is not None:
@@ -114,6 +131,13 @@ class GatewatchWSGI:
         except Exception as exc:  # noqa: BLE001
             monitor.report_internal_error("wsgi.response", exc)
             return result
+
+
+    def _learn_capacity(self, environ: Environ) -> None:
+        self._capacity_pending = False
+        threads = self._worker_threads or worker_threads() or threads_from_environ(environ)
+        if threads is not None:
+            self.monitor.note_worker_threads(threads)
 
 
 def _no_cpu_clock() -> float:

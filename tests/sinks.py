@@ -26,3 +26,6 @@ class BrokenSink:
 
     def loop_block(self, route: str, duration: float, stack: Any) -> None:
         pass
+
+    def worker_threads_known(self, threads: int) -> None:
+        pass

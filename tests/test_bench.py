@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.cases import ASGI_NAMES, WSGI_NAMES
+from bench.django_cases import DJANGO_WSGI_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,18 +33,22 @@ def test_bench_quick_prints_every_row() -> None:
     print(completed.stdout, completed.stderr)
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    asgi_start, wsgi_start = out.index("\nASGI:"), out.index("\nWSGI:")
-    assert asgi_start < wsgi_start
-    asgi_rows = _rows(out[asgi_start:wsgi_start])
-    wsgi_rows = _rows(out[wsgi_start : out.index("\noverhead =")])
-    for rows, names in ((asgi_rows, ASGI_NAMES), (wsgi_rows, WSGI_NAMES)):
+    # Every section, in this order; each ends where the next begins.
+    starts = [out.index(heading) for heading in (
+        "\nASGI:", "\nWSGI:", "\noverhead =", "\nDjango under WSGI:", "\nDjango: overhead =", "\nWebSocket:",
+    )]
+    assert starts == sorted(starts)
+    asgi, wsgi, _, django, _ = (out[start:end] for start, end in itertools.pairwise(starts))
+    assert "vs django-prometheus" in django
+    for section, names in ((asgi, ASGI_NAMES), (wsgi, WSGI_NAMES), (django, DJANGO_WSGI_NAMES)):
+        rows = _rows(section)
         assert len(rows) == len(names), rows
         for row, name in zip(rows, names, strict=True):
             assert row.startswith(name), (row, name)
             numbers = row[len(name):].split()
-            # µs/request, overhead, vs floor, spread, batch
+            # µs/request, overhead, vs floor (or vs django-prometheus), spread, batch
             assert len(numbers) == 5, row
             assert float(numbers[0]) > 0, row
-    websocket = out[out.index("\nWebSocket:"):]
+    websocket = out[starts[-1]:]
     for mode in ("inline", "loop"):
         assert f"{mode}: gatewatch" in websocket and f"{mode}: bare" in websocket

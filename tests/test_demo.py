@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from gatewatch import demo_django
+from gatewatch.demo_plan import DJANGO, PLANS, plans_for
+from gatewatch.demo_report import ClientStats, Result
+from gatewatch.scrape_summary import route_summaries, summarize
 
-pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cells(out: str, label: str) -> list[str]:
@@ -20,6 +23,21 @@ def _cells(out: str, label: str) -> list[str]:
     return re.split(r"\s{3,}", line.strip())[1:]
 
 
+def _route_rows(out: str, route: str) -> dict[str, list[str]]:
+    """The Django table's rows of ``route`` by interface: [dur, held, cpu, offload, hops]."""
+    lines = out.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith(route + " "))
+    first = re.split(r"\s{3,}", lines[index].strip())  # route, view kind, ASGI, numbers
+    second = re.split(r"\s{3,}", lines[index + 1].strip())  # WSGI, numbers
+    return {first[2]: first[3:], second[0]: second[1:]}
+
+
+def _ms(cell: str) -> float:
+    assert cell.endswith(" ms"), cell
+    return float(cell.removesuffix(" ms"))
+
+
+@pytest.mark.slow
 def test_demo_runs_both_interfaces_and_reports_them() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "gatewatch.cli", "demo", "--seconds", "1", "--clients", "6"],
@@ -49,6 +67,7 @@ def test_demo_runs_both_interfaces_and_reports_them() -> None:
     assert "held the event loop" in out
 
 
+@pytest.mark.slow
 def test_demo_from_elsewhere_finds_the_project(tmp_path: Path) -> None:
     """Run outside the checkout: --root points at it (examples/ is not installed)."""
     completed = subprocess.run(
@@ -63,6 +82,7 @@ def test_demo_from_elsewhere_finds_the_project(tmp_path: Path) -> None:
     assert "requests (server)" in completed.stdout
 
 
+@pytest.mark.slow
 def test_demo_rejects_unbounded_runs() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "gatewatch.cli", "demo", "--seconds", "3600"],
@@ -73,3 +93,120 @@ def test_demo_rejects_unbounded_runs() -> None:
     )
     assert completed.returncode == 2
     assert "--seconds" in completed.stderr
+
+
+@pytest.mark.slow
+def test_demo_django_serves_one_project_both_ways() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "gatewatch.cli", "demo", "--app", "django", "--seconds", "1",
+         "--clients", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    print(completed.stdout)
+    print(completed.stderr, file=sys.stderr)
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    assert "examples.django_project.asgi:application under uvicorn" in out
+    assert "examples.django_project.wsgi:application under gunicorn" in out
+    requests = _cells(out, "requests (server)")
+    assert len(requests) == 2
+    assert all(int(cell.replace(",", "")) > 0 for cell in requests), requests
+
+    sync = _route_rows(out, "/sync/")
+    # Under ASGI Django hands the sync view (and its own sync hooks) to threads; under
+    # WSGI the worker thread runs it directly.
+    assert _ms(sync["ASGI"][3]) > 0, sync
+    assert sync["WSGI"][3] == "0 ms", sync
+    assert float(sync["ASGI"][4]) >= 1 and float(sync["WSGI"][4]) == 0, sync
+    blocking = _route_rows(out, "/blocking-async/")
+    # time.sleep(0.02) inside an async view holds the loop for all of it.
+    assert _ms(blocking["ASGI"][1]) >= 15, blocking
+    slow_sync = _route_rows(out, "/slow-sync/")
+    # The same 50 ms sleep in a sync view holds the WSGI worker but not the loop.
+    assert _ms(slow_sync["WSGI"][1]) >= 45, slow_sync
+    assert _ms(slow_sync["ASGI"][1]) < 25, slow_sync
+    async_view = _route_rows(out, "/async/")
+    assert float(async_view["WSGI"][4]) >= 1, async_view  # async_to_sync under WSGI
+    assert not re.search(r"^\s+/metrics\s", out, re.MULTILINE)  # the probe and the scrape
+
+    explanation = " ".join(out.split("What differs:", 1)[1].split())  # unwrapped
+    assert "hops" in explanation
+    assert "/blocking-async/" in explanation and "held the event loop" in explanation
+
+
+def _histogram(name: str, labels: str, count: float, total: float) -> str:
+    return (
+        f'{name}_bucket{{{labels},le="+Inf"}} {count}\n'
+        f"{name}_sum{{{labels}}} {total}\n"
+        f"{name}_count{{{labels}}} {count}\n"
+    )
+
+
+SYNC = 'interface="asgi",method="GET",route="/sync/"'
+METRICS = 'interface="asgi",method="GET",route="/metrics"'
+SCRAPE = (
+    "# TYPE gatewatch_http_request_duration_seconds histogram\n"
+    + _histogram("gatewatch_http_request_duration_seconds", SYNC + ',status="200"', 2, 0.02)
+    + _histogram("gatewatch_http_request_duration_seconds", METRICS + ',status="200"', 1, 0.5)
+    + "# TYPE gatewatch_http_request_offload_seconds histogram\n"
+    + _histogram("gatewatch_http_request_offload_seconds", SYNC, 2, 0.006)
+    + _histogram("gatewatch_http_request_offload_seconds", METRICS, 1, 0.4)
+    + "# TYPE gatewatch_http_request_offload_queue_seconds histogram\n"
+    + _histogram("gatewatch_http_request_offload_queue_seconds", SYNC, 2, 0.002)
+    + "# TYPE gatewatch_http_request_thread_hops counter\n"
+    + f"gatewatch_http_request_thread_hops_total{{{SYNC}}} 10\n"
+    + f"gatewatch_http_request_thread_hops_total{{{METRICS}}} 5\n"
+    + "# TYPE gatewatch_route_view info\n"
+    + 'gatewatch_route_view_info{interface="asgi",route="/sync/",view="app.views.sync_view",'
+    'view_kind="sync"} 1\n'
+)
+
+
+def test_scrape_summary_reads_offload_hops_and_views_without_excluded_routes() -> None:
+    routes = route_summaries(SCRAPE, "asgi", exclude_routes=("/metrics",))
+    assert set(routes) == {"/sync/"}
+    sync = routes["/sync/"]
+    assert sync.offload_mean == pytest.approx(0.003)
+    assert sync.offload_queue_mean == pytest.approx(0.001)
+    assert sync.hops_mean == pytest.approx(5.0)
+    assert (sync.view, sync.view_kind) == ("app.views.sync_view", "sync")
+    summary = summarize(SCRAPE, "asgi", exclude_routes=("/metrics",))
+    assert summary.requests == 2
+    assert summary.offload_per_request == pytest.approx(0.003)
+    assert summary.hops_per_request == pytest.approx(5.0)
+    # Kept in, /metrics counts like any route.
+    assert summarize(SCRAPE, "asgi").requests == 3
+
+
+def test_scrape_summary_without_hand_offs_says_none() -> None:
+    """Outside Django nothing tracks hand-offs: None, not a misleading zero."""
+    text = SCRAPE.split("# TYPE gatewatch_http_request_offload_seconds", 1)[0]
+    sync = route_summaries(text, "asgi")["/sync/"]
+    assert sync.offload_mean is None and sync.hops_mean is None and sync.view_kind is None
+    summary = summarize(text, "asgi")
+    assert summary.offload_per_request is None and summary.hops_per_request is None
+
+
+def test_django_report_survives_missing_routes_and_sides() -> None:
+    asgi_only = Result(
+        label="ASGI",
+        server="uvicorn, 1 process, 1 event loop",
+        client=ClientStats(seconds=1.0, responses=2, latencies=[0.01, 0.02]),
+        summary=summarize(SCRAPE, "asgi", exclude_routes=DJANGO.excluded_routes),
+        routes=route_summaries(SCRAPE, "asgi", exclude_routes=DJANGO.excluded_routes),
+    )
+    assert demo_django.explain([], endpoints=9, wsgi_workers=2) == []
+    # Only /sync/ was served: every sentence that needs another route stays out.
+    assert demo_django.explain([asgi_only], endpoints=9, wsgi_workers=2) == []
+    table = demo_django.route_table([asgi_only])
+    assert table.rows == [["/sync/", "sync", "ASGI", "10.0 ms", "-", "-", "3.0 ms", "5.0"]]
+
+
+def test_app_choices_name_the_plans() -> None:
+    assert [plan.name for plan in plans_for("all")] == list(PLANS) == ["starlette-flask", "django"]
+    assert plans_for("django") == [DJANGO]
+    with pytest.raises(ValueError, match="unknown demo app"):
+        plans_for("pyramid")

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
+from prometheus_client import CollectorRegistry
 
-from gatewatch import thread_offload
+from gatewatch import GatewatchASGI, thread_offload
 from gatewatch.record import RequestRecord, current_record
+from tests.asgi_driver import Exchange, http_scope
+from tests.scrape import value
 
 
 @pytest.fixture(autouse=True)
@@ -116,3 +119,48 @@ def test_install_is_idempotent_and_uninstall_restores_asgiref() -> None:
     assert SyncToAsync.__call__ is not patched
     assert SyncToAsync.__call__.__module__ == "asgiref.sync"
     assert AsyncToSync.__call__.__module__ == "asgiref.sync"
+
+
+def test_starlette_sync_endpoints_run_in_anyio_threads(registry: CollectorRegistry) -> None:
+    """Starlette runs a sync endpoint through anyio.to_thread.run_sync: one hand-off, timed,
+    with the wait for a thread when anyio's limiter is full."""
+    import anyio.to_thread
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    def sync_endpoint(request: Request) -> PlainTextResponse:
+        time.sleep(0.05)
+        return PlainTextResponse("sync")
+
+    async def async_endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("async")
+
+    app = GatewatchASGI(
+        Starlette(routes=[Route("/sync", sync_endpoint), Route("/async", async_endpoint)]),
+        registry=registry,
+    )
+
+    async def main() -> None:
+        # One thread for the whole process: the second sync request queues behind the first.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        await asyncio.gather(drive(app, "/sync"), drive(app, "/sync"), drive(app, "/async"))
+
+    asyncio.run(main())
+    labels = {"interface": "asgi", "route": "/sync"}
+    assert value(registry, "gatewatch_http_request_thread_hops_total", **labels) == 2
+    assert value(registry, "gatewatch_http_request_offload_seconds_count", **labels) == 2
+    assert value(registry, "gatewatch_http_request_offload_seconds_sum", **labels) >= 0.15
+    # The second one waited about 50 ms for the one thread.
+    assert value(registry, "gatewatch_http_request_offload_queue_seconds_sum", **labels) >= 0.04
+    # Async endpoints hand nothing off: not observed at all.
+    assert value(registry, "gatewatch_http_request_offload_seconds_count", route="/async") == 0
+    # The loop was free meanwhile: the sleeps did not count as loop-held time.
+    assert value(registry, "gatewatch_http_request_blocking_seconds_sum", **labels) < 0.04
+
+
+async def drive(app: GatewatchASGI, path: str) -> None:
+    exchange = Exchange()
+    await app(http_scope(path), exchange.receive, exchange.send)
+    assert exchange.status == 200

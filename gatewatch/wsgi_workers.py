@@ -1,0 +1,46 @@
+"""How many requests this WSGI process can serve at once (its worker threads).
+
+The server knows and the application does not: the ``worker_threads`` option or a
+gunicorn hook (:mod:`gatewatch.gunicorn`, which sets it for the process) says so;
+failing both, a server that declares ``wsgi.multithread`` false serves one request at a time.
+Busy threads are the WSGI requests in flight, so saturation is visible as busy versus
+this capacity.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+_capacity: int | None = None
+_capacity_pid: int | None = None
+
+
+def set_worker_threads(threads: int) -> None:
+    """This process serves at most ``threads`` requests at once."""
+    global _capacity, _capacity_pid
+    check_worker_threads("worker_threads", threads)
+    _capacity = threads
+    _capacity_pid = os.getpid()
+
+
+def worker_threads() -> int | None:
+    """This process's capacity, if known (a value set before a fork is the parent's)."""
+    if _capacity_pid != os.getpid():
+        return None
+    return _capacity
+
+
+def threads_from_environ(environ: Mapping[str, Any]) -> int | None:
+    """A single-threaded server says so in every environ (PEP 3333 ``wsgi.multithread``)."""
+    return 1 if environ.get("wsgi.multithread") is False else None
+
+
+def check_worker_threads(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    if not 1 <= value <= 100_000:
+        raise ValueError(f"{name} must be between 1 and 100000, got {value!r}")
