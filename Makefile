@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gatewatch demo
+	$(BIN)/gatewatch demo --app all
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
