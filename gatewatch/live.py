@@ -301,6 +301,7 @@ def _monitor_part(monitor: Monitor | None) -> dict[str, Any]:
             "in_flight_counts": [],
             "websockets": {"open": [], "recent": [], "active_by_route": {}, "unlisted": 0},
             "internal_errors": 0,
+            "wsgi_workers": {"busy": 0, "total": None},
         }
     sessions = monitor.sessions
     return {
@@ -316,6 +317,11 @@ def _monitor_part(monitor: Monitor | None) -> dict[str, Any]:
             "unlisted": sessions.untracked,
         },
         "internal_errors": monitor.internal_errors,
+        # WSGI threads of this process: busy are its WSGI requests in flight.
+        "wsgi_workers": {
+            "busy": sum(n for (interface, _), n in monitor.in_flight().items() if interface == WSGI),
+            "total": monitor.worker_threads,
+        },
     }
 
 

@@ -129,7 +129,7 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
                           "thread_hops", "offload", "view", "view_kind"}
     assert (entry["id"], entry["interface"], entry["method"], entry["route"]) == (1, "asgi", "GET",
                                                                                  "/items/{id}")
-    assert entry["age"] >= 0.05
+    assert entry["age"] >= 0.049  # asyncio may wake a timer up to a clock tick early
     assert 0.02 <= entry["blocking"] < entry["age"]
     assert 0 <= entry["cpu"] <= entry["blocking"]
     assert (entry["thread_hops"], entry["offload"], entry["view"], entry["view_kind"]) == (0, None, None, "")
@@ -150,7 +150,7 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
         "request_bytes": 0, "response_bytes": 4, "exception_label": None, "disconnected": False,
         "concurrency": 0, "offload": None, "thread_hops": 0, "view": None, "view_kind": "",
     }
-    assert done["duration"] >= 0.05
+    assert done["duration"] >= 0.049
     assert 0.02 <= done["blocking"] < done["duration"]
     assert done["longest_step"] >= 0.02
     assert 0 < done["ttfb"] <= done["duration"]

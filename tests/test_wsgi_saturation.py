@@ -72,6 +72,7 @@ def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.Monke
     assert value(text, "gatewatch_wsgi_saturated_requests_total") >= 4
     seconds = [entry for process in live["processes"] for entry in process["per_second"]]
     assert max(entry["concurrency_max"] for entry in seconds) == 1  # busy reached 2 of 2
+    assert [p["wsgi_workers"] for p in live["processes"]] == [{"busy": 0, "total": 2}]
     # Four requests queued behind the first two: about 0.3 s twice and 0.6 s twice.
     assert value(text, "gatewatch_http_request_queue_seconds_count", interface="wsgi") == 6
     assert value(text, "gatewatch_http_request_queue_seconds_sum", interface="wsgi") >= 4 * SLEEP
