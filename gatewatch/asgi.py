@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
 from time import perf_counter, time
 
@@ -179,21 +180,19 @@ class GatewatchASGI:
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.finish", exc)
 
-
     def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
         for name, value in scope.get("headers", ()):
             if name == self._queue_header:
                 record.queue = queue_seconds(value, time())
                 return
 
-    def _watch(self, loop: object) -> None:
+    def _watch(self, loop: AbstractEventLoop | None) -> None:
         """First request (or lifespan start-up) on a new loop: start its probe, once."""
         self._watched_loop = loop
         if loop is None:
             return
         try:
-            watch(loop, self.monitor, interval=self._lag_interval,  # type: ignore[arg-type]
-                  threshold=self._block_threshold)
+            watch(loop, self.monitor, interval=self._lag_interval, threshold=self._block_threshold)
         except Exception as exc:  # noqa: BLE001 - a probe must never stop the request
             self.monitor.report_internal_error("asgi.loop_watch", exc)
 

@@ -319,7 +319,7 @@ def _monitor_part(monitor: Monitor | None) -> dict[str, Any]:
         "internal_errors": monitor.internal_errors,
         # WSGI threads of this process: busy are its WSGI requests in flight.
         "wsgi_workers": {
-            "busy": sum(n for (interface, _), n in monitor.in_flight().items() if interface == WSGI),
+            "busy": monitor.in_flight_of(WSGI) or 0,
             "total": monitor.worker_threads,
         },
     }

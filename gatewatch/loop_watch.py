@@ -63,39 +63,27 @@ class LoopProbe:
         self.interval = interval
         self.threshold = threshold
         self.listeners: weakref.WeakSet[LoopListener] = weakref.WeakSet()
-        self._handle: asyncio.TimerHandle | None = None
         self._expected = 0.0
-        self.stopped = False
         # Watchdog state: the outstanding ping (perf_counter when sent), the stack read
         # while it went unanswered, and the ping whose block a request already claimed.
         self.ping_sent: float | None = None
         self.capture: _Capture | None = None
         self.claimed_ping: float | None = None
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop()
-
     def start(self) -> None:
         loop = self._loop()
         if loop is not None and self.interval is not None:
             self._expected = loop.time() + self.interval
-            self._handle = loop.call_later(self.interval, self._tick)
-
-    def stop(self) -> None:
-        self.stopped = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+            loop.call_later(self.interval, self._tick)
 
     def _tick(self) -> None:
         loop = self._loop()
-        if loop is None or self.stopped or self.interval is None:
+        if loop is None or self.interval is None:
             return
         now = loop.time()
         lag = max(now - self._expected, 0.0)
         self._expected = now + self.interval
-        self._handle = loop.call_later(self.interval, self._tick)
+        loop.call_later(self.interval, self._tick)
         for listener in list(self.listeners):
             listener.loop_lag(lag)
 
@@ -104,7 +92,7 @@ class LoopProbe:
     def check(self, now: float) -> bool:
         """One watchdog pass; False when the loop is gone and the probe can be dropped."""
         loop = self._loop()
-        if loop is None or self.stopped or loop.is_closed() or self.threshold is None:
+        if loop is None or loop.is_closed() or self.threshold is None:
             return False
         sent = self.ping_sent
         if sent is None:
@@ -200,7 +188,7 @@ def watch(
         return None
     with _probes_lock:
         probe = _probes.get(loop)
-        if probe is None or probe.stopped:
+        if probe is None:
             probe = LoopProbe(loop, interval=interval, threshold=threshold)
             _probes[loop] = probe
             _by_thread[probe.thread_id] = probe
@@ -209,17 +197,6 @@ def watch(
                 _watchdog.add(probe)
         probe.listeners.add(listener)
         return probe
-
-
-def stop(loop: asyncio.AbstractEventLoop) -> None:
-    """Stop watching ``loop`` now. (A closed loop needs no call: its timer goes with it and
-    the watchdog drops its probe on the next pass.)"""
-    with _probes_lock:
-        probe = _probes.pop(loop, None)
-        if probe is not None:
-            probe.stop()
-            if _by_thread.get(probe.thread_id) is probe:
-                del _by_thread[probe.thread_id]
 
 
 def claim_stack(started: float, ended: float) -> list[str] | None:

@@ -168,6 +168,11 @@ class Monitor:
         with self._lock:
             return dict(self._in_flight)
 
+    def in_flight_of(self, interface: str) -> int | None:
+        """Requests of ``interface`` in flight now; None when it has served none yet."""
+        with self._lock:
+            return self._in_flight_by_interface.get(interface)
+
     def report_internal_error(self, where: str, exc: BaseException) -> None:
         """Count and (rate-limited) log an error inside gatewatch; never raises."""
         try:

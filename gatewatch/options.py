@@ -51,15 +51,32 @@ def resolve(
     if not isinstance(cpu_time, bool):
         raise TypeError(f"cpu_time must be a bool, got {type(cpu_time).__name__}")
     registry = REGISTRY if registry is None else registry
-    server = detect_server(interface)
     if monitor is None:
-        if multiprocess_enabled():
-            monitor, sink = process_monitor(max_routes=max_routes)
-            sink.note_server(interface, server)
-        else:
-            monitor = monitor_for_registry(registry, max_routes=max_routes)
-    monitor.note_server(interface, server)
+        monitor = shared_monitor(registry, max_routes=max_routes, interface=interface)
+    else:
+        monitor.note_server(interface, detect_server(interface))
     return Setup(monitor=monitor, registry=registry)
+
+
+def shared_monitor(
+    registry: CollectorRegistry | None, *, max_routes: int, interface: str | None
+) -> Monitor:
+    """This process's monitor exporting to ``registry`` (the global one when None), or to
+    prometheus-client's multiprocess files when that mode is on; every middleware and
+    integration of the process that names the same registry records into it. With an
+    ``interface``, the server serving it is noted for ``gatewatch_info``."""
+    if multiprocess_enabled():
+        monitor, sink = process_monitor(max_routes=max_routes)
+    else:
+        monitor = monitor_for_registry(REGISTRY if registry is None else registry, max_routes=max_routes)
+        sink = None
+    if interface is not None:
+        server = detect_server(interface)
+        monitor.note_server(interface, server)
+        if sink is not None:
+            # The multiprocess info gauge lives in the files, not in the monitor.
+            sink.note_server(interface, server)
+    return monitor
 
 
 def check_live(*, live_path: str | None, live_token: str | None, metrics_path: str | None) -> None:

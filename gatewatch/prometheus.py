@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -152,121 +153,94 @@ class PrometheusAggregator(Collector):
 
     def describe(self) -> Iterator[Metric]:
         # Names only, so a registry can refuse a clash without running a scrape.
-        yield HistogramMetricFamily(c.DURATION, c.HELP[c.DURATION], labels=c.DURATION_LABELS)
-        yield HistogramMetricFamily(c.BLOCKING, c.HELP[c.BLOCKING], labels=c.ROUTE_LABELS)
-        yield HistogramMetricFamily(c.CPU, c.HELP[c.CPU], labels=c.ROUTE_LABELS)
-        yield HistogramMetricFamily(c.TTFB, c.HELP[c.TTFB], labels=c.ROUTE_LABELS)
-        yield GaugeMetricFamily(c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], labels=c.IN_FLIGHT_LABELS)
-        yield HistogramMetricFamily(c.CONCURRENCY, c.HELP[c.CONCURRENCY], labels=c.CONCURRENCY_LABELS)
-        yield CounterMetricFamily(c.REQUEST_BYTES, c.HELP[c.REQUEST_BYTES], labels=c.ROUTE_LABELS)
-        yield CounterMetricFamily(c.RESPONSE_BYTES, c.HELP[c.RESPONSE_BYTES], labels=c.ROUTE_LABELS)
-        yield CounterMetricFamily(c.EXCEPTIONS, c.HELP[c.EXCEPTIONS], labels=c.EXCEPTION_LABELS)
-        yield CounterMetricFamily(c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS)
-        yield CounterMetricFamily(c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS])
-        yield InfoMetricFamily(c.INFO, c.HELP[c.INFO], labels=c.INFO_LABELS)
-        yield HistogramMetricFamily(c.OFFLOAD, c.HELP[c.OFFLOAD], labels=c.ROUTE_LABELS)
-        yield HistogramMetricFamily(c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], labels=c.ROUTE_LABELS)
-        yield CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
-        yield InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
-        yield HistogramMetricFamily(c.QUEUE, c.HELP[c.QUEUE], labels=c.QUEUE_LABELS)
-        yield GaugeMetricFamily(c.WORKERS_BUSY, c.HELP[c.WORKERS_BUSY])
-        yield GaugeMetricFamily(c.WORKERS_TOTAL, c.HELP[c.WORKERS_TOTAL])
-        yield CounterMetricFamily(c.SATURATED, c.HELP[c.SATURATED])
-        yield HistogramMetricFamily(c.LOOP_LAG, c.HELP[c.LOOP_LAG])
-        yield CounterMetricFamily(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], labels=c.LOOP_BLOCK_LABELS)
-        yield CounterMetricFamily(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], labels=c.LOOP_BLOCK_LABELS)
+        yield from _families().values()
         yield from describe_sessions()
 
     def collect(self) -> Iterator[Metric]:
-        duration = HistogramMetricFamily(c.DURATION, c.HELP[c.DURATION], labels=c.DURATION_LABELS)
-        blocking = HistogramMetricFamily(c.BLOCKING, c.HELP[c.BLOCKING], labels=c.ROUTE_LABELS)
-        cpu = HistogramMetricFamily(c.CPU, c.HELP[c.CPU], labels=c.ROUTE_LABELS)
-        ttfb = HistogramMetricFamily(c.TTFB, c.HELP[c.TTFB], labels=c.ROUTE_LABELS)
-        request_bytes = CounterMetricFamily(
-            c.REQUEST_BYTES, c.HELP[c.REQUEST_BYTES], labels=c.ROUTE_LABELS
-        )
-        response_bytes = CounterMetricFamily(
-            c.RESPONSE_BYTES, c.HELP[c.RESPONSE_BYTES], labels=c.ROUTE_LABELS
-        )
-        concurrency = HistogramMetricFamily(
-            c.CONCURRENCY, c.HELP[c.CONCURRENCY], labels=c.CONCURRENCY_LABELS
-        )
-        exceptions = CounterMetricFamily(c.EXCEPTIONS, c.HELP[c.EXCEPTIONS], labels=c.EXCEPTION_LABELS)
-        disconnects = CounterMetricFamily(
-            c.DISCONNECTS, c.HELP[c.DISCONNECTS], labels=c.DISCONNECT_LABELS
-        )
-        offload = HistogramMetricFamily(c.OFFLOAD, c.HELP[c.OFFLOAD], labels=c.ROUTE_LABELS)
-        offload_queue = HistogramMetricFamily(
-            c.OFFLOAD_QUEUE, c.HELP[c.OFFLOAD_QUEUE], labels=c.ROUTE_LABELS
-        )
-        thread_hops = CounterMetricFamily(c.THREAD_HOPS, c.HELP[c.THREAD_HOPS], labels=c.ROUTE_LABELS)
-        views = InfoMetricFamily(c.ROUTE_VIEW, c.HELP[c.ROUTE_VIEW], labels=c.ROUTE_VIEW_LABELS)
-        lag = HistogramMetricFamily(c.LOOP_LAG, c.HELP[c.LOOP_LAG], labels=[])
-        queue = HistogramMetricFamily(c.QUEUE, c.HELP[c.QUEUE], labels=c.QUEUE_LABELS)
-        blocks = CounterMetricFamily(c.LOOP_BLOCKS, c.HELP[c.LOOP_BLOCKS], labels=c.LOOP_BLOCK_LABELS)
-        blocked = CounterMetricFamily(c.LOOP_BLOCKED, c.HELP[c.LOOP_BLOCKED], labels=c.LOOP_BLOCK_LABELS)
+        f = _families()
         with self._lock:
             for key, stats in self._routes.items():
                 labels = list(key)
                 for status, hist in stats.durations.items():
-                    _add_histogram(duration, [*labels, status], hist)
-                _add_histogram(blocking, labels, stats.blocking)
-                _add_histogram(cpu, labels, stats.cpu)
-                _add_histogram(ttfb, labels, stats.ttfb)
-                request_bytes.add_metric(labels, stats.request_bytes)
-                response_bytes.add_metric(labels, stats.response_bytes)
+                    _add_histogram(f[c.DURATION], [*labels, status], hist)
+                _add_histogram(f[c.BLOCKING], labels, stats.blocking)
+                _add_histogram(f[c.CPU], labels, stats.cpu)
+                _add_histogram(f[c.TTFB], labels, stats.ttfb)
+                f[c.REQUEST_BYTES].add_metric(labels, stats.request_bytes)
+                f[c.RESPONSE_BYTES].add_metric(labels, stats.response_bytes)
                 if stats.offload.count:
-                    _add_histogram(offload, labels, stats.offload)
-                    _add_histogram(offload_queue, labels, stats.offload_queue)
-                    thread_hops.add_metric(labels, stats.thread_hops)
+                    _add_histogram(f[c.OFFLOAD], labels, stats.offload)
+                    _add_histogram(f[c.OFFLOAD_QUEUE], labels, stats.offload_queue)
+                    f[c.THREAD_HOPS].add_metric(labels, stats.thread_hops)
             for (interface, route), (view, kind) in self._views.items():
-                views.add_metric([interface, route, view, kind], {})
+                f[c.ROUTE_VIEW].add_metric([interface, route, view, kind], {})
             if self._lag.count:
-                _add_histogram(lag, [], self._lag)
+                _add_histogram(f[c.LOOP_LAG], [], self._lag)
             for interface, hist in self._queue.items():
-                _add_histogram(queue, [interface], hist)
-            saturated = self._saturated
+                _add_histogram(f[c.QUEUE], [interface], hist)
             for route, (count, seconds) in self._blocks.items():
-                blocks.add_metric([route], count)
-                blocked.add_metric([route], seconds)
+                f[c.LOOP_BLOCKS].add_metric([route], count)
+                f[c.LOOP_BLOCKED].add_metric([route], seconds)
             for interface, hist in self._concurrency.items():
-                _add_histogram(concurrency, [interface], hist)
+                _add_histogram(f[c.CONCURRENCY], [interface], hist)
             for ekey, count in self._exceptions.items():
-                exceptions.add_metric(list(ekey), count)
+                f[c.EXCEPTIONS].add_metric(list(ekey), count)
             for dkey, count in self._disconnects.items():
-                disconnects.add_metric(list(dkey), count)
+                f[c.DISCONNECTS].add_metric(list(dkey), count)
+            saturated = self._saturated
             websocket = list(collect_sessions(self._sessions, self._monitor.sessions.active()))
-        in_flight = GaugeMetricFamily(c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], labels=c.IN_FLIGHT_LABELS)
-        for (interface, method), count in sorted(self._monitor.in_flight().items()):
-            in_flight.add_metric([interface, method], count)
-        internal = CounterMetricFamily(c.INTERNAL_ERRORS, c.HELP[c.INTERNAL_ERRORS])
-        internal.add_metric([], self._monitor.internal_errors)
-        info = InfoMetricFamily(c.INFO, c.HELP[c.INFO], labels=c.INFO_LABELS)
-        for interface, server in sorted(self._monitor.servers.items()):
-            info.add_metric([VERSION, interface, server], {})
-        yield from (duration, blocking, cpu, ttfb, in_flight, concurrency)
-        yield from (request_bytes, response_bytes, exceptions, disconnects, internal, info)
-        yield from (offload, offload_queue, thread_hops, views, lag, blocks, blocked, queue)
-        yield from self._workers(saturated)
+        monitor = self._monitor
+        for (interface, method), count in sorted(monitor.in_flight().items()):
+            f[c.IN_FLIGHT].add_metric([interface, method], count)
+        f[c.INTERNAL_ERRORS].add_metric([], monitor.internal_errors)
+        for interface, server in sorted(monitor.servers.items()):
+            f[c.INFO].add_metric([VERSION, interface, server], {})
+        # Worker threads: only once this process has served WSGI, and the total (with the
+        # saturation it defines) only when the capacity is known.
+        busy = monitor.in_flight_of("wsgi")
+        if busy is not None:
+            f[c.WORKERS_BUSY].add_metric([], busy)
+            if monitor.worker_threads is not None:
+                f[c.WORKERS_TOTAL].add_metric([], monitor.worker_threads)
+                f[c.SATURATED].add_metric([], saturated)
+        yield from (family for name, family in f.items() if family.samples or name not in _ONLY_WHEN_SET)
         yield from websocket
 
 
-    def _workers(self, saturated: int) -> Iterator[Metric]:
-        """Busy versus total worker threads of this WSGI process; nothing before it served WSGI."""
-        in_flight = self._monitor.in_flight()
-        if not any(interface == "wsgi" for interface, _ in in_flight):
-            return
-        busy = GaugeMetricFamily(c.WORKERS_BUSY, c.HELP[c.WORKERS_BUSY])
-        busy.add_metric([], sum(n for (interface, _), n in in_flight.items() if interface == "wsgi"))
-        yield busy
-        threads = self._monitor.worker_threads
-        if threads is not None:
-            total = GaugeMetricFamily(c.WORKERS_TOTAL, c.HELP[c.WORKERS_TOTAL])
-            total.add_metric([], threads)
-            yield total
-            counter = CounterMetricFamily(c.SATURATED, c.HELP[c.SATURATED])
-            counter.add_metric([], saturated)
-            yield counter
+# Every family this collector exports: (type, name, labels), help from the catalogue.
+_SHAPES: tuple[tuple[Callable[..., Metric], str, tuple[str, ...]], ...] = (
+    (HistogramMetricFamily, c.DURATION, c.DURATION_LABELS),
+    (HistogramMetricFamily, c.BLOCKING, c.ROUTE_LABELS),
+    (HistogramMetricFamily, c.CPU, c.ROUTE_LABELS),
+    (HistogramMetricFamily, c.TTFB, c.ROUTE_LABELS),
+    (GaugeMetricFamily, c.IN_FLIGHT, c.IN_FLIGHT_LABELS),
+    (HistogramMetricFamily, c.CONCURRENCY, c.CONCURRENCY_LABELS),
+    (CounterMetricFamily, c.REQUEST_BYTES, c.ROUTE_LABELS),
+    (CounterMetricFamily, c.RESPONSE_BYTES, c.ROUTE_LABELS),
+    (CounterMetricFamily, c.EXCEPTIONS, c.EXCEPTION_LABELS),
+    (CounterMetricFamily, c.DISCONNECTS, c.DISCONNECT_LABELS),
+    (CounterMetricFamily, c.INTERNAL_ERRORS, ()),
+    (InfoMetricFamily, c.INFO, c.INFO_LABELS),
+    (HistogramMetricFamily, c.OFFLOAD, c.ROUTE_LABELS),
+    (HistogramMetricFamily, c.OFFLOAD_QUEUE, c.ROUTE_LABELS),
+    (CounterMetricFamily, c.THREAD_HOPS, c.ROUTE_LABELS),
+    (InfoMetricFamily, c.ROUTE_VIEW, c.ROUTE_VIEW_LABELS),
+    (HistogramMetricFamily, c.LOOP_LAG, ()),
+    (CounterMetricFamily, c.LOOP_BLOCKS, c.LOOP_BLOCK_LABELS),
+    (CounterMetricFamily, c.LOOP_BLOCKED, c.LOOP_BLOCK_LABELS),
+    (HistogramMetricFamily, c.QUEUE, c.QUEUE_LABELS),
+    (GaugeMetricFamily, c.WORKERS_BUSY, ()),
+    (GaugeMetricFamily, c.WORKERS_TOTAL, ()),
+    (CounterMetricFamily, c.SATURATED, ()),
+)
+# Families left out of a scrape while they have no sample: a 0 there would claim the
+# process served WSGI, or that its capacity is known.
+_ONLY_WHEN_SET = frozenset({c.WORKERS_BUSY, c.WORKERS_TOTAL, c.SATURATED})
+
+
+def _families() -> dict[str, Any]:
+    """Fresh, empty metric families, by catalogue name."""
+    return {name: kind(name, c.HELP[name], labels=labels) for kind, name, labels in _SHAPES}
 
 
 def _add_histogram(family: HistogramMetricFamily, labels: list[str], hist: Histogram) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
@@ -83,20 +83,22 @@ def _wrap(owner: Any, attribute: str, make: Callable[[Any], Any]) -> None:
     _originals.append((owner, attribute, original))
 
 
-def _enter(record: RequestRecord) -> bool:
-    """A hand-off starts; True when it is the request's outermost one (the one timed)."""
+async def _hand_off(record: RequestRecord, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Await a hand-off to a thread, counting it and timing it on ``record``."""
     record.thread_hops += 1
+    # Only the outermost hand-off of the request is timed: nested ones run inside it.
     outermost = record.offload_depth == 0
     if outermost:
         record.offload_started = perf_counter()
     record.offload_depth += 1
-    return outermost
-
-
-def _leave(record: RequestRecord, outermost: bool) -> None:
-    record.offload_depth -= 1
-    if outermost:
-        record.offload = (record.offload or 0.0) + perf_counter() - record.offload_started
+    token = _submitted.set(perf_counter())
+    try:
+        return await call()
+    finally:
+        _submitted.reset(token)
+        record.offload_depth -= 1
+        if outermost:
+            record.offload = (record.offload or 0.0) + perf_counter() - record.offload_started
 
 
 def _tracked_sync_to_async(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,13 +106,7 @@ def _tracked_sync_to_async(original: Callable[..., Any]) -> Callable[..., Any]:
         record = current_record.get()
         if record is None:
             return await original(self, *args, **kwargs)
-        outermost = _enter(record)
-        token = _submitted.set(perf_counter())
-        try:
-            return await original(self, *args, **kwargs)
-        finally:
-            _submitted.reset(token)
-            _leave(record, outermost)
+        return await _hand_off(record, lambda: original(self, *args, **kwargs))
 
     return __call__
 
@@ -141,14 +137,8 @@ def _tracked_run_sync(original: Callable[..., Any]) -> Callable[..., Any]:
         record = current_record.get()
         if record is None:
             return await original(func, *args, **kwargs)
-        outermost = _enter(record)
-        token = _submitted.set(perf_counter())
-        try:
-            # anyio runs the function in a copy of this context, submit time included.
-            return await original(_QueueTimed(func), *args, **kwargs)
-        finally:
-            _submitted.reset(token)
-            _leave(record, outermost)
+        # anyio runs the function in a copy of this context, submit time included.
+        return await _hand_off(record, lambda: original(_QueueTimed(func), *args, **kwargs))
 
     return run_sync
 

@@ -132,7 +132,6 @@ class GatewatchWSGI:
             monitor.report_internal_error("wsgi.response", exc)
             return result
 
-
     def _learn_capacity(self, environ: Environ) -> None:
         self._capacity_pending = False
         threads = self._worker_threads or worker_threads() or threads_from_environ(environ)

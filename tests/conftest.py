@@ -8,3 +8,10 @@ from prometheus_client import CollectorRegistry
 def registry() -> CollectorRegistry:
     """A fresh registry per test: no series leak from one test into another."""
     return CollectorRegistry()
+
+
+@pytest.fixture
+def no_snapshot_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No live-view snapshot files unless a test sets their directory itself."""
+    for name in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        monkeypatch.delenv(name, raising=False)

@@ -6,12 +6,10 @@ import itertools
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from bench.cases import ASGI_NAMES, WSGI_NAMES
 from bench.django_cases import DJANGO_WSGI_NAMES
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.traffic import ROOT
 
 
 def _rows(section: str) -> list[str]:

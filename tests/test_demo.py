@@ -13,8 +13,7 @@ from gatewatch import demo_django
 from gatewatch.demo_plan import DJANGO, PLANS, plans_for
 from gatewatch.demo_report import ClientStats, Result
 from gatewatch.scrape_summary import route_summaries, summarize
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.traffic import ROOT
 
 
 def _cells(out: str, label: str) -> list[str]:

@@ -21,24 +21,16 @@ import websockets
 from gatewatch.server_process import ServerProcess, free_port, gunicorn_command, uvicorn_command
 from tests.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, views
 from tests.scrape import value
-from tests.traffic import Call, Key, duration_counts, in_flight_values, scrape_until
+from tests.traffic import ROOT, Call, Key, duration_counts, gunicorn_config, in_flight_values, scrape_until
 from tests.websocket_driver import CLOSES, MESSAGES, SESSIONS
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 ITEM = "/items/<int:pk>/"
 ECHO = "/ws/echo/"
 ROOM = "/ws/broadcast/<slug:room>/"
 BLOCKING_SUM = "gatewatch_http_request_blocking_seconds_sum"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
-GUNICORN_CONFIG = """\
-from prometheus_client import multiprocess
-
-
-def child_exit(server, worker):
-    multiprocess.mark_process_dead(worker.pid)
-"""
 
 
 def traffic_mix(*, asgi: bool, seed: int = 5) -> list[Call]:
@@ -87,8 +79,7 @@ def settle(base_url: str, interface: str, expected: dict[Key, int]) -> str:
 def test_gunicorn_two_workers(tmp_path: Path) -> None:
     multiproc_dir = tmp_path / "multiproc"
     multiproc_dir.mkdir()
-    config = tmp_path / "gunicorn_conf.py"
-    config.write_text(GUNICORN_CONFIG)
+    config = gunicorn_config(tmp_path)
     calls = traffic_mix(asgi=False)
     port = free_port()
     command = gunicorn_command("examples.django_project.wsgi:application", port, "-w", "2", "-c", str(config))

@@ -21,11 +21,19 @@ import pytest
 
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, gunicorn_command
 from tests.scrape import value
-from tests.traffic import DURATION_COUNT, Call, duration_counts, in_flight_values, scrape, scrape_until
+from tests.traffic import (
+    DURATION_COUNT,
+    ROOT,
+    Call,
+    duration_counts,
+    gunicorn_config,
+    in_flight_values,
+    scrape,
+    scrape_until,
+)
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.flask_app:wrapped"
 MIB = 1024 * 1024
 ECHO_BODY = b"gatewatch multiprocess " * 40  # 920 bytes
@@ -37,13 +45,6 @@ ITEM_ROUTE = "/items/<int:item_id>"
 CONCURRENCY = 8
 SCRAPES = 6
 
-GUNICORN_CONFIG = """\
-from prometheus_client import multiprocess
-
-
-def child_exit(server, worker):
-    multiprocess.mark_process_dead(worker.pid)
-"""
 # gunicorn's access log, with the pid of the worker that served each request.
 ACCESS_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
 ACCESS_LINE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3})$")
@@ -91,8 +92,7 @@ def served_by(access_log: Path) -> dict[str, set[int]]:
 def test_gunicorn_two_workers_merge_exactly(tmp_path: Path) -> None:
     multiproc_dir = tmp_path / "prometheus_multiproc"
     multiproc_dir.mkdir()
-    config = tmp_path / "gunicorn_conf.py"
-    config.write_text(GUNICORN_CONFIG)
+    config = gunicorn_config(tmp_path)
     access_log = tmp_path / "access.log"
     calls = traffic_mix()
     port = free_port()

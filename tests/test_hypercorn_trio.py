@@ -19,11 +19,10 @@ import pytest
 
 from gatewatch.server_process import ServerProcess, free_port, hypercorn_command
 from tests.scrape import value
-from tests.traffic import DURATION_COUNT, Key, duration_counts, in_flight_values, scrape_until
+from tests.traffic import DURATION_COUNT, ROOT, Key, duration_counts, in_flight_values, scrape_until
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_APP = "examples.starlette_app:wrapped"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
 DISCONNECTS = "gatewatch_http_disconnects_total"

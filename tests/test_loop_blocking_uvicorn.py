@@ -13,11 +13,10 @@ import pytest
 
 from gatewatch.server_process import ServerProcess, free_port, uvicorn_command
 from tests.scrape import value
-from tests.traffic import scrape_until
+from tests.traffic import ROOT, scrape_until
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = "gatewatch_event_loop_blocks_total"
 BLOCKING_SUM = "gatewatch_http_request_blocking_seconds_sum"
 DURATION_SUM = "gatewatch_http_request_duration_seconds_sum"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from tests.traffic import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = Path("/usr/bin/prometheus")
 FAST_REQUESTS = 7
 ITEM_REQUESTS = 3

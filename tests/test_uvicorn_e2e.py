@@ -19,11 +19,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from gatewatch import GatewatchASGI
 from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, uvicorn_command
 from tests.scrape import value
-from tests.traffic import DURATION_COUNT, IN_FLIGHT, Call, duration_counts, in_flight_values, scrape_until
+from tests.traffic import (
+    DURATION_COUNT,
+    IN_FLIGHT,
+    ROOT,
+    Call,
+    duration_counts,
+    in_flight_values,
+    scrape_until,
+)
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.starlette_app:wrapped"
 MIB = 1024 * 1024
 ECHO_BODY = bytes(range(256)) * 4 + b"gatewatch e2e"  # 1037 bytes, every byte value

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gatewatch.server_process import ServerProcess, free_port, hypercorn_command, uvicorn_command
 from tests.scrape import samples, value
-from tests.traffic import scrape, scrape_until
+from tests.traffic import ROOT, scrape, scrape_until
 from tests.websocket_driver import (
     ACTIVE,
     BLOCKING_COUNT,
@@ -39,7 +39,6 @@ from tests.websocket_driver import (
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 WRAPPED = "examples.starlette_app:wrapped"
 BARE = "examples.starlette_app:app"
 ECHO, REJECT, BLOCKING = "/ws/echo", "/ws/reject", "/ws/blocking"

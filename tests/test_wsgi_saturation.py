@@ -24,12 +24,10 @@ from gatewatch.server_process import ServerProcess, free_port, gunicorn_command
 from gatewatch.wsgi_types import Environ, StartResponse
 from tests.asgi_driver import Exchange, http_scope
 from tests.scrape import samples, value
-from tests.traffic import scrape_until
+from tests.traffic import ROOT, gunicorn_config, scrape_until
 from tests.wsgi_driver import call, make_environ
 
-ROOT = Path(__file__).resolve().parents[1]
 SLEEP = 0.3
-GUNICORN_CONFIG = "from gatewatch.gunicorn import child_exit, post_worker_init  # noqa: F401\n"
 
 
 def slow_request(base_url: str) -> float:
@@ -44,8 +42,7 @@ def slow_request(base_url: str) -> float:
 @pytest.mark.parametrize("multiprocess", [False, True], ids=["single-process", "multiprocess"])
 def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        multiprocess: bool) -> None:
-    config = tmp_path / "gunicorn_conf.py"
-    config.write_text(GUNICORN_CONFIG)
+    config = gunicorn_config(tmp_path)
     env: dict[str, str] = {}
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     if multiprocess:

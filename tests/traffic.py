@@ -5,12 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
 from tests.scrape import samples
 
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
+
+# The checkout: servers under test run from here, so that ``examples`` and ``tests`` import.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gunicorn_config(directory: Path) -> Path:
+    """A ``gunicorn.conf.py`` with gatewatch's hooks, as the README shows it."""
+    config = directory / "gunicorn_conf.py"
+    config.write_text("from gatewatch.gunicorn import child_exit, post_worker_init  # noqa: F401\n")
+    return config
 
 # (method, route, status) -> requests
 Key = tuple[str, str, str]

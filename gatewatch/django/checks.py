@@ -74,7 +74,10 @@ def check_sync_middleware(
 ) -> list[checks.CheckMessage]:
     if not serves_asgi():
         return []
-    sync_only = [path for path in getattr(settings, "MIDDLEWARE", None) or () if _sync_only(path)]
+    sync_only = [
+        path for path, middleware in _middleware_classes()
+        if not getattr(middleware, "async_capable", False)
+    ]
     if not sync_only:
         return []
     return [
@@ -95,8 +98,8 @@ def check_sync_hooks(
     if not serves_asgi():
         return []
     hooked = []
-    for path in getattr(settings, "MIDDLEWARE", None) or ():
-        hooks = _sync_mixin_hooks(path)
+    for path, middleware in _middleware_classes():
+        hooks = _sync_mixin_hooks(middleware)
         if hooks:
             hooked.append(f"{path} ({', '.join(hooks)})")
     if not hooked:
@@ -112,13 +115,21 @@ def check_sync_hooks(
     ]
 
 
-def _sync_mixin_hooks(path: str) -> list[str]:
+def _middleware_classes() -> list[tuple[str, Any]]:
+    """``(path, middleware)`` of every ``MIDDLEWARE`` entry that imports; Django's own
+    start-up reports a missing one far more clearly."""
+    found = []
+    for path in getattr(settings, "MIDDLEWARE", None) or ():
+        try:
+            found.append((path, import_string(path)))
+        except ImportError:
+            continue
+    return found
+
+
+def _sync_mixin_hooks(middleware: Any) -> list[str]:
     from django.utils.deprecation import MiddlewareMixin
 
-    try:
-        middleware = import_string(path)
-    except ImportError:
-        return []
     if not (isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin)):
         return []
     return [
@@ -131,15 +142,6 @@ def serves_asgi() -> bool:
     """Whether this project runs under ASGI: Channels' ``ASGI_APPLICATION`` is set,
     or an ASGI server loaded this process."""
     return bool(getattr(settings, "ASGI_APPLICATION", None)) or detect_server("asgi") != "unknown"
-
-
-def _sync_only(path: str) -> bool:
-    try:
-        middleware = import_string(path)
-    except ImportError:
-        # Django's own start-up reports a missing middleware far more clearly.
-        return False
-    return not getattr(middleware, "async_capable", False)
 
 
 def run_at_startup() -> None:
