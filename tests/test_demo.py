@@ -16,6 +16,17 @@ from gatewatch.scrape_summary import route_summaries, summarize
 from tests.traffic import ROOT
 
 
+def run_demo(*args: str, cwd: Path = ROOT, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """``gatewatch demo ARGS`` in a child process, its output echoed for a failing test's log."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "gatewatch.cli", "demo", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+    print(completed.stdout)
+    print(completed.stderr, file=sys.stderr)
+    return completed
+
+
 def _cells(out: str, label: str) -> list[str]:
     """The cells of a summary row: split on runs of 3+ spaces (cells hold single spaces)."""
     line = next(line for line in out.splitlines() if line.strip().startswith(label))
@@ -38,15 +49,7 @@ def _ms(cell: str) -> float:
 
 @pytest.mark.slow
 def test_demo_runs_both_interfaces_and_reports_them() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "gatewatch.cli", "demo", "--seconds", "1", "--clients", "6"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    print(completed.stdout)
-    print(completed.stderr, file=sys.stderr)
+    completed = run_demo("--seconds", "1", "--clients", "6")
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     header = next(line for line in out.splitlines() if "ASGI (uvicorn)" in line)
@@ -69,43 +72,21 @@ def test_demo_runs_both_interfaces_and_reports_them() -> None:
 @pytest.mark.slow
 def test_demo_from_elsewhere_finds_the_project(tmp_path: Path) -> None:
     """Run outside the checkout: --root points at it (examples/ is not installed)."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "gatewatch.cli", "demo", "--seconds", "0.5", "--clients", "2",
-         "--root", str(ROOT)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    completed = run_demo("--seconds", "0.5", "--clients", "2", "--root", str(ROOT), cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "requests (server)" in completed.stdout
 
 
 @pytest.mark.slow
 def test_demo_rejects_unbounded_runs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "gatewatch.cli", "demo", "--seconds", "3600"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    completed = run_demo("--seconds", "3600", timeout=30)
     assert completed.returncode == 2
     assert "--seconds" in completed.stderr
 
 
 @pytest.mark.slow
 def test_demo_django_serves_one_project_both_ways() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "gatewatch.cli", "demo", "--app", "django", "--seconds", "1",
-         "--clients", "4"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    print(completed.stdout)
-    print(completed.stderr, file=sys.stderr)
+    completed = run_demo("--app", "django", "--seconds", "1", "--clients", "4")
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     assert "examples.django_project.asgi:application under uvicorn" in out
