@@ -60,10 +60,11 @@ SATURATED: Final = "gatewatch_wsgi_saturated_requests"  # counter; exposed with 
 LOOP_LAG: Final = "gatewatch_event_loop_lag_seconds"
 LOOP_BLOCKS: Final = "gatewatch_event_loop_blocks"  # counter; exposed with _total
 LOOP_BLOCKED: Final = "gatewatch_event_loop_blocked_seconds"  # counter; exposed with _total
+AFTER_RESPONSE: Final = "gatewatch_http_request_after_response_seconds"
 
 HELP: Final = {
-    DURATION: "Time from request arrival until the response really ended "
-    "(last body chunk sent under ASGI, iterable closed under WSGI).",
+    DURATION: "Time from request arrival until the response really ended (last body chunk "
+    "handed to the server: sent under ASGI, iterable exhausted under WSGI).",
     BLOCKING: "Time the request held its worker (WSGI) or the event loop (ASGI, the sum of "
     "the request coroutine's synchronous steps).",
     CPU: "On-CPU time of the request's own thread while it ran.",
@@ -93,6 +94,9 @@ HELP: Final = {
     LOOP_BLOCKS: "Synchronous steps that held the event loop longer than the block threshold, by "
     "route (<background> when outside any request).",
     LOOP_BLOCKED: "Seconds the event loop was held by those blocking steps, by route.",
+    AFTER_RESPONSE: "Time the application went on after its response ended (the app returning "
+    "under ASGI: background tasks, Django's close hop; close() under WSGI); never part of "
+    "the duration or the in-flight counts.",
 }
 
 ROUTE_LABELS: Final = ("interface", "method", "route")

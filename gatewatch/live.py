@@ -18,8 +18,8 @@ from time import perf_counter, time
 from typing import Any
 
 from gatewatch.live_snapshot_files import SCHEMA, merged_snapshot, snapshot_dir, start_writing
-from gatewatch.monitor import Monitor
-from gatewatch.record import WSGI, RequestRecord, WebSocketRecord
+from gatewatch.monitor import Monitor, Sink
+from gatewatch.record import WSGI, RequestRecord
 
 MAX_IN_FLIGHT_LISTED = 10_000
 RECENT_REQUESTS = 200
@@ -32,7 +32,7 @@ MAX_STACK_LINES = 200
 RECENT_FIELDS = (
     "interface", "method", "route_label", "status_label", "duration", "blocking", "longest_step",
     "cpu", "ttfb", "request_bytes", "response_bytes", "exception_label", "disconnected",
-    "concurrency", "offload", "thread_hops", "view", "view_kind", "finished_at",
+    "concurrency", "offload", "thread_hops", "view", "view_kind", "finished_at", "after_response",
 )
 
 
@@ -72,7 +72,7 @@ class _Second:
         }
 
 
-class LiveState:
+class LiveState(Sink):
     """This process's live view of one monitor's traffic; every part of it is bounded.
 
     Requests in flight are listed up to ``max_in_flight`` (the rest are counted); the last
@@ -122,16 +122,19 @@ class LiveState:
         else:
             self._unlisted.add(id(record))
 
+    def request_left(self, record: RequestRecord) -> None:
+        key = id(record)
+        with self._lock:
+            if self._in_flight.pop(key, None) is None:
+                self._unlisted.discard(key)
+
     def request_finished(self, record: RequestRecord) -> None:
         # The record itself goes into the ring: a finished record no longer changes, and
         # describing it only when a snapshot is taken keeps this path to a few operations.
         second = int(time())
         duration = record.duration
         blocking = record.blocking
-        key = id(record)
         with self._lock:
-            if self._in_flight.pop(key, None) is None:
-                self._unlisted.discard(key)
             self._recent.append(record)
             ring = self._seconds.get(record.interface)
             if ring is None:
@@ -155,20 +158,6 @@ class LiveState:
                 slot.blocking_max = blocking
             if record.concurrency > slot.concurrency_max:
                 slot.concurrency_max = record.concurrency
-
-    def internal_error(self) -> None:
-        pass
-
-    def session_accepted(self, record: WebSocketRecord) -> None:
-        # Sessions are read from the monitor's own table when a snapshot is taken.
-        pass
-
-    def session_finished(self, record: WebSocketRecord) -> None:
-        pass
-
-    def worker_threads_known(self, threads: int) -> None:
-        # Read from the monitor at snapshot time.
-        pass
 
     def loop_lag(self, seconds: float) -> None:
         self.add_lag_sample(seconds)
@@ -241,9 +230,9 @@ class LiveState:
     def _listed_in_flight(self) -> list[tuple[int, RequestRecord]]:
         listed = []
         for key, (number, record) in list(self._in_flight.items()):
-            if record.status_label:
-                # Labelled, so the monitor finished it, but a sink before this one raised and
-                # request_finished never came: it is not in flight any more.
+            if record.left:
+                # The monitor took it out of flight, but request_left failed before reaching
+                # this sink: it is not in flight any more.
                 del self._in_flight[key]
             else:
                 listed.append((number, record))
@@ -270,7 +259,7 @@ def _describe_finished(record: RequestRecord, wall_offset: float) -> dict[str, A
         None if first_byte is None else first_byte - record.start,
         record.request_bytes, record.response_bytes, record.exception_label or None,
         record.disconnected, record.concurrency, record.offload, record.thread_hops,
-        record.view, record.view_kind, end + wall_offset,
+        record.view, record.view_kind, end + wall_offset, record.after_response,
     )
     return dict(zip(RECENT_FIELDS, values, strict=True))
 

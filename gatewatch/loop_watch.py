@@ -3,12 +3,17 @@
 - **Lag**: every ``interval`` the probe asks the loop to call it back (``call_later``,
   not a task, so a closed loop simply drops it) and measures how late the call came.
 - **Blocks**: the watchdog thread pings every probed loop (``call_soon_threadsafe``)
-  every ``threshold / 2``. A ping unanswered for longer than ``threshold`` means the
+  every ``threshold / 4``. A ping unanswered for longer than ``threshold / 2`` means the
   loop's thread is stuck in synchronous code: the watchdog reads that thread's stack
-  *while it blocks* (:mod:`gatewatch.stack_capture`). When the blocking step belonged to a
-  request, the request's step timer claims the stack as it returns
-  (:func:`claim_stack`); a block no request claims (start-up code, a background task,
-  another library's callback) is reported as ``<background>`` when the loop answers.
+  *while it blocks* (:mod:`gatewatch.stack_capture`). Reading it at half the threshold,
+  polling at a quarter, means every block longer than the threshold has its stack read
+  inside it (the ping goes out at most a quarter after the block starts, the stack is read
+  at most half plus a quarter after that). A loop that is not running (between two
+  ``run_until_complete`` calls) is not blocked: its outstanding ping is dropped.
+  When the blocking step belonged to a request, the request's step timer claims the
+  stack as it returns (:func:`claim_stack`); a block no request claims (start-up code,
+  a background task, another library's callback) is reported as ``<background>`` when
+  the loop answers, if it was longer than the threshold.
 
 Everything here needs asyncio (or uvloop); under trio the middleware skips it.
 """
@@ -94,6 +99,11 @@ class LoopProbe:
         loop = self._loop()
         if loop is None or loop.is_closed() or self.threshold is None:
             return False
+        if not loop.is_running():
+            # Stopped, not blocked: whatever runs on its thread now is not the loop's doing.
+            self.ping_sent = None
+            self.capture = None
+            return True
         sent = self.ping_sent
         if sent is None:
             self.ping_sent = now
@@ -101,7 +111,7 @@ class LoopProbe:
                 loop.call_soon_threadsafe(self._pong)
             except RuntimeError:  # closed between the check and the call
                 return False
-        elif now - sent > self.threshold and (self.capture is None or self.capture.ping != sent):
+        elif now - sent > self.threshold / 2 and (self.capture is None or self.capture.ping != sent):
             self.capture = _Capture(sent, now, thread_stack(self.thread_id))
         return True
 
@@ -112,9 +122,9 @@ class LoopProbe:
         if sent is None or capture is None or capture.ping != sent:
             return
         self.capture = None
-        if self.claimed_ping == sent:
-            return
         waited = perf_counter() - sent
+        if self.claimed_ping == sent or self.threshold is None or waited <= self.threshold:
+            return
         for listener in list(self.listeners):
             listener.loop_block(BACKGROUND, waited, capture.stack)
 
@@ -160,7 +170,7 @@ class _Watchdog:
                     self._thread = None
                     return
             thresholds = [p.threshold for p in probes if p.threshold is not None]
-            pause = max(min(thresholds) / 2, MIN_CHECK_INTERVAL) if thresholds else 0.5
+            pause = max(min(thresholds) / 4, MIN_CHECK_INTERVAL) if thresholds else 0.5
             time.sleep(pause)
             now = perf_counter()
             gone = [probe for probe in probes if not probe.check(now)]

@@ -7,10 +7,9 @@ import threading
 import time
 from collections.abc import Iterable
 from time import perf_counter
-from typing import Protocol
 
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
-from gatewatch.labels import BoundedLabels, RouteLabels, exception_name, method_label, status_label
+from gatewatch.labels import OTHER, BoundedLabels, RouteLabels, exception_name, method_label, status_label
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.sessions import SessionTable
 
@@ -23,24 +22,45 @@ INTERNAL_ERROR_LOG_INTERVAL = 60.0
 LOOP_BLOCK_LOG_INTERVAL = 10.0
 
 
-class Sink(Protocol):
-    """Something that turns records into a view: Prometheus, OpenTelemetry, the live state."""
+class Sink:
+    """Something that turns records into a view: Prometheus, OpenTelemetry, the live state.
 
-    def request_started(self, record: RequestRecord) -> None: ...
+    Every hook does nothing here; a sink overrides the ones it needs. A hook that raises is
+    counted as an internal error and never stops the request or the other sinks.
+    """
 
-    def request_finished(self, record: RequestRecord) -> None: ...
+    def request_started(self, record: RequestRecord) -> None:
+        """A request arrived (it counts as in flight from now)."""
 
-    def internal_error(self) -> None: ...
+    def request_left(self, record: RequestRecord) -> None:
+        """The request no longer counts as in flight: its response ended, or it finished
+        without one. Comes once per request, before :meth:`request_finished`."""
 
-    def session_accepted(self, record: WebSocketRecord) -> None: ...
+    def request_finished(self, record: RequestRecord) -> None:
+        """The request is over; every number of ``record`` is final but the after-response ones."""
 
-    def session_finished(self, record: WebSocketRecord) -> None: ...
+    def request_after_response(self, record: RequestRecord) -> None:
+        """The application returned (ASGI) or the response was closed (WSGI) after the response
+        ended: ``record.after_response`` seconds later; ``record.after_exception_label`` names an
+        exception raised then ("" if none). Comes after :meth:`request_finished`, at most once."""
 
-    def loop_lag(self, seconds: float) -> None: ...
+    def internal_error(self) -> None:
+        """An error inside gatewatch was counted."""
 
-    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None: ...
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        """A WebSocket session was accepted."""
 
-    def worker_threads_known(self, threads: int) -> None: ...
+    def session_finished(self, record: WebSocketRecord) -> None:
+        """A WebSocket session ended (accepted or not)."""
+
+    def loop_lag(self, seconds: float) -> None:
+        """A lag sample of an event loop."""
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        """A synchronous step held an event loop past the block threshold."""
+
+    def worker_threads_known(self, threads: int) -> None:
+        """How many WSGI requests this process serves at once."""
 
 
 class Monitor:
@@ -77,8 +97,7 @@ class Monitor:
     def note_worker_threads(self, threads: int) -> None:
         if threads != self.worker_threads:
             self.worker_threads = threads
-            for sink in self._sinks:
-                sink.worker_threads_known(threads)
+            self._notify("worker_threads_known", threads)
 
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
         record = RequestRecord(interface, method_label(method), path, perf_counter())
@@ -89,27 +108,73 @@ class Monitor:
             self._in_flight_by_interface[interface] = already + 1
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
         for sink in self._sinks:
-            sink.request_started(record)
+            try:
+                sink.request_started(record)
+            except Exception as exc:  # noqa: BLE001 - one broken sink must not lose the request
+                self.report_internal_error("sink.request_started", exc)
         return record
 
-    def finish(self, record: RequestRecord) -> None:
-        if record.end is None:
-            record.end = perf_counter()
-        record.route_label = self.routes.route(record.route)
-        if record.disconnected:
-            record.status_label = status_label(CLIENT_CLOSED_STATUS)
-        else:
-            # No response started at all: the server answers 500 on the app's behalf.
-            record.status_label = status_label(record.status or 500)
-        self._label_exception(record)
+    def leave_in_flight(self, record: RequestRecord) -> None:
+        """The response ended (or the request is over): it stops counting as in flight, even if
+        the application goes on working (Django's close hop, background tasks). Idempotent."""
+        if record.left:
+            return
+        record.left = True
         interface = record.interface
         with self._lock:
             self._in_flight_by_interface[interface] -= 1
             self._in_flight[(interface, record.method)] -= 1
         for sink in self._sinks:
-            sink.request_finished(record)
+            try:
+                sink.request_left(record)
+            except Exception as exc:  # noqa: BLE001
+                self.report_internal_error("sink.request_left", exc)
+
+    def finish(self, record: RequestRecord) -> None:
+        """Record the request, once; never raises (whatever failed before, in-flight returns)."""
+        if record.finished:
+            return
+        record.finished = True
+        try:
+            if record.end is None:
+                record.end = perf_counter()
+            record.route_label = self.routes.route(record.route)
+            if record.disconnected:
+                record.status_label = status_label(CLIENT_CLOSED_STATUS)
+            else:
+                # No response started at all: the server answers 500 on the app's behalf.
+                record.status_label = status_label(record.status or 500)
+            self._label_exception(record)
+        except Exception as exc:  # noqa: BLE001 - a bad annotation must not lose the request
+            self.report_internal_error("monitor.finish", exc)
+            record.route_label = record.route_label or OTHER
+            record.status_label = record.status_label or status_label(record.status or 500)
+        self.leave_in_flight(record)
+        for sink in self._sinks:
+            try:
+                sink.request_finished(record)
+            except Exception as exc:  # noqa: BLE001
+                self.report_internal_error("sink.request_finished", exc)
         if record.loop_blocks is not None:
             self._report_blocks(record)
+
+    def after_response(self, record: RequestRecord, ended: float, exception: BaseException | None) -> None:
+        """The application returned, or the response was closed, at ``ended`` (perf_counter), after a
+        response that ended at ``record.end``: what it did since is recorded apart, once."""
+        if record.after_response is not None or record.end is None or not record.response_complete:
+            return
+        try:
+            record.after_response = max(ended - record.end, 0.0)
+            if exception is not None:
+                record.after_exception_label = self.exception_types.label(exception_name(exception))
+        except Exception as exc:  # noqa: BLE001
+            self.report_internal_error("monitor.after_response", exc)
+            return
+        for sink in self._sinks:
+            try:
+                sink.request_after_response(record)
+            except Exception as exc:  # noqa: BLE001
+                self.report_internal_error("sink.request_after_response", exc)
 
     def start_session(self, path: str) -> WebSocketRecord:
         return WebSocketRecord(path, perf_counter(), self.sessions.next_id())
@@ -118,8 +183,7 @@ class Monitor:
         """The app accepted: from now on the session is open and counts as active."""
         record.route_label = self.routes.route(record.route)
         self.sessions.opened(record)
-        for sink in self._sinks:
-            sink.session_accepted(record)
+        self._notify("session_accepted", record)
 
     def finish_session(self, record: WebSocketRecord) -> None:
         was_open = record.accepted_at is not None
@@ -130,21 +194,18 @@ class Monitor:
         record.end = record.closed_at
         self._label_exception(record)
         self.sessions.closed(record, was_open=was_open)
-        for sink in self._sinks:
-            sink.session_finished(record)
+        self._notify("session_finished", record)
         if record.loop_blocks is not None:
             self._report_blocks(record)
 
     # -- the event loop (gatewatch.loop_watch) -----------------------------------------
 
     def loop_lag(self, seconds: float) -> None:
-        for sink in self._sinks:
-            sink.loop_lag(seconds)
+        self._notify("loop_lag", seconds)
 
     def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
         """A synchronous step held the event loop for ``duration`` seconds."""
-        for sink in self._sinks:
-            sink.loop_block(route, duration, stack)
+        self._notify("loop_block", route, duration, stack)
         now = time.monotonic()
         last = self._block_logged.get(route)
         if last is None or now - last >= LOOP_BLOCK_LOG_INTERVAL:
@@ -155,6 +216,14 @@ class Monitor:
                 "gatewatch: %s held the event loop for %.0f ms; nothing else on the loop ran "
                 "meanwhile.\n    %s", route, duration * 1000, where,
             )
+
+    def _notify(self, hook: str, *args: object) -> None:
+        # The hooks that are not per request: one shared guard, looked up by name.
+        for sink in self._sinks:
+            try:
+                getattr(sink, hook)(*args)
+            except Exception as exc:  # noqa: BLE001
+                self.report_internal_error(f"sink.{hook}", exc)
 
     def _report_blocks(self, record: RequestRecord) -> None:
         for duration, stack in record.loop_blocks or ():

@@ -13,6 +13,7 @@ from gatewatch.prometheus import monitor_for_registry
 from gatewatch.prometheus_multiprocess import multiprocess_enabled, process_monitor
 
 DEFAULT_LIVE_PATH = "/_gatewatch/live.json"
+DEFAULT_MAX_ROUTES = 500
 _ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 _WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
 
@@ -28,13 +29,22 @@ def resolve(
     interface: str,
     registry: CollectorRegistry | None,
     monitor: Monitor | None,
-    max_routes: int,
+    max_routes: int | None,
     metrics_path: str | None,
     cpu_time: bool,
     live_path: str | None = None,
     live_token: str | None = None,
+    app: object = None,
 ) -> Setup:
-    """Validate the options every middleware takes and find the monitor to record into."""
+    """Validate the options every middleware takes and find the monitor to record into.
+
+    When ``app`` is Django's own handler, the project's ``settings.GATEWATCH`` decides the
+    options both layers share (the route cap and the registry): an option left out here takes
+    the project's value, and one given here that differs fails now, naming both.
+    """
+    registry, max_routes = _reconcile_with_django(app, registry=registry, max_routes=max_routes)
+    if max_routes is None:
+        max_routes = DEFAULT_MAX_ROUTES
     if registry is not None and not isinstance(registry, CollectorRegistry):
         raise TypeError(
             f"registry must be a prometheus_client CollectorRegistry, got {type(registry).__name__}"
@@ -79,6 +89,40 @@ def shared_monitor(
     return monitor
 
 
+def _reconcile_with_django(
+    app: object, *, registry: CollectorRegistry | None, max_routes: int | None
+) -> tuple[CollectorRegistry | None, int | None]:
+    if "django.core.handlers.base" not in sys.modules:
+        return registry, max_routes
+    from django.core.handlers.base import BaseHandler
+
+    # Channels' ProtocolTypeRouter holds Django's handler as its "http" application.
+    mapping = getattr(app, "application_mapping", None)
+    handler = mapping.get("http") if isinstance(mapping, dict) else app
+    if not isinstance(handler, BaseHandler):
+        return registry, max_routes
+    from gatewatch.django.options import configured_options
+
+    project = configured_options()
+    if max_routes is None:
+        max_routes = project.max_routes
+    elif max_routes != project.max_routes:
+        raise ValueError(
+            f"max_routes={max_routes} conflicts with settings.GATEWATCH['MAX_ROUTES'] = "
+            f"{project.max_routes} of the Django project it wraps; leave max_routes out (the "
+            "project's setting applies to both layers) or set the same value in both"
+        )
+    if registry is None:
+        registry = project.registry
+    elif project.registry is not None and registry is not project.registry:
+        raise ValueError(
+            "registry= conflicts with settings.GATEWATCH['REGISTRY'] of the Django project it "
+            "wraps; leave registry out (the project's setting applies to both layers) or pass "
+            "the same registry"
+        )
+    return registry, max_routes
+
+
 def check_live(*, live_path: str | None, live_token: str | None, metrics_path: str | None) -> None:
     """Validate the live view's options (``live_path=None``: the middleware does not serve it)."""
     if live_path is not None:
@@ -99,7 +143,9 @@ def check_live(*, live_path: str | None, live_token: str | None, metrics_path: s
             raise ValueError("live_token has no effect without live_path")
 
 
-def check_loop_options(*, loop_lag_interval: float | None, block_threshold: float | None) -> None:
+def check_loop_options(
+    *, loop_lag_interval: float | None = None, block_threshold: float | None = None
+) -> None:
     """Validate the event-loop options (``None`` turns each measurement off)."""
     for name, value in (("loop_lag_interval", loop_lag_interval), ("block_threshold", block_threshold)):
         if value is None:

@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from gatewatch import catalogue as c
 from gatewatch.histogram import Histogram
-from gatewatch.monitor import Monitor
+from gatewatch.monitor import Monitor, Sink
 from gatewatch.prometheus_websocket import SessionStats, collect_sessions, describe_sessions
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
@@ -35,7 +35,7 @@ class _RouteStats:
     """Everything recorded for one (interface, method, route)."""
 
     __slots__ = (
-        "blocking", "cpu", "durations", "offload", "offload_queue", "request_bytes",
+        "after_response", "blocking", "cpu", "durations", "offload", "offload_queue", "request_bytes",
         "response_bytes", "thread_hops", "ttfb",
     )
 
@@ -45,13 +45,14 @@ class _RouteStats:
         self.ttfb = Histogram(c.TTFB_BUCKETS)
         self.offload = Histogram(c.OFFLOAD_BUCKETS)
         self.offload_queue = Histogram(c.OFFLOAD_BUCKETS)
+        self.after_response = Histogram(c.TTFB_BUCKETS)
         self.thread_hops = 0
         self.request_bytes = 0
         self.response_bytes = 0
         self.durations: dict[str, Histogram] = {}
 
 
-class PrometheusAggregator(Collector):
+class PrometheusAggregator(Collector, Sink):
     """A :class:`~gatewatch.monitor.Sink` and a prometheus-client collector in one."""
 
     def __init__(self, monitor: Monitor) -> None:
@@ -71,19 +72,6 @@ class PrometheusAggregator(Collector):
         self._blocks: dict[str, list[float]] = {}
 
     # -- Sink -------------------------------------------------------------------------
-
-    def request_started(self, record: RequestRecord) -> None:
-        pass
-
-    def internal_error(self) -> None:
-        pass
-
-    def session_accepted(self, record: WebSocketRecord) -> None:
-        pass
-
-    def worker_threads_known(self, threads: int) -> None:
-        # Read from the monitor when scraped.
-        pass
 
     def loop_lag(self, seconds: float) -> None:
         with self._lock:
@@ -149,6 +137,17 @@ class PrometheusAggregator(Collector):
                 dkey = (interface, route)
                 self._disconnects[dkey] = self._disconnects.get(dkey, 0) + 1
 
+    def request_after_response(self, record: RequestRecord) -> None:
+        key = (record.interface, record.method, record.route_label)
+        with self._lock:
+            stats = self._routes.get(key)
+            if stats is None:
+                stats = self._routes[key] = _RouteStats()
+            stats.after_response.observe(record.after_response or 0.0)
+            if record.after_exception_label:
+                ekey = (record.interface, record.route_label, record.after_exception_label)
+                self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
+
     # -- Collector --------------------------------------------------------------------
 
     def describe(self) -> Iterator[Metric]:
@@ -166,6 +165,8 @@ class PrometheusAggregator(Collector):
                 _add_histogram(f[c.BLOCKING], labels, stats.blocking)
                 _add_histogram(f[c.CPU], labels, stats.cpu)
                 _add_histogram(f[c.TTFB], labels, stats.ttfb)
+                if stats.after_response.count:
+                    _add_histogram(f[c.AFTER_RESPONSE], labels, stats.after_response)
                 f[c.REQUEST_BYTES].add_metric(labels, stats.request_bytes)
                 f[c.RESPONSE_BYTES].add_metric(labels, stats.response_bytes)
                 if stats.offload.count:
@@ -213,6 +214,7 @@ _SHAPES: tuple[tuple[Callable[..., Metric], str, tuple[str, ...]], ...] = (
     (HistogramMetricFamily, c.BLOCKING, c.ROUTE_LABELS),
     (HistogramMetricFamily, c.CPU, c.ROUTE_LABELS),
     (HistogramMetricFamily, c.TTFB, c.ROUTE_LABELS),
+    (HistogramMetricFamily, c.AFTER_RESPONSE, c.ROUTE_LABELS),
     (GaugeMetricFamily, c.IN_FLIGHT, c.IN_FLIGHT_LABELS),
     (HistogramMetricFamily, c.CONCURRENCY, c.CONCURRENCY_LABELS),
     (CounterMetricFamily, c.REQUEST_BYTES, c.ROUTE_LABELS),

@@ -23,7 +23,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from gatewatch import catalogue as c
-from gatewatch.monitor import Monitor
+from gatewatch.monitor import Monitor, Sink
 from gatewatch.prometheus_websocket import close_code_label
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
@@ -35,7 +35,7 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()))
 
 
-class MultiprocessSink:
+class MultiprocessSink(Sink):
     """A :class:`~gatewatch.monitor.Sink` writing into prometheus-client's multiprocess files."""
 
     def __init__(self) -> None:
@@ -54,6 +54,10 @@ class MultiprocessSink:
         )
         self._ttfb = Histogram(
             c.TTFB, c.HELP[c.TTFB], c.ROUTE_LABELS, registry=None, buckets=c.TTFB_BUCKETS
+        )
+        self._after_response = Histogram(
+            c.AFTER_RESPONSE, c.HELP[c.AFTER_RESPONSE], c.ROUTE_LABELS, registry=None,
+            buckets=c.TTFB_BUCKETS,
         )
         self._in_flight = Gauge(
             c.IN_FLIGHT, c.HELP[c.IN_FLIGHT], c.IN_FLIGHT_LABELS, registry=None,
@@ -158,6 +162,18 @@ class MultiprocessSink:
             child = self._in_flight_children[key] = self._in_flight.labels(*key)
         child.inc()
 
+    def request_left(self, record: RequestRecord) -> None:
+        self._in_flight_children[(record.interface, record.method)].dec()
+        if record.interface == "wsgi":
+            self._workers_busy.dec()
+
+    def request_after_response(self, record: RequestRecord) -> None:
+        self._after_response.labels(record.interface, record.method, record.route_label).observe(
+            record.after_response or 0.0
+        )
+        if record.after_exception_label:
+            self._exceptions.labels(record.interface, record.route_label, record.after_exception_label).inc()
+
     def internal_error(self) -> None:
         self._internal_errors.inc()
 
@@ -193,9 +209,7 @@ class MultiprocessSink:
         if concurrency is None:
             concurrency = self._concurrency_children[interface] = self._concurrency.labels(interface)
         concurrency.observe(record.concurrency)
-        self._in_flight_children[(interface, record.method)].dec()
         if interface == "wsgi":
-            self._workers_busy.dec()
             threads = self._worker_threads
             if threads is not None and record.concurrency + 1 >= threads:
                 self._saturated.inc()

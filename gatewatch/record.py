@@ -14,6 +14,8 @@ class RequestRecord:
     """Plain numbers about one request; the middleware fills it, the monitor reads it once."""
 
     __slots__ = (
+        "after_exception_label",
+        "after_response",
         "blocking",
         "concurrency",
         "cpu",
@@ -21,8 +23,10 @@ class RequestRecord:
         "end",
         "exception",
         "exception_label",
+        "finished",
         "first_byte",
         "interface",
+        "left",
         "longest_step",
         "loop_blocks",
         "method",
@@ -89,6 +93,13 @@ class RequestRecord:
         self.route_label = ""
         self.status_label = ""
         self.exception_label = ""
+        # Book-keeping of the monitor: out of the in-flight counts, and recorded (each once).
+        self.left = False
+        self.finished = False
+        # Seconds the application went on after its response ended (Django's close hop,
+        # background tasks), and an exception raised then; set once it returns.
+        self.after_response: float | None = None
+        self.after_exception_label = ""
 
     def response_ended(self) -> None:
         """The whole body went out; a body-less response's first byte is its end."""
@@ -112,6 +123,8 @@ def set_route(template: str) -> None:
     template, never the raw path: ``set_route("/items/{id}")``. Outside a request, or
     under an application not wrapped by gatewatch, it does nothing.
     """
+    if not isinstance(template, str):
+        raise TypeError(f"set_route() takes the route template as a str, got {type(template).__name__}")
     record = current_record.get()
     if record is not None:
         record.route = template

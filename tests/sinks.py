@@ -4,28 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatewatch.monitor import Sink
 
-class BrokenSink:
-    def request_started(self, record: Any) -> None:
-        pass
 
+class BrokenSink(Sink):
     def request_finished(self, record: Any) -> None:
         raise RuntimeError("exporter bug")
 
-    def internal_error(self) -> None:
-        pass
 
-    def session_accepted(self, record: Any) -> None:
-        pass
+class BrokenEverywhereSink(Sink):
+    """Fails in every per-request hook."""
 
-    def session_finished(self, record: Any) -> None:
-        pass
+    def request_started(self, record: Any) -> None:
+        raise RuntimeError("exporter bug at start")
 
-    def loop_lag(self, seconds: float) -> None:
-        pass
+    def request_left(self, record: Any) -> None:
+        raise RuntimeError("exporter bug at leave")
 
-    def loop_block(self, route: str, duration: float, stack: Any) -> None:
-        pass
+    def request_finished(self, record: Any) -> None:
+        raise RuntimeError("exporter bug at finish")
 
-    def worker_threads_known(self, threads: int) -> None:
-        pass
+    def request_after_response(self, record: Any) -> None:
+        raise RuntimeError("exporter bug after the response")

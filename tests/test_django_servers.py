@@ -185,3 +185,31 @@ def test_uvicorn_with_a_sync_only_middleware(tmp_path: Path, monkeypatch: pytest
     offload = by_route(text, OFFLOAD_SUM, "asgi")["/async/"]
     assert hops >= 4
     assert offload > 0
+
+
+def test_uvicorn_work_after_the_response_is_not_the_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django's response.close() hop runs in a thread after the client has the last byte:
+    strictly sequential requests never see another in flight, offload stays within the
+    duration, and the close hop is after-response time."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    port = free_port()
+    command = uvicorn_command("examples.django_project.asgi:application", port)
+    with ServerProcess(command, port=port, ready_path="/health/", cwd=ROOT,
+                       log_path=tmp_path / "uvicorn.log") as server:
+        with httpx.Client(base_url=server.base_url) as client:
+            for _ in range(20):
+                assert client.get("/sync/").status_code == 200
+                assert client.get("/async/").status_code == 200
+        text = settle(server.base_url, "asgi", {("GET", "/sync/", "200"): 20,
+                                                  ("GET", "/async/", "200"): 20,
+                                                  ("GET", "/health/", "200"): 1})
+    # Every arrival found nothing else in flight (the scrapes came after, one at a time).
+    assert value(text, "gatewatch_http_concurrency_at_arrival_sum", interface="asgi") == 0
+    for route in ("/sync/", "/async/"):
+        duration = value(text, "gatewatch_http_request_duration_seconds_sum", route=route)
+        assert 0 < by_route(text, OFFLOAD_SUM, "asgi")[route] <= duration
+        after = "gatewatch_http_request_after_response_seconds"
+        assert value(text, after + "_count", route=route) == 20
+        assert value(text, after + "_sum", route=route) > 0

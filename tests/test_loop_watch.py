@@ -171,6 +171,10 @@ async def _hello(send: Send) -> None:
     await send({"type": "http.response.body", "body": b"hi"})
 
 
+async def _hello_app(scope: Scope, receive: Receive, send: Send) -> None:
+    await _hello(send)
+
+
 def test_under_trio_the_loop_measurements_are_skipped(registry: CollectorRegistry) -> None:
     async def trio_blocking(scope: Scope, receive: Receive, send: Send) -> None:
         await trio.sleep(0)
@@ -209,7 +213,7 @@ def test_bad_loop_options_name_the_option(
     registry: CollectorRegistry, options: dict[str, object], message: str
 ) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
-        GatewatchASGI(_hello, registry=registry, **options)  # type: ignore[arg-type]
+        GatewatchASGI(_hello_app, registry=registry, **options)  # type: ignore[arg-type]
 
 
 def test_stacks_are_trimmed_to_the_application() -> None:
@@ -223,3 +227,42 @@ def test_stacks_are_trimmed_to_the_application() -> None:
     assert not is_application_file(asyncio.__file__)
     assert not is_application_file(pytest.__file__)
     assert not is_application_file(loop_watch.__file__)
+
+
+def test_a_stopped_loop_is_not_blocked(registry: CollectorRegistry) -> None:
+    """One loop driven by run_until_complete with 0.3 s of synchronous code between runs:
+    nothing ran on the loop meanwhile, so nothing blocked it."""
+    async def fast(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = GatewatchASGI(fast, registry=registry, block_threshold=0.05, loop_lag_interval=None)
+    loop = asyncio.new_event_loop()
+    try:
+        for _ in range(3):
+            loop.run_until_complete(serve(app, "/fast"))
+            loop.run_until_complete(asyncio.sleep(0.02))
+            time.sleep(0.3)
+        loop.run_until_complete(asyncio.sleep(0.05))
+    finally:
+        loop.close()
+    assert value(registry, BLOCKS, route="<background>") == 0
+    assert value(registry, BLOCKS) == 0
+
+
+@pytest.mark.parametrize("attempt", range(10))
+def test_a_block_just_over_the_threshold_has_its_stack(registry: CollectorRegistry, attempt: int) -> None:
+    """A 60 ms block under a 50 ms threshold: the stack is read inside it every time."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(0.001 * attempt)
+        sleeping_view(0.06)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    wrapped = GatewatchASGI(app, registry=registry, block_threshold=0.05, loop_lag_interval=None)
+    state = live_state_for(wrapped.monitor)
+    asyncio.run(serve(wrapped))
+    blocks = state.snapshot()["loop_blocks"]
+    assert len(blocks) == 1
+    assert any("sleeping_view" in line for line in blocks[0]["stack"]), blocks[0]

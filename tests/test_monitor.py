@@ -49,7 +49,7 @@ def test_internal_errors_are_counted_and_logged_once_a_minute(
     assert value(registry, "gatewatch_internal_errors_total") == 5
     logged = [r for r in caplog.records if r.name == "gatewatch"]
     assert len(logged) == 1
-    assert "wsgi.finish" in logged[0].getMessage()
+    assert "sink.request_finished" in logged[0].getMessage()
 
 
 def test_bounded_labels() -> None:

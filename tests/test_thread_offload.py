@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import AsyncToSync, SyncToAsync, async_to_sync, sync_to_async
@@ -164,3 +165,103 @@ async def drive(app: GatewatchASGI, path: str) -> None:
     exchange = Exchange()
     await app(http_scope(path), exchange.receive, exchange.send)
     assert exchange.status == 200
+
+
+def test_concurrent_hand_offs_count_the_wall_time_waited_on_threads() -> None:
+    """asyncio.gather of 0.1 s and 0.3 s hand-offs: the request waited 0.3 s, not 0.1 s."""
+    record = new_record()
+
+    async def main() -> None:
+        current_record.set(record)
+        await asyncio.gather(sync_to_async(time.sleep, thread_sensitive=False)(0.1),
+                             sync_to_async(time.sleep, thread_sensitive=False)(0.3))
+
+    asyncio.run(main())
+    assert record.thread_hops == 2
+    assert record.offload is not None and 0.3 <= record.offload < 0.39
+
+
+def test_concurrent_anyio_hand_offs_count_the_wall_time_waited_on_threads() -> None:
+    import anyio
+    import anyio.to_thread
+
+    record = new_record()
+
+    async def main() -> None:
+        current_record.set(record)
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, time.sleep, 0.1)
+            group.start_soon(anyio.to_thread.run_sync, time.sleep, 0.3)
+
+    anyio.run(main)
+    assert record.thread_hops == 2
+    assert record.offload is not None and 0.3 <= record.offload < 0.39
+
+
+def test_hand_offs_after_the_response_are_not_offload() -> None:
+    """Django's close hop runs after the last byte: it counts as a hop, not as waiting."""
+    record = new_record()
+
+    async def main() -> None:
+        current_record.set(record)
+        await sync_to_async(time.sleep)(0.05)
+        record.end = time.perf_counter()
+        await sync_to_async(time.sleep)(0.1)
+
+    asyncio.run(main())
+    assert record.thread_hops == 2
+    assert record.offload is not None and 0.05 <= record.offload < 0.09
+
+
+def test_install_survives_a_reload_without_wrapping_twice() -> None:
+    import importlib
+
+    patched = SyncToAsync.__call__
+    reloaded = importlib.reload(thread_offload)
+    reloaded.install()
+    assert SyncToAsync.__call__ is patched
+    record = new_record()
+
+    async def main() -> None:
+        current_record.set(record)
+        await sync_to_async(lambda: None)()
+
+    asyncio.run(main())
+    assert record.thread_hops == 1
+    reloaded.uninstall()
+    assert SyncToAsync.__call__.__module__ == "asgiref.sync"
+
+
+def test_uninstall_leaves_a_later_wrapper_of_another_library_in_place() -> None:
+    import functools
+
+    ours: Any = SyncToAsync.__call__
+
+    @functools.wraps(ours)
+    async def theirs(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return await ours(self, *args, **kwargs)
+
+    calls: list[int] = []
+    SyncToAsync.__call__ = theirs  # type: ignore[method-assign]
+    try:
+        thread_offload.uninstall()
+        assert SyncToAsync.__call__ is theirs
+        record = new_record()
+
+        async def main() -> int:
+            current_record.set(record)
+            return await sync_to_async(lambda: 42)()
+
+        assert asyncio.run(main()) == 42
+        # Theirs still runs; ours passes through without counting.
+        assert calls == [1]
+        assert record.thread_hops == 0
+        # Installing again finds ours beneath theirs and turns it back on, unstacked.
+        thread_offload.install()
+        assert SyncToAsync.__call__ is theirs
+        asyncio.run(main())
+        assert record.thread_hops == 1
+    finally:
+        thread_offload.uninstall()
+        SyncToAsync.__call__ = ours.__gatewatch_offload__.original  # type: ignore[method-assign]

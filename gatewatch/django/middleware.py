@@ -9,6 +9,8 @@ itself, from the moment Django calls it until the response is closed.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import threading
 from asyncio.events import _get_running_loop
 from collections.abc import Awaitable, Callable
@@ -30,6 +32,7 @@ from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
 from gatewatch.step_timer import timer_class
 
 GetResponse = Callable[[HttpRequest], Any]
+logger = logging.getLogger("gatewatch")
 
 
 class GatewatchMiddleware:
@@ -91,7 +94,10 @@ class GatewatchMiddleware:
 
     def _serve_alone(self, request: HttpRequest) -> Any:
         interface = ASGI if isinstance(request, ASGIRequest) else WSGI
-        monitor, record = self._start(request, interface)
+        started = self._start(request, interface)
+        if started is None:
+            return self.get_response(request)
+        monitor, record = started
         token = current_record.set(record)
         cpu_started = thread_time() if self._options.cpu_time else 0.0
         try:
@@ -105,11 +111,14 @@ class GatewatchMiddleware:
         # CPU up to the response; a streamed body is produced later, outside the middleware.
         record.cpu = thread_time() - cpu_started if self._options.cpu_time else None
         _note_response(record, request, response)
-        _finish_on_close(monitor, record, response, holds_worker=interface == WSGI)
+        _finish_when_closed(monitor, record, request, response, holds_worker=interface == WSGI)
         return response
 
     async def _serve_alone_async(self, request: HttpRequest) -> Any:
-        monitor, record = self._start(request, ASGI)
+        started = self._start(request, ASGI)
+        if started is None:
+            return await self.get_response(request)
+        monitor, record = started
         loop = _get_running_loop()
         if loop is not self._watched_loop:
             self._watch(loop, monitor)
@@ -129,14 +138,24 @@ class GatewatchMiddleware:
         finally:
             current_record.reset(token)
         _note_response(record, request, response)
-        _finish_on_close(monitor, record, response, holds_worker=False)
+        _finish_when_closed(monitor, record, request, response, holds_worker=False)
         return response
 
-    def _start(self, request: HttpRequest, interface: str) -> tuple[Monitor, RequestRecord]:
+    def _start(self, request: HttpRequest, interface: str) -> tuple[Monitor, RequestRecord] | None:
+        """The monitor and a new record; None (and the request served unrecorded) if gatewatch
+        itself fails here: its errors never reach the request."""
         monitor = self._monitor
-        if monitor is None:
-            monitor = self._find_monitor(interface)
-        record = monitor.start(interface, request.method or "", request.path_info)
+        try:
+            if monitor is None:
+                monitor = self._find_monitor(interface)
+            record = monitor.start(interface, request.method or "", request.path_info)
+        except Exception as exc:
+            if monitor is not None:
+                monitor.report_internal_error("django.start", exc)
+            else:
+                logger.error("gatewatch could not start recording (the request is unaffected)",
+                             exc_info=exc)
+            return None
         record.offload = self._offload_start
         return monitor, record
 
@@ -165,19 +184,50 @@ def _note_response(record: RequestRecord, request: HttpRequest, response: HttpRe
         record.first_byte = perf_counter()
 
 
-def _finish_on_close(
-    monitor: Monitor, record: RequestRecord, response: HttpResponseBase, *, holds_worker: bool
+def _finish_when_closed(
+    monitor: Monitor,
+    record: RequestRecord,
+    request: HttpRequest,
+    response: HttpResponseBase,
+    *,
+    holds_worker: bool,
 ) -> None:
-    """End the request when the server closes the response (after the last byte), the
-    way Django's own handlers release the request."""
+    """End the request when the server closes the response it sends (after the last byte),
+    the way Django's own handlers release the request.
+
+    That is usually ``response``. A middleware listed before this one may replace it
+    (CommonMiddleware's APPEND_SLASH redirect for a 404), and the replaced one is never
+    closed; Django adds ``request.close`` to the closers of whichever response goes out, so
+    that one ends the request then, with the status of the response really sent.
+    """
     closers = getattr(response, "_resource_closers", None)
-    if isinstance(closers, list):
-        closers.append(lambda: _finish(monitor, record, holds_worker=holds_worker))
-    else:
+    if not isinstance(closers, list):
         _finish(monitor, record, holds_worker=holds_worker)
+        return
+    closers.append(lambda: _finish(monitor, record, holds_worker=holds_worker))
+    request_close = request.close
+
+    def close() -> None:
+        try:
+            if not record.finished:
+                # Called by HttpResponseBase.close() of the response that went out instead.
+                sent = sys._getframe(1).f_locals.get("self")
+                if isinstance(sent, HttpResponseBase):
+                    record.status = sent.status_code
+                    record.response_bytes = 0 if sent.streaming else len(sent.content)  # type: ignore[attr-defined]
+                _finish(monitor, record, holds_worker=holds_worker)
+        except Exception as exc:  # noqa: BLE001
+            monitor.report_internal_error("django.close", exc)
+        finally:
+            request_close()
+
+    # An instance attribute: Django reads request.close after the middleware chain returns.
+    setattr(request, "close", close)  # noqa: B010
 
 
 def _finish(monitor: Monitor, record: RequestRecord, *, holds_worker: bool) -> None:
+    if record.finished:
+        return
     try:
         record.end = end = perf_counter()
         if holds_worker:

@@ -14,10 +14,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch.options import DEFAULT_LIVE_PATH, check_live, check_loop_options
+from gatewatch.options import DEFAULT_LIVE_PATH, DEFAULT_MAX_ROUTES, check_live, check_loop_options
 
 SETTING = "GATEWATCH"
-DEFAULT_MAX_ROUTES = 500
 
 
 class GatewatchSettingsError(ImproperlyConfigured, ValueError):
@@ -103,9 +102,11 @@ def _check_value(key: str, value: Any) -> Problem | None:
             )
     elif key in ("BLOCK_THRESHOLD", "LOOP_LAG_INTERVAL"):
         try:
-            check_loop_options(loop_lag_interval=None, block_threshold=value)
+            check_loop_options(**{_KEYS[key]: value})
         except (TypeError, ValueError) as exc:
-            return Problem("gatewatch.E007", name, f"{name}: {exc}.")
+            # The check names the keyword argument; the user wrote the setting.
+            message = str(exc).replace(_KEYS[key], name, 1)
+            return Problem("gatewatch.E007", name, f"{message}.")
     elif key == "LIVE_TOKEN" and value is not None:
         try:
             check_live(live_path=DEFAULT_LIVE_PATH, live_token=value, metrics_path=None)
