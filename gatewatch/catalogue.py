@@ -55,7 +55,7 @@ THREAD_HOPS: Final = "gatewatch_http_request_thread_hops"  # counter; exposed wi
 ROUTE_VIEW: Final = "gatewatch_route_view"  # info; exposed as gatewatch_route_view_info
 QUEUE: Final = "gatewatch_http_request_queue_seconds"
 WORKERS_BUSY: Final = "gatewatch_wsgi_workers_busy"
-WORKERS_TOTAL: Final = "gatewatch_wsgi_workers_total"
+WORKERS_CAPACITY: Final = "gatewatch_wsgi_workers_capacity"
 SATURATED: Final = "gatewatch_wsgi_saturated_requests"  # counter; exposed with _total
 LOOP_LAG: Final = "gatewatch_event_loop_lag_seconds"
 LOOP_BLOCKS: Final = "gatewatch_event_loop_blocks"  # counter; exposed with _total
@@ -87,7 +87,7 @@ HELP: Final = {
     QUEUE: "Time a request waited before the application saw it, from the timestamp a proxy "
     "put in the queue-time header (X-Request-Start); only requests carrying it.",
     WORKERS_BUSY: "WSGI requests being served by this process now: its busy worker threads.",
-    WORKERS_TOTAL: "WSGI requests this process can serve at once (its worker threads), when known.",
+    WORKERS_CAPACITY: "WSGI requests this process can serve at once (its worker threads), when known.",
     SATURATED: "WSGI requests that took this process's last free worker thread: arrivals after "
     "them wait for a thread.",
     LOOP_LAG: "How late the event loop ran a callback scheduled at a fixed interval.",

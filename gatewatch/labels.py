@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Final
 
+from gatewatch.shared_labels import SharedAdmission
+
 UNMATCHED: Final = "<unmatched>"
 OTHER: Final = "<other>"
 OTHER_METHOD: Final = "_OTHER"
@@ -34,7 +36,11 @@ def status_label(status: int) -> str:
 
 
 class BoundedLabels:
-    """Admits the first ``limit`` distinct values; later newcomers share ``overflow``."""
+    """Admits the first ``limit`` distinct values; later newcomers share ``overflow``.
+
+    With :meth:`share`, the first ``limit`` of the whole server (every worker process, recycled
+    ones included) instead of this process's.
+    """
 
     def __init__(self, *, limit: int, overflow: str = OTHER) -> None:
         if limit < 1:
@@ -43,7 +49,14 @@ class BoundedLabels:
         self._overflow = overflow
         self._admitted: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._shared: SharedAdmission | None = None
         self.overflowed = 0
+
+    def share(self, admission: SharedAdmission) -> None:
+        """Admit through ``admission`` (multiprocess mode) from now on."""
+        with self._lock:
+            self._shared = admission
+            self._admitted.clear()
 
     def __len__(self) -> int:
         return len(self._admitted)
@@ -59,11 +72,17 @@ class BoundedLabels:
             admitted = self._admitted.get(value)
             if admitted is not None:
                 return admitted
-            if len(self._admitted) >= self._limit or len(value) > MAX_LABEL_LENGTH:
+            if len(value) > MAX_LABEL_LENGTH or not self._room_for(value):
                 self.overflowed += 1
                 return self._overflow
             self._admitted[value] = value
             return value
+
+    def _room_for(self, value: str) -> bool:
+        shared = self._shared
+        if shared is None:
+            return len(self._admitted) < self._limit
+        return shared.admit(value)
 
 
 def check_max_routes(max_routes: object) -> None:

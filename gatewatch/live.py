@@ -17,9 +17,15 @@ from collections import deque
 from time import perf_counter, time
 from typing import Any
 
-from gatewatch.live_snapshot_files import SCHEMA, merged_snapshot, snapshot_dir, start_writing
+from gatewatch.live_snapshot_files import (
+    SCHEMA,
+    check_snapshot_dir,
+    merged_snapshot,
+    snapshot_dir,
+    start_writing,
+)
 from gatewatch.monitor import Monitor, Sink
-from gatewatch.record import WSGI, RequestRecord
+from gatewatch.record import WSGI, RequestRecord, WebSocketRecord
 
 MAX_IN_FLIGHT_LISTED = 10_000
 RECENT_REQUESTS = 200
@@ -178,6 +184,11 @@ class LiveState(Sink):
         with self._lock:
             self._blocks.append(block)
 
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        # A worker serving only WebSockets must appear in the merged view too.
+        if self._writer_pending:
+            self._start_writer()
+
     def report_write_error(self, exc: Exception) -> None:
         monitor = self._monitor()
         if monitor is not None:
@@ -326,7 +337,10 @@ def live_state_for(monitor: Monitor) -> LiveState:
     with _states_lock:
         state = _states.get(monitor)
         if state is None:
-            state = LiveState(monitor, snapshot_dir=snapshot_dir())
+            directory = snapshot_dir()
+            if directory is not None:
+                check_snapshot_dir(directory)
+            state = LiveState(monitor, snapshot_dir=directory)
             monitor.add_sink(state)
             _states[monitor] = state
         return state

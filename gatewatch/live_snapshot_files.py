@@ -5,6 +5,11 @@ A worker's file is ``<dir>/gatewatch-live-<pid>.json``, rewritten atomically (a 
 file, then ``os.replace``) every :data:`WRITE_INTERVAL` by one daemon thread per process.
 Readers skip files not rewritten for :data:`STALE_AFTER` seconds and files whose process is
 gone, so a killed worker drops out of the view by itself.
+
+The directory is trusted only when no one else can write to it (another local user could
+otherwise add a forged worker to the view), and a reader opens only regular files of its own
+user, without following links and without blocking (a FIFO named like a snapshot would
+otherwise freeze the event loop of the worker answering the live view).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import glob
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -40,6 +46,33 @@ def snapshot_dir() -> str | None:
     if multiprocess_enabled():
         return os.environ.get(PROMETHEUS_DIR_VAR) or os.environ.get(PROMETHEUS_DIR_VAR.lower())
     return None
+
+
+# A snapshot is a few kilobytes; anything far larger is not one of ours.
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
+
+
+def check_snapshot_dir(directory: str) -> None:
+    """Raise ``ValueError`` naming the setting when ``directory`` cannot safely hold the live
+    view's snapshots: missing, not a directory, not writable, or writable by other users."""
+    setting = ENV_VAR if os.environ.get(ENV_VAR) else PROMETHEUS_DIR_VAR
+    try:
+        info = os.stat(directory)
+    except OSError as exc:
+        raise ValueError(
+            f"{setting}={directory!r}: the directory for the live view's snapshots does not exist "
+            f"({exc.strerror}); create it (mode 0700) before the server starts"
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{setting}={directory!r} is not a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{setting}={directory!r} is not writable by this user (uid {os.getuid()})")
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ValueError(
+            f"{setting}={directory!r} can be written by other users (mode "
+            f"{stat.S_IMODE(info.st_mode):o}, owner uid {info.st_uid}); they could forge the live "
+            "view: use a directory of this user's that only it can write (chmod 0700)"
+        )
 
 
 class SnapshotSource(Protocol):
@@ -76,10 +109,10 @@ def merged_snapshot(
     own_pid = None if current is None else current.get("pid")
     for path in glob.glob(os.path.join(glob.escape(directory), FILE_PREFIX + "*.json")):
         try:
-            if now - os.stat(path).st_mtime > stale_after:
+            data = _read_own_regular_file(path, now - stale_after)
+            if data is None:
                 continue
-            with open(path, "rb") as file:
-                snapshot = json.loads(file.read())
+            snapshot = json.loads(data)
         except (OSError, ValueError):
             # Removed or replaced between the listing and the read: that worker is gone.
             continue
@@ -88,6 +121,25 @@ def merged_snapshot(
             processes.append(snapshot)
     processes.sort(key=lambda snapshot: snapshot["pid"])
     return {"schema": SCHEMA, "time": now, "processes": processes}
+
+
+def _read_own_regular_file(path: str, fresh_after: float) -> bytes | None:
+    """The file's bytes if it is a regular file of this user modified after ``fresh_after``;
+    never follows a link, never waits on a FIFO or a device."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.getuid()
+            or info.st_mtime < fresh_after
+            or info.st_size > MAX_SNAPSHOT_BYTES
+        ):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as file:
+            return file.read(MAX_SNAPSHOT_BYTES + 1)
+    finally:
+        os.close(fd)
 
 
 def _process_exists(pid: int) -> bool:
@@ -109,6 +161,9 @@ class _Writer:
         self.targets: list[tuple[weakref.ref[SnapshotSource], str]] = []
         self.thread: threading.Thread | None = None
         self.files_written = 0
+        # A failing write is reported once, until a write succeeds again (a directory removed
+        # under a running server would otherwise be an error every half second).
+        self.failing = False
 
 
 _writer = _Writer()
@@ -155,8 +210,11 @@ def _write_forever(writer: _Writer) -> None:
                     continue
                 try:
                     write_atomically(path, source.snapshot())
+                    writer.failing = False
                 except Exception as exc:  # noqa: BLE001 - the writer must outlive a bad write
-                    source.report_write_error(exc)
+                    if not writer.failing:
+                        writer.failing = True
+                        source.report_write_error(exc)
                 del source
 
 

@@ -202,7 +202,7 @@ class PrometheusAggregator(Collector, Sink):
         if busy is not None:
             f[c.WORKERS_BUSY].add_metric([], busy)
             if monitor.worker_threads is not None:
-                f[c.WORKERS_TOTAL].add_metric([], monitor.worker_threads)
+                f[c.WORKERS_CAPACITY].add_metric([], monitor.worker_threads)
                 f[c.SATURATED].add_metric([], saturated)
         yield from (family for name, family in f.items() if family.samples or name not in _ONLY_WHEN_SET)
         yield from websocket
@@ -232,12 +232,12 @@ _SHAPES: tuple[tuple[Callable[..., Metric], str, tuple[str, ...]], ...] = (
     (CounterMetricFamily, c.LOOP_BLOCKED, c.LOOP_BLOCK_LABELS),
     (HistogramMetricFamily, c.QUEUE, c.QUEUE_LABELS),
     (GaugeMetricFamily, c.WORKERS_BUSY, ()),
-    (GaugeMetricFamily, c.WORKERS_TOTAL, ()),
+    (GaugeMetricFamily, c.WORKERS_CAPACITY, ()),
     (CounterMetricFamily, c.SATURATED, ()),
 )
 # Families left out of a scrape while they have no sample: a 0 there would claim the
 # process served WSGI, or that its capacity is known.
-_ONLY_WHEN_SET = frozenset({c.WORKERS_BUSY, c.WORKERS_TOTAL, c.SATURATED})
+_ONLY_WHEN_SET = frozenset({c.WORKERS_BUSY, c.WORKERS_CAPACITY, c.SATURATED})
 
 
 def _families() -> dict[str, Any]:

@@ -23,9 +23,11 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from gatewatch import catalogue as c
-from gatewatch.monitor import Monitor, Sink
-from gatewatch.prometheus_websocket import close_code_label
+from gatewatch.labels import BoundedLabels
+from gatewatch.monitor import MAX_EXCEPTION_TYPES, Monitor, Sink
+from gatewatch.prometheus_websocket import MAX_CLOSE_CODES, close_code_label
 from gatewatch.record import RequestRecord, WebSocketRecord
+from gatewatch.shared_labels import shared_admission
 from gatewatch.version import VERSION
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
@@ -106,8 +108,8 @@ class MultiprocessSink(Sink):
         self._workers_busy = Gauge(
             c.WORKERS_BUSY, c.HELP[c.WORKERS_BUSY], registry=None, multiprocess_mode="liveall"
         )
-        self._workers_total = Gauge(
-            c.WORKERS_TOTAL, c.HELP[c.WORKERS_TOTAL], registry=None, multiprocess_mode="liveall"
+        self._workers_capacity = Gauge(
+            c.WORKERS_CAPACITY, c.HELP[c.WORKERS_CAPACITY], registry=None, multiprocess_mode="liveall"
         )
         self._saturated = Counter(c.SATURATED, c.HELP[c.SATURATED], registry=None)
         self._worker_threads: int | None = None
@@ -136,6 +138,8 @@ class MultiprocessSink(Sink):
         )
         self._ws_bytes = Counter(c.WS_BYTES, c.HELP[c.WS_BYTES], c.WS_BYTES_LABELS, registry=None)
         self._ws_closes = Counter(c.WS_CLOSES, c.HELP[c.WS_CLOSES], c.WS_CLOSE_LABELS, registry=None)
+        # Close codes are the client's to choose: bounded across the server (process_monitor).
+        self.close_codes = BoundedLabels(limit=MAX_CLOSE_CODES, overflow="other")
         self._ws_exceptions = Counter(
             c.WS_EXCEPTIONS, c.HELP[c.WS_EXCEPTIONS], c.WS_EXCEPTION_LABELS, registry=None
         )
@@ -151,7 +155,7 @@ class MultiprocessSink(Sink):
 
     def worker_threads_known(self, threads: int) -> None:
         self._worker_threads = threads
-        self._workers_total.set(threads)
+        self._workers_capacity.set(threads)
 
     def request_started(self, record: RequestRecord) -> None:
         if record.interface == "wsgi":
@@ -260,7 +264,7 @@ class MultiprocessSink(Sink):
         if duration is not None:
             self._ws_active.labels(route).dec()
             self._ws_duration.labels(route).observe(duration)
-            code = close_code_label(record.close_code)
+            code = self.close_codes.label(close_code_label(record.close_code))
             self._ws_closes.labels(route, code, record.initiator).inc()
         for direction, kind, count in (
             ("received", "text", record.received_text),
@@ -278,6 +282,14 @@ class MultiprocessSink(Sink):
             self._ws_exceptions.labels(route, record.exception_label).inc()
 
 
+def _share_label_caps(monitor: Monitor, sink: MultiprocessSink) -> None:
+    """Bound the label values of the whole server, not of each worker (gatewatch.shared_labels)."""
+    directory = os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()) or ""
+    monitor.routes.share(shared_admission(directory, "routes", limit=monitor.max_routes))
+    monitor.exception_types.share(shared_admission(directory, "exceptions", limit=MAX_EXCEPTION_TYPES))
+    sink.close_codes.share(shared_admission(directory, "close_codes", limit=MAX_CLOSE_CODES))
+
+
 _process_monitor: Monitor | None = None
 _process_sink: MultiprocessSink | None = None
 _lock = threading.Lock()
@@ -291,6 +303,7 @@ def process_monitor(*, max_routes: int = 500) -> tuple[Monitor, MultiprocessSink
         if _process_monitor is None or _process_sink is None:
             _process_sink = MultiprocessSink()
             _process_monitor = Monitor(max_routes=max_routes, sinks=(_process_sink,))
+            _share_label_caps(_process_monitor, _process_sink)
         elif _process_monitor.max_routes != max_routes:
             raise ValueError(
                 f"max_routes={max_routes} conflicts with this process's gatewatch monitor "

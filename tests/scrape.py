@@ -6,16 +6,21 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.scrape_summary import parse, total
+from tests.promtool import check_metrics
 
 
 def _text(text_or_registry: str | CollectorRegistry) -> str:
     if isinstance(text_or_registry, CollectorRegistry):
-        return generate_latest(text_or_registry).decode()
-    return text_or_registry
+        text = generate_latest(text_or_registry).decode()
+    else:
+        text = text_or_registry
+    # Every exposition a test reads must also be one Prometheus accepts.
+    check_metrics(text)
+    return text
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {(sample.name, frozenset(sample.labels.items())): sample.value for sample in parse(text)}
+    return {(sample.name, frozenset(sample.labels.items())): sample.value for sample in parse(_text(text))}
 
 
 def value(text_or_registry: str | CollectorRegistry, name: str, **labels: str) -> float:

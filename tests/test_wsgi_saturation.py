@@ -63,7 +63,7 @@ def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.Monke
 
     # Two at a time: the last pair waited for two rounds of the first ones.
     assert max(latencies) >= 2.5 * SLEEP
-    assert value(text, "gatewatch_wsgi_workers_total") == 2
+    assert value(text, "gatewatch_wsgi_workers_capacity") == 2
     assert value(text, "gatewatch_wsgi_workers_busy") == 0
     # Every request after the first found the other thread busy and took the last free one.
     assert value(text, "gatewatch_wsgi_saturated_requests_total") >= 4
@@ -76,7 +76,7 @@ def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.Monke
     if multiprocess:
         # One series per worker process.
         pids = {dict(labels).get("pid") for (name, labels), _ in samples(text).items()
-                if name == "gatewatch_wsgi_workers_total"}
+                if name == "gatewatch_wsgi_workers_capacity"}
         assert len(pids) == 1 and None not in pids
 
 
@@ -115,7 +115,7 @@ def test_queue_time_in_process_both_interfaces(registry: CollectorRegistry) -> N
     for interface in ("wsgi", "asgi"):
         assert value(registry, "gatewatch_http_request_queue_seconds_count", interface=interface) == 1
         assert 0.25 <= value(registry, "gatewatch_http_request_queue_seconds_sum", interface=interface) < 5
-    assert value(registry, "gatewatch_wsgi_workers_total") == 3
+    assert value(registry, "gatewatch_wsgi_workers_capacity") == 3
     with pytest.raises(ValueError, match="queue_time_header"):
         GatewatchWSGI(wsgi_app, registry=registry, queue_time_header="X Request Start")
     with pytest.raises(ValueError, match="worker_threads"):

@@ -1,0 +1,128 @@
+"""The live view's snapshot directory: refused when others can write to it, read without ever
+blocking or trusting a file that is not this user's, failures reported once; and workers that
+serve only WebSockets show in the merged view under gunicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from gatewatch import GatewatchWSGI
+from gatewatch.live import LiveState, live_state_for
+from gatewatch.live_snapshot_files import merged_snapshot, write_atomically
+from gatewatch.monitor import Monitor
+from gatewatch.server_process import ServerProcess, free_port, gunicorn_command
+from tests.traffic import ROOT, gunicorn_config
+from tests.wsgi_driver import call, make_environ
+
+
+def hello(environ: object, start_response: object) -> list[bytes]:
+    start_response("200 OK", [])  # type: ignore[operator]
+    return [b"hi"]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "message"),
+    [
+        (lambda d: None, "does not exist"),
+        (lambda d: d.write_text("a file"), "is not a directory"),
+        (lambda d: (d.mkdir(), d.chmod(0o777)), "can be written by other users"),
+        (lambda d: (d.mkdir(), d.chmod(0o770)), "can be written by other users"),
+        (lambda d: (d.mkdir(), os.chown(d, 65534, 65534), d.chmod(0o755)),
+         "can be written by other users|not writable"),
+    ],
+)
+def test_an_unsafe_directory_fails_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prepare: object, message: str
+) -> None:
+    directory = tmp_path / "live"
+    prepare(directory)  # type: ignore[operator]
+    monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(directory))
+    with pytest.raises(ValueError, match=rf"GATEWATCH_LIVE_DIR='{directory}'.*({message})"):
+        GatewatchWSGI(hello, monitor=Monitor())
+
+
+def test_a_fifo_a_link_and_another_users_file_are_never_read(tmp_path: Path) -> None:
+    pid = os.getpid()
+    write_atomically(str(tmp_path / "real.json"), {"schema": 1, "pid": pid})
+    os.mkfifo(tmp_path / "gatewatch-live-1.json")
+    (tmp_path / "gatewatch-live-2.json").symlink_to(tmp_path / "real.json")
+    write_atomically(str(tmp_path / "gatewatch-live-3.json"), {"schema": 1, "pid": pid})
+    os.chown(tmp_path / "gatewatch-live-3.json", 65534, 65534)
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(merged_snapshot(str(tmp_path))), daemon=True)
+    reader.start()
+    reader.join(2.0)
+    assert not reader.is_alive(), "the reader blocked on the FIFO"
+    assert result[0]["processes"] == []  # type: ignore[index]
+
+
+def test_a_directory_removed_under_a_running_server_is_reported_once(tmp_path: Path) -> None:
+    directory = tmp_path / "live"
+    directory.mkdir()
+    monitor = Monitor()
+    state = LiveState(monitor, snapshot_dir=str(directory))
+    monitor.add_sink(state)
+    monitor.finish(monitor.start("wsgi", "GET", "/"))
+    time.sleep(0.7)
+    assert state.snapshot_path is not None and Path(state.snapshot_path).exists()
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    time.sleep(1.8)
+    assert monitor.internal_errors == 1
+    del state
+
+
+def test_live_state_for_checks_the_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="GATEWATCH_LIVE_DIR"):
+        live_state_for(Monitor())
+    (tmp_path / "ok").mkdir(mode=0o700)
+    monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path / "ok"))
+    app = GatewatchWSGI(hello, monitor=Monitor())
+    assert call(app, make_environ("/")).body == b"hi"
+
+
+@pytest.mark.slow
+def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) -> None:
+    multiproc = tmp_path / "multiproc"
+    multiproc.mkdir()
+    port = free_port()
+    command = gunicorn_command("tests.label_bound_apps:asgi", port, "-w", "2",
+                               "-k", "uvicorn.workers.UvicornWorker", "-c", str(gunicorn_config(tmp_path)))
+
+    async def hold_sessions(base: str, ready: asyncio.Event, done: asyncio.Event) -> None:
+        url = base.replace("http://", "ws://") + "/ws"
+        sessions = [await websockets.connect(url) for _ in range(20)]
+        ready.set()
+        await done.wait()
+        for session in sessions:
+            await session.close()
+
+    with ServerProcess(command, port=port, ready_path="/ready", cwd=ROOT,
+                       env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}) as server:
+
+        async def main() -> list[int]:
+            ready, done = asyncio.Event(), asyncio.Event()
+            holder = asyncio.create_task(hold_sessions(server.base_url, ready, done))
+            await ready.wait()
+            await asyncio.sleep(1.0)  # every worker's writer has written once
+            seen = []
+            async with httpx.AsyncClient(base_url=server.base_url) as client:
+                for _ in range(6):
+                    view = (await client.get("/_gatewatch/live.json")).json()
+                    seen.append(sum(len(p["websockets"]["open"]) for p in view["processes"]))
+            done.set()
+            await holder
+            return seen
+
+        seen = asyncio.run(main())
+    assert seen == [20] * 6
