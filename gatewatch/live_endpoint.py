@@ -1,8 +1,13 @@
 """Serve the live view as JSON, safe by default.
 
-Without a token only loopback clients (127.0.0.0/8, ::1) get an answer, and not when the
-request came through a proxy (it carries ``Forwarded``, ``X-Forwarded-For`` or
-``X-Real-IP``): behind a reverse proxy on the same host every client would look local.
+Without a token only loopback clients (127.0.0.0/8, ::1) get an answer, and only when the
+``Host`` header names a loopback host too (``127.0.0.1``, ``[::1]``, ``localhost``, any port)
+and the request carries no proxy's forwarding header (``Forwarded``, ``X-Forwarded-For``,
+``X-Real-IP``). Behind a proxy on the same host every client looks local; a proxy that adds
+no forwarding header (nginx ``proxy_pass`` without ``X-Forwarded-For``, HAProxy in TCP mode, a
+plain TCP forwarder) still passes on the ``Host`` the client asked for, which then names the
+public host. What stays local on purpose is a tunnel to a loopback name: ``ssh -L 9000:127.0.0.1:8000``
+or ``kubectl port-forward`` with ``curl http://127.0.0.1:9000/...``.
 With a token, every request must carry ``Authorization: Bearer <token>``, loopback included.
 """
 
@@ -37,11 +42,33 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback
 
 
+def is_loopback_host_header(host: str | None) -> bool:
+    """Whether a ``Host`` header value names a loopback host: an address, or ``localhost``."""
+    if not host:
+        return False
+    host = host.strip()
+    if host.startswith("["):
+        name, bracket, _ = host[1:].partition("]")
+        if not bracket:
+            return False
+    else:
+        name, colon, port = host.rpartition(":")
+        if not colon or not port.isdigit():
+            name = host
+    name = name.lower().rstrip(".")
+    return name == "localhost" or is_loopback(name)
+
+
 def authorize(
-    client_host: str | None, authorization: str | None, token: str | None, *, forwarded: bool = False
+    client_host: str | None,
+    authorization: str | None,
+    token: str | None,
+    *,
+    host: str | None,
+    forwarded: bool = False,
 ) -> bool:
-    """May this client read the live view? ``authorization`` is the raw header value;
-    ``forwarded`` says the request carried a proxy's forwarding header."""
+    """May this client read the live view? ``authorization`` and ``host`` are the raw header
+    values; ``forwarded`` says the request carried a proxy's forwarding header."""
     if token is not None:
         if authorization is None:
             return False
@@ -49,7 +76,7 @@ def authorize(
         if scheme.lower() != "bearer":
             return False
         return hmac.compare_digest(credentials.strip().encode("utf-8", "replace"), token.encode())
-    return not forwarded and is_loopback(client_host)
+    return not forwarded and is_loopback(client_host) and is_loopback_host_header(host)
 
 
 def live_body(state: LiveState) -> bytes:
@@ -79,15 +106,18 @@ def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
     """An ASGI app (HTTP scopes) answering with :func:`live_body`."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = None
+        authorization = host = None
         forwarded = False
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 authorization = value.decode("latin-1")
+            elif name == b"host":
+                host = value.decode("latin-1")
             elif name in _FORWARDING_HEADERS:
                 forwarded = True
         client = scope.get("client")
-        allowed = authorize(client[0] if client else None, authorization, token, forwarded=forwarded)
+        allowed = authorize(client[0] if client else None, authorization, token, host=host,
+                            forwarded=forwarded)
         status, headers, body = _respond(state, scope.get("method", "GET"), allowed)
         await send({
             "type": "http.response.start",
@@ -105,7 +135,8 @@ def live_wsgi_app(state: LiveState, *, token: str | None = None) -> WSGIApp:
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         forwarded = any(key in environ for key in _FORWARDING_ENVIRON_KEYS)
         allowed = authorize(
-            environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"), token, forwarded=forwarded
+            environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"), token,
+            host=environ.get("HTTP_HOST"), forwarded=forwarded,
         )
         status, headers, body = _respond(state, environ.get("REQUEST_METHOD", "GET"), allowed)
         start_response(f"{status} {_REASONS[status]}", headers)

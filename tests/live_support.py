@@ -33,6 +33,9 @@ async def ok_asgi(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def fetch_asgi(app: GatewatchASGI, path: str = LIVE, **scope: Any) -> Exchange:
+    """``path`` fetched the way a local client does (``Host: 127.0.0.1:8000``) unless ``headers``
+    are given."""
+    scope.setdefault("headers", [(b"host", b"127.0.0.1:8000")])
     return await serve(app, http_scope(path, **scope))
 
 

@@ -247,7 +247,9 @@ def test_metrics_and_live_views(settings: Settings) -> None:
     assert metrics.status_code == 200
     assert metrics["Content-Type"].startswith("text/plain")
     assert value(metrics.content.decode(), DURATION_COUNT, route=ITEM) == 1
-    live = client.get("/_gatewatch/live.json")
+    # Django's test client asks for "testserver", not a loopback host: refused without a token.
+    assert client.get("/_gatewatch/live.json").status_code == 403
+    live = client.get("/_gatewatch/live.json", headers={"Host": "localhost:8000"})
     assert live.status_code == 200
     recent = [r for process in json.loads(live.content)["processes"] for r in process["recent"]]
     assert [(r["route_label"], r["view"]) for r in recent][:2] == [
@@ -260,4 +262,5 @@ def test_metrics_and_live_views(settings: Settings) -> None:
     assert authorized.status_code == 200
     # Not from loopback: refused without a token.
     settings.GATEWATCH = {**settings.GATEWATCH, "LIVE_TOKEN": None}
-    assert client.get("/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3").status_code == 403
+    assert client.get("/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3",
+                      headers={"Host": "localhost"}).status_code == 403

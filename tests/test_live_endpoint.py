@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
-from gatewatch.live_endpoint import authorize, is_loopback
+from gatewatch.live_endpoint import authorize, is_loopback, is_loopback_host_header
 from tests.live_support import (
     DURATION_COUNT,
     LIVE,
@@ -36,8 +36,24 @@ pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
 )
 def test_loopback_addresses(host: str | None, loopback: bool) -> None:
     assert is_loopback(host) is loopback
-    assert authorize(host, None, None) is loopback
-    assert authorize(host, None, None, forwarded=True) is False
+    assert authorize(host, None, None, host="127.0.0.1:8000") is loopback
+    assert authorize(host, None, None, host="127.0.0.1:8000", forwarded=True) is False
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [("127.0.0.1", True), ("127.0.0.1:8000", True), ("[::1]:8000", True), ("[::1]", True),
+     ("localhost", True), ("LOCALHOST:80", True), ("localhost.", True), ("127.9.9.9:1", True),
+     ("example.com", False), ("example.com:8000", False), ("10.0.0.5:8000", False),
+     ("[2001:db8::1]:443", False), ("localhost.example.com", False), ("[::1", False), ("", False),
+     (None, False), ("127.0.0.1.nip.io", False)],
+)
+def test_a_loopback_client_must_also_ask_for_a_loopback_host(host: str | None, local: bool) -> None:
+    """Through a plain TCP forwarder every client is loopback; the Host it asked for is not."""
+    assert is_loopback_host_header(host) is local
+    assert authorize("127.0.0.1", None, None, host=host) is local
+    # A token still opens it from anywhere, whatever the Host.
+    assert authorize("127.0.0.1", "Bearer t0ken", "t0ken", host=host) is True
 
 
 @pytest.mark.parametrize(
@@ -49,14 +65,20 @@ def test_loopback_addresses(host: str | None, loopback: bool) -> None:
      ("10.0.0.5", "Bearer s3crét-token", False), (None, "Bearer s3cret-token", True)],
 )
 def test_token(host: str | None, authorization: str | None, allowed: bool) -> None:
-    assert authorize(host, authorization, "s3cret-token") is allowed
+    assert authorize(host, authorization, "s3cret-token", host="example.com") is allowed
 
 
 @pytest.mark.parametrize(
     ("client", "headers", "status"),
-    [(("127.0.0.1", 5000), [], 200), (("::1", 5000, 0, 0), [], 200), (("10.1.2.3", 5000), [], 403),
-     (None, [], 403), (("127.0.0.1", 5000), [(b"x-forwarded-for", b"203.0.113.9")], 403),
-     (("127.0.0.1", 5000), [(b"forwarded", b"for=203.0.113.9")], 403)],
+    [(("127.0.0.1", 5000), [(b"host", b"127.0.0.1:8000")], 200),
+     (("::1", 5000, 0, 0), [(b"host", b"[::1]:8000")], 200),
+     (("127.0.0.1", 5000), [(b"host", b"localhost:8000")], 200),
+     (("127.0.0.1", 5000), [], 403),
+     (("127.0.0.1", 5000), [(b"host", b"gatewatch.example.com")], 403),
+     (("10.1.2.3", 5000), [(b"host", b"127.0.0.1:8000")], 403),
+     (None, [(b"host", b"127.0.0.1:8000")], 403),
+     (("127.0.0.1", 5000), [(b"host", b"127.0.0.1"), (b"x-forwarded-for", b"203.0.113.9")], 403),
+     (("127.0.0.1", 5000), [(b"host", b"127.0.0.1"), (b"forwarded", b"for=203.0.113.9")], 403)],
 )
 def test_asgi_endpoint_answers_loopback_only(
     registry: CollectorRegistry, client: Any, headers: list[tuple[bytes, bytes]], status: int
@@ -74,7 +96,9 @@ def test_asgi_endpoint_answers_loopback_only(
 @pytest.mark.parametrize(
     ("remote", "extra", "status"),
     [("127.0.0.1", {}, "200 OK"), ("::1", {}, "200 OK"), ("192.168.1.20", {}, "403 Forbidden"),
-     (None, {}, "403 Forbidden"), ("127.0.0.1", {"HTTP_X_REAL_IP": "203.0.113.9"}, "403 Forbidden")],
+     (None, {}, "403 Forbidden"), ("127.0.0.1", {"HTTP_X_REAL_IP": "203.0.113.9"}, "403 Forbidden"),
+     ("127.0.0.1", {"HTTP_HOST": "shop.example.com"}, "403 Forbidden"),
+     ("127.0.0.1", {"HTTP_HOST": "localhost:5000"}, "200 OK")],
 )
 def test_wsgi_endpoint_answers_loopback_only(
     registry: CollectorRegistry, remote: str | None, extra: dict[str, str], status: str
