@@ -7,10 +7,13 @@ import sys
 from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
 from time import perf_counter, time
+from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import thread_offload
+from gatewatch.asgi_app_check import check_asgi_app
+from gatewatch.asgi_client_gone import client_gone
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
 from gatewatch.asgi_websocket import serve_websocket
@@ -40,7 +43,7 @@ class GatewatchASGI:
         *,
         registry: CollectorRegistry | None = None,
         monitor: Monitor | None = None,
-        max_routes: int = 500,
+        max_routes: int | None = None,
         metrics_path: str | None = None,
         cpu_time: bool = True,
         live_path: str | None = DEFAULT_LIVE_PATH,
@@ -50,6 +53,7 @@ class GatewatchASGI:
         track_offload: bool = True,
         queue_time_header: str | None = None,
     ) -> None:
+        check_asgi_app(app)
         check_loop_options(loop_lag_interval=loop_lag_interval, block_threshold=block_threshold)
         check_header("queue_time_header", queue_time_header)
         if not isinstance(track_offload, bool):
@@ -63,6 +67,7 @@ class GatewatchASGI:
             cpu_time=cpu_time,
             live_path=live_path,
             live_token=live_token,
+            app=app,
         )
         self.app: ASGIApp = app
         self.monitor = setup.monitor
@@ -88,30 +93,29 @@ class GatewatchASGI:
         if live_path is not None:
             self._own_pages[live_path] = live_asgi_app(live_state_for(setup.monitor), token=live_token)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         # HTTP is served inline here rather than in a helper coroutine: one coroutine
-        # frame less per request on the hottest path.
+        # frame less per request on the hottest path. Whatever the app returns is returned:
+        # servers act on it (uvicorn closes the connection when it is not None).
         kind = scope["type"]
         loop = _get_running_loop()  # None under trio: loop measurements need asyncio
         if loop is not self._watched_loop:
             self._watch(loop)
         if kind != "http":
             if kind == "websocket":
-                await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
+                return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
+            return await self.app(scope, receive, send)
         path = scope["path"]
-        if path in self._own_pages:
-            await self._own_pages[path](scope, receive, send)
-            return
+        if self._own_pages:
+            own_page = self._own_page(path, scope)
+            if own_page is not None:
+                return await own_page(scope, receive, send)
         monitor = self.monitor
         try:
             record = monitor.start(ASGI, scope["method"], path)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             monitor.report_internal_error("asgi.start", exc)
-            await self.app(scope, receive, send)
-            return
+            return await self.app(scope, receive, send)
         if self._queue_header is not None:
             self._note_queue(record, scope)
         root_path = scope.get("root_path", "")
@@ -143,6 +147,12 @@ class GatewatchASGI:
                 body_size, final = _extension_body(message)
                 if record.first_byte is None and body_size:
                     record.first_byte = perf_counter()
+            if final and client_gone(send):
+                # The server knows the client left and will drop this message silently
+                # (uvicorn and hypercorn do for HTTP: no ASGI 2.4 OSError), and an app that
+                # never calls receive() never hears of it: the response never ended.
+                record.disconnected = True
+                final = False
             if final:
                 # Marked before the send returns: some servers (hypercorn) queue an
                 # http.disconnect for the app inside the final send, and a listener task
@@ -158,9 +168,16 @@ class GatewatchASGI:
             record.response_bytes += body_size
             if final:
                 record.end = perf_counter()
+                # The client has the response: whatever the app does from here on (Django's
+                # close hop, background tasks) is after-response work, not in flight.
+                monitor.leave_in_flight(record)
 
         try:
-            await self._timer(self.app(scope, receive_counted, send_counted), record)
+            result = await self._timer(self.app(scope, receive_counted, send_counted), record)
+            if not record.response_complete and not record.disconnected and client_gone(send):
+                # Returned without ending a response the client had already left.
+                record.disconnected = True
+            return result
         except Exception as exc:
             # An error raised because the client left is the disconnect, not an app bug.
             if not record.disconnected:
@@ -172,13 +189,29 @@ class GatewatchASGI:
                 record.disconnected = True
             raise
         finally:
+            returned = perf_counter()
             try:
                 current_record.reset(token)
+            except Exception as exc:  # noqa: BLE001 - e.g. a coroutine closed in another context
+                monitor.report_internal_error("asgi.reset", exc)
+            try:
                 if record.route is None:
                     record.route = route_template(scope, root_path)
-                monitor.finish(record)
             except Exception as exc:  # noqa: BLE001
-                monitor.report_internal_error("asgi.finish", exc)
+                monitor.report_internal_error("asgi.route", exc)
+            # Neither call raises: the request leaves in-flight and is counted, once.
+            monitor.finish(record)
+            monitor.after_response(record, returned, None)
+
+    def _own_page(self, path: str, scope: Scope) -> ASGIApp | None:
+        """gatewatch's page at ``path``, whether or not the server put its root path in front
+        (uvicorn --root-path does, as the ASGI spec asks; others do not)."""
+        page = self._own_pages.get(path)
+        if page is None:
+            root_path = scope.get("root_path", "")
+            if root_path and path.startswith(root_path):
+                page = self._own_pages.get(path[len(root_path):])
+        return page
 
     def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
         for name, value in scope.get("headers", ()):

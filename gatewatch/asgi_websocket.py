@@ -8,6 +8,7 @@ consumers), and the per-message cost is a few additions.
 from __future__ import annotations
 
 from time import perf_counter
+from typing import Any
 
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
@@ -29,13 +30,13 @@ async def serve_websocket(
     scope: Scope,
     receive: Receive,
     send: Send,
-) -> None:
+) -> Any:
+    """Serve one WebSocket session through ``app``, recording it; returns what ``app`` returns."""
     try:
         record = monitor.start_session(scope.get("path", ""))
     except Exception as exc:  # noqa: BLE001 - never let recording stop the session
         monitor.report_internal_error("websocket.start", exc)
-        await app(scope, receive, send)
-        return
+        return await app(scope, receive, send)
     root_path = scope.get("root_path", "")
     token = current_record.set(record)
 
@@ -98,7 +99,7 @@ async def serve_websocket(
             monitor.report_internal_error("websocket.send", exc)
 
     try:
-        await timer(app(scope, receive_counted, send_counted), record)
+        return await timer(app(scope, receive_counted, send_counted), record)
     except Exception as exc:
         if not record.disconnected:
             record.exception = exc

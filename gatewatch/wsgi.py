@@ -1,14 +1,15 @@
-"""The WSGI middleware: one record per request, from the call until the iterable is closed."""
+"""The WSGI middleware: one record per request, from the call until the response body ended."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from threading import get_ident
 from time import perf_counter, thread_time, time
-from typing import Any
+from typing import Any, cast
 
+from asgiref.sync import iscoroutinefunction
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.exposition import metrics_wsgi_app
@@ -28,10 +29,15 @@ from gatewatch.wsgi_workers import check_worker_threads, threads_from_environ, w
 class GatewatchWSGI:
     """Wrap a WSGI application to record every request it serves (PEP 3333).
 
-    A request holds its worker from the call until the server calls the response
-    iterable's ``close()``; that is its duration and its blocking time. A
-    ``wsgi.file_wrapper`` response is handed back as the same object, so the server
-    can still use ``sendfile``.
+    A request holds its worker from the call until its response ended: the body iterable
+    is exhausted, or a ``wsgi.file_wrapper`` response is closed. That is its duration and
+    its blocking time, and it leaves in-flight then. What the server's later ``close()``
+    runs (the app's clean-up) is recorded apart, as after-response time. A response
+    closed before its end is a client that left (499); one the app failed before any body
+    byte reached the server is the server's 500. A ``wsgi.file_wrapper`` response is
+    handed back as the same object, so the server can still use ``sendfile``; any other
+    response is wrapped, keeping ``len()`` when it has one (servers derive Content-Length
+    from a one-element list).
     """
 
     def __init__(
@@ -40,7 +46,7 @@ class GatewatchWSGI:
         *,
         registry: CollectorRegistry | None = None,
         monitor: Monitor | None = None,
-        max_routes: int = 500,
+        max_routes: int | None = None,
         metrics_path: str | None = None,
         cpu_time: bool = True,
         live_path: str | None = DEFAULT_LIVE_PATH,
@@ -48,6 +54,7 @@ class GatewatchWSGI:
         queue_time_header: str | None = DEFAULT_QUEUE_HEADER,
         worker_threads: int | None = None,
     ) -> None:
+        _check_app(app)
         check_header("queue_time_header", queue_time_header)
         check_worker_threads("worker_threads", worker_threads)
         setup = resolve(
@@ -59,6 +66,7 @@ class GatewatchWSGI:
             cpu_time=cpu_time,
             live_path=live_path,
             live_token=live_token,
+            app=app,
         )
         self.app = app
         self.monitor = setup.monitor
@@ -121,7 +129,7 @@ class GatewatchWSGI:
         try:
             result = self.app(environ, start_response_counted)
         except BaseException as exc:
-            record.exception = exc
+            _note_exception(record, exc)
             current_record.reset(token)
             finish()
             raise
@@ -130,6 +138,9 @@ class GatewatchWSGI:
             return _watch_response(result, record, environ, finish)
         except Exception as exc:  # noqa: BLE001
             monitor.report_internal_error("wsgi.response", exc)
+            # Unwatched, the response would never end for gatewatch: count it now rather than
+            # leave it in flight for good.
+            finish()
             return result
 
     def _learn_capacity(self, environ: Environ) -> None:
@@ -143,10 +154,61 @@ def _no_cpu_clock() -> float:
     return 0.0
 
 
-class _Finisher:
-    """Ends the request exactly once, whichever way it ends (close, exception, error)."""
+_WANTED = "GatewatchWSGI wraps a WSGI application (def app(environ, start_response))"
 
-    __slots__ = ("_cpu_clock", "_cpu_started", "_done", "_environ", "_monitor", "_record", "_thread")
+
+def _check_app(app: object) -> None:
+    """Fail now on what certainly is not a WSGI application; accept anything else callable."""
+    if app is None:
+        raise TypeError(f"{_WANTED}; got None as app")
+    if not callable(app):
+        hint = ": pass the application object, not its import string" if isinstance(app, str) else ""
+        raise TypeError(f"{_WANTED}; got a {_qualified(type(app))} as app, which is not callable{hint}")
+    if _is_async_callable(app):
+        raise TypeError(
+            f"{_WANTED}; got an ASGI application ({_describe(app)}, its __call__ is async) as app: "
+            "wrap it with GatewatchASGI instead"
+        )
+
+
+def _is_async_callable(app: object) -> bool:
+    # Only an answer that is certain counts: a class may be a PEP 3333 application (calling
+    # it builds the response iterable), and an object whose inspection fails is given the
+    # benefit of the doubt.
+    if isinstance(app, type):
+        return False
+    try:
+        # The class's __call__, not the instance's: that is what calling the object runs.
+        return iscoroutinefunction(app) or iscoroutinefunction(type(app).__call__)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _qualified(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _describe(app: object) -> str:
+    name = getattr(app, "__qualname__", None)
+    module = getattr(app, "__module__", None)
+    if isinstance(name, str) and isinstance(module, str):
+        return f"{module}.{name}"
+    return _qualified(type(app))
+
+
+def _note_exception(record: RequestRecord, exc: BaseException) -> None:
+    record.exception = exc
+    if record.first_byte is None:
+        # No body byte and no write() reached the server, so (PEP 3333) it has sent no
+        # headers yet and answers 500 itself, whatever status the app had started.
+        record.status = 500
+
+
+class _Finisher:
+    """Ends the request exactly once, whichever way it ends (body exhausted, close, exception,
+    or a response dropped unclosed), then times what the server's ``close()`` runs after it."""
+
+    __slots__ = ("_cpu_clock", "_cpu_started", "_environ", "_monitor", "_record", "_thread")
 
     def __init__(
         self,
@@ -162,26 +224,28 @@ class _Finisher:
         self._cpu_started = cpu_started
         self._cpu_clock = cpu_clock
         self._thread = get_ident()
-        self._done = False
 
-    def __call__(self) -> None:
-        if self._done:
-            return
-        self._done = True
+    def __call__(self, *, cpu: bool = True) -> None:
         record = self._record
+        if record.finished:
+            return
         try:
             record.end = end = perf_counter()
             # Under WSGI the worker is held for the whole request.
             record.blocking = record.longest_step = end - record.start
-            if self._cpu_clock is _no_cpu_clock or get_ident() != self._thread:
+            if not cpu or self._cpu_clock is _no_cpu_clock or get_ident() != self._thread:
                 record.cpu = None
             else:
                 record.cpu = self._cpu_clock() - self._cpu_started
             if record.route is None:
                 record.route = werkzeug_route(self._environ)
-            self._monitor.finish(record)
         except Exception as exc:  # noqa: BLE001
             self._monitor.report_internal_error("wsgi.finish", exc)
+        # Never raises, and takes the request out of in-flight whatever failed above.
+        self._monitor.finish(record)
+
+    def after_response(self, exception: BaseException | None) -> None:
+        self._monitor.after_response(self._record, perf_counter(), exception)
 
 
 def werkzeug_route(environ: Environ) -> str | None:
@@ -201,11 +265,16 @@ def _watch_response(
         hooked = _hook_file_wrapper(result, record, finish)
         if hooked:
             return result
+    # Decided once per response: an iterable without len() must not gain one (a server
+    # would take len() == 0 or 1 at its word).
+    if hasattr(result, "__len__"):
+        return _SizedClosingIterator(result, record, finish)
     return ClosingIterator(result, record, finish)
 
 
 def _hook_file_wrapper(result: Any, record: RequestRecord, finish: _Finisher) -> bool:
-    """Keep the server's own file wrapper (so it may ``sendfile``) and learn when it closes."""
+    """Keep the server's own file wrapper (so it may ``sendfile``) and learn when it closes:
+    the server closes it once the file went out, so that is where its response ended."""
     original_close = getattr(result, "close", None)
 
     def close() -> None:
@@ -228,34 +297,48 @@ def _hook_file_wrapper(result: Any, record: RequestRecord, finish: _Finisher) ->
 
 
 class ClosingIterator:
-    """Passes the response through chunk by chunk, counting it, and finishes on ``close()``."""
+    """Passes the response through chunk by chunk, counting it. The request is recorded when
+    the body is exhausted; the server's ``close()`` after that is after-response work. Closed
+    (or dropped) before the end, it is a client that left."""
 
     __slots__ = ("_closed", "_finish", "_iterable", "_iterator", "_record")
 
     def __init__(self, iterable: Iterable[bytes], record: RequestRecord, finish: _Finisher) -> None:
+        self._closed = False
         self._iterable = iterable
         self._record = record
         self._finish = finish
-        self._closed = False
-        try:
-            self._iterator: Iterator[bytes] = iter(iterable)
-        except BaseException as exc:
-            record.exception = exc
-            self.close()
-            raise
+        # iter() is called when the server iterates, not before, as it would be bare (a
+        # PEP 3333 class-based app may call start_response in its __iter__).
+        self._iterator: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._iterator is None:
+            try:
+                self._iterator = iter(self._iterable)
+            except BaseException as exc:
+                _note_exception(self._record, exc)
+                raise
         return self
 
     def __next__(self) -> bytes:
         record = self._record
+        iterator = self._iterator
+        if iterator is None:
+            self.__iter__()
+            iterator = self._iterator
+            assert iterator is not None
         try:
-            chunk = next(self._iterator)
+            chunk = next(iterator)
         except StopIteration:
-            record.response_ended()
+            if not record.finished:
+                # The last byte is with the server: the response ended, the worker is free
+                # as far as the client is concerned.
+                record.response_ended()
+                self._finish()
             raise
         except BaseException as exc:
-            record.exception = exc
+            _note_exception(record, exc)
             raise
         if chunk and record.first_byte is None:
             record.first_byte = perf_counter()
@@ -267,8 +350,19 @@ class ClosingIterator:
             return
         self._closed = True
         record = self._record
+        close = getattr(self._iterable, "close", None)
+        if record.response_complete:
+            raised: BaseException | None = None
+            try:
+                if close is not None:
+                    close()
+            except BaseException as exc:
+                raised = exc
+                raise
+            finally:
+                self._finish.after_response(raised)
+            return
         try:
-            close = getattr(self._iterable, "close", None)
             if close is not None:
                 close()
         except BaseException as exc:
@@ -276,7 +370,34 @@ class ClosingIterator:
                 record.exception = exc
             raise
         finally:
-            if not record.response_complete and record.exception is None:
+            if record.exception is None:
                 # The server stopped iterating before the end: the client went away.
                 record.disconnected = True
             self._finish()
+
+    def __del__(self) -> None:
+        # Neither exhausted nor closed, and now unreachable: a test client's response dropped
+        # unread, or a server that forgot close(). End it as close() would have (499 unless
+        # the app raised) so that it does not stay in flight for good. The app's own close()
+        # is not called: bare, nobody would have called it either. CPU time is unknown here.
+        # (It runs for every response: __del__ with a bare try costs about 0.1-0.2 µs per
+        # response, with contextlib.suppress 0.5 µs, a weakref.finalize registered and then
+        # detached at close() about 1 µs.)
+        try:
+            if not self._closed and not self._record.finished:
+                if self._record.exception is None:
+                    self._record.disconnected = True
+                self._finish(cpu=False)
+        except Exception:  # noqa: BLE001 - a finalizer must never raise (it would only be printed)
+            pass
+
+
+class _SizedClosingIterator(ClosingIterator):
+    """For a response iterable with ``len()``: waitress and wsgiref send a Content-Length
+    (and keep the connection) when ``len(result) == 1``; without it waitress answers chunked
+    with ``Connection: close`` and drops a pipelined request, wsgiref sends no length."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:
+        return len(cast("Sized", self._iterable))

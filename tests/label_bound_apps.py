@@ -3,6 +3,8 @@ the worst case for label caps under several worker processes."""
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
+
 from gatewatch import GatewatchASGI, GatewatchWSGI, set_route
 from gatewatch.asgi_types import Receive, Scope, Send
 from gatewatch.wsgi_types import Environ, StartResponse
@@ -32,5 +34,9 @@ async def echo_until_closed(scope: Scope, receive: Receive, send: Send) -> None:
             return
 
 
-wsgi = GatewatchWSGI(every_path_a_route, metrics_path="/metrics", max_routes=MAX_ROUTES)
-asgi = GatewatchASGI(echo_until_closed, metrics_path="/metrics", max_routes=MAX_ROUTES)
+# Registries of their own: the test process imports this module too (for MAX_ROUTES), and
+# must not leave a max_routes=50 monitor on the global registry for other tests.
+wsgi = GatewatchWSGI(every_path_a_route, metrics_path="/metrics", max_routes=MAX_ROUTES,
+                     registry=CollectorRegistry())
+asgi = GatewatchASGI(echo_until_closed, metrics_path="/metrics", max_routes=MAX_ROUTES,
+                     registry=CollectorRegistry())

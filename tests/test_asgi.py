@@ -331,3 +331,232 @@ def test_cpu_time_off_exports_no_cpu_samples(registry: CollectorRegistry) -> Non
     run(serve(GatewatchASGI(hello, registry=registry, cpu_time=False), http_scope("/")))
     assert value(registry, "gatewatch_http_request_cpu_seconds_count") == 0
     assert value(registry, "gatewatch_http_request_blocking_seconds_count") == 1
+
+
+# -- issue 16: the app's return value, a client gone behind the server's send, wrong apps ---
+
+
+@pytest.mark.parametrize("scope_type", ["http", "websocket", "lifespan", "somethingnew"])
+def test_what_the_app_returns_is_returned(registry: CollectorRegistry, scope_type: str) -> None:
+    """uvicorn closes the connection when the app returns something other than None."""
+    returned = object()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> object:
+        if scope["type"] == "http":
+            await hello(scope, receive, send)
+        return returned
+
+    scope = http_scope("/r") if scope_type == "http" else {"type": scope_type, "path": "/r"}
+    exchange = Exchange()
+    wrapped = GatewatchASGI(app, registry=registry)
+    assert run(wrapped(scope, exchange.receive, exchange.send)) is returned
+
+
+def test_what_an_own_page_returns_is_returned(registry: CollectorRegistry) -> None:
+    wrapped = GatewatchASGI(hello, registry=registry, metrics_path="/metrics")
+    page_returned = object()
+
+    async def page(scope: Scope, receive: Receive, send: Send) -> Any:
+        return page_returned
+
+    wrapped._own_pages["/metrics"] = page
+    exchange = Exchange()
+    assert run(wrapped(http_scope("/metrics"), exchange.receive, exchange.send)) is page_returned
+
+
+def server_send_class(module: str, name: str, flag: str) -> type:
+    """A stand-in for the per-request object behind a real server's ``send`` (same module and
+    class name, same flag), recording what it was sent."""
+
+    async def send(self: Any, message: Message) -> None:
+        self.sent.append(message)
+        if self.close_on_final and message["type"] == "http.response.body" and not message.get("more_body"):
+            setattr(self, flag, True)  # hypercorn closes its own stream inside the final send
+
+    def init(self: Any) -> None:
+        self.sent = []
+        self.close_on_final = False
+        setattr(self, flag, False)
+
+    return type(name, (), {"__module__": module, "__init__": init, "send": send})
+
+
+UVICORN_CYCLE = ("uvicorn.protocols.http.httptools_impl", "RequestResponseCycle", "disconnected")
+HYPERCORN_STREAM = ("hypercorn.protocol.http_stream", "HTTPStream", "closed")
+
+
+async def two_chunks(scope: Scope, receive: Receive, send: Send) -> None:
+    """Streams without ever calling receive(); the client may leave between the chunks."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"one", "more_body": True})
+    leave = scope.get("leave")
+    if leave is not None:
+        leave()
+    await send({"type": "http.response.body", "body": b"two"})
+
+
+@pytest.mark.parametrize("server", [UVICORN_CYCLE, HYPERCORN_STREAM], ids=["uvicorn", "hypercorn"])
+def test_client_gone_behind_the_servers_send_is_a_disconnect(
+    registry: CollectorRegistry, server: tuple[str, str, str]
+) -> None:
+    module, name, flag = server
+    connection = server_send_class(module, name, flag)()
+    scope = http_scope("/gone", leave=lambda: setattr(connection, flag, True))
+    run(GatewatchASGI(two_chunks, registry=registry)(scope, Exchange().receive, connection.send))
+    # The app's messages all reached the server, untouched: the server drops them, not gatewatch.
+    assert [m.get("body") for m in connection.sent] == [None, b"one", b"two"]
+    assert value(registry, "gatewatch_http_request_duration_seconds_count", status="499") == 1
+    assert value(registry, "gatewatch_http_disconnects_total") == 1
+    assert value(registry, "gatewatch_http_exceptions_total") == 0
+    assert value(registry, "gatewatch_http_requests_in_flight") == 0
+
+
+@pytest.mark.parametrize("server", [UVICORN_CYCLE, HYPERCORN_STREAM], ids=["uvicorn", "hypercorn"])
+def test_client_still_there_is_a_200(registry: CollectorRegistry, server: tuple[str, str, str]) -> None:
+    module, name, flag = server
+    connection = server_send_class(module, name, flag)()
+    connection.close_on_final = True
+    run(GatewatchASGI(two_chunks, registry=registry)(http_scope("/ok"), Exchange().receive, connection.send))
+    assert value(registry, "gatewatch_http_request_duration_seconds_count", status="200") == 1
+    assert value(registry, "gatewatch_http_disconnects_total") == 0
+    assert value(registry, "gatewatch_http_response_body_bytes_total") == 6
+
+
+def test_returning_without_a_final_body_after_the_client_left_is_a_disconnect(
+    registry: CollectorRegistry,
+) -> None:
+    module, name, flag = UVICORN_CYCLE
+    connection = server_send_class(module, name, flag)()
+
+    async def gives_up(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"one", "more_body": True})
+        connection.disconnected = True
+
+    run(GatewatchASGI(gives_up, registry=registry)(http_scope("/g"), Exchange().receive, connection.send))
+    assert value(registry, "gatewatch_http_request_duration_seconds_count", status="499") == 1
+
+
+def test_a_flag_on_an_unknown_send_owner_is_ignored(registry: CollectorRegistry) -> None:
+    """Only uvicorn's and hypercorn's own classes are read: a look-alike elsewhere means nothing."""
+    connection = server_send_class("myproject.middleware", "RequestResponseCycle", "disconnected")()
+    connection.disconnected = True
+    run(GatewatchASGI(two_chunks, registry=registry)(http_scope("/x"), Exchange().receive, connection.send))
+    assert value(registry, "gatewatch_http_request_duration_seconds_count", status="200") == 1
+
+
+WSGI_HINT = "wrap it with GatewatchWSGI instead"
+
+
+def flask_app() -> Any:
+    from flask import Flask
+
+    return Flask("wrong_wrapper")
+
+
+def django_wsgi() -> Any:
+    from django.core.wsgi import get_wsgi_application
+
+    return get_wsgi_application()
+
+
+def wsgi_function(environ: Any, start_response: Any) -> list[bytes]:
+    return []
+
+
+class Asgi2App:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    async def __call__(self, receive: Receive, send: Send) -> None:
+        pass
+
+
+def asgi2_function(scope: Scope) -> Any:
+    return Asgi2App(scope).__call__
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (flask_app, "got a WSGI application (flask.app.Flask) as app: " + WSGI_HINT),
+        (lambda: flask_app().wsgi_app,
+         "got a WSGI application (flask.app.Flask.wsgi_app) as app: " + WSGI_HINT),
+        (django_wsgi, "(django.core.handlers.wsgi.WSGIHandler) as app: " + WSGI_HINT),
+        (lambda: wsgi_function, "(tests.test_asgi.wsgi_function) as app: " + WSGI_HINT),
+        (lambda: None, "got None as app"),
+        (lambda: 42, "got a builtins.int as app, which is not callable"),
+        (lambda: "main:app", "not callable: pass the application object, not its import string"),
+        (lambda: Asgi2App, "ASGI 2 application (tests.test_asgi.Asgi2App, called with the scope alone)"),
+        (lambda: asgi2_function, "asgiref.compatibility.guarantee_single_callable(app)"),
+    ],
+    ids=["flask", "flask-wsgi_app", "django-wsgi", "wsgi-function", "none", "int", "str", "asgi2-class",
+         "asgi2-function"],
+)
+def test_wrapping_the_wrong_object_fails_at_construction(
+    registry: CollectorRegistry, make: Any, expected: str
+) -> None:
+    with pytest.raises(TypeError) as caught:
+        GatewatchASGI(make(), registry=registry)
+    message = str(caught.value)
+    assert message.startswith("GatewatchASGI wraps an ASGI application (async def app(scope, receive, send))")
+    assert expected in message
+
+
+def test_an_async_callable_that_cannot_take_scope_receive_send_fails(registry: CollectorRegistry) -> None:
+    async def two(scope: Scope, receive: Receive) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"\(scope, receive\) as app, which cannot be called with"):
+        GatewatchASGI(two, registry=registry)  # type: ignore[arg-type]
+
+
+def real_asgi_apps() -> list[Any]:
+    """ASGI 3 apps of every shape gatewatch must keep accepting."""
+    import functools
+
+    from channels.routing import ProtocolTypeRouter
+    from django.core.asgi import get_asgi_application
+    from starlette.applications import Starlette
+
+    class AsyncCall:
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            pass
+
+    class SyncCallReturningAwaitable:
+        def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+            return hello(scope, receive, send)
+
+    class Awaitable3:
+        """uvicorn's ASGI 3 class form: instantiated per request with all three, then awaited."""
+
+        def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            self.call = hello(scope, receive, send)
+
+        def __await__(self) -> Any:
+            return self.call.__await__()
+
+    async def with_prefix(prefix: str, scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
+    def one_arg_handler(request: Any) -> None:
+        pass
+
+    @functools.wraps(one_arg_handler)  # __wrapped__ claims (request): the real signature counts
+    async def decorated(scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
+    async def anything(*args: Any, **kwargs: Any) -> None:
+        pass
+
+    django_asgi = get_asgi_application()
+    return [
+        hello, AsyncCall(), SyncCallReturningAwaitable(), Awaitable3, functools.partial(with_prefix, "/p"),
+        decorated, anything, Starlette(), django_asgi, ProtocolTypeRouter({"http": django_asgi}),
+        print,  # no readable signature, so nothing is certain
+    ]
+
+
+def test_real_asgi_apps_are_accepted(registry: CollectorRegistry) -> None:
+    for app in real_asgi_apps():
+        GatewatchASGI(app, registry=registry)

@@ -23,6 +23,12 @@ from tests.traffic import ROOT, gunicorn_config
 from tests.wsgi_driver import call, make_environ
 
 
+def _give_away(directory: Path) -> None:
+    directory.mkdir()
+    os.chown(directory, 65534, 65534)
+    directory.chmod(0o755)
+
+
 def hello(environ: object, start_response: object) -> list[bytes]:
     start_response("200 OK", [])  # type: ignore[operator]
     return [b"hi"]
@@ -35,8 +41,7 @@ def hello(environ: object, start_response: object) -> list[bytes]:
         (lambda d: d.write_text("a file"), "is not a directory"),
         (lambda d: (d.mkdir(), d.chmod(0o777)), "can be written by other users"),
         (lambda d: (d.mkdir(), d.chmod(0o770)), "can be written by other users"),
-        (lambda d: (d.mkdir(), os.chown(d, 65534, 65534), d.chmod(0o755)),
-         "can be written by other users|not writable"),
+        (lambda d: _give_away(d), "can be written by other users|not writable"),
     ],
 )
 def test_an_unsafe_directory_fails_at_start_up(

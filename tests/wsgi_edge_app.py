@@ -1,0 +1,194 @@
+"""PEP 3333 edge cases, served bare and wrapped side by side by one server process.
+
+``/bare/<case>`` runs the case as it is, ``/wrapped/<case>`` through ``GatewatchWSGI`` (which
+names the route ``/<case>``), ``/flask/...`` is a Flask app wrapped the README's way, and
+``/metrics`` is the wrapped side's registry. The dispatcher only passes the call through,
+so both sides get the very same server.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.util import FileWrapper
+
+from flask import Flask, request
+from prometheus_client import CollectorRegistry
+
+from gatewatch import GatewatchWSGI, set_route
+from gatewatch.wsgi_types import Environ, StartResponse, WSGIApp
+
+# A real file on disk for wsgi.file_wrapper: this module's own source.
+PAYLOAD = Path(__file__)
+SLOW_CLOSE = 1.0
+
+
+def text() -> list[tuple[str, str]]:
+    # A new list each time: wsgiref adds its Content-Length to the very list it is given.
+    return [("Content-Type", "text/plain")]
+
+
+class Body:
+    """A response iterable with a close() that may raise or take its time (clean-up)."""
+
+    def __init__(self, chunks: list[bytes], *, close_raises: bool = False, close_sleeps: float = 0.0) -> None:
+        self.chunks = chunks
+        self.close_raises = close_raises
+        self.close_sleeps = close_sleeps
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        time.sleep(self.close_sleeps)
+        if self.close_raises:
+            raise RuntimeError("close failed")
+
+
+def one(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    return [b"one element"]
+
+
+def many(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    return [b"several ", b"list ", b"elements"]
+
+
+def generator(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+
+    def chunks() -> Iterator[bytes]:
+        yield b"from "
+        yield b"a generator"
+
+    return chunks()
+
+
+def late(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+    # A generator function: start_response runs at the server's first next().
+    start_response("200 OK", text())
+    yield b"late start_response"
+
+
+def write(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    send = start_response("200 OK", text())
+    send(b"written, then ")
+    return [b"returned"]
+
+
+def exc_info_early(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    try:
+        raise ValueError("failed before the body")
+    except ValueError:
+        # Nothing sent yet: the server replaces the status and headers.
+        start_response("500 Internal Server Error", text(), sys.exc_info())
+    return [b"error page"]
+
+
+def exc_info_late(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+    start_response("200 OK", text())
+    yield b"part of the body, "
+    try:
+        raise ValueError("failed in the body")
+    except ValueError:
+        # Headers are out: PEP 3333 has the server re-raise the exception from here.
+        start_response("500 Internal Server Error", text(), sys.exc_info())
+    yield b"never sent"
+
+
+def file(environ: Environ, start_response: StartResponse) -> Any:
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
+    return wrapper(PAYLOAD.open("rb"), 8192)
+
+
+def close_raises(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    return Body([b"body, then close() raises"], close_raises=True)
+
+
+def slow_close(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    return Body([b"body, then close() cleans up"], close_sleeps=SLOW_CLOSE)
+
+
+def empty(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    return []
+
+
+def empty_chunk(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    return [b""]
+
+
+def raise_after_start(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+    raise RuntimeError("after start_response, before returning the body")
+
+
+def raise_in_first_next(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+
+    def chunks() -> Iterator[bytes]:
+        raise RuntimeError("at the first next() of the body")
+        yield b"never"  # a generator all the same
+
+    return chunks()
+
+
+def raise_after_empty_chunk(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", text())
+
+    def chunks() -> Iterator[bytes]:
+        yield b""  # no body byte yet: PEP 3333 servers must still hold the headers back
+        raise RuntimeError("after an empty chunk")
+
+    return chunks()
+
+
+CASES: dict[str, WSGIApp] = {
+    case.__name__: case
+    for case in (
+        one, many, generator, late, write, exc_info_early, exc_info_late, file, close_raises,
+        slow_close, empty, empty_chunk, raise_after_start, raise_in_first_next, raise_after_empty_chunk,
+    )
+}
+
+
+def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    name = environ.get("PATH_INFO", "").rsplit("/", 1)[-1]
+    case = CASES.get(name)
+    if case is None:
+        start_response("404 Not Found", text())
+        return [b"no such case"]
+    set_route(f"/{name}")
+    return case(environ, start_response)
+
+
+REGISTRY = CollectorRegistry()
+WRAPPED = GatewatchWSGI(cases, registry=REGISTRY, metrics_path="/metrics")
+
+flask_app = Flask(__name__)
+
+
+@flask_app.post("/flask/upload")
+def upload() -> str:
+    return str(len(request.get_data()))
+
+
+flask_app.wsgi_app = GatewatchWSGI(flask_app.wsgi_app, registry=REGISTRY)  # type: ignore[method-assign]
+
+
+def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    path: str = environ.get("PATH_INFO", "")
+    if path.startswith("/flask/"):
+        return flask_app(environ, start_response)
+    if path.startswith("/bare/"):
+        return cases(environ, start_response)
+    return WRAPPED(environ, start_response)
