@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import thread_offload
-from gatewatch.asgi_app_check import check_asgi_app
+from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp

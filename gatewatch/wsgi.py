@@ -9,9 +9,9 @@ from threading import get_ident
 from time import perf_counter, thread_time, time
 from typing import Any, cast
 
-from asgiref.sync import iscoroutinefunction
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch.app_check import check_wsgi_app
 from gatewatch.exposition import metrics_wsgi_app
 from gatewatch.flask import annotate_flask, flask_app_of
 from gatewatch.live import live_state_for
@@ -54,7 +54,7 @@ class GatewatchWSGI:
         queue_time_header: str | None = DEFAULT_QUEUE_HEADER,
         worker_threads: int | None = None,
     ) -> None:
-        _check_app(app)
+        check_wsgi_app(app)
         check_header("queue_time_header", queue_time_header)
         check_worker_threads("worker_threads", worker_threads)
         setup = resolve(
@@ -152,48 +152,6 @@ class GatewatchWSGI:
 
 def _no_cpu_clock() -> float:
     return 0.0
-
-
-_WANTED = "GatewatchWSGI wraps a WSGI application (def app(environ, start_response))"
-
-
-def _check_app(app: object) -> None:
-    """Fail now on what certainly is not a WSGI application; accept anything else callable."""
-    if app is None:
-        raise TypeError(f"{_WANTED}; got None as app")
-    if not callable(app):
-        hint = ": pass the application object, not its import string" if isinstance(app, str) else ""
-        raise TypeError(f"{_WANTED}; got a {_qualified(type(app))} as app, which is not callable{hint}")
-    if _is_async_callable(app):
-        raise TypeError(
-            f"{_WANTED}; got an ASGI application ({_describe(app)}, its __call__ is async) as app: "
-            "wrap it with GatewatchASGI instead"
-        )
-
-
-def _is_async_callable(app: object) -> bool:
-    # Only an answer that is certain counts: a class may be a PEP 3333 application (calling
-    # it builds the response iterable), and an object whose inspection fails is given the
-    # benefit of the doubt.
-    if isinstance(app, type):
-        return False
-    try:
-        # The class's __call__, not the instance's: that is what calling the object runs.
-        return iscoroutinefunction(app) or iscoroutinefunction(type(app).__call__)
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _qualified(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _describe(app: object) -> str:
-    name = getattr(app, "__qualname__", None)
-    module = getattr(app, "__module__", None)
-    if isinstance(name, str) and isinstance(module, str):
-        return f"{module}.{name}"
-    return _qualified(type(app))
 
 
 def _note_exception(record: RequestRecord, exc: BaseException) -> None:

@@ -363,34 +363,6 @@ def test_exc_info_error_page_after_a_failure_is_recorded_as_sent(registry: Colle
     assert value(registry, "gatewatch_http_exceptions_total", exception="KeyError") == 1
 
 
-class RawStream:
-    """A server's input with readinto/read1 (like a socket file), reading from bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self._inner = io.BytesIO(data)
-
-    def read(self, size: int = -1) -> bytes:
-        return self._inner.read(size)
-
-    def readline(self, size: int = -1) -> bytes:
-        return self._inner.readline(size)
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        return self._inner.readlines(hint)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._inner)
-
-    def readinto(self, buffer: bytearray) -> int:
-        return self._inner.readinto(buffer)
-
-    def readinto1(self, buffer: bytearray) -> int:
-        return self._inner.readinto1(buffer)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self._inner.read1(size)
-
-
 class MinimalStream:
     """PEP 3333's four read methods and nothing else."""
 
@@ -408,6 +380,19 @@ class MinimalStream:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._inner)
+
+
+class RawStream(MinimalStream):
+    """A server's input with readinto/read1 too (like a socket file)."""
+
+    def readinto(self, buffer: bytearray) -> int:
+        return self._inner.readinto(buffer)
+
+    def readinto1(self, buffer: bytearray) -> int:
+        return self._inner.readinto1(buffer)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._inner.read1(size)
 
 
 def reading_app(reader: Callable[[Any], object]) -> WSGIApp:
