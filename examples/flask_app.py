@@ -2,7 +2,7 @@
 
 Run it wrapped under gunicorn::
 
-    gunicorn -w 2 examples.flask_app:wrapped
+    gunicorn -c examples/gunicorn.conf.py -w 2 examples.flask_app:wrapped
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from gatewatch.labels import check_max_routes
 from gatewatch.monitor import Monitor
+from gatewatch.multiprocess_dir import check_single_process
 from gatewatch.prometheus import monitor_for_registry
 from gatewatch.prometheus_multiprocess import multiprocess_enabled, process_monitor
 
@@ -78,6 +79,8 @@ def shared_monitor(
     if multiprocess_enabled():
         monitor, sink = process_monitor(max_routes=max_routes)
     else:
+        # Under gunicorn -w N each worker would export its own share as the server's numbers.
+        check_single_process()
         monitor = monitor_for_registry(REGISTRY if registry is None else registry, max_routes=max_routes)
         sink = None
     if interface is not None:

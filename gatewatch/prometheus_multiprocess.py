@@ -6,12 +6,8 @@ Each worker writes its numbers into prometheus-client's memory-mapped files unde
 prometheus-client metric objects, so this sink uses them, with the labelled
 children cached per label set so the hot path skips the label look-up.
 
-Run gunicorn with a ``child_exit`` hook so a dead worker's live gauges go away::
-
-    from prometheus_client import multiprocess
-
-    def child_exit(server, worker):
-        multiprocess.mark_process_dead(worker.pid)
+:mod:`gatewatch.gunicorn`'s hooks set the directory up before the workers fork, clear an
+earlier run's files, and drop a dead worker's live gauges (``child_exit``).
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from gatewatch import catalogue as c
 from gatewatch.labels import BoundedLabels
 from gatewatch.monitor import MAX_EXCEPTION_TYPES, Monitor, Sink
+from gatewatch.multiprocess_dir import check_directory, use_multiprocess_values, warn_stale_files
 from gatewatch.prometheus_websocket import MAX_CLOSE_CODES, close_code_label
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.shared_labels import shared_admission
@@ -297,10 +294,17 @@ _lock = threading.Lock()
 
 def process_monitor(*, max_routes: int = 500) -> tuple[Monitor, MultiprocessSink]:
     """The one monitor of this worker process; a second set of metric objects would
-    overwrite the first one's values in the shared files."""
+    overwrite the first one's values in the shared files.
+
+    The first call checks the directory (ValueError naming the variable when it is missing,
+    not a directory or not writable) and warns once about files an earlier run left there.
+    """
     global _process_monitor, _process_sink
     with _lock:
         if _process_monitor is None or _process_sink is None:
+            directory = check_directory()
+            use_multiprocess_values()
+            warn_stale_files(directory)
             _process_sink = MultiprocessSink()
             _process_monitor = Monitor(max_routes=max_routes, sinks=(_process_sink,))
             _share_label_caps(_process_monitor, _process_sink)

@@ -42,7 +42,8 @@ def slow_request(base_url: str) -> float:
 @pytest.mark.parametrize("multiprocess", [False, True], ids=["single-process", "multiprocess"])
 def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        multiprocess: bool) -> None:
-    config = gunicorn_config(tmp_path)
+    # Single-process: only the capacity hook (all of them would switch to multiprocess mode).
+    config = gunicorn_config(tmp_path, hooks="*" if multiprocess else "post_worker_init")
     env: dict[str, str] = {}
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     if multiprocess:

@@ -17,10 +17,11 @@ DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def gunicorn_config(directory: Path) -> Path:
-    """A ``gunicorn.conf.py`` with gatewatch's hooks, as the README shows it."""
+def gunicorn_config(directory: Path, *, hooks: str = "*") -> Path:
+    """A ``gunicorn.conf.py`` with gatewatch's hooks, as the README shows it (``hooks``: the
+    names to import instead of all of them, e.g. to stay in single-process mode)."""
     config = directory / "gunicorn_conf.py"
-    config.write_text("from gatewatch.gunicorn import child_exit, post_worker_init  # noqa: F401\n")
+    config.write_text(f"from gatewatch.gunicorn import {hooks}  # noqa: F401, F403\n")
     return config
 
 # (method, route, status) -> requests

@@ -1,4 +1,5 @@
-"""WSGI entry point: ``gunicorn -w 2 examples.django_project.wsgi:application``."""
+"""WSGI entry point:
+``gunicorn -c examples/gunicorn.conf.py -w 2 examples.django_project.wsgi:application``."""
 
 from __future__ import annotations
 
