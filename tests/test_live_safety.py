@@ -5,6 +5,7 @@ serve only WebSockets show in the merged view under gunicorn."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -131,3 +132,34 @@ def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) 
 
         seen = asyncio.run(main())
     assert seen == [20] * 6
+
+
+@pytest.mark.slow
+def test_under_gunicorn_a_fifo_and_a_forged_worker_are_ignored(tmp_path: Path) -> None:
+    live_dir = tmp_path / "live"
+    live_dir.mkdir(mode=0o700)
+    os.mkfifo(live_dir / "gatewatch-live-1.json")
+    forged = live_dir / "gatewatch-live-2.json"
+    write_atomically(str(forged), {"schema": 1, "pid": 1, "in_flight": [{"route": "/forged"}]})
+    os.chown(forged, 65534, 65534)
+    port = free_port()
+    command = gunicorn_command("tests.label_bound_apps:asgi", port, "-w", "2",
+                               "-k", "uvicorn.workers.UvicornWorker", "-c", str(gunicorn_config(tmp_path)))
+    with ServerProcess(command, port=port, ready_path="/ready", cwd=ROOT,
+                       env={"GATEWATCH_LIVE_DIR": str(live_dir)}) as server:
+
+        async def main() -> list[dict[str, object]]:
+            # Sessions held open land on both workers, so both write snapshots.
+            url = server.base_url.replace("http://", "ws://") + "/ws"
+            sessions = [await websockets.connect(url) for _ in range(12)]
+            await asyncio.sleep(0.8)
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=3.0) as client:
+                views = [(await client.get("/_gatewatch/live.json")).json() for _ in range(4)]
+            for session in sessions:
+                await session.close()
+            return views
+
+        for view in asyncio.run(main()):
+            pids = {process["pid"] for process in view["processes"]}  # type: ignore[attr-defined]
+            assert len(pids) == 2 and 1 not in pids
+            assert "/forged" not in json.dumps(view)
