@@ -67,8 +67,12 @@ def server(tmp_path: Path, name: str, app: str, *args: str, conf: Path | None = 
 
 def fails_to_start(process: ServerProcess) -> str:
     """Start ``process`` expecting it to exit on its own; its log."""
-    with pytest.raises(RuntimeError, match="server exited"):
-        process.start()
+    try:
+        with pytest.raises(RuntimeError, match="server exited"):
+            process.start()
+    finally:
+        # Had it started after all, it must not outlive the test.
+        process.stop()
     assert process.log_path is not None
     return process.log_path.read_text()
 
