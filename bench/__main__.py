@@ -18,7 +18,7 @@ from bench import websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.django_cases import BARE_DJANGO, DJANGO_PROMETHEUS, django_wsgi_cases
 from bench.harness import Timing, measure
-from gatewatch.text_table import text_table
+from gatewatch.demo.text_table import text_table
 
 ROUNDS, TARGET = 9, 0.45  # about 45 s for the ASGI and WSGI tables
 DJANGO_TARGET = 0.35  # six Django cases: about 20 s more

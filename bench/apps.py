@@ -17,8 +17,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
-from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, Write, WSGIApp
+from gatewatch.types import (
+    ASGIApp,
+    Environ,
+    ExcInfo,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    StartResponse,
+    Write,
+    WSGIApp,
+)
 
 HELLO = b"Hello, world!"
 LABELS = ("method", "route", "status")

@@ -12,8 +12,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from bench.apps import HELLO, FloorASGI, FloorWSGI, starlette_hello, wsgi_hello
 from gatewatch import GatewatchASGI, GatewatchWSGI
-from gatewatch.asgi_types import ASGIApp, Message
-from gatewatch.wsgi_types import Environ, ExcInfo, WSGIApp
+from gatewatch.types import ASGIApp, Environ, ExcInfo, Message, WSGIApp
 
 BARE = "bare app"
 FLOOR = "floor: hand-written prometheus-client"

@@ -31,7 +31,7 @@ from prometheus_client.registry import CollectorRegistry
 from bench.apps import HELLO
 from bench.cases import OTEL, Case, _otel_providers, wsgi_case
 from gatewatch import GatewatchWSGI
-from gatewatch.wsgi_types import WSGIApp
+from gatewatch.types import WSGIApp
 
 BARE_DJANGO = "bare Django, MIDDLEWARE=[]"
 DJANGO_PROMETHEUS = "django-prometheus Before+After"

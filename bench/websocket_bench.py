@@ -38,8 +38,8 @@ from prometheus_client import Counter, Gauge, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import GatewatchASGI
-from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
-from gatewatch.scrape_summary import parse, total
+from gatewatch.prometheus.scrape_summary import parse, total
+from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 
 PAYLOAD_SIZE = 32
 TEXT = "m" * PAYLOAD_SIZE

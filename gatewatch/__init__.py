@@ -1,8 +1,8 @@
 """gatewatch: see how WSGI and ASGI really behave, live, in production."""
 
 from gatewatch.asgi import GatewatchASGI
-from gatewatch.exposition import metrics_asgi_app, metrics_wsgi_app
 from gatewatch.monitor import Monitor
+from gatewatch.prometheus.exposition import metrics_asgi_app, metrics_wsgi_app
 from gatewatch.record import RequestRecord, current_record, set_route
 from gatewatch.version import VERSION as __version__
 from gatewatch.wsgi import GatewatchWSGI

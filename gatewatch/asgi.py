@@ -15,17 +15,17 @@ from gatewatch import thread_offload
 from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
 from gatewatch.asgi_routes import route_template
-from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
 from gatewatch.asgi_websocket import serve_websocket
-from gatewatch.exposition import metrics_asgi_app
-from gatewatch.live import live_state_for
-from gatewatch.live_endpoint import live_asgi_app
+from gatewatch.live.endpoint import live_asgi_app
+from gatewatch.live.state import live_state_for
 from gatewatch.loop_watch import DEFAULT_BLOCK_THRESHOLD, DEFAULT_LAG_INTERVAL, watch
 from gatewatch.monitor import Monitor
 from gatewatch.options import DEFAULT_LIVE_PATH, check_loop_options, resolve
+from gatewatch.prometheus.exposition import metrics_asgi_app
 from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.request_queue import check_header, queue_seconds
 from gatewatch.step_timer import timer_class
+from gatewatch.types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
 
 
 class GatewatchASGI:

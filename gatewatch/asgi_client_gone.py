@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from gatewatch.asgi_types import Send
+from gatewatch.types import Send
 
 # Types seen behind ``send`` -> their "client gone" attribute (None: none known). Servers
 # make one or two such types; the bound keeps a process that sees odd sends from growing it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatewatch.asgi_types import Scope
+from gatewatch.types import Scope
 
 
 def route_template(scope: Scope, root_path: str) -> str | None:

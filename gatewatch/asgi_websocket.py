@@ -11,10 +11,10 @@ from time import perf_counter
 from typing import Any
 
 from gatewatch.asgi_routes import route_template
-from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
 from gatewatch.monitor import Monitor
 from gatewatch.record import ACCEPTED, CLIENT, FAILED, REJECTED, SERVER, current_record
 from gatewatch.step_timer import StepTimer
+from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 
 # RFC 6455 codes the server uses on the app's behalf.
 NORMAL_CLOSURE = 1000

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gatewatch.demo_plan import APP_CHOICES, STARLETTE_FLASK
+from gatewatch.demo.plan import APP_CHOICES, STARLETTE_FLASK
 from gatewatch.version import VERSION
 
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from gatewatch.demo import DemoError, run
+        from gatewatch.demo.run import DemoError, run
 
         try:
             return run(app=args.app, seconds=args.seconds, clients=args.clients, root=args.root)

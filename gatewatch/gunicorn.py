@@ -19,8 +19,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gatewatch.multiprocess_dir import ENV_VAR, prepare_directory, prepared, remove_private_directory
-from gatewatch.prometheus_multiprocess import multiprocess_enabled
+from gatewatch.multiprocess_dir import (
+    ENV_VAR,
+    multiprocess_enabled,
+    prepare_directory,
+    prepared,
+    remove_private_directory,
+)
 from gatewatch.wsgi_workers import set_worker_threads
 
 __all__ = ["child_exit", "nworkers_changed", "on_exit", "on_starting", "post_worker_init"]

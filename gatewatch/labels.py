@@ -8,9 +8,7 @@ mapped onto a bounded set here, and what spills over is counted, not dropped.
 from __future__ import annotations
 
 import threading
-from typing import Final
-
-from gatewatch.shared_labels import SharedAdmission
+from typing import Final, Protocol
 
 UNMATCHED: Final = "<unmatched>"
 OTHER: Final = "<other>"
@@ -35,6 +33,13 @@ def status_label(status: int) -> str:
     return _STATUS_LABELS.get(status, OTHER_STATUS)
 
 
+class Admission(Protocol):
+    """Decides, for a value not yet admitted here, whether there is room for it (the server-wide
+    list of :mod:`gatewatch.prometheus.shared_labels` in multiprocess mode)."""
+
+    def admit(self, value: str) -> bool: ...
+
+
 class BoundedLabels:
     """Admits the first ``limit`` distinct values; later newcomers share ``overflow``.
 
@@ -49,10 +54,10 @@ class BoundedLabels:
         self._overflow = overflow
         self._admitted: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._shared: SharedAdmission | None = None
+        self._shared: Admission | None = None
         self.overflowed = 0
 
-    def share(self, admission: SharedAdmission) -> None:
+    def share(self, admission: Admission) -> None:
         """Admit through ``admission`` (multiprocess mode) from now on."""
         with self._lock:
             self._shared = admission

@@ -36,13 +36,23 @@ PRIVATE_ENV_VAR = "GATEWATCH_PRIVATE_MULTIPROC_DIR"
 PRIVATE_PREFIX = "gatewatch-prom-"
 HOOKS_FIX = "start gunicorn with -c gunicorn.conf.py containing `from gatewatch.gunicorn import *`"
 # What a run leaves in the directory: prometheus-client's files, gatewatch's server-wide label
-# admissions (gatewatch.shared_labels) and live-view snapshots (gatewatch.live_snapshot_files).
+# admissions (gatewatch.prometheus.shared_labels) and live-view snapshots (gatewatch.live.snapshot_files).
 RUN_FILE_PATTERNS = ("*.db", "gatewatch_labels_*.jsonl", "gatewatch-live-*.json", ".gatewatch-live-*.tmp")
 # prometheus-client names its files <type>_<pid>.db, gauges <type>_<mode>_<pid>.db.
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)*_(\d+)\.db$")
 _STALE_NAMES_SHOWN = 4
 
 logger = logging.getLogger("gatewatch")
+
+
+def multiprocess_enabled() -> bool:
+    """Whether prometheus-client's multiprocess mode is on (its directory variable is set)."""
+    return bool(os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()))
+
+
+def multiprocess_directory() -> str:
+    """The directory of multiprocess mode ("" when it is off)."""
+    return os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()) or ""
 
 
 def configured() -> tuple[str, str] | None:

@@ -9,9 +9,9 @@ from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from gatewatch.labels import check_max_routes
 from gatewatch.monitor import Monitor
-from gatewatch.multiprocess_dir import check_single_process
-from gatewatch.prometheus import monitor_for_registry
-from gatewatch.prometheus_multiprocess import multiprocess_enabled, process_monitor
+from gatewatch.multiprocess_dir import check_single_process, multiprocess_enabled
+from gatewatch.prometheus.collector import monitor_for_registry
+from gatewatch.prometheus.multiprocess import process_monitor
 
 DEFAULT_LIVE_PATH = "/_gatewatch/live.json"
 DEFAULT_MAX_ROUTES = 500

@@ -12,17 +12,17 @@ from typing import Any, cast
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.app_check import check_wsgi_app
-from gatewatch.exposition import metrics_wsgi_app
 from gatewatch.flask import annotate_flask, flask_app_of
-from gatewatch.live import live_state_for
-from gatewatch.live_endpoint import live_wsgi_app
+from gatewatch.live.endpoint import live_wsgi_app
+from gatewatch.live.state import live_state_for
 from gatewatch.monitor import Monitor
 from gatewatch.options import DEFAULT_LIVE_PATH, resolve
+from gatewatch.prometheus.exposition import metrics_wsgi_app
 from gatewatch.record import WSGI, RequestRecord, current_record
 from gatewatch.request_queue import DEFAULT_HEADER as DEFAULT_QUEUE_HEADER
 from gatewatch.request_queue import check_header, environ_key, queue_seconds
+from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi_input import CountingInput
-from gatewatch.wsgi_types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi_workers import check_worker_threads, threads_from_environ, worker_threads
 
 

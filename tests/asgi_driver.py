@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gatewatch.asgi_types import ASGIApp, Message, Scope
+from gatewatch.types import ASGIApp, Message, Scope
 
 
 def http_scope(path: str = "/", method: str = "GET", **extra: Any) -> Scope:

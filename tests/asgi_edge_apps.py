@@ -23,7 +23,7 @@ import anyio
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, set_route
-from gatewatch.asgi_types import Message, Receive, Scope, Send, WrappedASGIApp
+from gatewatch.types import Message, Receive, Scope, Send, WrappedASGIApp
 
 STREAM_CHUNKS = 20
 STREAM_DELAY = 0.05  # seconds between chunks: the stream lasts about a second

@@ -6,8 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, set_route
-from gatewatch.asgi_types import Receive, Scope, Send
-from gatewatch.wsgi_types import Environ, StartResponse
+from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 
 MAX_ROUTES = 50
 

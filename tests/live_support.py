@@ -8,8 +8,7 @@ import os
 from typing import Any
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
-from gatewatch.asgi_types import Receive, Scope, Send
-from gatewatch.wsgi_types import Environ, StartResponse
+from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.wsgi_driver import call, make_environ
 

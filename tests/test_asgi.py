@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, set_route
-from gatewatch.asgi_types import Message, Receive, Scope, Send
+from gatewatch.types import Message, Receive, Scope, Send
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.scrape import label_values, value
 from tests.sinks import BrokenSink

@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, hypercorn_command, uvicorn_command
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, hypercorn_command, uvicorn_command
 from tests.asgi_edge_apps import SLOW_SECONDS, STREAM_CHUNKS
 from tests.scrape import value
 from tests.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape_until

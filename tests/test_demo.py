@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gatewatch import demo_django
-from gatewatch.demo_plan import DJANGO, PLANS, plans_for
-from gatewatch.demo_report import ClientStats, Result
-from gatewatch.scrape_summary import route_summaries, summarize
+from gatewatch.demo import django_demo as demo_django
+from gatewatch.demo.plan import DJANGO, PLANS, plans_for
+from gatewatch.demo.report import ClientStats, Result
+from gatewatch.prometheus.scrape_summary import route_summaries, summarize
 from tests.traffic import ROOT
 
 

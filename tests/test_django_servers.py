@@ -18,7 +18,7 @@ import httpx
 import pytest
 import websockets
 
-from gatewatch.server_process import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
 from tests.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, views
 from tests.scrape import value
 from tests.traffic import ROOT, Call, Key, duration_counts, gunicorn_config, in_flight_values, scrape_until

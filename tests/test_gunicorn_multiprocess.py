@@ -3,7 +3,7 @@ multiprocess files, and a client leaving a streamed WSGI response half way.
 
 The Flask example app runs wrapped by ``GatewatchWSGI`` (``examples.flask_app:wrapped``) on
 127.0.0.1; every count is checked against the traffic the test sent, including the ready probe
-of :class:`~gatewatch.server_process.ServerProcess` (one ``GET /fast``).
+of :class:`~gatewatch.demo.servers.ServerProcess` (one ``GET /fast``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, gunicorn_command
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, gunicorn_command
 from tests.scrape import value
 from tests.traffic import (
     DURATION_COUNT,

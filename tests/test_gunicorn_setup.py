@@ -27,7 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 import gatewatch.gunicorn as hooks
 from gatewatch import GatewatchWSGI
 from gatewatch import multiprocess_dir as md
-from gatewatch.server_process import ServerProcess, free_port, gunicorn_command
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from tests.promtool import check_metrics
 from tests.scrape import value
 from tests.traffic import DURATION_COUNT, ROOT, duration_counts, gunicorn_config, in_flight_values, scrape

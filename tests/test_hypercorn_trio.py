@@ -2,7 +2,7 @@
 
 Starlette apps wrapped by ``GatewatchASGI`` run on 127.0.0.1 with ``--worker-class trio``;
 counts are exact, including the ready probe of
-:class:`~gatewatch.server_process.ServerProcess` (one ``GET /fast``).
+:class:`~gatewatch.demo.servers.ServerProcess` (one ``GET /fast``).
 
 The example sleeps with ``anyio.sleep``, so ``/slow`` and ``/stream`` run on trio as they do
 on asyncio.
@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gatewatch.server_process import ServerProcess, free_port, hypercorn_command
+from gatewatch.demo.servers import ServerProcess, free_port, hypercorn_command
 from tests.scrape import value
 from tests.traffic import DURATION_COUNT, ROOT, Key, duration_counts, in_flight_values, scrape_until
 

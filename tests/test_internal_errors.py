@@ -11,8 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, set_route
-from gatewatch.asgi_types import Receive, Scope, Send
-from gatewatch.wsgi_types import Environ, StartResponse
+from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.scrape import value
 from tests.sinks import BrokenEverywhereSink

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import websockets
 
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.labels import BoundedLabels
-from gatewatch.server_process import ServerProcess, free_port, gunicorn_command
-from gatewatch.shared_labels import SharedAdmission
+from gatewatch.prometheus.shared_labels import SharedAdmission
 from tests.label_bound_apps import MAX_ROUTES
 from tests.scrape import samples
 from tests.traffic import ROOT, gunicorn_config, scrape

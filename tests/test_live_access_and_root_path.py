@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gatewatch.server_process import (
+from gatewatch.demo.servers import (
     LOOPBACK,
     ServerProcess,
     free_port,

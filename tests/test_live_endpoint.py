@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
-from gatewatch.live_endpoint import authorize, is_loopback, is_loopback_host_header
+from gatewatch.live.endpoint import authorize, is_loopback, is_loopback_host_header
 from tests.live_support import (
     DURATION_COUNT,
     LIVE,

@@ -17,9 +17,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, Monitor
-from gatewatch.live import LiveState, live_state_for
-from gatewatch.live_snapshot_files import merged_snapshot, snapshot_dir, write_atomically
-from gatewatch.server_process import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.live.snapshot_files import merged_snapshot, snapshot_dir, write_atomically
+from gatewatch.live.state import LiveState, live_state_for
 from tests.live_support import (
     ok_wsgi,
     wsgi_view,
@@ -63,7 +63,7 @@ def test_stale_dead_and_broken_files_are_skipped(tmp_path: Path) -> None:
 
 CHILD = """
 import os, sys, time
-from gatewatch.live import LiveState
+from gatewatch.live.state import LiveState
 from gatewatch.monitor import Monitor
 
 monitor = Monitor()

@@ -14,12 +14,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor, set_route
-from gatewatch import live as live_module
-from gatewatch.asgi_types import Receive, Scope, Send
-from gatewatch.live import LiveState, live_state_for
-from gatewatch.live_endpoint import live_body
+from gatewatch.live import state as live_module
+from gatewatch.live.endpoint import live_body
+from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.options import detect_server
-from gatewatch.wsgi_types import Environ, StartResponse
+from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.live_support import (
     DURATION_COUNT,

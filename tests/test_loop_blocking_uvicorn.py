@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gatewatch.server_process import ServerProcess, free_port, uvicorn_command
+from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
 from tests.scrape import value
 from tests.traffic import ROOT, scrape_until
 

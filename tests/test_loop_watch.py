@@ -14,9 +14,9 @@ import trio
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, loop_watch
-from gatewatch.asgi_types import Receive, Scope, Send
-from gatewatch.live import live_state_for
+from gatewatch.live.state import live_state_for
 from gatewatch.stack_capture import is_application_file, trimmed
+from gatewatch.types import Receive, Scope, Send
 from tests.asgi_driver import Exchange, http_scope
 from tests.scrape import samples, value
 from tests.websocket_driver import routed

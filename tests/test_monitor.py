@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.labels import BoundedLabels, exception_name, method_label, status_label
-from gatewatch.wsgi_types import Environ, StartResponse
+from gatewatch.types import Environ, StartResponse
 from tests.scrape import value
 from tests.sinks import BrokenSink
 from tests.wsgi_driver import call, make_environ

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
 from tests.traffic import ROOT
 
 PROMETHEUS = Path("/usr/bin/prometheus")

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import catalogue as c
 from gatewatch.monitor import Monitor
-from gatewatch.prometheus import monitor_for_registry
+from gatewatch.prometheus.collector import monitor_for_registry
 from gatewatch.record import ACCEPTED, CLIENT, REJECTED, SERVER
 from tests.promtool import check_metrics, promtool_path
 from tests.scrape import samples
@@ -95,7 +95,7 @@ def multiprocess_exposition() -> str:
     file-backed values at import): feed a multiprocess sink, merge the files, expose."""
     from prometheus_client import multiprocess
 
-    from gatewatch.prometheus_multiprocess import MultiprocessSink
+    from gatewatch.prometheus.multiprocess import MultiprocessSink
 
     sink = MultiprocessSink()
     monitor = Monitor(sinks=(sink,))

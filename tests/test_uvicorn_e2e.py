@@ -2,7 +2,7 @@
 
 The Starlette example app runs wrapped by ``GatewatchASGI`` (``examples.starlette_app:wrapped``)
 on 127.0.0.1; every number on ``/metrics`` is checked against the traffic the test sent, including
-the ready probe of :class:`~gatewatch.server_process.ServerProcess` (one ``GET /fast``).
+the ready probe of :class:`~gatewatch.demo.servers.ServerProcess` (one ``GET /fast``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
-from gatewatch.server_process import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
 from tests.scrape import value
 from tests.traffic import (
     DURATION_COUNT,

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI
-from gatewatch.asgi_types import Message, Receive, Scope, Send
+from gatewatch.types import Message, Receive, Scope, Send
 from tests.scrape import value
 from tests.websocket_driver import (
     ACTIVE,

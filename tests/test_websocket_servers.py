@@ -22,7 +22,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from gatewatch.server_process import ServerProcess, free_port, hypercorn_command, uvicorn_command
+from gatewatch.demo.servers import ServerProcess, free_port, hypercorn_command, uvicorn_command
 from tests.scrape import samples, value
 from tests.traffic import ROOT, scrape, scrape_until
 from tests.websocket_driver import (

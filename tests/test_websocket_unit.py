@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
-from gatewatch.asgi_types import Receive, Scope, Send
+from gatewatch.types import Receive, Scope, Send
 from tests.asgi_driver import http_scope, serve
 from tests.scrape import samples, value
 from tests.websocket_driver import (

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, set_route
-from gatewatch.wsgi_types import Environ, StartResponse, Write, WSGIApp
+from gatewatch.types import Environ, StartResponse, Write, WSGIApp
 from tests.scrape import value
 from tests.wsgi_driver import call, make_environ
 

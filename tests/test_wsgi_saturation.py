@@ -18,10 +18,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
-from gatewatch.asgi_types import Receive, Scope, Send
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.request_queue import environ_key, queue_seconds
-from gatewatch.server_process import ServerProcess, free_port, gunicorn_command
-from gatewatch.wsgi_types import Environ, StartResponse
+from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.asgi_driver import Exchange, http_scope
 from tests.scrape import samples, value
 from tests.traffic import ROOT, gunicorn_config, scrape_until
@@ -66,8 +65,10 @@ def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.Monke
     assert max(latencies) >= 2.5 * SLEEP
     assert value(text, "gatewatch_wsgi_workers_capacity") == 2
     assert value(text, "gatewatch_wsgi_workers_busy") == 0
-    # Every request after the first found the other thread busy and took the last free one.
-    assert value(text, "gatewatch_wsgi_saturated_requests_total") >= 4
+    # The second of each pair took the last free thread. (The first of a later pair may find
+    # its partner's thread still busy too, or already free: a request leaves in-flight when
+    # its response has ended, so only every second one is certain.)
+    assert value(text, "gatewatch_wsgi_saturated_requests_total") >= 3
     seconds = [entry for process in live["processes"] for entry in process["per_second"]]
     assert max(entry["concurrency_max"] for entry in seconds) == 1  # busy reached 2 of 2
     assert [p["wsgi_workers"] for p in live["processes"]] == [{"busy": 0, "total": 2}]

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from gatewatch.server_process import ServerProcess, free_port
+from gatewatch.demo.servers import ServerProcess, free_port
 from tests.scrape import value
 from tests.traffic import ROOT, duration_counts, scrape, scrape_until
 from tests.wsgi_edge_app import SLOW_CLOSE

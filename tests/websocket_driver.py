@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
-from gatewatch.asgi_types import ASGIApp, Message, Receive, Scope, Send
+from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 from tests.scrape import samples, value
 
 ROUTE = "/ws/{room}"

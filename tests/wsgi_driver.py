@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from wsgiref.util import FileWrapper, setup_testing_defaults
 
-from gatewatch.wsgi_types import Environ, ExcInfo, WSGIApp
+from gatewatch.types import Environ, ExcInfo, WSGIApp
 
 
 class Response:

@@ -19,7 +19,7 @@ from flask import Flask, request
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, set_route
-from gatewatch.wsgi_types import Environ, StartResponse, WSGIApp
+from gatewatch.types import Environ, StartResponse, WSGIApp
 
 # A real file on disk for wsgi.file_wrapper: this module's own source.
 PAYLOAD = Path(__file__)

@@ -2,7 +2,7 @@
 
 Each server runs as a child process on 127.0.0.1 through :class:`ServerProcess`, so it is
 bounded in time and stopped by PID. gunicorn has its command in
-:mod:`gatewatch.server_process`; the others are started here:
+:mod:`gatewatch.demo.servers`; the others are started here:
 
 - waitress through its own CLI (``python -m waitress``);
 - wsgiref and Werkzeug's development server through this module run as a script:
@@ -17,8 +17,8 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from gatewatch.server_process import LOOPBACK, gunicorn_command
-from gatewatch.wsgi_types import WSGIApp
+from gatewatch.demo.servers import LOOPBACK, gunicorn_command
+from gatewatch.types import WSGIApp
 
 SERVERS = ("waitress", "wsgiref", "werkzeug", "gunicorn-sync", "gunicorn-gthread")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gatewatch.asgi_types import ASGIApp, Receive, Scope, Send
 from gatewatch.record import current_record
+from gatewatch.types import ASGIApp, Receive, Scope, Send
 
 # Where Channels' routers and middleware keep the application they wrap.
 _INNER_ATTRIBUTES = ("inner", "application", "app")

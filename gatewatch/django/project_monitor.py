@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gatewatch.django.options import DjangoOptions
-from gatewatch.live import live_state_for
+from gatewatch.live.state import live_state_for
 from gatewatch.monitor import Monitor
 from gatewatch.options import shared_monitor
 

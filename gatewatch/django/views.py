@@ -12,9 +12,9 @@ from prometheus_client.exposition import choose_encoder
 
 from gatewatch.django.options import configured_options
 from gatewatch.django.project_monitor import project_monitor
-from gatewatch.exposition import scrape_registry
-from gatewatch.live import live_state_for
-from gatewatch.live_endpoint import authorize, live_body
+from gatewatch.live.endpoint import authorize, live_body
+from gatewatch.live.state import live_state_for
+from gatewatch.prometheus.exposition import scrape_registry
 
 # Behind a reverse proxy on the same host every client looks local: refuse those
 # without a token.

@@ -6,9 +6,8 @@ from __future__ import annotations
 from prometheus_client import make_asgi_app, make_wsgi_app
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
-from gatewatch.asgi_types import ASGIApp
-from gatewatch.prometheus_multiprocess import multiprocess_enabled
-from gatewatch.wsgi_types import WSGIApp
+from gatewatch.multiprocess_dir import multiprocess_enabled
+from gatewatch.types import ASGIApp, WSGIApp
 
 
 def scrape_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:

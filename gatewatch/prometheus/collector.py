@@ -4,7 +4,7 @@ prometheus-client's own metric objects take a lock and scan buckets for every
 ``observe``; gatewatch records a dozen numbers a request, so it adds them into
 per-route state under one lock and turns that state into metric families only
 when ``/metrics`` is read (a custom collector). Under gunicorn with several
-workers, :mod:`gatewatch.prometheus_multiprocess` takes over instead.
+workers, :mod:`gatewatch.prometheus.multiprocess` takes over instead.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from gatewatch import catalogue as c
 from gatewatch.histogram import Histogram
 from gatewatch.monitor import Monitor, Sink
-from gatewatch.prometheus_websocket import SessionStats, collect_sessions, describe_sessions
+from gatewatch.prometheus.websocket import SessionStats, collect_sessions, describe_sessions
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
 

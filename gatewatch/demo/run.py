@@ -1,6 +1,6 @@
 """``gatewatch demo``: the same traffic at an ASGI and a WSGI server, side by side.
 
-Which apps run is a :class:`~gatewatch.demo_plan.DemoPlan`. By default
+Which apps run is a :class:`~gatewatch.demo.plan.DemoPlan`. By default
 (``--app starlette-flask``) it starts ``examples.starlette_app:wrapped`` under uvicorn and
 ``examples.flask_app:wrapped`` under gunicorn; ``--app django`` serves the one Django
 project in ``examples/django_project`` both ways (uvicorn and Channels, gunicorn). The
@@ -26,10 +26,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from gatewatch.demo_plan import STARLETTE_FLASK, WSGI_WORKERS, AppSpec, DemoPlan, plans_for
-from gatewatch.demo_report import ClientStats, Result, report
-from gatewatch.scrape_summary import route_summaries, summarize
-from gatewatch.server_process import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.demo.plan import STARLETTE_FLASK, WSGI_WORKERS, AppSpec, DemoPlan, plans_for
+from gatewatch.demo.report import ClientStats, Result, report
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.prometheus.scrape_summary import route_summaries, summarize
 
 MAX_SECONDS = 60.0
 MAX_CLIENTS = 100

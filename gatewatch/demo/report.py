@@ -1,8 +1,8 @@
 """What ``gatewatch demo`` prints: the two interfaces side by side, per route, and why they differ.
 
 Reads only what the load generator saw (:class:`ClientStats`) and what each server's
-``/metrics`` said (:mod:`gatewatch.scrape_summary`). The per-route table and the sentences
-for the Starlette/Flask pair live here; the Django ones in :mod:`gatewatch.demo_django`.
+``/metrics`` said (:mod:`gatewatch.prometheus.scrape_summary`). The per-route table and the sentences
+for the Starlette/Flask pair live here; the Django ones in :mod:`gatewatch.demo.django_demo`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from gatewatch.scrape_summary import InterfaceSummary, RouteSummary
-from gatewatch.text_table import text_table
+from gatewatch.demo.text_table import text_table
+from gatewatch.prometheus.scrape_summary import InterfaceSummary, RouteSummary
 
 
 @dataclass

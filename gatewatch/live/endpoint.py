@@ -18,9 +18,8 @@ import ipaddress
 import json
 from collections.abc import Iterable
 
-from gatewatch.asgi_types import ASGIApp, Receive, Scope, Send
-from gatewatch.live import LiveState
-from gatewatch.wsgi_types import Environ, StartResponse, WSGIApp
+from gatewatch.live.state import LiveState
+from gatewatch.types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
 
 _FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
 _FORWARDING_ENVIRON_KEYS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gatewatch.demo_report import Result, RouteTable, hops, ms, ms_fine, share
-from gatewatch.scrape_summary import RouteSummary
+from gatewatch.demo.report import Result, RouteTable, hops, ms, ms_fine, share
+from gatewatch.prometheus.scrape_summary import RouteSummary
 
 # Sync and async twins, so the table puts the same work under both kinds of view.
 ENDPOINTS: tuple[str, ...] = (

@@ -26,8 +26,8 @@ import time
 import weakref
 from typing import Any, Protocol
 
-from gatewatch.prometheus_multiprocess import ENV_VAR as PROMETHEUS_DIR_VAR
-from gatewatch.prometheus_multiprocess import multiprocess_enabled
+from gatewatch.multiprocess_dir import ENV_VAR as PROMETHEUS_DIR_VAR
+from gatewatch.multiprocess_dir import multiprocess_enabled
 
 # The shape of the snapshots and of the served JSON; bumped when a consumer would misread it.
 SCHEMA = 1

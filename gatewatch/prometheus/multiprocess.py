@@ -12,7 +12,6 @@ earlier run's files, and drop a dead worker's live gauges (``child_exit``).
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -21,17 +20,16 @@ from prometheus_client import Counter, Gauge, Histogram
 from gatewatch import catalogue as c
 from gatewatch.labels import BoundedLabels
 from gatewatch.monitor import MAX_EXCEPTION_TYPES, Monitor, Sink
-from gatewatch.multiprocess_dir import check_directory, use_multiprocess_values, warn_stale_files
-from gatewatch.prometheus_websocket import MAX_CLOSE_CODES, close_code_label
+from gatewatch.multiprocess_dir import (
+    check_directory,
+    multiprocess_directory,
+    use_multiprocess_values,
+    warn_stale_files,
+)
+from gatewatch.prometheus.shared_labels import shared_admission
+from gatewatch.prometheus.websocket import MAX_CLOSE_CODES, close_code_label
 from gatewatch.record import RequestRecord, WebSocketRecord
-from gatewatch.shared_labels import shared_admission
 from gatewatch.version import VERSION
-
-ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def multiprocess_enabled() -> bool:
-    return bool(os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()))
 
 
 class MultiprocessSink(Sink):
@@ -280,8 +278,8 @@ class MultiprocessSink(Sink):
 
 
 def _share_label_caps(monitor: Monitor, sink: MultiprocessSink) -> None:
-    """Bound the label values of the whole server, not of each worker (gatewatch.shared_labels)."""
-    directory = os.environ.get(ENV_VAR) or os.environ.get(ENV_VAR.lower()) or ""
+    """Bound the label values of the whole server, not of each worker (gatewatch.prometheus.shared_labels)."""
+    directory = multiprocess_directory()
     monitor.routes.share(shared_admission(directory, "routes", limit=monitor.max_routes))
     monitor.exception_types.share(shared_admission(directory, "exceptions", limit=MAX_EXCEPTION_TYPES))
     sink.close_codes.share(shared_admission(directory, "close_codes", limit=MAX_CLOSE_CODES))

@@ -1,6 +1,6 @@
 """What one ``gatewatch demo`` run compares: the two apps, the traffic and how to explain it.
 
-The driver (:mod:`gatewatch.demo`) and the report (:mod:`gatewatch.demo_report`) are the
+The driver (:mod:`gatewatch.demo.run`) and the report (:mod:`gatewatch.demo.report`) are the
 same for every plan; a plan only says which apps to start, which paths to cycle through,
 which routes are the demo's own plumbing, and which table and sentences to print.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gatewatch import demo_django as django_report
-from gatewatch.demo_report import Result, RouteTable, explain, route_table
+from gatewatch.demo import django_demo as django_report
+from gatewatch.demo.report import Result, RouteTable, explain, route_table
 
 WSGI_WORKERS = 2
 

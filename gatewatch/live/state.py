@@ -2,7 +2,7 @@
 the last ones finished, per-second totals, event-loop lag and blocks, and WebSocket sessions.
 
 :class:`LiveState` is a monitor sink, one per :class:`~gatewatch.monitor.Monitor`
-(:func:`live_state_for`); :mod:`gatewatch.live_endpoint` serves :meth:`LiveState.view`.
+(:func:`live_state_for`); :mod:`gatewatch.live.endpoint` serves :meth:`LiveState.view`.
 Nothing here keeps a raw path, a query string, a header or a cookie: requests are
 described by method, route template and numbers.
 """
@@ -17,7 +17,7 @@ from collections import deque
 from time import perf_counter, time
 from typing import Any
 
-from gatewatch.live_snapshot_files import (
+from gatewatch.live.snapshot_files import (
     SCHEMA,
     check_snapshot_dir,
     merged_snapshot,
@@ -84,7 +84,7 @@ class LiveState(Sink):
     Requests in flight are listed up to ``max_in_flight`` (the rest are counted); the last
     :data:`RECENT_REQUESTS` finished ones and per-second totals of the last
     :data:`WINDOW_SECONDS` seconds are kept. With a ``snapshot_dir``, the process's snapshot
-    is also written there for the other workers to merge (:mod:`gatewatch.live_snapshot_files`).
+    is also written there for the other workers to merge (:mod:`gatewatch.live.snapshot_files`).
     """
 
     def __init__(

@@ -1,0 +1,1 @@
+"""`gatewatch demo`: real servers side by side, traffic, and the report."""
