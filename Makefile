@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := test,dev,bench,dashboard,django
+# test pulls in demo (and so django and channels), bench pulls in otel; named here all the same.
+EXTRAS := test,dev,bench,dashboard,demo,django,channels,otel
 
 .PHONY: .venv demo test lint bench clean
 

@@ -2,7 +2,8 @@
 
 Run it wrapped under gunicorn::
 
-    gunicorn -c examples/gunicorn.conf.py -w 2 examples.flask_app:wrapped
+    gunicorn -c examples/gunicorn.conf.py -w 2 examples.flask_app:wrapped   # from a checkout
+    gunicorn -w 1 gatewatch.demo.apps.flask_app:wrapped                     # installed
 """
 
 from __future__ import annotations
@@ -73,6 +74,6 @@ def echo() -> Response:
     return Response(request.get_data(), mimetype="application/octet-stream")
 
 
-wrapped = GatewatchWSGI(app.wsgi_app, metrics_path="/metrics")
-# Flask's own object stays the app users run; its WSGI callable is the wrapped one.
-app.wsgi_app = wrapped  # type: ignore[method-assign]
+# The Flask object is a WSGI application: wrap it and serve the wrapper. (Replacing
+# ``app.wsgi_app`` instead works too, but mypy rejects assigning to a method.)
+wrapped = GatewatchWSGI(app, metrics_path="/metrics")

@@ -1,8 +1,9 @@
 """A Starlette app with one endpoint per behaviour gatewatch shows.
 
-Run it bare or wrapped::
+Run it bare (``:app``) or wrapped (``:wrapped``)::
 
-    uvicorn examples.starlette_app:wrapped --port 8001
+    uvicorn gatewatch.demo.apps.starlette_app:wrapped --port 8001   # installed
+    uvicorn examples.starlette_app:wrapped --port 8001              # from a checkout
 """
 
 from __future__ import annotations

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import os
-import sys
 from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
+from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter, time
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch import thread_offload
+from gatewatch import frameworks, thread_offload
 from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_websocket import serve_websocket
+from gatewatch.hub import connect
 from gatewatch.live.endpoint import live_asgi_app
 from gatewatch.live.state import live_state_for
-from gatewatch.loop_watch import DEFAULT_BLOCK_THRESHOLD, DEFAULT_LAG_INTERVAL, watch
+from gatewatch.loop_watch import watch
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT_LIVE_PATH, check_loop_options, resolve
+from gatewatch.options import DEFAULT, Default, layered
+from gatewatch.paths import EXCLUDED, SpecialPaths
 from gatewatch.prometheus.exposition import metrics_asgi_app
 from gatewatch.record import ASGI, RequestRecord, current_record
-from gatewatch.request_queue import check_header, queue_seconds
+from gatewatch.request_queue import queue_seconds
 from gatewatch.step_timer import timer_class
 from gatewatch.types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
 
@@ -41,57 +43,57 @@ class GatewatchASGI:
         self,
         app: WrappedASGIApp,
         *,
-        registry: CollectorRegistry | None = None,
         monitor: Monitor | None = None,
-        max_routes: int | None = None,
-        metrics_path: str | None = None,
-        cpu_time: bool = True,
-        live_path: str | None = DEFAULT_LIVE_PATH,
-        live_token: str | None = None,
-        loop_lag_interval: float | None = DEFAULT_LAG_INTERVAL,
-        block_threshold: float | None = DEFAULT_BLOCK_THRESHOLD,
-        track_offload: bool = True,
-        queue_time_header: str | None = None,
+        registry: CollectorRegistry | Default | None = DEFAULT,
+        max_routes: int | Default = DEFAULT,
+        metrics_path: str | Default | None = DEFAULT,
+        cpu_time: bool | Default = DEFAULT,
+        live_path: str | Default | None = DEFAULT,
+        live_token: str | Default | None = DEFAULT,
+        loop_lag_interval: float | Default | None = DEFAULT,
+        block_threshold: float | Default | None = DEFAULT,
+        track_offload: bool | Default = DEFAULT,
+        queue_time_header: str | Default | None = DEFAULT,
+        exclude_paths: Iterable[str] | Default = DEFAULT,
+        histograms: Iterable[str] | Default | None = DEFAULT,
+        buckets: Mapping[str, Sequence[float]] | Default = DEFAULT,
     ) -> None:
+        """Every option is described in :class:`gatewatch.options.Options`; one left out comes
+        from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
+        the default there."""
         check_asgi_app(app)
-        check_loop_options(loop_lag_interval=loop_lag_interval, block_threshold=block_threshold)
-        check_header("queue_time_header", queue_time_header)
-        if not isinstance(track_offload, bool):
-            raise TypeError(f"track_offload must be a bool, got {type(track_offload).__name__}")
-        setup = resolve(
-            interface=ASGI,
-            registry=registry,
-            monitor=monitor,
-            max_routes=max_routes,
-            metrics_path=metrics_path,
-            cpu_time=cpu_time,
-            live_path=live_path,
-            live_token=live_token,
-            app=app,
+        framework = frameworks.for_asgi(app)
+        options = layered(
+            {
+                "registry": registry, "max_routes": max_routes, "metrics_path": metrics_path,
+                "cpu_time": cpu_time, "live_path": live_path, "live_token": live_token,
+                "loop_lag_interval": loop_lag_interval, "block_threshold": block_threshold,
+                "track_offload": track_offload, "queue_time_header": queue_time_header,
+                "exclude_paths": exclude_paths, "histograms": histograms, "buckets": buckets,
+            },
+            project=framework.settings,
+            project_source=framework.settings_source,
         )
+        setup = connect(options, interface=ASGI, monitor=monitor)
         self.app: ASGIApp = app
+        self.options = options
         self.monitor = setup.monitor
-        if "channels.routing" in sys.modules:
-            # Channels routes by copying the scope, so its URLRouter patterns are named
-            # from inside (gatewatch.django.channels), once, here.
-            from gatewatch.django.channels import name_channels_routes
-
-            name_channels_routes(app)
-        self._timer = timer_class(cpu_time=cpu_time, block_threshold=block_threshold)
-        if track_offload:
+        self._timer = timer_class(cpu_time=options.cpu_time, block_threshold=options.block_threshold)
+        if options.track_offload:
             thread_offload.install()
         # ASGI header names are lower-case bytes.
-        self._queue_header = queue_time_header.lower().encode() if queue_time_header else None
-        self._lag_interval = loop_lag_interval
-        self._block_threshold = block_threshold
+        header = options.queue_header(ASGI)
+        self._queue_header = header.lower().encode() if header else None
         # The loop the probe was last started for (None: not yet, or not asyncio).
         self._watched_loop: object = False
-        # gatewatch's own pages, answered before counting (so they are never recorded).
-        self._own_pages: dict[str, ASGIApp] = {}
-        if metrics_path is not None:
-            self._own_pages[metrics_path] = metrics_asgi_app(setup.registry)
-        if live_path is not None:
-            self._own_pages[live_path] = live_asgi_app(live_state_for(setup.monitor), token=live_token)
+        # gatewatch's own pages, answered before counting (so they are never recorded), and
+        # the paths left to the app unrecorded.
+        pages: dict[str, ASGIApp] = {}
+        if options.metrics_path is not None:
+            pages[options.metrics_path] = metrics_asgi_app(setup.registry)
+        if options.live_path is not None:
+            pages[options.live_path] = live_asgi_app(live_state_for(setup.monitor), token=options.live_token)
+        self._paths = SpecialPaths(pages, (*options.exclude_paths, *framework.own_paths))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         # HTTP is served inline here rather than in a helper coroutine: one coroutine
@@ -106,10 +108,12 @@ class GatewatchASGI:
                 return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
             return await self.app(scope, receive, send)
         path = scope["path"]
-        if self._own_pages:
-            own_page = self._own_page(path, scope)
-            if own_page is not None:
-                return await own_page(scope, receive, send)
+        if self._paths.active:
+            special = self._paths.find(path, scope.get("root_path", ""))
+            if special is not None:
+                if special is EXCLUDED:
+                    return await self.app(scope, receive, send)
+                return await special(scope, receive, send)  # type: ignore[operator]
         monitor = self.monitor
         try:
             record = monitor.start(ASGI, scope["method"], path)
@@ -119,6 +123,8 @@ class GatewatchASGI:
         if self._queue_header is not None:
             self._note_queue(record, scope)
         root_path = scope.get("root_path", "")
+        # For the live view: a router names the route in the scope while the request runs.
+        record.scope, record.root_path = scope, root_path
         token = current_record.set(record)
 
         async def receive_counted() -> Message:
@@ -203,16 +209,6 @@ class GatewatchASGI:
             monitor.finish(record)
             monitor.after_response(record, returned, None)
 
-    def _own_page(self, path: str, scope: Scope) -> ASGIApp | None:
-        """gatewatch's page at ``path``, whether or not the server put its root path in front
-        (uvicorn --root-path does, as the ASGI spec asks; others do not)."""
-        page = self._own_pages.get(path)
-        if page is None:
-            root_path = scope.get("root_path", "")
-            if root_path and path.startswith(root_path):
-                page = self._own_pages.get(path[len(root_path):])
-        return page
-
     def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
         for name, value in scope.get("headers", ()):
             if name == self._queue_header:
@@ -225,7 +221,8 @@ class GatewatchASGI:
         if loop is None:
             return
         try:
-            watch(loop, self.monitor, interval=self._lag_interval, threshold=self._block_threshold)
+            options = self.options
+            watch(loop, self.monitor, interval=options.loop_lag_interval, threshold=options.block_threshold)
         except Exception as exc:  # noqa: BLE001 - a probe must never stop the request
             self.monitor.report_internal_error("asgi.loop_watch", exc)
 

@@ -25,24 +25,30 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Start an ASGI app under uvicorn and a WSGI app under gunicorn (2 sync workers) "
             "on 127.0.0.1, send both the same short burst of traffic, scrape their /metrics "
-            "and print a comparison. Run it from the project's checkout (or pass --root)."
+            "and print a comparison. The apps ship with gatewatch (install gatewatch[demo]); "
+            "it runs from any directory and stops everything it started."
         ),
     )
     demo.add_argument(
         "--app",
         choices=APP_CHOICES,
         default=STARLETTE_FLASK.name,
-        help="starlette-flask (default): examples.starlette_app under uvicorn and examples.flask_app "
-        "under gunicorn; django: the examples/django_project views under uvicorn (asgi.py, with "
-        "Channels) and gunicorn (wsgi.py), with thread hand-offs and hops per route; all: both, "
-        "one after the other",
+        help="starlette-flask (default): gatewatch.demo.apps.starlette_app under uvicorn and "
+        "gatewatch.demo.apps.flask_app under gunicorn; django: the gatewatch.demo.apps.django_project "
+        "views under uvicorn (asgi.py, with Channels) and gunicorn (wsgi.py), with thread hand-offs "
+        "and hops per route; all: both, one after the other",
     )
     demo.add_argument(
         "--seconds", type=float, default=4.0, help="how long to drive traffic at each server (default 4)"
     )
     demo.add_argument("--clients", type=int, default=10, help="concurrent clients (default 10)")
     demo.add_argument(
-        "--root", type=Path, default=None, help="the project checkout holding examples/ (default: found)"
+        "--root",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="serve the apps in this gatewatch checkout's examples/ (with its gatewatch), for "
+        "trying an edit, instead of the ones installed with gatewatch (default)",
     )
     return parser
 

@@ -1,11 +1,20 @@
-"""A lock-free-by-contract histogram: plain numbers, read when scraped.
+"""Histograms: the lock-free-by-contract counts behind the single-process exporter, and the
+choice of which catalogue histogram families a process exports, with which buckets.
 
-The caller holds the lock that guards it; observing is a bisect and two additions.
+The caller of :class:`Histogram` holds the lock that guards it; observing is a bisect and two
+additions.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from gatewatch import catalogue
 
 
 class Histogram:
@@ -39,3 +48,94 @@ class Histogram:
 def _float_label(value: float) -> str:
     # prometheus-client spells bucket bounds with repr-style floats ("0.005", "1.0").
     return repr(float(value))
+
+
+@dataclass(frozen=True)
+class HistogramChoice:
+    """Which histogram families (catalogue keys) a process exports, and bucket overrides.
+
+    Build it with :func:`histogram_choice`, which validates and normalises: ``buckets`` holds
+    only overrides of enabled families that differ from the catalogue's defaults, so two
+    choices with the same effect compare equal.
+    """
+
+    enabled: frozenset[str] = frozenset(catalogue.HISTOGRAM_KEYS)
+    buckets: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __hash__(self) -> int:
+        # The generated hash would fail on the mapping; the choice is immutable all the same.
+        return hash((self.enabled, tuple(sorted(self.buckets.items()))))
+
+    def bounds(self, key: str) -> tuple[float, ...] | None:
+        """The buckets of family ``key``, or None when it is not exported."""
+        if key not in self.enabled:
+            return None
+        override = self.buckets.get(key)
+        return catalogue.metric(key).buckets if override is None else override
+
+    def describe(self) -> str:
+        """The choice as the options that make it, for error messages."""
+        if self == DEFAULT_CHOICE:
+            return "the default histograms"
+        names = ", ".join(repr(k) for k in catalogue.HISTOGRAM_KEYS if k in self.enabled)
+        text = f"histograms={{{names}}}"
+        if self.buckets:
+            text += f" buckets={dict(sorted(self.buckets.items()))}"
+        return text
+
+
+def histogram_choice(
+    histograms: Iterable[str] | None = None, buckets: Mapping[str, Sequence[float]] | None = None
+) -> HistogramChoice:
+    """Validate ``histograms`` (catalogue keys; None: all) and ``buckets`` (per key overrides).
+
+    ValueError names the option and the problem; TypeError a value of the wrong type. A
+    trailing ``float("inf")`` in a bucket list is accepted and dropped (+Inf is always there).
+    """
+    known = catalogue.HISTOGRAM_KEYS
+    if histograms is None:
+        enabled = frozenset(known)
+    else:
+        if isinstance(histograms, str | bytes) or not isinstance(histograms, Iterable):
+            raise TypeError(
+                f"histograms must be a collection of family names such as {{'duration'}}, "
+                f"got {histograms!r}"
+            )
+        names = list(histograms)
+        for name in names:
+            if name not in known:
+                raise ValueError(f"histograms: unknown family {name!r}; known: {', '.join(known)}")
+        enabled = frozenset(names)
+    overrides: dict[str, tuple[float, ...]] = {}
+    if buckets is not None:
+        if not isinstance(buckets, Mapping):
+            raise TypeError(f"buckets must map family names to bucket bounds, got {buckets!r}")
+        for key, bounds in buckets.items():
+            if key not in known:
+                raise ValueError(f"buckets: unknown family {key!r}; known: {', '.join(known)}")
+            parsed = _bounds(key, bounds)
+            if key in enabled and parsed != catalogue.metric(key).buckets:
+                overrides[key] = parsed
+    return HistogramChoice(enabled, MappingProxyType(overrides))
+
+
+def _bounds(key: str, bounds: Sequence[float]) -> tuple[float, ...]:
+    problem = f"buckets[{key!r}] must be strictly increasing non-negative numbers, got {bounds!r}"
+    if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence):
+        raise TypeError(problem)
+    values: list[float] = []
+    for bound in bounds:
+        # bool is an int; a True bound is a mistake, not 1.0.
+        if isinstance(bound, bool) or not isinstance(bound, int | float):
+            raise TypeError(problem)
+        values.append(float(bound))
+    if values and values[-1] == math.inf:
+        values.pop()
+    parsed = tuple(values)
+    if not catalogue.buckets_valid(parsed):
+        raise ValueError(problem)
+    return parsed
+
+
+# Every histogram family with the catalogue's buckets.
+DEFAULT_CHOICE: Final = histogram_choice()

@@ -29,8 +29,6 @@ from typing import Protocol
 
 from gatewatch.stack_capture import thread_stack
 
-DEFAULT_LAG_INTERVAL = 0.1
-DEFAULT_BLOCK_THRESHOLD = 0.05
 BACKGROUND = "<background>"
 # The watchdog never polls faster than this, whatever the threshold.
 MIN_CHECK_INTERVAL = 0.005

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from time import perf_counter
 
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.labels import OTHER, BoundedLabels, RouteLabels, exception_name, method_label, status_label
+from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.sessions import SessionTable
 
@@ -25,8 +26,10 @@ LOOP_BLOCK_LOG_INTERVAL = 10.0
 class Sink:
     """Something that turns records into a view: Prometheus, OpenTelemetry, the live state.
 
-    Every hook does nothing here; a sink overrides the ones it needs. A hook that raises is
-    counted as an internal error and never stops the request or the other sinks.
+    Every hook does nothing here; a sink overrides the ones it needs, in its class. The
+    monitor reads which ones a sink's class overrides when the sink is added, and calls only
+    those (a hook set on an instance, or added to the class later, is not seen). A hook
+    that raises is counted as an internal error and never stops the request or the other sinks.
     """
 
     def request_started(self, record: RequestRecord) -> None:
@@ -63,6 +66,26 @@ class Sink:
         """How many WSGI requests this process serves at once."""
 
 
+# The hooks every request goes through: the monitor keeps, for each, only the sinks that
+# override it, as bound methods, so a request never pays a call into an empty method.
+RequestHook = Callable[[RequestRecord], None]
+# The rest, called through Monitor._notify, the same way.
+_NOTIFIED_HOOKS = ("session_accepted", "session_finished", "loop_lag", "loop_block", "worker_threads_known")
+
+
+def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], ...]:
+    """The bound ``hook`` of every sink whose class overrides :class:`Sink`'s no-op one.
+
+    Looked up on the class, as methods are: a sink that is no :class:`Sink` subclass and
+    lacks the hook is skipped like one that inherits the no-op.
+    """
+    default = getattr(Sink, hook)
+    return tuple(
+        getattr(sink, hook) for sink in sinks
+        if getattr(type(sink), hook, default) is not default
+    )
+
+
 class Monitor:
     """Everything a process knows about its HTTP traffic, shared by all its middlewares.
 
@@ -71,14 +94,21 @@ class Monitor:
     when they are read.
     """
 
-    def __init__(self, *, max_routes: int = 500, sinks: Iterable[Sink] = ()) -> None:
+    def __init__(self, *, max_routes: int = Options.max_routes, sinks: Iterable[Sink] = ()) -> None:
         self.routes = RouteLabels(max_routes=max_routes)
         self.max_routes = max_routes
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], int] = {}
         self._in_flight_by_interface: dict[str, int] = {}
-        self._sinks: tuple[Sink, ...] = tuple(sinks)
+        self._sinks: tuple[Sink, ...] = ()
+        self._on_started: tuple[RequestHook, ...] = ()
+        self._on_left: tuple[RequestHook, ...] = ()
+        self._on_finished: tuple[RequestHook, ...] = ()
+        self._on_after_response: tuple[RequestHook, ...] = ()
+        self._on_internal_error: tuple[Callable[[], None], ...] = ()
+        # The other hooks (sessions, the loop, worker threads) by name, for _notify.
+        self._hooks: dict[str, tuple[Callable[..., None], ...]] = {}
         # interface -> server software, for gatewatch_info.
         self.servers: dict[str, str] = {}
         self.sessions = SessionTable()
@@ -87,9 +117,22 @@ class Monitor:
         self._block_logged: dict[str, float] = {}
         # How many WSGI requests this process serves at once, when known (gatewatch.wsgi_workers).
         self.worker_threads: int | None = None
+        for sink in sinks:
+            self.add_sink(sink)
 
     def add_sink(self, sink: Sink) -> None:
-        self._sinks = (*self._sinks, sink)
+        """Hand records to ``sink`` from now on; requests in flight may miss its early hooks."""
+        # Under the lock, so that two sinks added at once both stay. Each tuple is rebuilt
+        # whole and swapped in with one store: a request reading it meanwhile sees the old
+        # one or the new one.
+        with self._lock:
+            sinks = self._sinks = (*self._sinks, sink)
+            self._on_started = overriding(sinks, "request_started")
+            self._on_left = overriding(sinks, "request_left")
+            self._on_finished = overriding(sinks, "request_finished")
+            self._on_after_response = overriding(sinks, "request_after_response")
+            self._on_internal_error = overriding(sinks, "internal_error")
+            self._hooks = {hook: overriding(sinks, hook) for hook in _NOTIFIED_HOOKS}
 
     def note_server(self, interface: str, server: str) -> None:
         self.servers[interface] = server
@@ -107,9 +150,9 @@ class Monitor:
             record.concurrency = already
             self._in_flight_by_interface[interface] = already + 1
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
-        for sink in self._sinks:
+        for hook in self._on_started:
             try:
-                sink.request_started(record)
+                hook(record)
             except Exception as exc:  # noqa: BLE001 - one broken sink must not lose the request
                 self.report_internal_error("sink.request_started", exc)
         return record
@@ -120,13 +163,14 @@ class Monitor:
         if record.left:
             return
         record.left = True
+        record.scope = None
         interface = record.interface
         with self._lock:
             self._in_flight_by_interface[interface] -= 1
             self._in_flight[(interface, record.method)] -= 1
-        for sink in self._sinks:
+        for hook in self._on_left:
             try:
-                sink.request_left(record)
+                hook(record)
             except Exception as exc:  # noqa: BLE001
                 self.report_internal_error("sink.request_left", exc)
 
@@ -150,9 +194,9 @@ class Monitor:
             record.route_label = record.route_label or OTHER
             record.status_label = record.status_label or status_label(record.status or 500)
         self.leave_in_flight(record)
-        for sink in self._sinks:
+        for hook in self._on_finished:
             try:
-                sink.request_finished(record)
+                hook(record)
             except Exception as exc:  # noqa: BLE001
                 self.report_internal_error("sink.request_finished", exc)
         if record.loop_blocks is not None:
@@ -170,9 +214,9 @@ class Monitor:
         except Exception as exc:  # noqa: BLE001
             self.report_internal_error("monitor.after_response", exc)
             return
-        for sink in self._sinks:
+        for hook in self._on_after_response:
             try:
-                sink.request_after_response(record)
+                hook(record)
             except Exception as exc:  # noqa: BLE001
                 self.report_internal_error("sink.request_after_response", exc)
 
@@ -219,9 +263,9 @@ class Monitor:
 
     def _notify(self, hook: str, *args: object) -> None:
         # The hooks that are not per request: one shared guard, looked up by name.
-        for sink in self._sinks:
+        for method in self._hooks.get(hook, ()):
             try:
-                getattr(sink, hook)(*args)
+                method(*args)
             except Exception as exc:  # noqa: BLE001
                 self.report_internal_error(f"sink.{hook}", exc)
 
@@ -246,8 +290,8 @@ class Monitor:
         """Count and (rate-limited) log an error inside gatewatch; never raises."""
         try:
             self.internal_errors += 1
-            for sink in self._sinks:
-                sink.internal_error()
+            for hook in self._on_internal_error:
+                hook()
             now = time.monotonic()
             last = self._last_logged.get(where)
             if last is None or now - last >= INTERNAL_ERROR_LOG_INTERVAL:

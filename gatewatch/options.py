@@ -1,169 +1,272 @@
-"""Options shared by the middlewares, checked once at construction."""
+"""Every option of gatewatch in one frozen dataclass, validated once, each default written once.
+
+An option's value comes from, in this order (the first that sets it wins):
+
+1. the keyword argument given to ``GatewatchASGI`` / ``GatewatchWSGI`` (code);
+2. the ``GATEWATCH_<OPTION>`` environment variable (what a deployer changes without code,
+   as OpenTelemetry users set ``OTEL_*``): see :data:`ENVIRONMENT`;
+3. Django's ``settings.GATEWATCH[<OPTION>]``, when the wrapped application is Django's (the
+   project's settings then govern both layers; a keyword that contradicts a key the project
+   set is an error at start-up, naming both);
+4. the default below.
+
+A bad value raises ``TypeError`` / ``ValueError`` naming the option (or the variable, or the
+setting) when the middleware is built, never per request.
+"""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
+import dataclasses
+import enum
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-from prometheus_client.registry import REGISTRY, CollectorRegistry
+from prometheus_client.registry import CollectorRegistry
 
+from gatewatch.histogram import HistogramChoice, histogram_choice
 from gatewatch.labels import check_max_routes
-from gatewatch.monitor import Monitor
-from gatewatch.multiprocess_dir import check_single_process, multiprocess_enabled
-from gatewatch.prometheus.collector import monitor_for_registry
-from gatewatch.prometheus.multiprocess import process_monitor
+from gatewatch.request_queue import check_header
 
-DEFAULT_LIVE_PATH = "/_gatewatch/live.json"
-DEFAULT_MAX_ROUTES = 500
-_ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
-_WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
+
+class Default(enum.Enum):
+    """The keyword argument was left out (``None`` is a value: it turns things off)."""
+
+    DEFAULT = "DEFAULT"
+
+
+DEFAULT: Final = Default.DEFAULT
+WSGI_QUEUE_HEADER: Final = "X-Request-Start"
 
 
 @dataclass(frozen=True)
-class Setup:
-    monitor: Monitor
-    registry: CollectorRegistry
+class Options:
+    # The prometheus-client registry to export into (None: the global REGISTRY).
+    registry: CollectorRegistry | None = None
+    # At most this many distinct route labels; later newcomers are "<other>".
+    max_routes: int = 500
+    # gatewatch answers this path with the Prometheus exposition (None: it does not).
+    metrics_path: str | None = None
+    # Thread CPU time per request.
+    cpu_time: bool = True
+    # gatewatch answers this path with the live view (None: it does not).
+    live_path: str | None = "/_gatewatch/live.json"
+    # The live view then answers "Authorization: Bearer <token>" from anywhere (None: local only).
+    live_token: str | None = None
+    # How often the event-loop lag is sampled, seconds (None: no probe). ASGI.
+    loop_lag_interval: float | None = 0.1
+    # A synchronous step holding the loop longer than this is a loop block (None: no watchdog). ASGI.
+    block_threshold: float | None = 0.05
+    # Hand-offs to threads (asgiref, anyio) per request.
+    track_offload: bool = True
+    # The header a proxy stamps with the time it forwarded the request. DEFAULT: X-Request-Start
+    # under WSGI; none under ASGI, where reading it means scanning every request's headers.
+    queue_time_header: str | Default | None = DEFAULT
+    # How many requests this WSGI process serves at once, when the server does not tell.
+    worker_threads: int | None = None
+    # Paths served untouched and never recorded: exact, or a prefix ending in "*".
+    exclude_paths: tuple[str, ...] = ()
+    # Histogram families to export, by catalogue key (None: all of them).
+    histograms: frozenset[str] | None = None
+    # Bucket boundaries per histogram family, by catalogue key (the others keep the catalogue's).
+    buckets: tuple[tuple[str, tuple[float, ...]], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        check_max_routes(self.max_routes)
+        for name in ("metrics_path", "live_path"):
+            path = getattr(self, name)
+            if path is not None and not path.startswith("/"):
+                raise ValueError(f"{name} must start with '/', got {path!r}")
+        if self.live_path is not None and self.live_path == self.metrics_path:
+            raise ValueError(f"live_path must differ from metrics_path, both are {self.live_path!r}")
+        if self.live_token is not None:
+            token = self.live_token
+            # It travels as "Authorization: Bearer <token>": anything a header would mangle
+            # could never match, and the endpoint would refuse everyone without saying why.
+            if not token or not token.isascii() or not token.isprintable() or " " in token:
+                raise ValueError("live_token must be a non-empty string of printable ASCII without spaces")
+            if self.live_path is None:
+                raise ValueError("live_token has no effect without live_path")
+        for name in ("loop_lag_interval", "block_threshold"):
+            seconds = getattr(self, name)
+            if seconds is not None and not 0.001 <= seconds <= 60:
+                raise ValueError(f"{name} must be between 0.001 and 60 seconds, got {seconds!r}")
+        if isinstance(self.queue_time_header, str):
+            check_header("queue_time_header", self.queue_time_header)
+        if self.worker_threads is not None and not 1 <= self.worker_threads <= 100_000:
+            raise ValueError(f"worker_threads must be between 1 and 100000, got {self.worker_threads!r}")
+        for path in self.exclude_paths:
+            if not path.startswith("/"):
+                raise ValueError(f"exclude_paths entries must start with '/', got {path!r}")
+        self.histogram_choice()
+
+    def histogram_choice(self) -> HistogramChoice:
+        """The histogram families and buckets to export (``ValueError`` naming a bad one)."""
+        return histogram_choice(self.histograms, dict(self.buckets))
+
+    def queue_header(self, interface: str) -> str | None:
+        """The queue-time header in effect for ``interface`` ("wsgi" or "asgi")."""
+        header = self.queue_time_header
+        if header is DEFAULT:
+            return WSGI_QUEUE_HEADER if interface == "wsgi" else None
+        return header
 
 
-def resolve(
-    *,
-    interface: str,
-    registry: CollectorRegistry | None,
-    monitor: Monitor | None,
-    max_routes: int | None,
-    metrics_path: str | None,
-    cpu_time: bool,
-    live_path: str | None = None,
-    live_token: str | None = None,
-    app: object = None,
-) -> Setup:
-    """Validate the options every middleware takes and find the monitor to record into.
-
-    When ``app`` is Django's own handler, the project's ``settings.GATEWATCH`` decides the
-    options both layers share (the route cap and the registry): an option left out here takes
-    the project's value, and one given here that differs fails now, naming both.
-    """
-    registry, max_routes = _reconcile_with_django(app, registry=registry, max_routes=max_routes)
-    if max_routes is None:
-        max_routes = DEFAULT_MAX_ROUTES
-    if registry is not None and not isinstance(registry, CollectorRegistry):
-        raise TypeError(
-            f"registry must be a prometheus_client CollectorRegistry, got {type(registry).__name__}"
-        )
-    if monitor is not None and not isinstance(monitor, Monitor):
-        raise TypeError(f"monitor must be a gatewatch Monitor, got {type(monitor).__name__}")
-    check_max_routes(max_routes)
-    if metrics_path is not None:
-        if not isinstance(metrics_path, str):
-            raise TypeError(f"metrics_path must be a str or None, got {type(metrics_path).__name__}")
-        if not metrics_path.startswith("/"):
-            raise ValueError(f"metrics_path must start with '/', got {metrics_path!r}")
-    check_live(live_path=live_path, live_token=live_token, metrics_path=metrics_path)
-    if not isinstance(cpu_time, bool):
-        raise TypeError(f"cpu_time must be a bool, got {type(cpu_time).__name__}")
-    registry = REGISTRY if registry is None else registry
-    if monitor is None:
-        monitor = shared_monitor(registry, max_routes=max_routes, interface=interface)
-    else:
-        monitor.note_server(interface, detect_server(interface))
-    return Setup(monitor=monitor, registry=registry)
+def _check_types(options: Options) -> None:
+    for option in dataclasses.fields(options):
+        value = getattr(options, option.name)
+        expected = _TYPES[option.name]
+        if not _is_instance(value, expected):
+            raise TypeError(f"{option.name} must be {_SPELLED[option.name]}, got {type(value).__name__}")
 
 
-def shared_monitor(
-    registry: CollectorRegistry | None, *, max_routes: int, interface: str | None
-) -> Monitor:
-    """This process's monitor exporting to ``registry`` (the global one when None), or to
-    prometheus-client's multiprocess files when that mode is on; every middleware and
-    integration of the process that names the same registry records into it. With an
-    ``interface``, the server serving it is noted for ``gatewatch_info``."""
-    if multiprocess_enabled():
-        monitor, sink = process_monitor(max_routes=max_routes)
-    else:
-        # Under gunicorn -w N each worker would export its own share as the server's numbers.
-        check_single_process()
-        monitor = monitor_for_registry(REGISTRY if registry is None else registry, max_routes=max_routes)
-        sink = None
-    if interface is not None:
-        server = detect_server(interface)
-        monitor.note_server(interface, server)
-        if sink is not None:
-            # The multiprocess info gauge lives in the files, not in the monitor.
-            sink.note_server(interface, server)
-    return monitor
+def _is_instance(value: object, expected: tuple[type, ...]) -> bool:
+    # bool is an int, but True is no route cap and no number of seconds.
+    if isinstance(value, bool) and bool not in expected:
+        return False
+    if not isinstance(value, expected):
+        return False
+    # NaN or infinity is no number of seconds.
+    return not (isinstance(value, float) and not math.isfinite(value))
 
 
-def _reconcile_with_django(
-    app: object, *, registry: CollectorRegistry | None, max_routes: int | None
-) -> tuple[CollectorRegistry | None, int | None]:
-    if "django.core.handlers.base" not in sys.modules:
-        return registry, max_routes
-    from django.core.handlers.base import BaseHandler
-
-    # Channels' ProtocolTypeRouter holds Django's handler as its "http" application.
-    mapping = getattr(app, "application_mapping", None)
-    handler = mapping.get("http") if isinstance(mapping, dict) else app
-    if not isinstance(handler, BaseHandler):
-        return registry, max_routes
-    from gatewatch.django.options import configured_options
-
-    project = configured_options()
-    if max_routes is None:
-        max_routes = project.max_routes
-    elif max_routes != project.max_routes:
-        raise ValueError(
-            f"max_routes={max_routes} conflicts with settings.GATEWATCH['MAX_ROUTES'] = "
-            f"{project.max_routes} of the Django project it wraps; leave max_routes out (the "
-            "project's setting applies to both layers) or set the same value in both"
-        )
-    if registry is None:
-        registry = project.registry
-    elif project.registry is not None and registry is not project.registry:
-        raise ValueError(
-            "registry= conflicts with settings.GATEWATCH['REGISTRY'] of the Django project it "
-            "wraps; leave registry out (the project's setting applies to both layers) or pass "
-            "the same registry"
-        )
-    return registry, max_routes
-
-
-def check_live(*, live_path: str | None, live_token: str | None, metrics_path: str | None) -> None:
-    """Validate the live view's options (``live_path=None``: the middleware does not serve it)."""
-    if live_path is not None:
-        if not isinstance(live_path, str):
-            raise TypeError(f"live_path must be a str or None, got {type(live_path).__name__}")
-        if not live_path.startswith("/"):
-            raise ValueError(f"live_path must start with '/', got {live_path!r}")
-        if live_path == metrics_path:
-            raise ValueError(f"live_path must differ from metrics_path, both are {live_path!r}")
-    if live_token is not None:
-        if not isinstance(live_token, str):
-            raise TypeError(f"live_token must be a str or None, got {type(live_token).__name__}")
-        # It travels as "Authorization: Bearer <token>": anything a header would mangle could
-        # never match, and the endpoint would refuse everyone without saying why.
-        if not live_token or not live_token.isascii() or not live_token.isprintable() or " " in live_token:
-            raise ValueError("live_token must be a non-empty string of printable ASCII without spaces")
-        if live_path is None:
-            raise ValueError("live_token has no effect without live_path")
+_NONE = type(None)
+_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "registry": (CollectorRegistry, _NONE),
+    "max_routes": (int,),
+    "metrics_path": (str, _NONE),
+    "cpu_time": (bool,),
+    "live_path": (str, _NONE),
+    "live_token": (str, _NONE),
+    "loop_lag_interval": (int, float, _NONE),
+    "block_threshold": (int, float, _NONE),
+    "track_offload": (bool,),
+    "queue_time_header": (str, _NONE, Default),
+    "worker_threads": (int, _NONE),
+    "exclude_paths": (tuple,),
+    "histograms": (frozenset, _NONE),
+    "buckets": (tuple,),
+}
+_SPELLED: Final = {
+    "registry": "a prometheus_client CollectorRegistry or None",
+    "max_routes": "an int",
+    "metrics_path": "a str or None",
+    "cpu_time": "a bool",
+    "live_path": "a str or None",
+    "live_token": "a str or None",
+    "loop_lag_interval": "a number of seconds or None",
+    "block_threshold": "a number of seconds or None",
+    "track_offload": "a bool",
+    "queue_time_header": "a header name or None",
+    "worker_threads": "an int or None",
+    "exclude_paths": "a sequence of paths",
+    "histograms": "a set of histogram names or None",
+    "buckets": "a mapping of histogram name to boundaries",
+}
 
 
-def check_loop_options(
-    *, loop_lag_interval: float | None = None, block_threshold: float | None = None
-) -> None:
-    """Validate the event-loop options (``None`` turns each measurement off)."""
-    for name, value in (("loop_lag_interval", loop_lag_interval), ("block_threshold", block_threshold)):
-        if value is None:
+def normalise(name: str, value: Any) -> Any:
+    """``value`` as the dataclass holds it: sequences and mappings the user may pass as lists,
+    sets or dicts become tuples and frozensets (the options object is frozen and hashable)."""
+    if name == "exclude_paths" and isinstance(value, Sequence) and not isinstance(value, str):
+        return tuple(value)
+    if name == "histograms" and isinstance(value, (set, frozenset, list, tuple)):
+        return frozenset(value)
+    if name == "buckets" and isinstance(value, Mapping):
+        try:
+            return tuple(sorted((str(key), tuple(float(b) for b in bounds)) for key, bounds in value.items()))
+        except (TypeError, ValueError):
+            raise TypeError("buckets must map histogram names to sequences of numbers") from None
+    return value
+
+
+# -- the environment ---------------------------------------------------------------------
+
+# What a deployer can set without code (not the registry or the buckets: those are code).
+ENVIRONMENT: Final = {
+    "GATEWATCH_MAX_ROUTES": "max_routes",
+    "GATEWATCH_METRICS_PATH": "metrics_path",
+    "GATEWATCH_CPU_TIME": "cpu_time",
+    "GATEWATCH_LIVE_PATH": "live_path",
+    "GATEWATCH_LIVE_TOKEN": "live_token",
+    "GATEWATCH_LOOP_LAG_INTERVAL": "loop_lag_interval",
+    "GATEWATCH_BLOCK_THRESHOLD": "block_threshold",
+    "GATEWATCH_TRACK_OFFLOAD": "track_offload",
+    "GATEWATCH_QUEUE_TIME_HEADER": "queue_time_header",
+    "GATEWATCH_WORKER_THREADS": "worker_threads",
+    "GATEWATCH_EXCLUDE_PATHS": "exclude_paths",
+    "GATEWATCH_HISTOGRAMS": "histograms",
+}
+_OFF = frozenset({"", "none", "off"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The options the ``GATEWATCH_*`` variables set; ``ValueError`` naming a bad one."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for variable, name in ENVIRONMENT.items():
+        raw = environ.get(variable)
+        if raw is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number of seconds or None, got {type(value).__name__}")
-        if not 0.001 <= value <= 60:
-            raise ValueError(f"{name} must be between 0.001 and 60 seconds, got {value!r}")
+        try:
+            found[name] = _parse(name, raw.strip())
+        except ValueError as exc:
+            raise ValueError(f"{variable}={raw!r}: {exc}") from None
+    return found
 
 
-def detect_server(interface: str) -> str:
-    """The server that imported the application, for gatewatch_info; servers import
-    themselves before they load the app, so this is known at construction."""
-    candidates = _ASGI_SERVERS if interface == "asgi" else _WSGI_SERVERS
-    for name in candidates:
-        if name in sys.modules:
-            return name.split(".")[0]
-    return "unknown"
+def _parse(name: str, text: str) -> Any:
+    expected = _TYPES[name]
+    if bool in expected:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError("must be true or false")
+    if _NONE in expected and text.lower() in _OFF:
+        return None
+    if int in expected and float not in expected:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+    if float in expected:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("must be a number of seconds, or off") from None
+    if name in ("exclude_paths", "histograms"):
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        return tuple(parts) if name == "exclude_paths" else frozenset(parts)
+    return text
+
+
+# -- the layers --------------------------------------------------------------------------
+
+
+def layered(
+    explicit: Mapping[str, Any],
+    *,
+    project: Mapping[str, Any] | None = None,
+    project_source: str = "settings.GATEWATCH",
+    environ: Mapping[str, str] | None = None,
+) -> Options:
+    """The options in effect: ``explicit`` keywords (``DEFAULT`` = left out), over the
+    environment, over ``project`` (the framework's settings, keyed by option name), over the
+    defaults. A keyword that contradicts a project setting raises ``ValueError`` naming both."""
+    given = {name: normalise(name, value) for name, value in explicit.items() if value is not DEFAULT}
+    if project:
+        for name, value in project.items():
+            if name in given and given[name] != value:
+                raise ValueError(
+                    f"{name}={given[name]!r} conflicts with {project_source}['{name.upper()}'] = "
+                    f"{value!r} of the project it wraps; leave {name} out (the project's setting "
+                    "applies to both layers) or set the same value in both"
+                )
+    values: dict[str, Any] = {**(project or {}), **from_environment(environ), **given}
+    return Options(**values)

@@ -6,6 +6,8 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Final
 
+from gatewatch.types import Scope
+
 ASGI: Final = "asgi"
 WSGI: Final = "wsgi"
 
@@ -39,8 +41,10 @@ class RequestRecord:
         "request_bytes",
         "response_bytes",
         "response_complete",
+        "root_path",
         "route",
         "route_label",
+        "scope",
         "start",
         "status",
         "status_label",
@@ -72,6 +76,12 @@ class RequestRecord:
         self.response_complete = False
         # The route template named by the framework (or an integration), not the raw path.
         self.route: str | None = None
+        # An ASGI request's scope and its root path on arrival, while it is in flight: the
+        # live view reads the route a router (Starlette, FastAPI) put there as soon as it
+        # routed (gatewatch.asgi_routes), only when a snapshot is built. Dropped when the
+        # request leaves in-flight, so that finished records keep no app state alive.
+        self.scope: Scope | None = None
+        self.root_path = ""
         self.concurrency = 0
         # Seconds the request waited before the application saw it, from a proxy's
         # timestamp header (None: no header).

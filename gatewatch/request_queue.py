@@ -8,7 +8,6 @@ is told by the magnitude, as the APM agents that read this header do.
 
 from __future__ import annotations
 
-DEFAULT_HEADER = "X-Request-Start"
 # Waits longer than this are clock trouble, not queueing.
 MAX_QUEUE_SECONDS = 3600.0
 

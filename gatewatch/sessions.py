@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import deque
-from time import perf_counter
-from typing import Any
+from time import perf_counter, time
 
+from gatewatch.live.schema import WebSocketSession
 from gatewatch.record import WebSocketRecord
 
 MAX_OPEN_TRACKED = 10_000
@@ -18,7 +18,7 @@ class SessionTable:
     def __init__(self, *, max_open: int = MAX_OPEN_TRACKED, recent: int = RECENT_CLOSED) -> None:
         self._lock = threading.Lock()
         self._open: dict[int, WebSocketRecord] = {}
-        self._recent: deque[dict[str, Any]] = deque(maxlen=recent)
+        self._recent: deque[WebSocketSession] = deque(maxlen=recent)
         self._max_open = max_open
         self._ids = itertools.count(1)
         # Sessions open beyond max_open: still counted in metrics, just not listed live.
@@ -49,19 +49,21 @@ class SessionTable:
         with self._lock:
             return dict(self.active_by_route)
 
-    def open_sessions(self) -> list[dict[str, Any]]:
+    def open_sessions(self) -> list[WebSocketSession]:
         with self._lock:
             records = list(self._open.values())
         return [describe(record) for record in records]
 
-    def recent_closed(self) -> list[dict[str, Any]]:
+    def recent_closed(self) -> list[WebSocketSession]:
         with self._lock:
             return list(self._recent)
 
 
-def describe(record: WebSocketRecord, now: float | None = None) -> dict[str, Any]:
-    """A JSON-ready view of one session (no headers, no query string, no payloads)."""
+def describe(record: WebSocketRecord, now: float | None = None) -> WebSocketSession:
+    """A JSON-ready view of one session (no headers, no query string, no payloads), as of
+    ``now`` (perf_counter): a closed session is described once, when it closes."""
     now = perf_counter() if now is None else now
+    closed = record.closed_at
     return {
         "id": record.session_id,
         "route": record.route_label,
@@ -76,4 +78,5 @@ def describe(record: WebSocketRecord, now: float | None = None) -> dict[str, Any
         "initiator": record.initiator or None,
         "blocking": record.blocking,
         "longest_step": record.longest_step,
+        "closed_at": None if closed is None else time() - (now - closed),
     }

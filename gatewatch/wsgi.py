@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from threading import get_ident
 from time import perf_counter, thread_time, time
 from typing import Any, cast
 
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch import frameworks
 from gatewatch.app_check import check_wsgi_app
-from gatewatch.flask import annotate_flask, flask_app_of
+from gatewatch.hub import connect
 from gatewatch.live.endpoint import live_wsgi_app
 from gatewatch.live.state import live_state_for
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT_LIVE_PATH, resolve
+from gatewatch.options import DEFAULT, Default, layered
+from gatewatch.paths import EXCLUDED, SpecialPaths
 from gatewatch.prometheus.exposition import metrics_wsgi_app
 from gatewatch.record import WSGI, RequestRecord, current_record
-from gatewatch.request_queue import DEFAULT_HEADER as DEFAULT_QUEUE_HEADER
-from gatewatch.request_queue import check_header, environ_key, queue_seconds
+from gatewatch.request_queue import environ_key, queue_seconds
 from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi_input import CountingInput
-from gatewatch.wsgi_workers import check_worker_threads, threads_from_environ, worker_threads
+from gatewatch.wsgi_workers import threads_from_environ, worker_threads
 
 
 class GatewatchWSGI:
@@ -44,51 +45,61 @@ class GatewatchWSGI:
         self,
         app: WSGIApp,
         *,
-        registry: CollectorRegistry | None = None,
         monitor: Monitor | None = None,
-        max_routes: int | None = None,
-        metrics_path: str | None = None,
-        cpu_time: bool = True,
-        live_path: str | None = DEFAULT_LIVE_PATH,
-        live_token: str | None = None,
-        queue_time_header: str | None = DEFAULT_QUEUE_HEADER,
-        worker_threads: int | None = None,
+        registry: CollectorRegistry | Default | None = DEFAULT,
+        max_routes: int | Default = DEFAULT,
+        metrics_path: str | Default | None = DEFAULT,
+        cpu_time: bool | Default = DEFAULT,
+        live_path: str | Default | None = DEFAULT,
+        live_token: str | Default | None = DEFAULT,
+        queue_time_header: str | Default | None = DEFAULT,
+        worker_threads: int | Default | None = DEFAULT,
+        exclude_paths: Iterable[str] | Default = DEFAULT,
+        histograms: Iterable[str] | Default | None = DEFAULT,
+        buckets: Mapping[str, Sequence[float]] | Default = DEFAULT,
     ) -> None:
+        """Every option is described in :class:`gatewatch.options.Options`; one left out comes
+        from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
+        the default there."""
         check_wsgi_app(app)
-        check_header("queue_time_header", queue_time_header)
-        check_worker_threads("worker_threads", worker_threads)
-        setup = resolve(
-            interface=WSGI,
-            registry=registry,
-            monitor=monitor,
-            max_routes=max_routes,
-            metrics_path=metrics_path,
-            cpu_time=cpu_time,
-            live_path=live_path,
-            live_token=live_token,
-            app=app,
+        framework = frameworks.for_wsgi(app)
+        options = layered(
+            {
+                "registry": registry, "max_routes": max_routes, "metrics_path": metrics_path,
+                "cpu_time": cpu_time, "live_path": live_path, "live_token": live_token,
+                "queue_time_header": queue_time_header, "worker_threads": worker_threads,
+                "exclude_paths": exclude_paths, "histograms": histograms, "buckets": buckets,
+            },
+            project=framework.settings,
+            project_source=framework.settings_source,
         )
+        setup = connect(options, interface=WSGI, monitor=monitor)
         self.app = app
+        self.options = options
         self.monitor = setup.monitor
-        flask_app = flask_app_of(app)
-        if flask_app is not None:
-            annotate_flask(flask_app)
-        self._cpu_clock = thread_time if cpu_time else _no_cpu_clock
-        self._queue_key = environ_key(queue_time_header) if queue_time_header is not None else None
-        self._worker_threads = worker_threads
+        self._cpu_clock = thread_time if options.cpu_time else _no_cpu_clock
+        header = options.queue_header(WSGI)
+        self._queue_key = environ_key(header) if header is not None else None
+        self._worker_threads = options.worker_threads
         # The capacity is learnt in the process that serves (after gunicorn's fork).
         self._capacity_pending = True
-        # gatewatch's own pages, answered before counting (so they are never recorded).
-        self._own_pages: dict[str, WSGIApp] = {}
-        if metrics_path is not None:
-            self._own_pages[metrics_path] = metrics_wsgi_app(setup.registry)
-        if live_path is not None:
-            self._own_pages[live_path] = live_wsgi_app(live_state_for(setup.monitor), token=live_token)
+        # gatewatch's own pages, answered before counting (so they are never recorded), and
+        # the paths left to the app unrecorded.
+        pages: dict[str, WSGIApp] = {}
+        if options.metrics_path is not None:
+            pages[options.metrics_path] = metrics_wsgi_app(setup.registry)
+        if options.live_path is not None:
+            pages[options.live_path] = live_wsgi_app(live_state_for(setup.monitor), token=options.live_token)
+        self._paths = SpecialPaths(pages, (*options.exclude_paths, *framework.own_paths))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path in self._own_pages:
-            return self._own_pages[path](environ, start_response)
+        if self._paths.active:
+            special = self._paths.find(path)
+            if special is not None:
+                if special is EXCLUDED:
+                    return self.app(environ, start_response)
+                return special(environ, start_response)  # type: ignore[operator]
         monitor = self.monitor
         try:
             if self._capacity_pending:

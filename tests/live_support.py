@@ -7,7 +7,9 @@ import json
 import os
 from typing import Any
 
-from gatewatch import GatewatchASGI, GatewatchWSGI
+from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
+from gatewatch.live.schema import parse_live_view
+from gatewatch.live.state import LiveState
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.wsgi_driver import call, make_environ
@@ -38,7 +40,17 @@ async def fetch_asgi(app: GatewatchASGI, path: str = LIVE, **scope: Any) -> Exch
     return await serve(app, http_scope(path, **scope))
 
 
+def idle_snapshot(pid: int) -> dict[str, Any]:
+    """A complete snapshot of an idle process, as ``pid``'s: what a snapshot file of another
+    worker holds (files that are not snapshots of the current schema are not merged)."""
+    snapshot: dict[str, Any] = dict(LiveState(Monitor()).snapshot())
+    snapshot["pid"] = pid
+    return snapshot
+
+
 def only_process(view: dict[str, Any]) -> dict[str, Any]:
+    # Every view a test reads fits the schema the dashboard reads it with.
+    parse_live_view(view)
     assert view["schema"] == 1
     [process] = view["processes"]
     assert isinstance(process, dict) and process["schema"] == 1

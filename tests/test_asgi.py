@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, set_route
+from gatewatch.paths import SpecialPaths
 from gatewatch.types import Message, Receive, Scope, Send
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.scrape import label_values, value
@@ -359,7 +360,7 @@ def test_what_an_own_page_returns_is_returned(registry: CollectorRegistry) -> No
     async def page(scope: Scope, receive: Receive, send: Send) -> Any:
         return page_returned
 
-    wrapped._own_pages["/metrics"] = page
+    wrapped._paths = SpecialPaths({"/metrics": page})
     exchange = Exchange()
     assert run(wrapped(http_scope("/metrics"), exchange.receive, exchange.send)) is page_returned
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,17 @@ def run_demo(*args: str, cwd: Path = ROOT, timeout: float = 90) -> subprocess.Co
     print(completed.stdout)
     print(completed.stderr, file=sys.stderr)
     return completed
+
+
+def _server_ports(out: str) -> list[int]:
+    """The ports of the servers the demo drove ("driving ASGI at http://127.0.0.1:PORT ...")."""
+    return [int(port) for port in re.findall(r"^\s+driving \w+ at http://127\.0\.0\.1:(\d+) ", out, re.M)]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _cells(out: str, label: str) -> list[str]:
@@ -70,11 +82,44 @@ def test_demo_runs_both_interfaces_and_reports_them() -> None:
 
 
 @pytest.mark.slow
-def test_demo_from_elsewhere_finds_the_project(tmp_path: Path) -> None:
-    """Run outside the checkout: --root points at it (examples/ is not installed)."""
+def test_demo_runs_from_an_empty_directory_and_leaves_no_server(tmp_path: Path) -> None:
+    """The apps ship with gatewatch (gatewatch.demo.apps): no checkout, no --root, and nothing is
+    written where the demo runs. tests/test_packaging.py does the same from a built wheel."""
+    completed = run_demo("--seconds", "0.5", "--clients", "2", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "gatewatch.demo.apps.starlette_app:wrapped under uvicorn" in completed.stdout
+    assert "requests (server)" in completed.stdout
+    assert list(tmp_path.iterdir()) == []
+    ports = _server_ports(completed.stdout)
+    assert len(ports) == 2, completed.stdout
+    assert not any(_listening(port) for port in ports), ports
+
+
+@pytest.mark.slow
+def test_demo_root_serves_a_checkouts_examples(tmp_path: Path) -> None:
+    """--root CHECKOUT serves that checkout's examples/ (the same files, by their checkout name)."""
     completed = run_demo("--seconds", "0.5", "--clients", "2", "--root", str(ROOT), cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "examples.starlette_app:wrapped under uvicorn" in completed.stdout
+    assert "examples.flask_app:wrapped under gunicorn" in completed.stdout
     assert "requests (server)" in completed.stdout
+
+
+def test_demo_root_without_the_apps_is_a_one_line_error(tmp_path: Path) -> None:
+    """A wrong --root fails before any server starts, never falling back to other apps."""
+    for root in (tmp_path / "nonexistent", tmp_path):
+        completed = run_demo("--root", str(root), cwd=tmp_path, timeout=30)
+        assert completed.returncode == 2
+        assert completed.stdout == ""
+        assert completed.stderr.startswith(f"gatewatch demo: --root {root}: no examples/starlette_app.py")
+        assert completed.stderr.count("\n") == 1, completed.stderr
+    # The Django plan's apps are checked too, before `all` starts the first pair.
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "starlette_app.py").touch()
+    completed = run_demo("--app", "all", "--root", str(tmp_path), cwd=tmp_path, timeout=30)
+    assert completed.returncode == 2
+    assert "no examples/django_project/settings.py" in completed.stderr
+    assert completed.stdout == ""
 
 
 @pytest.mark.slow
@@ -89,8 +134,8 @@ def test_demo_django_serves_one_project_both_ways() -> None:
     completed = run_demo("--app", "django", "--seconds", "1", "--clients", "4")
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    assert "examples.django_project.asgi:application under uvicorn" in out
-    assert "examples.django_project.wsgi:application under gunicorn" in out
+    assert "gatewatch.demo.apps.django_project.asgi:application under uvicorn" in out
+    assert "gatewatch.demo.apps.django_project.wsgi:application under gunicorn" in out
     requests = _cells(out, "requests (server)")
     assert len(requests) == 2
     assert all(int(cell.replace(",", "")) > 0 for cell in requests), requests

@@ -85,7 +85,7 @@ def test_a_conflicting_registry_fails_at_start_up(settings: Settings) -> None:
     settings.GATEWATCH = {"REGISTRY": CollectorRegistry()}
     from django.core.asgi import get_asgi_application
 
-    with pytest.raises(ValueError, match=r"registry= conflicts with settings.GATEWATCH\['REGISTRY'\]"):
+    with pytest.raises(ValueError, match=r"registry=.* conflicts with settings.GATEWATCH\['REGISTRY'\]"):
         GatewatchASGI(get_asgi_application(), registry=CollectorRegistry())
 
 
@@ -99,3 +99,64 @@ def test_a_bad_loop_setting_is_named_as_written(settings: Settings, key: str) ->
     assert other not in error.msg
     with pytest.raises(GatewatchSettingsError, match=key):
         configured_options()
+
+
+SETTINGS_CASES = [
+    ("MAX_ROUTES", 20, "max_routes", 20),
+    ("CPU_TIME", False, "cpu_time", False),
+    ("TRACK_OFFLOAD", False, "track_offload", False),
+    ("LIVE_TOKEN", "s3cret", "live_token", "s3cret"),
+    ("BLOCK_THRESHOLD", 0.2, "block_threshold", 0.2),
+    ("EXCLUDE_PATHS", ["/health/"], "exclude_paths", ("/health/",)),
+]
+
+
+@pytest.mark.parametrize("entry_point", ["wsgi", "asgi"])
+@pytest.mark.parametrize(("key", "setting", "option", "expected"), SETTINGS_CASES)
+def test_each_setting_takes_effect_under_both_entry_points(
+    settings: Settings, entry_point: str, key: str, setting: object, option: str, expected: object
+) -> None:
+    registry = CollectorRegistry()
+    settings.GATEWATCH = {"REGISTRY": registry, key: setting}
+    if entry_point == "wsgi":
+        wrapped: GatewatchWSGI | GatewatchASGI = GatewatchWSGI(get_wsgi_application())
+    else:
+        from django.core.asgi import get_asgi_application
+
+        wrapped = GatewatchASGI(get_asgi_application())
+    assert getattr(wrapped.options, option) == expected
+    assert wrapped.options.registry is registry
+
+
+def test_the_live_token_setting_guards_the_outer_live_view(settings: Settings) -> None:
+    from tests.wsgi_driver import call, make_environ
+
+    settings.GATEWATCH = {"REGISTRY": CollectorRegistry(), "LIVE_TOKEN": "s3cret"}
+    wrapped = GatewatchWSGI(get_wsgi_application())
+    local = make_environ("/_gatewatch/live.json", REMOTE_ADDR="127.0.0.1", HTTP_HOST="127.0.0.1")
+    assert call(wrapped, local).status.startswith("403")
+    local["HTTP_AUTHORIZATION"] = "Bearer s3cret"
+    assert call(wrapped, local).status.startswith("200")
+
+
+def test_djangos_own_gatewatch_views_are_not_the_projects_routes(settings: Settings) -> None:
+    from tests.wsgi_driver import call, make_environ
+
+    registry = CollectorRegistry()
+    settings.GATEWATCH = {"REGISTRY": registry}
+    # The outer middleware serves no metrics page itself: urls.py's /metrics answers.
+    wrapped = GatewatchWSGI(get_wsgi_application(), live_path=None)
+    for path in ("/metrics", "/metrics", "/sync/"):
+        response = call(wrapped, make_environ(path, HTTP_HOST="localhost"))
+        assert response.status.startswith("200")
+    assert duration_counts(scrape(registry), "wsgi") == {("GET", "/sync/", "200"): 1}
+
+
+def test_check_reports_a_keyword_that_contradicts_the_settings(settings: Settings) -> None:
+    from gatewatch.django.checks import check_entry_points
+
+    settings.GATEWATCH = {"MAX_ROUTES": 20}
+    settings.WSGI_APPLICATION = "tests.django_conflicting_wsgi.application"
+    [error] = check_entry_points()
+    assert error.id == "gatewatch.E008"
+    assert "max_routes=30 conflicts with settings.GATEWATCH['MAX_ROUTES'] = 20" in error.msg

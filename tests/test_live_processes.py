@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.live.schema import parse_live_view
 from gatewatch.live.snapshot_files import merged_snapshot, snapshot_dir, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from tests.live_support import (
+    idle_snapshot,
     ok_wsgi,
     wsgi_view,
 )
@@ -45,7 +47,7 @@ def test_snapshot_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_stale_dead_and_broken_files_are_skipped(tmp_path: Path) -> None:
     alive = os.getppid()
     path = tmp_path / f"gatewatch-live-{alive}.json"
-    snapshot = {"schema": 1, "pid": alive, "time": 1.0}
+    snapshot = idle_snapshot(alive)
     write_atomically(str(path), snapshot)
     assert merged_snapshot(str(tmp_path))["processes"] == [snapshot]
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
@@ -55,9 +57,16 @@ def test_stale_dead_and_broken_files_are_skipped(tmp_path: Path) -> None:
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    write_atomically(str(tmp_path / f"gatewatch-live-{gone.pid}.json"), {"schema": 1, "pid": gone.pid})
+    write_atomically(str(tmp_path / f"gatewatch-live-{gone.pid}.json"), idle_snapshot(gone.pid))
     (tmp_path / "gatewatch-live-broken.json").write_text("{not json")
     (tmp_path / "gatewatch-live-list.json").write_text("[1, 2]")
+    # A live process's file, but not a snapshot of this schema: another gatewatch version, or
+    # not one of ours.
+    write_atomically(str(tmp_path / "gatewatch-live-partial.json"), {"schema": 1, "pid": alive})
+    write_atomically(str(tmp_path / "gatewatch-live-next.json"), {**idle_snapshot(alive), "schema": 2})
+    # Process ids no worker has: process groups, and one too large for the system.
+    for pid in (0, -1, 2**70):
+        write_atomically(str(tmp_path / f"gatewatch-live-odd{pid}.json"), idle_snapshot(pid))
     assert merged_snapshot(str(tmp_path))["processes"] == []
 
 
@@ -209,8 +218,8 @@ def test_uvicorn_shows_a_slow_request_while_it_runs(tmp_path: Path) -> None:
         assert result["slow"].status_code == 200
         [entry] = during["in_flight"]
         assert (entry["interface"], entry["method"]) == ("asgi", "GET")
-        # Starlette names the route when routing is done; the record learns it at the end.
-        assert (entry["route"], entry["view"]) == (None, None)
+        # Starlette's router has matched: the route is read from the request's scope.
+        assert (entry["route"], entry["view"]) == ("/slow", None)
         assert entry["blocking"] < 0.2 and entry["age"] > 0
         assert during["in_flight_counts"] == [{"interface": "asgi", "method": "GET", "count": 1}]
         assert during["servers"] == {"asgi": "uvicorn"}
@@ -259,6 +268,7 @@ def poll_view(client: httpx.Client, ready: Any, timeout: float = 10.0) -> dict[s
         response = client.get("/_gatewatch/live.json")
         assert response.status_code == 200, response.text
         view: dict[str, Any] = response.json()
+        parse_live_view(view)  # what a real server serves fits the schema
         if ready(view):
             return view
         if time.monotonic() > deadline:

@@ -20,6 +20,7 @@ from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.monitor import Monitor
+from tests.live_support import idle_snapshot
 from tests.traffic import ROOT, gunicorn_config
 from tests.wsgi_driver import call, make_environ
 
@@ -57,10 +58,10 @@ def test_an_unsafe_directory_fails_at_start_up(
 
 def test_a_fifo_a_link_and_another_users_file_are_never_read(tmp_path: Path) -> None:
     pid = os.getpid()
-    write_atomically(str(tmp_path / "real.json"), {"schema": 1, "pid": pid})
+    write_atomically(str(tmp_path / "real.json"), idle_snapshot(pid))
     os.mkfifo(tmp_path / "gatewatch-live-1.json")
     (tmp_path / "gatewatch-live-2.json").symlink_to(tmp_path / "real.json")
-    write_atomically(str(tmp_path / "gatewatch-live-3.json"), {"schema": 1, "pid": pid})
+    write_atomically(str(tmp_path / "gatewatch-live-3.json"), idle_snapshot(pid))
     os.chown(tmp_path / "gatewatch-live-3.json", 65534, 65534)
     result: list[object] = []
     reader = threading.Thread(target=lambda: result.append(merged_snapshot(str(tmp_path))), daemon=True)
@@ -140,7 +141,11 @@ def test_under_gunicorn_a_fifo_and_a_forged_worker_are_ignored(tmp_path: Path) -
     live_dir.mkdir(mode=0o700)
     os.mkfifo(live_dir / "gatewatch-live-1.json")
     forged = live_dir / "gatewatch-live-2.json"
-    write_atomically(str(forged), {"schema": 1, "pid": 1, "in_flight": [{"route": "/forged"}]})
+    forgery = idle_snapshot(1)
+    forgery["in_flight"] = [{"id": 1, "interface": "asgi", "method": "GET", "route": "/forged", "age": 1.0,
+                             "blocking": 0.0, "cpu": None, "thread_hops": 0, "offload": None,
+                             "view": None, "view_kind": ""}]
+    write_atomically(str(forged), forgery)
     os.chown(forged, 65534, 65534)
     port = free_port()
     # One worker: the one answering reads the directory, FIFO and forged file included.

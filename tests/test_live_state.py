@@ -8,16 +8,16 @@ import json
 import os
 import threading
 import time
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor, set_route
+from gatewatch.hub import detect_server
 from gatewatch.live import state as live_module
 from gatewatch.live.endpoint import live_body
+from gatewatch.live.schema import WebSockets
 from gatewatch.live.state import LiveState, live_state_for
-from gatewatch.options import detect_server
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.asgi_driver import Exchange, http_scope, serve
 from tests.live_support import (
@@ -296,7 +296,7 @@ def test_loop_lag_and_blocks_are_bounded() -> None:
 def test_websocket_sessions_come_from_the_monitor(registry: CollectorRegistry) -> None:
     app = wrap(echo, registry)
     state = live_state_for(app.monitor)
-    seen: list[dict[str, Any]] = []
+    seen: list[WebSockets] = []
     session = Session(text("hi"), disconnect(1000))
 
     async def checkpoint() -> None:

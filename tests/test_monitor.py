@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.labels import BoundedLabels, exception_name, method_label, status_label
+from gatewatch.monitor import Sink
+from gatewatch.record import RequestRecord
 from gatewatch.types import Environ, StartResponse
 from tests.scrape import value
 from tests.sinks import BrokenSink
@@ -77,3 +79,57 @@ def test_monitor_in_flight_and_servers() -> None:
     assert monitor.in_flight() == {("wsgi", "GET"): 0}
     assert record.status_label == "500"  # no response was started
     assert record.route_label == "<unmatched>"
+
+
+class FinishedOnly(Sink):
+    def __init__(self) -> None:
+        self.finished: list[RequestRecord] = []
+
+    def request_finished(self, record: RequestRecord) -> None:
+        self.finished.append(record)
+
+
+class NotASink:
+    """Duck-typed: only the hooks it has are called."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def request_started(self, record: RequestRecord) -> None:
+        self.started += 1
+
+
+def test_only_the_hooks_a_sink_overrides_are_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    finished_only = FinishedOnly()
+    duck = NotASink()
+    monitor = Monitor(sinks=(finished_only,))
+    monitor.add_sink(duck)  # type: ignore[arg-type]
+    # Sink's own no-op hooks are never called: made to fail, they would be counted.
+    for hook in ("request_started", "request_left", "request_after_response", "internal_error",
+                 "session_accepted", "session_finished", "loop_lag", "loop_block"):
+        monkeypatch.setattr(Sink, hook, _must_not_be_called)
+    record = monitor.start("wsgi", "GET", "/")
+    record.status = 200
+    record.response_ended()
+    monitor.finish(record)
+    monitor.after_response(record, record.start + 1.0, None)
+    monitor.loop_lag(0.1)
+    session = monitor.start_session("/ws")
+    monitor.session_accepted(session)
+    monitor.finish_session(session)
+    assert monitor.internal_errors == 0
+    assert finished_only.finished == [record] and duck.started == 1
+
+
+def test_a_sink_added_later_hears_from_then_on() -> None:
+    first, second = FinishedOnly(), FinishedOnly()
+    monitor = Monitor(sinks=(first,))
+    monitor.finish(monitor.start("wsgi", "GET", "/one"))
+    monitor.add_sink(second)
+    monitor.finish(monitor.start("wsgi", "GET", "/two"))
+    assert [r.path for r in first.finished] == ["/one", "/two"]
+    assert [r.path for r in second.finished] == ["/two"]
+
+
+def _must_not_be_called(*args: object) -> None:
+    raise AssertionError("a no-op hook was called")

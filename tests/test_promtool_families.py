@@ -20,15 +20,7 @@ from tests.scrape import samples
 from tests.traffic import ROOT
 
 # Every family name as it appears in an exposition (counters with _total, info with _info).
-FAMILIES = {
-    c.DURATION, c.BLOCKING, c.CPU, c.TTFB, c.AFTER_RESPONSE, c.IN_FLIGHT, c.CONCURRENCY,
-    c.REQUEST_BYTES + "_total", c.RESPONSE_BYTES + "_total", c.EXCEPTIONS + "_total",
-    c.DISCONNECTS + "_total", c.INTERNAL_ERRORS + "_total", c.INFO + "_info", c.OFFLOAD,
-    c.OFFLOAD_QUEUE, c.THREAD_HOPS + "_total", c.ROUTE_VIEW + "_info", c.QUEUE, c.WORKERS_BUSY,
-    c.WORKERS_CAPACITY, c.SATURATED + "_total", c.LOOP_LAG, c.LOOP_BLOCKS + "_total",
-    c.LOOP_BLOCKED + "_total", c.WS_ACTIVE, c.WS_SESSIONS + "_total", c.WS_DURATION, c.WS_BLOCKING,
-    c.WS_MESSAGES + "_total", c.WS_BYTES + "_total", c.WS_CLOSES + "_total", c.WS_EXCEPTIONS + "_total",
-}
+FAMILIES = {spec.name for spec in c.METRICS}
 
 
 def feed(monitor: Monitor) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
+from gatewatch.live.schema import WebSocketSession
 from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 from tests.scrape import samples, value
 
@@ -179,7 +180,7 @@ def outcomes(registry: CollectorRegistry) -> dict[str, float]:
     return out
 
 
-def last_closed(app: GatewatchASGI) -> dict[str, Any]:
+def last_closed(app: GatewatchASGI) -> WebSocketSession:
     recent = app.monitor.sessions.recent_closed()
     assert recent, "no closed session in the live table"
     return recent[-1]

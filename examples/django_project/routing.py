@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from examples.django_project import consumers
+from . import consumers
 
 websocket_urlpatterns = [
     path("ws/echo/", consumers.EchoConsumer.as_asgi()),

@@ -19,11 +19,13 @@ MIDDLEWARE = [
 ]
 if os.environ.get("EXAMPLE_SYNC_MIDDLEWARE") == "1":
     # A sync-only middleware: under ASGI every request now pays thread hand-offs.
-    MIDDLEWARE.append("examples.django_project.legacy_middleware.LegacyHeaderMiddleware")
+    MIDDLEWARE.append(f"{__package__}.legacy_middleware.LegacyHeaderMiddleware")
 
-ROOT_URLCONF = "examples.django_project.urls"
-WSGI_APPLICATION = "examples.django_project.wsgi.application"
-ASGI_APPLICATION = "examples.django_project.asgi.application"
+# The project's modules by dotted path from whatever this package is called: examples.django_project
+# in a checkout, gatewatch.demo.apps.django_project installed, your name in a copy.
+ROOT_URLCONF = f"{__package__}.urls"
+WSGI_APPLICATION = f"{__package__}.wsgi.application"
+ASGI_APPLICATION = f"{__package__}.asgi.application"
 
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from examples.django_project import views
+from . import views
 
 urlpatterns = [
     path("", views.index),

@@ -9,7 +9,8 @@ from django.core.wsgi import get_wsgi_application
 
 from gatewatch import GatewatchWSGI
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_project.settings")
+# This package's settings, whatever it is called (see asgi.py).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"{__package__}.settings")
 
 # The outer middleware sees the whole request (the server's view of it); the Django
 # middleware inside names the route and view on the same record.

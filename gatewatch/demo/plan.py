@@ -14,6 +14,10 @@ from gatewatch.demo import django_demo as django_report
 from gatewatch.demo.report import Result, RouteTable, explain, route_table
 
 WSGI_WORKERS = 2
+# Where the apps are imported from: the installed package (any directory), or the checkout's
+# examples/ (``--root``). They are the same files: pyproject.toml maps the first onto the second.
+APPS_PACKAGE = "gatewatch.demo.apps"
+CHECKOUT_PACKAGE = "examples"
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,12 @@ class AppSpec:
 
     label: str  # "ASGI" or "WSGI", as the report's columns are headed
     interface: str  # the ``interface`` label value in the scrape
-    app: str  # "module:attribute", importable from the project root
+    app: str  # "module:attribute" inside the apps package (APPS_PACKAGE or CHECKOUT_PACKAGE)
     server: str  # "uvicorn" (one process) or "gunicorn" (WSGI_WORKERS sync workers)
+
+    def target(self, package: str = APPS_PACKAGE) -> str:
+        """What the server is told to import: ``package.module:attribute``."""
+        return f"{package}.{self.app}"
 
     @property
     def description(self) -> str:
@@ -32,11 +40,10 @@ class AppSpec:
             return f"gunicorn -w {WSGI_WORKERS} --threads 1, {WSGI_WORKERS} sync workers"
         return "uvicorn, 1 process, 1 event loop"
 
-    @property
-    def banner(self) -> str:
+    def banner(self, package: str = APPS_PACKAGE) -> str:
         if self.server == "gunicorn":
-            return f"{self.app} under gunicorn -w {WSGI_WORKERS} --threads 1"
-        return f"{self.app} under uvicorn (1 process, 1 event loop)"
+            return f"{self.target(package)} under gunicorn -w {WSGI_WORKERS} --threads 1"
+        return f"{self.target(package)} under uvicorn (1 process, 1 event loop)"
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class DemoPlan:
     sides: tuple[AppSpec, AppSpec]  # ASGI first: the report reads left to right in this order
     endpoints: tuple[str, ...]
     required: tuple[str, ...]  # importable modules the servers need
-    marker: str  # a file, relative to the project root, that the apps live next to
+    marker: str  # a file of the plan's apps, relative to the apps package's directory
     ready_path: str
     # Routes the demo itself causes (readiness probes, scrapes) rather than the traffic;
     # they are left out of every number.
@@ -54,6 +61,9 @@ class DemoPlan:
     explain: Callable[[Sequence[Result], DemoPlan], list[str]]
     route_table: Callable[[Sequence[Result]], RouteTable]
     footnote: str = ""
+    # The Django settings module inside the apps package, set for both servers so that a
+    # DJANGO_SETTINGS_MODULE inherited from the caller never points them at other settings.
+    settings: str | None = None
 
     @property
     def wsgi_workers(self) -> int:
@@ -72,8 +82,8 @@ STARLETTE_FLASK = DemoPlan(
     name="starlette-flask",
     title="gatewatch demo: the same traffic at an ASGI and a WSGI server",
     sides=(
-        AppSpec("ASGI", "asgi", "examples.starlette_app:wrapped", "uvicorn"),
-        AppSpec("WSGI", "wsgi", "examples.flask_app:wrapped", "gunicorn"),
+        AppSpec("ASGI", "asgi", "starlette_app:wrapped", "uvicorn"),
+        AppSpec("WSGI", "wsgi", "flask_app:wrapped", "gunicorn"),
     ),
     endpoints=(
         "/fast",
@@ -84,7 +94,7 @@ STARLETTE_FLASK = DemoPlan(
         "/error",
     ),
     required=("httpx", "uvicorn", "gunicorn", "starlette", "flask"),
-    marker="examples/starlette_app.py",
+    marker="starlette_app.py",
     ready_path="/metrics",  # the middlewares answer it themselves and never record it
     excluded_routes=(),
     explain=_explain_starlette_flask,
@@ -95,12 +105,12 @@ DJANGO = DemoPlan(
     name="django",
     title="gatewatch demo --app django: one Django project, served as ASGI and as WSGI",
     sides=(
-        AppSpec("ASGI", "asgi", "examples.django_project.asgi:application", "uvicorn"),
-        AppSpec("WSGI", "wsgi", "examples.django_project.wsgi:application", "gunicorn"),
+        AppSpec("ASGI", "asgi", "django_project.asgi:application", "uvicorn"),
+        AppSpec("WSGI", "wsgi", "django_project.wsgi:application", "gunicorn"),
     ),
     endpoints=django_report.ENDPOINTS,
     required=("httpx", "uvicorn", "gunicorn", "django", "channels"),
-    marker="examples/django_project/settings.py",
+    marker="django_project/settings.py",
     # Django serves /metrics as an ordinary view, so the probe and the scrape are
     # recorded; excluded_routes keeps them out of the comparison.
     ready_path="/metrics",
@@ -108,6 +118,7 @@ DJANGO = DemoPlan(
     explain=_explain_django,
     route_table=django_report.route_table,
     footnote=django_report.FOOTNOTE,
+    settings="django_project.settings",
 )
 
 PLANS: dict[str, DemoPlan] = {plan.name: plan for plan in (STARLETTE_FLASK, DJANGO)}

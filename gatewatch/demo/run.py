@@ -1,16 +1,18 @@
 """``gatewatch demo``: the same traffic at an ASGI and a WSGI server, side by side.
 
 Which apps run is a :class:`~gatewatch.demo.plan.DemoPlan`. By default
-(``--app starlette-flask``) it starts ``examples.starlette_app:wrapped`` under uvicorn and
-``examples.flask_app:wrapped`` under gunicorn; ``--app django`` serves the one Django
-project in ``examples/django_project`` both ways (uvicorn and Channels, gunicorn). The
-WSGI side runs two sync workers in prometheus-client's multiprocess mode. Each server
-gets the same short burst of requests from a few concurrent clients on loopback; then
-both ``/metrics`` pages are scraped and compared, with a few sentences on why the two
-interfaces differ. Everything it starts, it stops; it exits by itself.
+(``--app starlette-flask``) it starts ``gatewatch.demo.apps.starlette_app:wrapped`` under
+uvicorn and ``gatewatch.demo.apps.flask_app:wrapped`` under gunicorn; ``--app django`` serves
+the one Django project in ``gatewatch.demo.apps.django_project`` both ways (uvicorn and
+Channels, gunicorn). The WSGI side runs two sync workers in prometheus-client's multiprocess
+mode. Each server gets the same short burst of requests from a few concurrent clients on
+loopback; then both ``/metrics`` pages are scraped and compared, with a few sentences on why
+the two interfaces differ. Everything it starts, it stops; it exits by itself.
 
-It needs the test extras (httpx, uvicorn, gunicorn, and starlette and flask or django and
-channels) and the project's ``examples/`` directory, which is not an installed package.
+The apps ship with gatewatch (``gatewatch.demo.apps`` is the checkout's ``examples/``), so it
+runs from any directory; ``--root CHECKOUT`` serves a checkout's ``examples/`` (and its
+gatewatch) instead. It needs the ``demo`` extra: httpx, uvicorn, gunicorn, starlette, flask,
+django and channels.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from gatewatch.demo.plan import STARLETTE_FLASK, WSGI_WORKERS, AppSpec, DemoPlan, plans_for
+from gatewatch.demo.plan import (
+    APPS_PACKAGE,
+    CHECKOUT_PACKAGE,
+    STARLETTE_FLASK,
+    WSGI_WORKERS,
+    AppSpec,
+    DemoPlan,
+    plans_for,
+)
 from gatewatch.demo.report import ClientStats, Result, report
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
 from gatewatch.prometheus.scrape_summary import route_summaries, summarize
@@ -36,25 +47,36 @@ MAX_CLIENTS = 100
 
 
 class DemoError(RuntimeError):
-    """The demo cannot run here (no project root, a missing extra, a server that fails)."""
+    """The demo cannot run here (a bad --root, a missing extra, a server that fails)."""
 
 
-def find_project_root(start: Path | None = None, marker: str = STARLETTE_FLASK.marker) -> Path:
-    """The directory holding ``marker`` (an example app) and ``pyproject.toml``: ``start``
-    (default: the working directory) or one of its parents, else the checkout this
-    package was imported from (an editable install)."""
-    candidates: list[Path] = []
-    here = (start or Path.cwd()).resolve()
-    candidates.extend([here, *here.parents])
-    package_parent = Path(__file__).resolve().parent.parent
-    candidates.append(package_parent)
-    for candidate in candidates:
-        if (candidate / marker).is_file() and (candidate / "pyproject.toml").is_file():
-            return candidate
-    raise DemoError(
-        "cannot find the gatewatch project root (a directory with examples/ and pyproject.toml); "
-        "run the demo from a checkout of the project, or pass --root"
-    )
+@dataclass(frozen=True)
+class AppSource:
+    """Where the servers import the apps from."""
+
+    package: str  # APPS_PACKAGE, or CHECKOUT_PACKAGE under --root
+    path: Path | None = None  # put first on the servers' PYTHONPATH: the checkout, under --root
+
+
+def app_source(plans: Sequence[DemoPlan], root: Path | None = None) -> AppSource:
+    """The installed apps, or with ``root`` the ``examples/`` of that checkout, which must hold
+    every plan's apps (a wrong ``--root`` is an error, never silently replaced)."""
+    if root is None:
+        if _missing(APPS_PACKAGE):
+            raise DemoError(
+                f"this gatewatch has no demo apps ({APPS_PACKAGE} is missing): reinstall it "
+                "(pip install 'gatewatch[demo]'), or pass --root CHECKOUT"
+            )
+        return AppSource(APPS_PACKAGE)
+    checkout = root.expanduser().resolve()
+    for plan in plans:
+        marker = checkout / CHECKOUT_PACKAGE / plan.marker
+        if not marker.is_file():
+            raise DemoError(
+                f"--root {root}: no {CHECKOUT_PACKAGE}/{plan.marker} there; pass a checkout of "
+                "gatewatch, or leave --root out to serve the apps installed with gatewatch"
+            )
+    return AppSource(CHECKOUT_PACKAGE, checkout)
 
 
 async def drive(
@@ -125,22 +147,22 @@ def run(
     missing = sorted({name for plan in plans for name in plan.required if _missing(name)})
     if missing:
         raise DemoError(
-            f"the demo needs {', '.join(missing)}: pip install -e '.[test,django]' (or run `make demo`)"
+            f"the demo needs {', '.join(missing)}: pip install 'gatewatch[demo]' (in a checkout: make demo)"
         )
-    projects = [find_project_root(root, plan.marker) for plan in plans]
+    source = app_source(plans, root)
     status = 0
-    for index, (plan, project) in enumerate(zip(plans, projects, strict=True)):
+    for index, plan in enumerate(plans):
         if index:
             print("", file=out)
             print("=" * 96, file=out)
-        status = max(status, _run_plan(plan, project, seconds=seconds, clients=clients, out=out))
+        status = max(status, _run_plan(plan, source, seconds=seconds, clients=clients, out=out))
     return status
 
 
-def _run_plan(plan: DemoPlan, project: Path, *, seconds: float, clients: int, out: TextIO) -> int:
+def _run_plan(plan: DemoPlan, source: AppSource, *, seconds: float, clients: int, out: TextIO) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
     try:
-        results = _run_servers(plan, project, workdir, seconds=seconds, clients=clients, out=out)
+        results = _run_servers(plan, source, workdir, seconds=seconds, clients=clients, out=out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(
@@ -159,34 +181,39 @@ def _missing(module: str) -> bool:
     return importlib.util.find_spec(module) is None
 
 
-def _server_env(project: Path, **extra: str) -> dict[str, str]:
-    python_path = os.environ.get("PYTHONPATH", "")
-    return {
-        "PYTHONPATH": str(project) + (os.pathsep + python_path if python_path else ""),
-        **extra,
-    }
+def _server_env(plan: DemoPlan, source: AppSource, **extra: str) -> dict[str, str]:
+    env = dict(extra)
+    if source.path is not None:
+        python_path = os.environ.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(source.path) + (os.pathsep + python_path if python_path else "")
+    if plan.settings is not None:
+        env["DJANGO_SETTINGS_MODULE"] = f"{source.package}.{plan.settings}"
+    return env
 
 
-def _server(spec: AppSpec, plan: DemoPlan, project: Path, workdir: Path) -> ServerProcess:
+def _server(spec: AppSpec, plan: DemoPlan, source: AppSource, workdir: Path) -> ServerProcess:
     port = free_port()
     log_path = workdir / f"{spec.server}.log"
+    target = spec.target(source.package)
+    # The servers run in the demo's own scratch directory: nothing is imported from, or
+    # written to, wherever the user happens to be.
     if spec.server == "gunicorn":
         multiproc_dir = workdir / "prometheus-multiproc"
         multiproc_dir.mkdir()
         return ServerProcess(
-            gunicorn_command(spec.app, port, "-w", str(WSGI_WORKERS), "--threads", "1"),
+            gunicorn_command(target, port, "-w", str(WSGI_WORKERS), "--threads", "1"),
             port=port,
             ready_path=plan.ready_path,
-            env=_server_env(project, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir)),
-            cwd=project,
+            env=_server_env(plan, source, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir)),
+            cwd=workdir,
             log_path=log_path,
         )
     server = ServerProcess(
-        uvicorn_command(spec.app, port),
+        uvicorn_command(target, port),
         port=port,
         ready_path=plan.ready_path,
-        env=_server_env(project),
-        cwd=project,
+        env=_server_env(plan, source),
+        cwd=workdir,
         log_path=log_path,
     )
     # The single-process server must not inherit a multiprocess directory from the caller.
@@ -196,12 +223,12 @@ def _server(spec: AppSpec, plan: DemoPlan, project: Path, workdir: Path) -> Serv
 
 
 def _run_servers(
-    plan: DemoPlan, project: Path, workdir: Path, *, seconds: float, clients: int, out: TextIO
+    plan: DemoPlan, source: AppSource, workdir: Path, *, seconds: float, clients: int, out: TextIO
 ) -> list[Result]:
-    servers = [(spec, _server(spec, plan, project, workdir)) for spec in plan.sides]
+    servers = [(spec, _server(spec, plan, source, workdir)) for spec in plan.sides]
     print(plan.title, file=out)
     for spec in plan.sides:
-        print(f"  {spec.label}  {spec.banner}", file=out)
+        print(f"  {spec.label}  {spec.banner(source.package)}", file=out)
     print(
         f"  traffic: {clients} concurrent clients for {seconds:g} s at each, cycling "
         + " ".join(plan.endpoints),

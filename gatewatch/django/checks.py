@@ -1,6 +1,9 @@
 """System checks: ``manage.py check`` (and the middleware at start-up) report bad set-ups by id.
 
-- ``gatewatch.E001``-``E007``: a bad ``settings.GATEWATCH`` (see :mod:`.options`).
+- ``gatewatch.E001``-``E007``, ``E009``: a bad ``settings.GATEWATCH`` (see :mod:`.options`).
+- ``gatewatch.E008``: ``WSGI_APPLICATION`` / ``ASGI_APPLICATION`` wraps the project in
+  ``GatewatchWSGI`` / ``GatewatchASGI`` with a keyword that contradicts ``GATEWATCH`` (the
+  server would refuse to start; ``manage.py check`` says so first).
 - ``gatewatch.W001``: the middleware is not first in ``MIDDLEWARE``, so the time the
   middleware before it take is not measured and their exceptions are not seen.
 - ``gatewatch.W002``: the project serves ASGI and lists sync-only middleware; Django
@@ -22,12 +25,14 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from gatewatch.django.options import SETTING, read_options
-from gatewatch.options import detect_server
+from gatewatch import catalogue
+from gatewatch.django.options import SETTING, read_settings
+from gatewatch.hub import detect_server
 
 logger = logging.getLogger("gatewatch")
 
 TAG = "gatewatch"
+_HOPS = catalogue.metric("thread_hops").name
 MIDDLEWARE_PATH = "gatewatch.django.GatewatchMiddleware"
 _MIDDLEWARE_PATHS = (MIDDLEWARE_PATH, "gatewatch.django.middleware.GatewatchMiddleware")
 
@@ -43,11 +48,12 @@ def register_checks() -> None:
         checks.register(check_middleware_order, TAG)
         checks.register(check_sync_middleware, TAG)
         checks.register(check_sync_hooks, TAG)
+        checks.register(check_entry_points, TAG)
         _registered = True
 
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    _, problems = read_options(getattr(settings, SETTING, None))
+    _, problems = read_settings(getattr(settings, SETTING, None))
     return [checks.Error(p.message, hint=p.hint, obj=p.key, id=p.id) for p in problems]
 
 
@@ -84,7 +90,7 @@ def check_sync_middleware(
         checks.Warning(
             f"Under ASGI, these middleware are sync-only and run in a thread on every request: "
             f"{', '.join(sync_only)}.",
-            hint="Each one is a thread hand-off per request (see gatewatch_http_request_thread_hops_total). "
+            hint=f"Each one is a thread hand-off per request (see {_HOPS}). "
             "Make them async-capable (sync_capable = async_capable = True) or drop them.",
             obj="MIDDLEWARE",
             id="gatewatch.W002",
@@ -108,11 +114,37 @@ def check_sync_hooks(
         checks.Info(
             f"Under ASGI, these middleware hooks are sync and each runs in a thread on every "
             f"request: {'; '.join(hooked)}.",
-            hint="Each is a thread hand-off per request (gatewatch_http_request_thread_hops_total).",
+            hint=f"Each is a thread hand-off per request ({_HOPS}).",
             obj="MIDDLEWARE",
             id="gatewatch.I001",
         )
     ]
+
+
+def check_entry_points(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Build the project's wrapped entry points as the servers would, to find a keyword of
+    the outer middleware that contradicts ``settings.GATEWATCH`` before a server does."""
+    errors: list[checks.CheckMessage] = []
+    for setting in ("WSGI_APPLICATION", "ASGI_APPLICATION"):
+        path = getattr(settings, setting, None)
+        if not isinstance(path, str) or not path:
+            continue
+        try:
+            import_string(path)
+        except ValueError as exc:
+            if "conflicts with settings.GATEWATCH" in str(exc):
+                errors.append(checks.Error(
+                    f"{setting} ({path}): {exc}",
+                    hint="Leave the keyword out of GatewatchWSGI/GatewatchASGI: the project's "
+                    "GATEWATCH setting applies to both layers.",
+                    obj=setting,
+                    id="gatewatch.E008",
+                ))
+        except Exception:  # noqa: BLE001 - Django and the server report what else fails there
+            continue
+    return errors
 
 
 def _middleware_classes() -> list[tuple[str, Any]]:

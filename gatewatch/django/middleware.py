@@ -25,9 +25,11 @@ from gatewatch import thread_offload
 from gatewatch.django import checks, exceptions
 from gatewatch.django.options import configured_options
 from gatewatch.django.project_monitor import project_monitor
+from gatewatch.django.urls import own_paths
 from gatewatch.django.view_names import name_view
 from gatewatch.loop_watch import watch
 from gatewatch.monitor import Monitor
+from gatewatch.paths import SpecialPaths
 from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
 from gatewatch.step_timer import timer_class
 
@@ -61,6 +63,22 @@ class GatewatchMiddleware:
         self._monitor: Monitor | None = None
         self._monitor_lock = threading.Lock()
         self._watched_loop: object = False
+        # Paths never recorded: EXCLUDE_PATHS and gatewatch's own views. Found on the first
+        # request alone (reversing them loads the URLconf, which is not ready at start-up).
+        self._excluded: SpecialPaths[object] | None = None
+        # Django calls process_view once it has resolved the URL, before the view: the route
+        # is named then, so the live view shows it while the request is in flight. The hook
+        # matches the handler's mode (an async hook under WSGI, or a sync one under ASGI,
+        # would cost a thread hand-off per request).
+        self.process_view = self._process_view_async if self._async else self._process_view_sync
+
+    def _process_view_sync(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
+        record = current_record.get()
+        if record is not None:
+            name_view(record, request)
+
+    async def _process_view_async(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> None:
+        self._process_view_sync(request, view, args, kwargs)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
@@ -92,7 +110,16 @@ class GatewatchMiddleware:
 
     # -- without an outer gatewatch middleware ------------------------------------------
 
+    def _is_excluded(self, path: str) -> bool:
+        # An excluded request reaches here unrecorded by an outer middleware too.
+        excluded = self._excluded
+        if excluded is None:
+            excluded = self._excluded = SpecialPaths({}, (*self._options.exclude_paths, *own_paths()))
+        return excluded.active and excluded.find(path) is not None
+
     def _serve_alone(self, request: HttpRequest) -> Any:
+        if self._is_excluded(request.path_info):
+            return self.get_response(request)
         interface = ASGI if isinstance(request, ASGIRequest) else WSGI
         started = self._start(request, interface)
         if started is None:
@@ -115,6 +142,8 @@ class GatewatchMiddleware:
         return response
 
     async def _serve_alone_async(self, request: HttpRequest) -> Any:
+        if self._is_excluded(request.path_info):
+            return await self.get_response(request)
         started = self._start(request, ASGI)
         if started is None:
             return await self.get_response(request)

@@ -1,45 +1,29 @@
 """The ``GATEWATCH`` settings dict: read once, every problem named with its key.
 
-The same reading backs the system checks (``manage.py check``) and the middleware's
-start-up, so a bad value is reported by ``check`` and stops a server from starting.
+Its keys are :class:`gatewatch.options.Options`' names in upper case (``MAX_ROUTES``,
+``LIVE_TOKEN``, ``EXCLUDE_PATHS``...). The same reading backs the system checks
+(``manage.py check``), the middleware's start-up, and the outer ``GatewatchASGI`` /
+``GatewatchWSGI`` when they wrap the project (the settings then govern both layers), so a bad
+value is reported by ``check`` and stops a server from starting.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from prometheus_client.registry import CollectorRegistry
 
-from gatewatch.options import DEFAULT_LIVE_PATH, DEFAULT_MAX_ROUTES, check_live, check_loop_options
+from gatewatch.options import Options, layered, normalise
 
 SETTING = "GATEWATCH"
 
 
 class GatewatchSettingsError(ImproperlyConfigured, ValueError):
     """A bad ``settings.GATEWATCH``; the message names the key."""
-
-
-@dataclass(frozen=True)
-class DjangoOptions:
-    # Distinct route labels before new routes count as "<other>".
-    max_routes: int = DEFAULT_MAX_ROUTES
-    # Thread CPU time per request (a system call or two per request).
-    cpu_time: bool = True
-    # Hand-offs to threads through asgiref's sync_to_async (Django's sync code under ASGI).
-    track_offload: bool = True
-    # The registry /metrics reads and a lone middleware exports to (None: the global one).
-    registry: CollectorRegistry | None = None
-    # A synchronous step holding the event loop longer than this is a loop block (None: off).
-    block_threshold: float | None = 0.05
-    # How often the event-loop lag is sampled when this middleware serves alone (None: off).
-    loop_lag_interval: float | None = 0.1
-    # When set, the live view answers requests carrying "Authorization: Bearer <token>"
-    # (from anywhere); when None it answers loopback clients only.
-    live_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,76 +34,58 @@ class Problem:
     hint: str | None = None
 
 
-_KEYS = {
-    "MAX_ROUTES": "max_routes",
-    "CPU_TIME": "cpu_time",
-    "TRACK_OFFLOAD": "track_offload",
-    "REGISTRY": "registry",
-    "LIVE_TOKEN": "live_token",
-    "BLOCK_THRESHOLD": "block_threshold",
-    "LOOP_LAG_INTERVAL": "loop_lag_interval",
+_KEYS = {option.name.upper(): option.name for option in dataclasses.fields(Options)}
+# The ids the checks have always used for these keys; any other bad value is E009.
+_IDS = {
+    "MAX_ROUTES": "gatewatch.E003",
+    "CPU_TIME": "gatewatch.E004",
+    "TRACK_OFFLOAD": "gatewatch.E004",
+    "REGISTRY": "gatewatch.E005",
+    "LIVE_TOKEN": "gatewatch.E006",
+    "BLOCK_THRESHOLD": "gatewatch.E007",
+    "LOOP_LAG_INTERVAL": "gatewatch.E007",
 }
 
 
-def read_options(raw: Any) -> tuple[DjangoOptions, list[Problem]]:
-    """The options ``raw`` describes, and every problem found (defaults stand in for bad values)."""
+def read_settings(raw: Any) -> tuple[dict[str, Any], list[Problem]]:
+    """The options ``raw`` sets (by option name, only the keys present) and every problem found."""
     if raw is None:
-        return DjangoOptions(), []
+        return {}, []
     if not isinstance(raw, dict):
-        return DjangoOptions(), [
-            Problem("gatewatch.E001", SETTING, f"{SETTING} must be a dict, got {type(raw).__name__}.")
-        ]
+        message = f"{SETTING} must be a dict, got {type(raw).__name__}."
+        return {}, [Problem("gatewatch.E001", SETTING, message)]
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     for key, value in raw.items():
+        name = f"{SETTING}[{key!r}]"
         if key not in _KEYS:
             close = difflib.get_close_matches(str(key), _KEYS, n=1)
             hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(_KEYS))}."
-            problems.append(Problem("gatewatch.E002", f"{SETTING}[{key!r}]", "Unknown key.", hint))
+            problems.append(Problem("gatewatch.E002", name, "Unknown key.", hint))
             continue
-        problem = _check_value(key, value)
-        if problem is not None:
-            problems.append(problem)
-        else:
-            values[_KEYS[key]] = value
-    return DjangoOptions(**values), problems
-
-
-def _check_value(key: str, value: Any) -> Problem | None:
-    name = f"{SETTING}[{key!r}]"
-    if key == "MAX_ROUTES":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return Problem("gatewatch.E003", name, f"{name} must be an int of at least 1, got {value!r}.")
-    elif key in ("CPU_TIME", "TRACK_OFFLOAD"):
-        if not isinstance(value, bool):
-            return Problem("gatewatch.E004", name, f"{name} must be True or False, got {value!r}.")
-    elif key == "REGISTRY":
-        if value is not None and not isinstance(value, CollectorRegistry):
-            return Problem(
-                "gatewatch.E005", name,
-                f"{name} must be a prometheus_client CollectorRegistry or None, "
-                f"got {type(value).__name__}.",
-            )
-    elif key in ("BLOCK_THRESHOLD", "LOOP_LAG_INTERVAL"):
+        option = _KEYS[key]
         try:
-            check_loop_options(**{_KEYS[key]: value})
+            normalised = normalise(option, value)
+            Options(**{option: normalised})
         except (TypeError, ValueError) as exc:
-            # The check names the keyword argument; the user wrote the setting.
-            message = str(exc).replace(_KEYS[key], name, 1)
-            return Problem("gatewatch.E007", name, f"{message}.")
-    elif key == "LIVE_TOKEN" and value is not None:
-        try:
-            check_live(live_path=DEFAULT_LIVE_PATH, live_token=value, metrics_path=None)
-        except (TypeError, ValueError) as exc:
-            return Problem("gatewatch.E006", name, f"{name}: {exc}.")
-    return None
+            # The check names the option; the user wrote the setting.
+            message = str(exc).replace(option, name, 1)
+            problems.append(Problem(_IDS.get(key, "gatewatch.E009"), name, f"{message}."))
+            continue
+        values[option] = normalised
+    return values, problems
 
 
-def configured_options() -> DjangoOptions:
-    """``settings.GATEWATCH`` checked; raises :class:`GatewatchSettingsError` naming the first bad key."""
-    options, problems = read_options(getattr(settings, SETTING, None))
+def project_settings() -> dict[str, Any]:
+    """The options ``settings.GATEWATCH`` sets; :class:`GatewatchSettingsError` naming the first bad key."""
+    values, problems = read_settings(getattr(settings, SETTING, None))
     if problems:
         first = problems[0]
         hint = f" {first.hint}" if first.hint else ""
         raise GatewatchSettingsError(f"{first.key}: {first.message}{hint} ({first.id})")
-    return options
+    return values
+
+
+def configured_options() -> Options:
+    """The options of the project: ``settings.GATEWATCH`` under the ``GATEWATCH_*`` environment."""
+    return layered({}, project=project_settings())

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from gatewatch.django.options import DjangoOptions
+from gatewatch.hub import shared_monitor
 from gatewatch.live.state import live_state_for
 from gatewatch.monitor import Monitor
-from gatewatch.options import shared_monitor
+from gatewatch.options import Options
 
 
-def project_monitor(options: DjangoOptions, interface: str | None = None) -> Monitor:
+def project_monitor(options: Options, interface: str | None = None) -> Monitor:
     """This process's monitor for ``options.registry`` (the one an outer
     ``GatewatchASGI``/``GatewatchWSGI`` with the same registry uses too)."""
-    monitor = shared_monitor(options.registry, max_routes=options.max_routes, interface=interface)
+    monitor = shared_monitor(options, interface=interface)
     # The live view keeps what it sees from now on: attach it before the first request.
     live_state_for(monitor)
     return monitor

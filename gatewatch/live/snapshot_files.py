@@ -9,7 +9,10 @@ gone, so a killed worker drops out of the view by itself.
 The directory is trusted only when no one else can write to it (another local user could
 otherwise add a forged worker to the view), and a reader opens only regular files of its own
 user, without following links and without blocking (a FIFO named like a snapshot would
-otherwise freeze the event loop of the worker answering the live view).
+otherwise freeze the event loop of the worker answering the live view). A file's content
+must also be a snapshot of this schema (:func:`~gatewatch.live.schema.parse_process_snapshot`):
+a worker still running another gatewatch version, or a file that is not one of ours, is left
+out rather than served to the dashboard.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
+from gatewatch.live.schema import SCHEMA, LiveView, ProcessSnapshot, parse_process_snapshot
 from gatewatch.multiprocess_dir import ENV_VAR as PROMETHEUS_DIR_VAR
 from gatewatch.multiprocess_dir import multiprocess_enabled
 
-# The shape of the snapshots and of the served JSON; bumped when a consumer would misread it.
-SCHEMA = 1
 ENV_VAR = "GATEWATCH_LIVE_DIR"
 WRITE_INTERVAL = 0.5
 STALE_AFTER = 5.0
@@ -76,12 +79,12 @@ def check_snapshot_dir(directory: str) -> None:
 
 
 class SnapshotSource(Protocol):
-    def snapshot(self) -> dict[str, Any]: ...
+    def snapshot(self) -> ProcessSnapshot: ...
 
     def report_write_error(self, exc: Exception) -> None: ...
 
 
-def write_atomically(path: str, snapshot: dict[str, Any]) -> None:
+def write_atomically(path: str, snapshot: Mapping[str, object]) -> None:
     """Replace ``path`` with ``snapshot`` as JSON; a reader sees the old file or the new one,
     never half of one. The temporary name starts with a dot so readers' glob skips it."""
     data = json.dumps(snapshot, separators=(",", ":")).encode()
@@ -97,8 +100,8 @@ def write_atomically(path: str, snapshot: dict[str, Any]) -> None:
 
 
 def merged_snapshot(
-    directory: str, *, current: dict[str, Any] | None = None, stale_after: float = STALE_AFTER
-) -> dict[str, Any]:
+    directory: str, *, current: ProcessSnapshot | None = None, stale_after: float = STALE_AFTER
+) -> LiveView:
     """Every live worker's snapshot found in ``directory``, ordered by pid.
 
     ``current`` is the answering process's own snapshot, fresher than its file, which is
@@ -106,18 +109,19 @@ def merged_snapshot(
     """
     now = time.time()
     processes = [] if current is None else [current]
-    own_pid = None if current is None else current.get("pid")
+    own_pid = None if current is None else current["pid"]
     for path in glob.glob(os.path.join(glob.escape(directory), FILE_PREFIX + "*.json")):
         try:
             data = _read_own_regular_file(path, now - stale_after)
             if data is None:
                 continue
-            snapshot = json.loads(data)
+            snapshot = parse_process_snapshot(data)
         except (OSError, ValueError):
-            # Removed or replaced between the listing and the read: that worker is gone.
+            # OSError: removed or replaced between the listing and the read (that worker is
+            # gone); ValueError: not JSON, or not a snapshot of this schema.
             continue
-        pid = snapshot.get("pid") if isinstance(snapshot, dict) else None
-        if isinstance(pid, int) and pid != own_pid and _process_exists(pid):
+        pid = snapshot["pid"]
+        if pid != own_pid and _process_exists(pid):
             processes.append(snapshot)
     processes.sort(key=lambda snapshot: snapshot["pid"])
     return {"schema": SCHEMA, "time": now, "processes": processes}
@@ -143,9 +147,12 @@ def _read_own_regular_file(path: str, fresh_after: float) -> bytes | None:
 
 
 def _process_exists(pid: int) -> bool:
+    if pid <= 0:
+        # kill(0) and kill(-n) address process groups, which "exist": no worker is one.
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except OSError:
         # EPERM: it exists, under another user.

@@ -15,17 +15,17 @@ import threading
 import weakref
 from collections import deque
 from time import perf_counter, time
-from typing import Any
 
+from gatewatch.live.describe import describe_finished, describe_in_flight, monitor_part
+from gatewatch.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.live.snapshot_files import (
-    SCHEMA,
     check_snapshot_dir,
     merged_snapshot,
     snapshot_dir,
     start_writing,
 )
 from gatewatch.monitor import Monitor, Sink
-from gatewatch.record import WSGI, RequestRecord, WebSocketRecord
+from gatewatch.record import RequestRecord, WebSocketRecord
 
 MAX_IN_FLIGHT_LISTED = 10_000
 RECENT_REQUESTS = 200
@@ -33,13 +33,6 @@ WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
 MAX_STACK_LINES = 200
-
-# The keys of a finished request's description.
-RECENT_FIELDS = (
-    "interface", "method", "route_label", "status_label", "duration", "blocking", "longest_step",
-    "cpu", "ttfb", "request_bytes", "response_bytes", "exception_label", "disconnected",
-    "concurrency", "offload", "thread_hops", "view", "view_kind", "finished_at", "after_response",
-)
 
 
 class _Second:
@@ -62,7 +55,7 @@ class _Second:
         self.blocking_max = 0.0
         self.concurrency_max = 0
 
-    def describe(self, interface: str) -> dict[str, Any]:
+    def describe(self, interface: str) -> SecondTotals:
         return {
             "second": self.second,
             "interface": interface,
@@ -202,8 +195,8 @@ class LiveState(Sink):
         if self.snapshot_dir is not None:
             self.snapshot_path = start_writing(self, self.snapshot_dir)
 
-    def snapshot(self) -> dict[str, Any]:
-        """This process's live view as plain JSON-ready values."""
+    def snapshot(self) -> ProcessSnapshot:
+        """This process's live view as plain JSON-ready values (:mod:`gatewatch.live.schema`)."""
         now = perf_counter()
         wall = time()
         oldest = int(wall) - WINDOW_SECONDS
@@ -217,20 +210,26 @@ class LiveState(Sink):
                 for slot in ring
                 if slot is not None and slot.second > oldest
             ]
-            lag = [{"at": at, "lag": seconds} for at, seconds in self._lag]
-            blocks = [
+            lag: list[LagSample] = [{"at": at, "lag": seconds} for at, seconds in self._lag]
+            blocks: list[LoopBlock] = [
                 {"at": at, "route": route, "duration": duration, "stack": list(stack)}
                 for at, route, duration, stack in self._blocks
             ]
         per_second.sort(key=lambda entry: (entry["second"], entry["interface"]))
         wall_offset = wall - now
-        recent = [_describe_finished(record, wall_offset) for record in finished]
+        recent = [describe_finished(record, wall_offset) for record in finished]
+        monitor = self._monitor()
+        part = monitor_part(monitor)
         return {
             "schema": SCHEMA,
             "pid": os.getpid(),
             "time": wall,
-            **_monitor_part(self._monitor()),
-            "in_flight": [_describe_in_flight(number, record, now) for number, record in in_flight],
+            "servers": part["servers"],
+            "in_flight_counts": part["in_flight_counts"],
+            "websockets": part["websockets"],
+            "internal_errors": part["internal_errors"],
+            "wsgi_workers": part["wsgi_workers"],
+            "in_flight": [describe_in_flight(number, record, now, monitor) for number, record in in_flight],
             "in_flight_unlisted": unlisted,
             "recent": recent,
             "per_second": per_second,
@@ -249,7 +248,7 @@ class LiveState(Sink):
                 listed.append((number, record))
         return listed
 
-    def view(self) -> dict[str, Any]:
+    def view(self) -> LiveView:
         """What the live endpoint serves: every worker's snapshot, this process's fresh."""
         current = self.snapshot()
         if self.snapshot_dir is None:
@@ -259,70 +258,6 @@ class LiveState(Sink):
     def _after_fork(self) -> None:
         # The parent's requests are not the child's, and its lock may have been held at the fork.
         self._reset()
-
-
-def _describe_finished(record: RequestRecord, wall_offset: float) -> dict[str, Any]:
-    first_byte = record.first_byte
-    end = record.end if record.end is not None else record.start
-    values = (
-        record.interface, record.method, record.route_label, record.status_label, end - record.start,
-        record.blocking, record.longest_step, record.cpu,
-        None if first_byte is None else first_byte - record.start,
-        record.request_bytes, record.response_bytes, record.exception_label or None,
-        record.disconnected, record.concurrency, record.offload, record.thread_hops,
-        record.view, record.view_kind, end + wall_offset, record.after_response,
-    )
-    return dict(zip(RECENT_FIELDS, values, strict=True))
-
-
-def _describe_in_flight(number: int, record: RequestRecord, now: float) -> dict[str, Any]:
-    age = now - record.start
-    # A WSGI request holds its worker from the call on, and its CPU time is read at the end.
-    wsgi = record.interface == WSGI
-    return {
-        "id": number,
-        "interface": record.interface,
-        "method": record.method,
-        "route": record.route,
-        "age": age,
-        "blocking": age if wsgi else record.blocking,
-        "cpu": None if wsgi else record.cpu,
-        "thread_hops": record.thread_hops,
-        "offload": record.offload,
-        "view": record.view,
-        "view_kind": record.view_kind,
-    }
-
-
-def _monitor_part(monitor: Monitor | None) -> dict[str, Any]:
-    if monitor is None:
-        return {
-            "servers": {},
-            "in_flight_counts": [],
-            "websockets": {"open": [], "recent": [], "active_by_route": {}, "unlisted": 0},
-            "internal_errors": 0,
-            "wsgi_workers": {"busy": 0, "total": None},
-        }
-    sessions = monitor.sessions
-    return {
-        "servers": dict(monitor.servers),
-        "in_flight_counts": [
-            {"interface": interface, "method": method, "count": count}
-            for (interface, method), count in sorted(monitor.in_flight().items())
-        ],
-        "websockets": {
-            "open": sessions.open_sessions(),
-            "recent": sessions.recent_closed(),
-            "active_by_route": sessions.active(),
-            "unlisted": sessions.untracked,
-        },
-        "internal_errors": monitor.internal_errors,
-        # WSGI threads of this process: busy are its WSGI requests in flight.
-        "wsgi_workers": {
-            "busy": monitor.in_flight_of(WSGI) or 0,
-            "total": monitor.worker_threads,
-        },
-    }
 
 
 _all_states: weakref.WeakSet[LiveState] = weakref.WeakSet()

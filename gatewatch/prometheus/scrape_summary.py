@@ -16,6 +16,19 @@ from prometheus_client.samples import Sample
 
 from gatewatch import catalogue as c
 
+# Exposed names (counters with _total, info metrics with _info), from the catalogue.
+_DURATION = c.metric("duration").name
+_BLOCKING = c.metric("blocking").name
+_CPU = c.metric("cpu").name
+_CONCURRENCY = c.metric("concurrency").name
+_OFFLOAD = c.metric("offload").name
+_OFFLOAD_QUEUE = c.metric("offload_queue").name
+_EXCEPTIONS = c.metric("exceptions").name
+_RESPONSE_BYTES = c.metric("response_bytes").name
+_DISCONNECTS = c.metric("disconnects").name
+_THREAD_HOPS = c.metric("thread_hops").name
+_ROUTE_VIEW = c.metric("route_view").name
+
 
 def parse(text: str) -> list[Sample]:
     """Every sample of a text exposition, flattened out of its families."""
@@ -152,33 +165,33 @@ def summarize(
     """The :class:`InterfaceSummary` of ``interface`` (``"asgi"`` or ``"wsgi"``) in a scrape,
     leaving out the samples of ``exclude_routes`` (metrics without a route label stay in)."""
     samples = _samples(text_or_samples, exclude_routes)
-    duration = histogram(samples, c.DURATION, interface=interface)
+    duration = histogram(samples, _DURATION, interface=interface)
     server_errors = sum(
         sample.value
-        for sample in matching(samples, c.DURATION + "_count", interface=interface)
+        for sample in matching(samples, _DURATION + "_count", interface=interface)
         if sample.labels.get("status", "").startswith("5")
     )
-    blocking = histogram(samples, c.BLOCKING, interface=interface)
-    cpu = histogram(samples, c.CPU, interface=interface)
-    concurrency = histogram(samples, c.CONCURRENCY, interface=interface)
-    offload = histogram(samples, c.OFFLOAD, interface=interface)
+    blocking = histogram(samples, _BLOCKING, interface=interface)
+    cpu = histogram(samples, _CPU, interface=interface)
+    concurrency = histogram(samples, _CONCURRENCY, interface=interface)
+    offload = histogram(samples, _OFFLOAD, interface=interface)
     return InterfaceSummary(
         interface=interface,
         requests=duration.count,
         server_errors=server_errors,
-        exceptions=total(samples, c.EXCEPTIONS + "_total", interface=interface),
+        exceptions=total(samples, _EXCEPTIONS, interface=interface),
         duration_p50=duration.quantile(0.5),
         duration_p95=duration.quantile(0.95),
         blocking_total=blocking.sum,
         cpu_total=cpu.sum,
         cpu_count=cpu.count,
         concurrency_mean=concurrency.mean,
-        bytes_out=total(samples, c.RESPONSE_BYTES + "_total", interface=interface),
-        disconnects=total(samples, c.DISCONNECTS + "_total", interface=interface),
+        bytes_out=total(samples, _RESPONSE_BYTES, interface=interface),
+        disconnects=total(samples, _DISCONNECTS, interface=interface),
         offload_total=offload.sum,
-        offload_queue_total=total(samples, c.OFFLOAD_QUEUE + "_sum", interface=interface),
+        offload_queue_total=total(samples, _OFFLOAD_QUEUE + "_sum", interface=interface),
         offload_count=offload.count,
-        thread_hops=total(samples, c.THREAD_HOPS + "_total", interface=interface),
+        thread_hops=total(samples, _THREAD_HOPS, interface=interface),
     )
 
 
@@ -208,27 +221,27 @@ def route_summaries(
     samples = _samples(text_or_samples, exclude_routes)
     views = {
         sample.labels["route"]: sample.labels
-        for sample in matching(samples, c.ROUTE_VIEW + "_info", interface=interface)
+        for sample in matching(samples, _ROUTE_VIEW, interface=interface)
         if "route" in sample.labels
     }
     routes = {
         sample.labels["route"]
-        for sample in matching(samples, c.DURATION + "_count", interface=interface)
+        for sample in matching(samples, _DURATION + "_count", interface=interface)
         if "route" in sample.labels
     }
     out: dict[str, RouteSummary] = {}
     for route in sorted(routes):
-        duration = histogram(samples, c.DURATION, interface=interface, route=route)
-        offload = histogram(samples, c.OFFLOAD, interface=interface, route=route)
-        hops = total(samples, c.THREAD_HOPS + "_total", interface=interface, route=route)
-        queue = total(samples, c.OFFLOAD_QUEUE + "_sum", interface=interface, route=route)
+        duration = histogram(samples, _DURATION, interface=interface, route=route)
+        offload = histogram(samples, _OFFLOAD, interface=interface, route=route)
+        hops = total(samples, _THREAD_HOPS, interface=interface, route=route)
+        queue = total(samples, _OFFLOAD_QUEUE + "_sum", interface=interface, route=route)
         view = views.get(route, {})
         out[route] = RouteSummary(
             route=route,
             requests=duration.count,
             duration_mean=duration.mean,
-            blocking_mean=histogram(samples, c.BLOCKING, interface=interface, route=route).mean,
-            cpu_mean=histogram(samples, c.CPU, interface=interface, route=route).mean,
+            blocking_mean=histogram(samples, _BLOCKING, interface=interface, route=route).mean,
+            cpu_mean=histogram(samples, _CPU, interface=interface, route=route).mean,
             offload_mean=offload.mean,
             offload_queue_mean=queue / offload.count if offload.count else None,
             hops_mean=hops / offload.count if offload.count else None,

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
 
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-
-from gatewatch import catalogue as c
 from gatewatch.histogram import Histogram
 from gatewatch.record import WebSocketRecord
 
@@ -21,13 +14,15 @@ MAX_CLOSE_CODES = 64
 
 
 class SessionStats:
-    """Everything recorded for the WebSocket sessions of one route. The caller holds the lock."""
+    """Everything recorded for the WebSocket sessions of one route. The caller holds the lock.
+
+    A histogram whose bounds are None is a family the process does not export."""
 
     __slots__ = ("blocking", "bytes", "closes", "duration", "exceptions", "messages", "outcomes")
 
-    def __init__(self) -> None:
-        self.duration = Histogram(c.SESSION_BUCKETS)
-        self.blocking = Histogram(c.BLOCKING_BUCKETS)
+    def __init__(self, duration: tuple[float, ...] | None, blocking: tuple[float, ...] | None) -> None:
+        self.duration = None if duration is None else Histogram(duration)
+        self.blocking = None if blocking is None else Histogram(blocking)
         self.outcomes: dict[str, int] = {}
         # (received_text, received_binary, sent_text, sent_binary)
         self.messages = [0, 0, 0, 0]
@@ -38,10 +33,12 @@ class SessionStats:
 
     def add(self, record: WebSocketRecord) -> None:
         self.outcomes[record.outcome] = self.outcomes.get(record.outcome, 0) + 1
-        self.blocking.observe(record.blocking)
+        if self.blocking is not None:
+            self.blocking.observe(record.blocking)
         duration = record.session_duration
         if duration is not None:
-            self.duration.observe(duration)
+            if self.duration is not None:
+                self.duration.observe(duration)
             key = (close_code_label(record.close_code), record.initiator)
             if key not in self.closes and len(self.closes) >= MAX_CLOSE_CODES:
                 key = ("other", record.initiator)
@@ -66,25 +63,19 @@ def close_code_label(code: int | None) -> str:
     return "other"
 
 
-def collect_sessions(stats: dict[str, SessionStats], active: dict[str, int]) -> Iterator[Metric]:
-    """Metric families for every route's sessions; call it with the aggregator's lock held."""
-    active_family = GaugeMetricFamily(c.WS_ACTIVE, c.HELP[c.WS_ACTIVE], labels=c.WS_ROUTE_LABELS)
+def collect_sessions(f: Mapping[str, Any], stats: dict[str, SessionStats], active: dict[str, int]) -> None:
+    """Add every route's sessions to the aggregator's families ``f`` (by catalogue key; a
+    histogram family not exported is absent); call it with the aggregator's lock held."""
     for route, count in sorted(active.items()):
-        active_family.add_metric([route], count)
-    sessions = CounterMetricFamily(c.WS_SESSIONS, c.HELP[c.WS_SESSIONS], labels=c.WS_SESSION_LABELS)
-    duration = HistogramMetricFamily(c.WS_DURATION, c.HELP[c.WS_DURATION], labels=c.WS_ROUTE_LABELS)
-    blocking = HistogramMetricFamily(c.WS_BLOCKING, c.HELP[c.WS_BLOCKING], labels=c.WS_ROUTE_LABELS)
-    messages = CounterMetricFamily(c.WS_MESSAGES, c.HELP[c.WS_MESSAGES], labels=c.WS_MESSAGE_LABELS)
-    payload = CounterMetricFamily(c.WS_BYTES, c.HELP[c.WS_BYTES], labels=c.WS_BYTES_LABELS)
-    closes = CounterMetricFamily(c.WS_CLOSES, c.HELP[c.WS_CLOSES], labels=c.WS_CLOSE_LABELS)
-    exceptions = CounterMetricFamily(
-        c.WS_EXCEPTIONS, c.HELP[c.WS_EXCEPTIONS], labels=c.WS_EXCEPTION_LABELS
-    )
+        f["websocket_active"].add_metric([route], count)
+    sessions, messages, payload = f["websocket_sessions"], f["websocket_messages"], f["websocket_bytes"]
+    closes, exceptions = f["websocket_closes"], f["websocket_exceptions"]
     for route, s in stats.items():
         for outcome, count in s.outcomes.items():
             sessions.add_metric([route, outcome], count)
-        duration.add_metric([route], s.duration.cumulative_buckets(), s.duration.sum)
-        blocking.add_metric([route], s.blocking.cumulative_buckets(), s.blocking.sum)
+        for key, hist in (("websocket_duration", s.duration), ("websocket_blocking", s.blocking)):
+            if hist is not None:
+                f[key].add_metric([route], hist.cumulative_buckets(), hist.sum)
         for (direction, kind), count in zip(
             (("received", "text"), ("received", "binary"), ("sent", "text"), ("sent", "binary")),
             s.messages,
@@ -97,15 +88,3 @@ def collect_sessions(stats: dict[str, SessionStats], active: dict[str, int]) -> 
             closes.add_metric([route, code, initiator], count)
         for exception, count in s.exceptions.items():
             exceptions.add_metric([route, exception], count)
-    yield from (active_family, sessions, duration, blocking, messages, payload, closes, exceptions)
-
-
-def describe_sessions() -> Iterator[Metric]:
-    yield GaugeMetricFamily(c.WS_ACTIVE, c.HELP[c.WS_ACTIVE], labels=c.WS_ROUTE_LABELS)
-    yield CounterMetricFamily(c.WS_SESSIONS, c.HELP[c.WS_SESSIONS], labels=c.WS_SESSION_LABELS)
-    yield HistogramMetricFamily(c.WS_DURATION, c.HELP[c.WS_DURATION], labels=c.WS_ROUTE_LABELS)
-    yield HistogramMetricFamily(c.WS_BLOCKING, c.HELP[c.WS_BLOCKING], labels=c.WS_ROUTE_LABELS)
-    yield CounterMetricFamily(c.WS_MESSAGES, c.HELP[c.WS_MESSAGES], labels=c.WS_MESSAGE_LABELS)
-    yield CounterMetricFamily(c.WS_BYTES, c.HELP[c.WS_BYTES], labels=c.WS_BYTES_LABELS)
-    yield CounterMetricFamily(c.WS_CLOSES, c.HELP[c.WS_CLOSES], labels=c.WS_CLOSE_LABELS)
-    yield CounterMetricFamily(c.WS_EXCEPTIONS, c.HELP[c.WS_EXCEPTIONS], labels=c.WS_EXCEPTION_LABELS)

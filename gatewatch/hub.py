@@ -1,0 +1,71 @@
+"""Where a middleware's records go: this process's monitor for a registry (or for prometheus-
+client's multiprocess files), with the server noted for ``gatewatch_info``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from prometheus_client.registry import REGISTRY, CollectorRegistry
+
+from gatewatch.monitor import Monitor
+from gatewatch.multiprocess_dir import check_single_process, multiprocess_enabled
+from gatewatch.options import Options
+from gatewatch.prometheus.collector import monitor_for_registry
+from gatewatch.prometheus.multiprocess import process_monitor
+
+_ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
+_WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
+
+
+@dataclass(frozen=True)
+class Setup:
+    monitor: Monitor
+    registry: CollectorRegistry
+
+
+def connect(options: Options, *, interface: str, monitor: Monitor | None) -> Setup:
+    """The monitor a middleware with ``options`` records into (``monitor`` when given)."""
+    if monitor is not None and not isinstance(monitor, Monitor):
+        raise TypeError(f"monitor must be a gatewatch Monitor, got {type(monitor).__name__}")
+    registry = REGISTRY if options.registry is None else options.registry
+    if monitor is None:
+        monitor = shared_monitor(options, interface=interface)
+    else:
+        monitor.note_server(interface, detect_server(interface))
+    return Setup(monitor=monitor, registry=registry)
+
+
+def shared_monitor(options: Options, *, interface: str | None) -> Monitor:
+    """This process's monitor exporting to ``options.registry`` (the global one when None), or
+    to prometheus-client's multiprocess files when that mode is on; every middleware and
+    integration of the process that names the same registry records into it. With an
+    ``interface``, the server serving it is noted for ``gatewatch_info``."""
+    if multiprocess_enabled():
+        choice = options.histogram_choice()
+        monitor, sink = process_monitor(max_routes=options.max_routes, histograms=choice)
+    else:
+        # Under gunicorn -w N each worker would export its own share as the server's numbers.
+        check_single_process()
+        registry = REGISTRY if options.registry is None else options.registry
+        monitor = monitor_for_registry(
+            registry, max_routes=options.max_routes, histograms=options.histogram_choice()
+        )
+        sink = None
+    if interface is not None:
+        server = detect_server(interface)
+        monitor.note_server(interface, server)
+        if sink is not None:
+            # The multiprocess info gauge lives in the files, not in the monitor.
+            sink.note_server(interface, server)
+    return monitor
+
+
+def detect_server(interface: str) -> str:
+    """The server that imported the application, for gatewatch_info; servers import
+    themselves before they load the app, so this is known at construction."""
+    candidates = _ASGI_SERVERS if interface == "asgi" else _WSGI_SERVERS
+    for name in candidates:
+        if name in sys.modules:
+            return name.split(".")[0]
+    return "unknown"

@@ -1,0 +1,126 @@
+"""Records described as the live view's JSON (:mod:`gatewatch.live.schema`), when a snapshot
+is built: the request path only keeps records and numbers, and pays nothing for this."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from gatewatch.asgi_routes import route_template
+from gatewatch.live.schema import FinishedRequest, InFlightCount, InFlightRequest, WebSockets, WSGIWorkers
+from gatewatch.monitor import Monitor
+from gatewatch.record import WSGI, RequestRecord
+
+
+def describe_finished(record: RequestRecord, wall_offset: float) -> FinishedRequest:
+    """A finished request; ``wall_offset`` turns its perf_counter times into Unix times."""
+    first_byte = record.first_byte
+    end = record.end if record.end is not None else record.start
+    return {
+        "interface": record.interface,
+        "method": record.method,
+        "route_label": record.route_label,
+        "status_label": record.status_label,
+        "duration": end - record.start,
+        "blocking": record.blocking,
+        "longest_step": record.longest_step,
+        "cpu": record.cpu,
+        "ttfb": None if first_byte is None else first_byte - record.start,
+        "request_bytes": record.request_bytes,
+        "response_bytes": record.response_bytes,
+        "exception_label": record.exception_label or None,
+        "disconnected": record.disconnected,
+        "concurrency": record.concurrency,
+        "offload": record.offload,
+        "thread_hops": record.thread_hops,
+        "view": record.view,
+        "view_kind": record.view_kind,
+        "finished_at": end + wall_offset,
+        "after_response": record.after_response,
+    }
+
+
+def describe_in_flight(
+    number: int, record: RequestRecord, now: float, monitor: Monitor | None
+) -> InFlightRequest:
+    """A request in flight, shown as ``number``, at ``now`` (perf_counter)."""
+    age = now - record.start
+    # A WSGI request holds its worker from the call on, and its CPU time is read at the end.
+    wsgi = record.interface == WSGI
+    route = record.route
+    if route is None:
+        route = _routed(record, monitor)
+    return {
+        "id": number,
+        "interface": record.interface,
+        "method": record.method,
+        "route": route,
+        "age": age,
+        "blocking": age if wsgi else record.blocking,
+        "cpu": None if wsgi else record.cpu,
+        "thread_hops": record.thread_hops,
+        "offload": record.offload,
+        "view": record.view,
+        "view_kind": record.view_kind,
+    }
+
+
+def _routed(record: RequestRecord, monitor: Monitor | None) -> str | None:
+    """The route an ASGI router (Starlette, FastAPI) has put in the request's scope so far.
+
+    Read here, when a snapshot is built, rather than by the middleware: a request pays
+    nothing for it, and the request learns its route as soon as the router has matched,
+    not when it finishes. The scope is read from whichever thread builds the snapshot;
+    single dict reads are safe there, and a value caught mid-routing is corrected by the
+    next snapshot (the finished request is named by the middleware, as before).
+    """
+    scope = record.scope  # one read: the monitor drops it when the request leaves
+    if scope is None:
+        return None
+    try:
+        return route_template(scope, record.root_path)
+    except Exception as exc:  # noqa: BLE001 - an odd router object must not break the view
+        if monitor is not None:
+            monitor.report_internal_error("live.route", exc)
+        return None
+
+
+class MonitorPart(TypedDict):
+    """What the monitor, not the live state, knows: part of a process snapshot."""
+
+    servers: dict[str, str]
+    in_flight_counts: list[InFlightCount]
+    websockets: WebSockets
+    internal_errors: int
+    wsgi_workers: WSGIWorkers
+
+
+def monitor_part(monitor: Monitor | None) -> MonitorPart:
+    """The monitor's part of a snapshot; empty once the monitor is gone."""
+    if monitor is None:
+        return {
+            "servers": {},
+            "in_flight_counts": [],
+            "websockets": {"open": [], "recent": [], "active_by_route": {}, "unlisted": 0},
+            "internal_errors": 0,
+            "wsgi_workers": {"busy": 0, "total": None},
+        }
+    sessions = monitor.sessions
+    return {
+        "servers": dict(monitor.servers),
+        "in_flight_counts": [
+            {"interface": interface, "method": method, "count": count}
+            for (interface, method), count in sorted(monitor.in_flight().items())
+        ],
+        "websockets": {
+            "open": sessions.open_sessions(),
+            "recent": sessions.recent_closed(),
+            "active_by_route": sessions.active(),
+            "unlisted": sessions.untracked,
+        },
+        "internal_errors": monitor.internal_errors,
+        # WSGI threads of this process: busy are its WSGI requests in flight.
+        "wsgi_workers": {
+            "busy": monitor.in_flight_of(WSGI) or 0,
+            "total": monitor.worker_threads,
+        },
+    }

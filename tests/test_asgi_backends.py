@@ -1,0 +1,99 @@
+"""The ASGI path on every async library: the same accounting under asyncio and trio, through
+anyio's pytest plugin (``anyio_backend`` in conftest runs each test on both)."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import anyio.to_thread
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gatewatch import GatewatchASGI
+from gatewatch.types import Receive, Scope, Send
+from tests.asgi_driver import Exchange, http_scope, serve
+from tests.scrape import value
+
+pytestmark = pytest.mark.anyio
+COUNT = "gatewatch_http_request_duration_seconds_count"
+
+
+async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+async def test_requests_are_counted_exactly(registry: CollectorRegistry) -> None:
+    app = GatewatchASGI(hello, registry=registry)
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(serve, app, http_scope("/x"))
+    assert value(registry, COUNT, status="200", interface="asgi") == 10
+    assert value(registry, "gatewatch_http_response_body_bytes_total") == 50
+    assert app.monitor.in_flight_of("asgi") == 0
+
+
+async def test_an_exception_propagates_and_is_a_500(registry: CollectorRegistry) -> None:
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        raise LookupError("nope")
+
+    with pytest.raises(LookupError, match="nope"):
+        await serve(GatewatchASGI(failing, registry=registry), http_scope("/f"))
+    assert value(registry, COUNT, status="500") == 1
+    assert value(registry, "gatewatch_http_exceptions_total", exception="LookupError") == 1
+
+
+async def test_a_cancelled_request_is_a_disconnect(registry: CollectorRegistry) -> None:
+    async def forever(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await anyio.sleep(10)
+
+    app = GatewatchASGI(forever, registry=registry)
+    with anyio.move_on_after(0.05):
+        await serve(app, http_scope("/c"))
+    assert value(registry, COUNT, status="499") == 1
+    assert value(registry, "gatewatch_http_disconnects_total") == 1
+    assert app.monitor.in_flight_of("asgi") == 0
+
+
+async def test_loop_held_time_and_awaited_time(registry: CollectorRegistry) -> None:
+    async def mixed(scope: Scope, receive: Receive, send: Send) -> None:
+        time.sleep(0.05)
+        await anyio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await serve(GatewatchASGI(mixed, registry=registry), http_scope("/m"))
+    blocking = value(registry, "gatewatch_http_request_blocking_seconds_sum")
+    duration = value(registry, "gatewatch_http_request_duration_seconds_sum")
+    assert 0.05 <= blocking < 0.09
+    assert duration >= 0.1
+
+
+async def test_thread_hand_offs_through_anyio(registry: CollectorRegistry) -> None:
+    async def offloads(scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, time.sleep, 0.05)
+            group.start_soon(anyio.to_thread.run_sync, time.sleep, 0.1)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await serve(GatewatchASGI(offloads, registry=registry), http_scope("/o"))
+    assert value(registry, "gatewatch_http_request_thread_hops_total") == 2
+    assert 0.1 <= value(registry, "gatewatch_http_request_offload_seconds_sum") < 0.14
+
+
+async def test_work_after_the_response_is_apart(registry: CollectorRegistry) -> None:
+    async def background(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        assert app.monitor.in_flight_of("asgi") == 0
+        await anyio.sleep(0.05)
+
+    app = GatewatchASGI(background, registry=registry)
+    exchange = await serve(app, http_scope("/b"), Exchange())
+    assert exchange.body == b"done"
+    assert value(registry, "gatewatch_http_request_duration_seconds_sum") < 0.04
+    assert value(registry, "gatewatch_http_request_after_response_seconds_sum") >= 0.05
