@@ -48,14 +48,16 @@ def format_table(
         else:
             over = f"{overhead * 1e6:.2f}"
             ratio = f"{overhead / reference_overhead:.2f}x" if reference_overhead > 0 else "n/a"
-        rows.append((
-            timing.name,
-            f"{timing.per_request * 1e6:.2f}",
-            over,
-            ratio,
-            f"{timing.spread * 1e6:.2f}",
-            f"{timing.batch}",
-        ))
+        rows.append(
+            (
+                timing.name,
+                f"{timing.per_request * 1e6:.2f}",
+                over,
+                ratio,
+                f"{timing.spread * 1e6:.2f}",
+                f"{timing.batch}",
+            )
+        )
     return [title, *text_table(header, rows)]
 
 
@@ -86,24 +88,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         asgi = measure(asgi_cases(loop), rounds=rounds, target=target)
     finally:
         loop.close()
-    print("", *format_table("ASGI: hello-world Starlette app, called in-process on asyncio", asgi),
-          sep="\n", flush=True)
+    print(
+        "",
+        *format_table("ASGI: hello-world Starlette app, called in-process on asyncio", asgi),
+        sep="\n",
+        flush=True,
+    )
     wsgi = measure(wsgi_cases(), rounds=rounds, target=target)
     print("", *format_table("WSGI: hello-world WSGI function, called in-process", wsgi), sep="\n")
-    print(
-        "\noverhead = µs/request - bare app; vs floor = overhead / the hand-written middleware's overhead."
-    )
+    print("\noverhead = µs/request - bare app; vs floor = overhead / the hand-written middleware's overhead.")
     django_target = QUICK_TARGET if args.quick else DJANGO_TARGET
     django = measure(django_wsgi_cases(), rounds=rounds, target=django_target)
-    print("", *format_django(
-        "Django under WSGI: hello view, WSGIHandler called in-process (no database)", django
-    ), sep="\n", flush=True)
+    print(
+        "",
+        *format_django("Django under WSGI: hello view, WSGIHandler called in-process (no database)", django),
+        sep="\n",
+        flush=True,
+    )
     print(
         f"\nDjango: overhead = µs/request - bare Django; {DJANGO_RATIO} = overhead / django-prometheus's "
         "overhead (the reference: the usual Django metrics middleware; no hand-written floor here)."
     )
-    print("\nWebSocket: raw ASGI echo app, per echoed message (inline: receive returns at once; "
-          "loop: one event-loop turn per message, as under a server)", flush=True)
+    print(
+        "\nWebSocket: raw ASGI echo app, per echoed message (inline: receive returns at once; "
+        "loop: one event-loop turn per message, as under a server)",
+        flush=True,
+    )
     print(*websocket_bench.format_rows(websocket_bench.run(quick=args.quick)), sep="\n")
     return 0
 

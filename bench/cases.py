@@ -23,7 +23,14 @@ GATEWATCH_BARE = "gatewatch, cpu_time + live view + loop watch off"
 OTEL = "OpenTelemetry OpenTelemetryMiddleware"
 STARLETTE_EXPORTER = "starlette-exporter PrometheusMiddleware"
 ASGI_NAMES = (
-    BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, GATEWATCH_NO_LOOP, GATEWATCH_BARE, OTEL, STARLETTE_EXPORTER,
+    BARE,
+    FLOOR,
+    GATEWATCH,
+    GATEWATCH_NO_CPU,
+    GATEWATCH_NO_LOOP,
+    GATEWATCH_BARE,
+    OTEL,
+    STARLETTE_EXPORTER,
 )
 WSGI_NAMES = (BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, OTEL)
 
@@ -124,13 +131,20 @@ def asgi_cases(loop: asyncio.AbstractEventLoop) -> list[Case]:
         # match "gatewatch" within the spread.
         (
             GATEWATCH_NO_LOOP,
-            GatewatchASGI(starlette_hello(), registry=CollectorRegistry(),
-                          loop_lag_interval=None, block_threshold=None),
+            GatewatchASGI(
+                starlette_hello(), registry=CollectorRegistry(), loop_lag_interval=None, block_threshold=None
+            ),
         ),
         (
             GATEWATCH_BARE,
-            GatewatchASGI(starlette_hello(), registry=CollectorRegistry(), cpu_time=False,
-                          live_path=None, loop_lag_interval=None, block_threshold=None),
+            GatewatchASGI(
+                starlette_hello(),
+                registry=CollectorRegistry(),
+                cpu_time=False,
+                live_path=None,
+                loop_lag_interval=None,
+                block_threshold=None,
+            ),
         ),
         (
             OTEL,

@@ -76,7 +76,8 @@ def websocket_scope() -> Scope:
 
 def script(messages: int) -> list[Message]:
     data: list[Message] = [
-        {"type": "websocket.receive", "text": TEXT} if index % 2 == 0
+        {"type": "websocket.receive", "text": TEXT}
+        if index % 2 == 0
         else {"type": "websocket.receive", "bytes": BINARY}
         for index in range(messages)
     ]
@@ -108,8 +109,9 @@ class FloorWebSocket:
 
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
         self.app = app
-        self.messages = Counter("floor_ws_messages", "Messages", ("route", "direction", "kind"),
-                                registry=registry)
+        self.messages = Counter(
+            "floor_ws_messages", "Messages", ("route", "direction", "kind"), registry=registry
+        )
         self.bytes = Counter("floor_ws_message_bytes", "Bytes", ("route", "direction"), registry=registry)
         self.active = Gauge("floor_ws_sessions_active", "Active", ("route",), registry=registry)
 
@@ -173,8 +175,9 @@ def cases() -> list[Case]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    otel: ASGIApp = OpenTelemetryMiddleware(echo_app, tracer_provider=tracer_provider,
-                                            meter_provider=meter_provider)
+    otel: ASGIApp = OpenTelemetryMiddleware(
+        echo_app, tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
 
     def otel_spans(messages: int) -> None:
         # The session span, one receive span per message received (connect, data, disconnect)
@@ -211,8 +214,9 @@ def cases() -> list[Case]:
     ]
 
 
-async def session(app: ASGIApp, messages: Sequence[Message], *, suspend: bool,
-                  sent: list[Message] | None = None) -> None:
+async def session(
+    app: ASGIApp, messages: Sequence[Message], *, suspend: bool, sent: list[Message] | None = None
+) -> None:
     """One session of ``messages`` (connect ... disconnect) through ``app``."""
     next_message = iter(messages).__next__
 
@@ -261,8 +265,9 @@ def check(loop: asyncio.AbstractEventLoop, case: Case) -> None:
     case.reset()
 
 
-def _time_round(loop: asyncio.AbstractEventLoop, case: Case, messages: Sequence[Message], count: int,
-                *, suspend: bool) -> float:
+def _time_round(
+    loop: asyncio.AbstractEventLoop, case: Case, messages: Sequence[Message], count: int, *, suspend: bool
+) -> float:
     """Seconds per message of ``count`` sessions."""
     case.reset()
     gc.collect()
@@ -272,8 +277,15 @@ def _time_round(loop: asyncio.AbstractEventLoop, case: Case, messages: Sequence[
     return elapsed / (count * (len(messages) - 2))
 
 
-def measure(loop: asyncio.AbstractEventLoop, all_cases: Sequence[Case], *, suspend: bool,
-            messages: int, rounds: int, target: float) -> list[tuple[str, float]]:
+def measure(
+    loop: asyncio.AbstractEventLoop,
+    all_cases: Sequence[Case],
+    *,
+    suspend: bool,
+    messages: int,
+    rounds: int,
+    target: float,
+) -> list[tuple[str, float]]:
     session_script = script(messages)
     counts: dict[str, int] = {}
     for case in all_cases:
@@ -304,8 +316,9 @@ def run(*, quick: bool) -> list[tuple[str, float]]:
             check(loop, case)
         rows: list[tuple[str, float]] = []
         for mode, suspend in (("inline", False), ("loop", True)):
-            for name, micros in measure(loop, all_cases, suspend=suspend, messages=messages,
-                                        rounds=rounds, target=target):
+            for name, micros in measure(
+                loop, all_cases, suspend=suspend, messages=messages, rounds=rounds, target=target
+            ):
                 rows.append((f"{mode}: {name}", micros))
         return rows
     finally:

@@ -60,8 +60,7 @@ def check_asgi_app(app: object) -> None:
         parameters=[parameter.replace(annotation=parameter.empty) for parameter in parameters],
         return_annotation=signature.empty,
     )
-    raise TypeError(f"{_PREFIX}; got {name}{bare} as app, which cannot be called with "
-                    "(scope, receive, send)")
+    raise TypeError(f"{_PREFIX}; got {name}{bare} as app, which cannot be called with (scope, receive, send)")
 
 
 def check_wsgi_app(app: object) -> None:

@@ -20,7 +20,7 @@ def route_template(scope: Scope, root_path: str) -> str | None:
     if not isinstance(path, str):
         return None
     current_root: str = scope.get("root_path", "")
-    prefix = current_root[len(root_path):] if current_root.startswith(root_path) else ""
+    prefix = current_root[len(root_path) :] if current_root.startswith(root_path) else ""
     routes = getattr(route, "routes", None)
     if routes is not None:
         # A Mount: its own path is in the prefix already. A mounted router that matched

@@ -56,9 +56,7 @@ def _merge(spec: MetricSpec) -> str:
 def metrics_table_markdown() -> str:
     """The README's table: one row per metric, in catalogue order."""
     rows = ["| metric | key | type | labels | what |", "|---|---|---|---|---|"]
-    rows += [
-        f"| `{s.name}` | `{s.key}` | {s.kind} | {_labels(s)} | {_text(s.help)} |" for s in METRICS
-    ]
+    rows += [f"| `{s.name}` | `{s.key}` | {s.kind} | {_labels(s)} | {_text(s.help)} |" for s in METRICS]
     return "\n".join(rows) + "\n"
 
 

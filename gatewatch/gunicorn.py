@@ -46,7 +46,8 @@ def on_starting(server: Any) -> None:
         # workers to the files now would leave its numbers out of every scrape.
         server.log.warning(
             "gatewatch: --preload loaded the app before on_starting; gatewatch's nworkers_changed "
-            "hook must run to set up %s before it (`from gatewatch.gunicorn import *`)", ENV_VAR,
+            "hook must run to set up %s before it (`from gatewatch.gunicorn import *`)",
+            ENV_VAR,
         )
         return
     _prepare(server)

@@ -98,8 +98,7 @@ def histogram_choice(
     else:
         if isinstance(histograms, str | bytes) or not isinstance(histograms, Iterable):
             raise TypeError(
-                f"histograms must be a collection of family names such as {{'duration'}}, "
-                f"got {histograms!r}"
+                f"histograms must be a collection of family names such as {{'duration'}}, got {histograms!r}"
             )
         names = list(histograms)
         for name in names:

@@ -223,4 +223,3 @@ def probe_for(loop: asyncio.AbstractEventLoop) -> LoopProbe | None:
 
 def watchdog_probes() -> list[LoopProbe]:
     return _watchdog.probes()
-

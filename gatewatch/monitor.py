@@ -80,10 +80,7 @@ def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], .
     lacks the hook is skipped like one that inherits the no-op.
     """
     default = getattr(Sink, hook)
-    return tuple(
-        getattr(sink, hook) for sink in sinks
-        if getattr(type(sink), hook, default) is not default
-    )
+    return tuple(getattr(sink, hook) for sink in sinks if getattr(type(sink), hook, default) is not default)
 
 
 class Monitor:
@@ -258,7 +255,10 @@ class Monitor:
             where = "\n    ".join(stack) if stack else "(no stack: shorter than the watchdog's resolution)"
             logger.warning(
                 "gatewatch: %s held the event loop for %.0f ms; nothing else on the loop ran "
-                "meanwhile.\n    %s", route, duration * 1000, where,
+                "meanwhile.\n    %s",
+                route,
+                duration * 1000,
+                where,
             )
 
     def _notify(self, hook: str, *args: object) -> None:

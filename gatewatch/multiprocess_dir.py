@@ -222,7 +222,10 @@ def warn_stale_files(directory: str) -> list[str]:
             "gatewatch: %s=%s holds %d files of processes that are not running (%s), left by an "
             "earlier run: their counts are added to this server's; empty the directory before the "
             "server starts (gatewatch.gunicorn's hooks do it)",
-            ENV_VAR, directory, len(stale), shown,
+            ENV_VAR,
+            directory,
+            len(stale),
+            shown,
         )
     return stale
 

@@ -44,7 +44,7 @@ class SpecialPaths(Generic[App]):
         looked through too."""
         found = self._exact.get(path)
         if found is None and root_path and path.startswith(root_path):
-            path = path[len(root_path):]
+            path = path[len(root_path) :]
             found = self._exact.get(path)
         if found is None and self._prefixes and path.startswith(self._prefixes):
             return EXCLUDED

@@ -70,8 +70,11 @@ def describe(record: WebSocketRecord, now: float | None = None) -> WebSocketSess
         "outcome": record.outcome,
         "age": now - record.start,
         "duration": record.session_duration,
-        "received": {"text": record.received_text, "binary": record.received_binary,
-                     "bytes": record.received_bytes},
+        "received": {
+            "text": record.received_text,
+            "binary": record.received_binary,
+            "bytes": record.received_bytes,
+        },
         "sent": {"text": record.sent_text, "binary": record.sent_binary, "bytes": record.sent_bytes},
         "last_message_age": None if record.last_message_at is None else now - record.last_message_at,
         "close_code": record.close_code,

@@ -65,10 +65,17 @@ class GatewatchWSGI:
         framework = frameworks.for_wsgi(app)
         options = layered(
             {
-                "registry": registry, "max_routes": max_routes, "metrics_path": metrics_path,
-                "cpu_time": cpu_time, "live_path": live_path, "live_token": live_token,
-                "queue_time_header": queue_time_header, "worker_threads": worker_threads,
-                "exclude_paths": exclude_paths, "histograms": histograms, "buckets": buckets,
+                "registry": registry,
+                "max_routes": max_routes,
+                "metrics_path": metrics_path,
+                "cpu_time": cpu_time,
+                "live_path": live_path,
+                "live_token": live_token,
+                "queue_time_header": queue_time_header,
+                "worker_threads": worker_threads,
+                "exclude_paths": exclude_paths,
+                "histograms": histograms,
+                "buckets": buckets,
             },
             project=framework.settings,
             project_source=framework.settings_source,

@@ -13,8 +13,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from gatewatch import GatewatchASGI
-from tests.asgi_driver import Exchange, http_scope
-from tests.scrape import value
+from tests.support.asgi_driver import Exchange, http_scope
+from tests.support.scrape import value
 
 AFTER = "gatewatch_http_request_after_response_seconds"
 

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 from gatewatch import GatewatchASGI, set_route
 from gatewatch.paths import SpecialPaths
 from gatewatch.types import Message, Receive, Scope, Send
-from tests.asgi_driver import Exchange, http_scope, serve
-from tests.scrape import label_values, value
-from tests.sinks import BrokenSink
+from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.scrape import label_values, value
+from tests.support.sinks import BrokenSink
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
@@ -213,11 +213,13 @@ def test_starlette_route_templates_with_mounts(registry: CollectorRegistry) -> N
         return PlainTextResponse("ok")
 
     inner = Starlette(routes=[Route("/users/{user_id}", endpoint)])
-    app = Starlette(routes=[
-        Route("/items/{item_id:int}", endpoint),
-        Mount("/api", routes=[Route("/orders/{order_id}", endpoint)]),
-        Mount("/v2", app=inner),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/items/{item_id:int}", endpoint),
+            Mount("/api", routes=[Route("/orders/{order_id}", endpoint)]),
+            Mount("/v2", app=inner),
+        ]
+    )
     wrapped = GatewatchASGI(app, registry=registry)
 
     async def main() -> None:
@@ -481,8 +483,10 @@ def asgi2_function(scope: Scope) -> Any:
     ("make", "expected"),
     [
         (flask_app, "got a WSGI application (flask.app.Flask) as app: " + WSGI_HINT),
-        (lambda: flask_app().wsgi_app,
-         "got a WSGI application (flask.app.Flask.wsgi_app) as app: " + WSGI_HINT),
+        (
+            lambda: flask_app().wsgi_app,
+            "got a WSGI application (flask.app.Flask.wsgi_app) as app: " + WSGI_HINT,
+        ),
         (django_wsgi, "(django.core.handlers.wsgi.WSGIHandler) as app: " + WSGI_HINT),
         (lambda: wsgi_function, "(tests.test_asgi.wsgi_function) as app: " + WSGI_HINT),
         (lambda: None, "got None as app"),
@@ -491,8 +495,17 @@ def asgi2_function(scope: Scope) -> Any:
         (lambda: Asgi2App, "ASGI 2 application (tests.test_asgi.Asgi2App, called with the scope alone)"),
         (lambda: asgi2_function, "asgiref.compatibility.guarantee_single_callable(app)"),
     ],
-    ids=["flask", "flask-wsgi_app", "django-wsgi", "wsgi-function", "none", "int", "str", "asgi2-class",
-         "asgi2-function"],
+    ids=[
+        "flask",
+        "flask-wsgi_app",
+        "django-wsgi",
+        "wsgi-function",
+        "none",
+        "int",
+        "str",
+        "asgi2-class",
+        "asgi2-function",
+    ],
 )
 def test_wrapping_the_wrong_object_fails_at_construction(
     registry: CollectorRegistry, make: Any, expected: str
@@ -552,8 +565,16 @@ def real_asgi_apps() -> list[Any]:
 
     django_asgi = get_asgi_application()
     return [
-        hello, AsyncCall(), SyncCallReturningAwaitable(), Awaitable3, functools.partial(with_prefix, "/p"),
-        decorated, anything, Starlette(), django_asgi, ProtocolTypeRouter({"http": django_asgi}),
+        hello,
+        AsyncCall(),
+        SyncCallReturningAwaitable(),
+        Awaitable3,
+        functools.partial(with_prefix, "/p"),
+        decorated,
+        anything,
+        Starlette(),
+        django_asgi,
+        ProtocolTypeRouter({"http": django_asgi}),
         print,  # no readable signature, so nothing is certain
     ]
 

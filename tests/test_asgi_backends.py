@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI
 from gatewatch.types import Receive, Scope, Send
-from tests.asgi_driver import Exchange, http_scope, serve
-from tests.scrape import value
+from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.scrape import value
 
 pytestmark = pytest.mark.anyio
 COUNT = "gatewatch_http_request_duration_seconds_count"

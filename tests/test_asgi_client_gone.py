@@ -1,7 +1,7 @@
 """Under real servers: what the app returns reaches the server, and a client that leaves an app
 which never calls ``receive()`` is recorded as 499 where the server lets gatewatch know (issue 16).
 
-``tests.asgi_edge_apps:app`` runs under uvicorn (``--http h11`` and ``--http httptools``) and
+``tests.support.asgi_edge_apps:app`` runs under uvicorn (``--http h11`` and ``--http httptools``) and
 hypercorn (asyncio and trio workers) on 127.0.0.1. Raw-socket clients talk to each app bare
 (``/bare/...``) and wrapped, and the tests compare, byte for byte, what the clients got and what
 the apps saw (every ``send`` returned, nothing raised, the app ran to its end), then read
@@ -42,13 +42,13 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, hypercorn_command, uvicorn_command
-from tests.asgi_edge_apps import SLOW_SECONDS, STREAM_CHUNKS
-from tests.scrape import value
-from tests.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape_until
+from tests.support.asgi_edge_apps import SLOW_SECONDS, STREAM_CHUNKS
+from tests.support.scrape import value
+from tests.support.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape_until
 
 pytestmark = pytest.mark.slow
 
-APP = "tests.asgi_edge_apps:app"
+APP = "tests.support.asgi_edge_apps:app"
 READY = "/bare/hello"
 DISCONNECTS = "gatewatch_http_disconnects_total"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
@@ -176,8 +176,11 @@ def observed_when_done(base_url: str, paths: list[str], timeout: float = 10.0) -
 
 def statuses(text: str, route: str) -> dict[str, int]:
     """Requests recorded for ``route``, by status label."""
-    return {status: int(count) for status in ("200", "499", "500")
-            if (count := value(text, DURATION_COUNT, route=route, status=status))}
+    return {
+        status: int(count)
+        for status in ("200", "499", "500")
+        if (count := value(text, DURATION_COUNT, route=route, status=status))
+    }
 
 
 def log_of(path: Path) -> str:
@@ -191,8 +194,9 @@ def log_of(path: Path) -> str:
 def test_client_leaving_an_app_that_never_receives(server: Server, tmp_path: Path) -> None:
     port = free_port()
     log_path = tmp_path / "server.log"
-    with ServerProcess(server.command(APP, port), port=port, ready_path=READY, cwd=ROOT,
-                       log_path=log_path) as running:
+    with ServerProcess(
+        server.command(APP, port), port=port, ready_path=READY, cwd=ROOT, log_path=log_path
+    ) as running:
         received = asyncio.run(leave_every_way(port))
         seen = observed_when_done(running.base_url, STREAMS + SLOWS + UPLOADS)
 

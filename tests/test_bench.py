@@ -7,9 +7,15 @@ import os
 import subprocess
 import sys
 
-from bench.cases import ASGI_NAMES, WSGI_NAMES
-from bench.django_cases import DJANGO_WSGI_NAMES
-from tests.traffic import ROOT
+import pytest
+
+# The contenders come from the bench extra; without it there is nothing to compare.
+for _module in ("starlette_exporter", "opentelemetry.instrumentation.asgi", "django_prometheus"):
+    pytest.importorskip(_module, reason="make bench needs the bench extra: pip install -e '.[bench]'")
+
+from bench.cases import ASGI_NAMES, WSGI_NAMES  # noqa: E402
+from bench.django_cases import DJANGO_WSGI_NAMES  # noqa: E402
+from tests.support.traffic import ROOT  # noqa: E402
 
 
 def _rows(section: str) -> list[str]:
@@ -32,9 +38,17 @@ def test_bench_quick_prints_every_row() -> None:
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     # Every section, in this order; each ends where the next begins.
-    starts = [out.index(heading) for heading in (
-        "\nASGI:", "\nWSGI:", "\noverhead =", "\nDjango under WSGI:", "\nDjango: overhead =", "\nWebSocket:",
-    )]
+    starts = [
+        out.index(heading)
+        for heading in (
+            "\nASGI:",
+            "\nWSGI:",
+            "\noverhead =",
+            "\nDjango under WSGI:",
+            "\nDjango: overhead =",
+            "\nWebSocket:",
+        )
+    ]
     assert starts == sorted(starts)
     asgi, wsgi, _, django, _ = (out[start:end] for start, end in itertools.pairwise(starts))
     assert "vs django-prometheus" in django
@@ -43,10 +57,10 @@ def test_bench_quick_prints_every_row() -> None:
         assert len(rows) == len(names), rows
         for row, name in zip(rows, names, strict=True):
             assert row.startswith(name), (row, name)
-            numbers = row[len(name):].split()
+            numbers = row[len(name) :].split()
             # µs/request, overhead, vs floor (or vs django-prometheus), spread, batch
             assert len(numbers) == 5, row
             assert float(numbers[0]) > 0, row
-    websocket = out[starts[-1]:]
+    websocket = out[starts[-1] :]
     for mode in ("inline", "loop"):
         assert f"{mode}: gatewatch" in websocket and f"{mode}: bare" in websocket

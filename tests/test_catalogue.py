@@ -5,10 +5,7 @@ every family a scrape exports (either back end) is in it, and the README table a
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +16,8 @@ from gatewatch import catalogue as c
 from gatewatch.catalogue_docs import REGENERATE, TABLE_END, TABLE_START, stale_files
 from gatewatch.monitor import Monitor
 from gatewatch.prometheus.collector import PrometheusAggregator, monitor_for_registry
-from tests.test_promtool_families import exported_families, feed
-from tests.traffic import ROOT
+from tests.support.feed import exported_families, feed, run_multiprocess
+from tests.support.traffic import ROOT
 
 _SERIES_SUFFIX = r"(?:_total|_info|_bucket|_sum|_count|_created)?"
 
@@ -67,8 +64,12 @@ def test_no_metric_name_is_spelled_outside_the_catalogue() -> None:
 def test_the_spelling_check_finds_what_it_must() -> None:
     # The check above passes vacuously if the patterns are wrong.
     code = 'X = "gatewatch_http_request_body_bytes" + "_total"\nY = f"{a}gatewatch_info"\n'
-    hits = {spec.key for _, text in _code_strings(ast.parse(code)) for spec in c.METRICS
-            if _spelling(spec).search(text)}
+    hits = {
+        spec.key
+        for _, text in _code_strings(ast.parse(code))
+        for spec in c.METRICS
+        if _spelling(spec).search(text)
+    }
     assert hits == {"request_bytes", "info"}
     prose = '"""gatewatch_http_request_duration_seconds in a docstring."""\n# gatewatch_info\n'
     assert not list(_code_strings(ast.parse(prose)))
@@ -84,20 +85,8 @@ def test_single_process_scrape_is_the_catalogue(registry: CollectorRegistry) -> 
     assert described == {spec.family for spec in c.METRICS}
 
 
-def run_multiprocess(directory: Path, target: str) -> str:
-    """``target`` (``module:function``) run in a process with PROMETHEUS_MULTIPROC_DIR set
-    (prometheus-client picks its file-backed values at import); what it returned."""
-    module, function = target.split(":")
-    script = f"from {module} import {function} as f; print(f(), end='')"
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout.decode()
-
-
 def default_exposition() -> str:
-    from tests.test_promtool_families import multiprocess_exposition
+    from tests.support.feed import multiprocess_exposition
 
     return multiprocess_exposition()
 
@@ -114,7 +103,7 @@ def test_generated_docs_are_current() -> None:
 
 def test_readme_table_is_in_the_metrics_section() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Metrics\n"):readme.index("## WebSocket sessions")]
+    section = readme[readme.index("## Metrics\n") : readme.index("## WebSocket sessions")]
     assert TABLE_START in section and TABLE_END in section
 
 
@@ -122,8 +111,15 @@ def test_a_malformed_spec_fails_at_import() -> None:
     with pytest.raises(ValueError, match=r"'x'.*end in _total"):
         c.MetricSpec("x", "gatewatch_x", "counter", "help", otel_name="gatewatch.x", otel_unit="1")
     with pytest.raises(ValueError, match="histograms \\(only\\) have buckets"):
-        c.MetricSpec("x", "gatewatch_x_seconds", "histogram", "help", unit="seconds",
-                     otel_name="gatewatch.x", otel_unit="s")
+        c.MetricSpec(
+            "x",
+            "gatewatch_x_seconds",
+            "histogram",
+            "help",
+            unit="seconds",
+            otel_name="gatewatch.x",
+            otel_unit="s",
+        )
     with pytest.raises(ValueError, match="multiprocess mode"):
         c.MetricSpec("x", "gatewatch_x", "gauge", "help", otel_name="gatewatch.x", otel_unit="1")
 
@@ -135,6 +131,16 @@ def test_lookups() -> None:
     with pytest.raises(KeyError, match="known: duration"):
         c.metric("latency")
     assert c.HISTOGRAM_KEYS == (
-        "duration", "after_response", "blocking", "cpu", "ttfb", "concurrency", "offload",
-        "offload_queue", "queue", "loop_lag", "websocket_duration", "websocket_blocking",
+        "duration",
+        "after_response",
+        "blocking",
+        "cpu",
+        "ttfb",
+        "concurrency",
+        "offload",
+        "offload_queue",
+        "queue",
+        "loop_lag",
+        "websocket_duration",
+        "websocket_blocking",
     )

@@ -14,14 +14,17 @@ from gatewatch.demo import django_demo as demo_django
 from gatewatch.demo.plan import DJANGO, PLANS, plans_for
 from gatewatch.demo.report import ClientStats, Result
 from gatewatch.prometheus.scrape_summary import route_summaries, summarize
-from tests.traffic import ROOT
+from tests.support.traffic import ROOT
 
 
 def run_demo(*args: str, cwd: Path = ROOT, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """``gatewatch demo ARGS`` in a child process, its output echoed for a failing test's log."""
     completed = subprocess.run(
         [sys.executable, "-m", "gatewatch.cli", "demo", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     print(completed.stdout)
     print(completed.stderr, file=sys.stderr)

@@ -16,9 +16,9 @@ from examples.django_project import consumers
 from examples.django_project.routing import websocket_urlpatterns
 from gatewatch import GatewatchASGI
 from gatewatch.django.channels import NamedRoute, name_channels_routes
-from tests.django_support import views
-from tests.scrape import value
-from tests.websocket_driver import CLOSES, MESSAGES, SESSIONS
+from tests.support.django_support import views
+from tests.support.scrape import value
+from tests.support.websocket_driver import CLOSES, MESSAGES, SESSIONS
 
 ECHO = "/ws/echo/"
 ROOM = "/ws/broadcast/<slug:room>/"
@@ -70,12 +70,20 @@ def test_naming_walks_middleware_and_nested_routers() -> None:
     from channels.security.websocket import AllowedHostsOriginValidator
 
     inner = URLRouter([path("chat/<str:room>/", consumers.EchoConsumer.as_asgi())])
-    app = ProtocolTypeRouter({
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([
-            path("ws/", inner),
-            path("ws/echo/", consumers.EchoConsumer.as_asgi()),
-        ]))),
-    })
+    app = ProtocolTypeRouter(
+        {
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(
+                    URLRouter(
+                        [
+                            path("ws/", inner),
+                            path("ws/echo/", consumers.EchoConsumer.as_asgi()),
+                        ]
+                    )
+                )
+            ),
+        }
+    )
     assert name_channels_routes(app) == 2
     # Again: nothing new to name.
     assert name_channels_routes(app) == 0

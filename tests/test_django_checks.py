@@ -84,8 +84,11 @@ def test_every_problem_is_reported_not_just_the_first(settings: Settings) -> Non
 
 def test_good_settings_pass(settings: Settings) -> None:
     settings.GATEWATCH = {
-        "MAX_ROUTES": 20, "CPU_TIME": False, "TRACK_OFFLOAD": False,
-        "REGISTRY": CollectorRegistry(), "LIVE_TOKEN": "s3cret",
+        "MAX_ROUTES": 20,
+        "CPU_TIME": False,
+        "TRACK_OFFLOAD": False,
+        "REGISTRY": CollectorRegistry(),
+        "LIVE_TOKEN": "s3cret",
     }
     assert checks.check_settings() == []
     settings.GATEWATCH = None

@@ -14,8 +14,8 @@ from pytest_django.fixtures import Settings
 from gatewatch import GatewatchASGI, GatewatchWSGI
 from gatewatch.django.checks import check_settings
 from gatewatch.django.options import GatewatchSettingsError, configured_options
-from tests.django_support import django_registry
-from tests.traffic import duration_counts, in_flight_values
+from tests.support.django_support import django_registry
+from tests.support.traffic import duration_counts, in_flight_values
 
 __all__ = ["django_registry"]
 
@@ -129,7 +129,7 @@ def test_each_setting_takes_effect_under_both_entry_points(
 
 
 def test_the_live_token_setting_guards_the_outer_live_view(settings: Settings) -> None:
-    from tests.wsgi_driver import call, make_environ
+    from tests.support.wsgi_driver import call, make_environ
 
     settings.GATEWATCH = {"REGISTRY": CollectorRegistry(), "LIVE_TOKEN": "s3cret"}
     wrapped = GatewatchWSGI(get_wsgi_application())
@@ -140,7 +140,7 @@ def test_the_live_token_setting_guards_the_outer_live_view(settings: Settings) -
 
 
 def test_djangos_own_gatewatch_views_are_not_the_projects_routes(settings: Settings) -> None:
-    from tests.wsgi_driver import call, make_environ
+    from tests.support.wsgi_driver import call, make_environ
 
     registry = CollectorRegistry()
     settings.GATEWATCH = {"REGISTRY": registry}
@@ -156,7 +156,7 @@ def test_check_reports_a_keyword_that_contradicts_the_settings(settings: Setting
     from gatewatch.django.checks import check_entry_points
 
     settings.GATEWATCH = {"MAX_ROUTES": 20}
-    settings.WSGI_APPLICATION = "tests.django_conflicting_wsgi.application"
+    settings.WSGI_APPLICATION = "tests.support.django_conflicting_wsgi.application"
     [error] = check_entry_points()
     assert error.id == "gatewatch.E008"
     assert "max_routes=30 conflicts with settings.GATEWATCH['MAX_ROUTES'] = 20" in error.msg

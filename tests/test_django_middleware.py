@@ -17,11 +17,11 @@ from pytest_django.fixtures import Settings
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
 from gatewatch.django import GatewatchMiddleware
-from tests.asgi_driver import Exchange, http_scope
-from tests.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, django_registry, views
-from tests.scrape import value
-from tests.traffic import DURATION_COUNT, duration_counts, in_flight_values
-from tests.wsgi_driver import call, make_environ
+from tests.support.asgi_driver import Exchange, http_scope
+from tests.support.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, django_registry, views
+from tests.support.scrape import value
+from tests.support.traffic import DURATION_COUNT, duration_counts, in_flight_values
+from tests.support.wsgi_driver import call, make_environ
 
 __all__ = ["django_registry"]
 
@@ -39,8 +39,10 @@ def scrape(registry: CollectorRegistry) -> str:
 @pytest.mark.usefixtures("django_registry")
 def test_client_requests_are_counted_per_route_template(registry: CollectorRegistry) -> None:
     client = Client(raise_request_exception=False)
-    statuses = [client.get(path).status_code for path in
-                ("/sync/", "/sync/", "/sync/", "/items/1/", "/items/22/", "/error/", "/nope/")]
+    statuses = [
+        client.get(path).status_code
+        for path in ("/sync/", "/sync/", "/sync/", "/items/1/", "/items/22/", "/error/", "/nope/")
+    ]
     assert statuses == [200, 200, 200, 200, 200, 500, 404]
     text = scrape(registry)
     assert duration_counts(text, "wsgi") == {
@@ -67,8 +69,15 @@ def test_client_requests_are_counted_per_route_template(registry: CollectorRegis
 def test_async_client_shows_thread_hops_and_loop_blocking(registry: CollectorRegistry) -> None:
     async def drive() -> list[int]:
         client = AsyncClient()
-        paths = ["/async/", "/async/", "/sync/", "/sync/", "/health/",
-                 "/blocking-async/?seconds=0.06", "/slow-async/?seconds=0.06"]
+        paths = [
+            "/async/",
+            "/async/",
+            "/sync/",
+            "/sync/",
+            "/health/",
+            "/blocking-async/?seconds=0.06",
+            "/slow-async/?seconds=0.06",
+        ]
         return [(await client.get(path)).status_code for path in paths]
 
     assert asyncio.run(drive()) == [200] * 7
@@ -115,9 +124,14 @@ def test_outer_asgi_middleware_counts_once_and_django_names_the_route(
         return exchange.status
 
     async def traffic() -> list[int]:
-        return [await drive("/sync/"), await drive("/async/"), await drive("/items/5/"),
-                await drive("/error/"), await drive("/stream/", b"chunks=3"),
-                await drive("/blocking-async/", b"seconds=0.05")]
+        return [
+            await drive("/sync/"),
+            await drive("/async/"),
+            await drive("/items/5/"),
+            await drive("/error/"),
+            await drive("/stream/", b"chunks=3"),
+            await drive("/blocking-async/", b"seconds=0.05"),
+        ]
 
     assert asyncio.run(traffic()) == [200, 200, 200, 500, 200, 200]
     text = scrape(registry)
@@ -261,5 +275,7 @@ def test_metrics_and_live_views(settings: Settings) -> None:
     assert authorized.status_code == 200
     # Not from loopback: refused without a token.
     settings.GATEWATCH = {**settings.GATEWATCH, "LIVE_TOKEN": None}
-    assert client.get("/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3",
-                      headers={"Host": "localhost"}).status_code == 403
+    assert (
+        client.get("/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3", headers={"Host": "localhost"}).status_code
+        == 403
+    )

@@ -19,10 +19,18 @@ import pytest
 import websockets
 
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
-from tests.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, views
-from tests.scrape import value
-from tests.traffic import ROOT, Call, Key, duration_counts, gunicorn_config, in_flight_values, scrape_until
-from tests.websocket_driver import CLOSES, MESSAGES, SESSIONS
+from tests.support.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, views
+from tests.support.scrape import value
+from tests.support.traffic import (
+    ROOT,
+    Call,
+    Key,
+    duration_counts,
+    gunicorn_config,
+    in_flight_values,
+    scrape_until,
+)
+from tests.support.websocket_driver import CLOSES, MESSAGES, SESSIONS
 
 pytestmark = pytest.mark.slow
 
@@ -84,8 +92,9 @@ def test_gunicorn_two_workers(tmp_path: Path) -> None:
     port = free_port()
     command = gunicorn_command("examples.django_project.wsgi:application", port, "-w", "2", "-c", str(config))
     env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)}
-    with ServerProcess(command, port=port, ready_path="/health/", env=env, cwd=ROOT,
-                       log_path=tmp_path / "gunicorn.log") as server:
+    with ServerProcess(
+        command, port=port, ready_path="/health/", env=env, cwd=ROOT, log_path=tmp_path / "gunicorn.log"
+    ) as server:
         drive(server.base_url, calls)
         expected = expected_counts(calls)
         text = settle(server.base_url, "wsgi", expected)
@@ -128,8 +137,9 @@ def test_uvicorn_http_and_channels_websockets(tmp_path: Path, monkeypatch: pytes
     calls = traffic_mix(asgi=True)
     port = free_port()
     command = uvicorn_command("examples.django_project.asgi:application", port)
-    with ServerProcess(command, port=port, ready_path="/health/", cwd=ROOT,
-                       log_path=tmp_path / "uvicorn.log") as server:
+    with ServerProcess(
+        command, port=port, ready_path="/health/", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+    ) as server:
         drive(server.base_url, calls)
         asyncio.run(websocket_sessions(server.base_url))
         expected = expected_counts(calls)
@@ -170,14 +180,19 @@ def test_uvicorn_with_a_sync_only_middleware(tmp_path: Path, monkeypatch: pytest
     port = free_port()
     command = uvicorn_command("examples.django_project.asgi:application", port)
     log = tmp_path / "uvicorn.log"
-    with ServerProcess(command, port=port, ready_path="/health/", cwd=ROOT, log_path=log,
-                       env={"EXAMPLE_SYNC_MIDDLEWARE": "1"}) as server:
+    with ServerProcess(
+        command,
+        port=port,
+        ready_path="/health/",
+        cwd=ROOT,
+        log_path=log,
+        env={"EXAMPLE_SYNC_MIDDLEWARE": "1"},
+    ) as server:
         with httpx.Client(base_url=server.base_url) as client:
             for _ in range(5):
                 response = client.get("/async/")
                 assert response.headers["X-Legacy"] == "1"
-        text = settle(server.base_url, "asgi", {("GET", "/async/", "200"): 5,
-                                                  ("GET", "/health/", "200"): 1})
+        text = settle(server.base_url, "asgi", {("GET", "/async/", "200"): 5, ("GET", "/health/", "200"): 1})
     assert "gatewatch.W002" in log.read_text()
     assert "LegacyHeaderMiddleware" in log.read_text()
     # Into a thread for the chain, back to the loop for the async view, and Django's own.
@@ -196,15 +211,18 @@ def test_uvicorn_work_after_the_response_is_not_the_request(
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     port = free_port()
     command = uvicorn_command("examples.django_project.asgi:application", port)
-    with ServerProcess(command, port=port, ready_path="/health/", cwd=ROOT,
-                       log_path=tmp_path / "uvicorn.log") as server:
+    with ServerProcess(
+        command, port=port, ready_path="/health/", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+    ) as server:
         with httpx.Client(base_url=server.base_url) as client:
             for _ in range(20):
                 assert client.get("/sync/").status_code == 200
                 assert client.get("/async/").status_code == 200
-        text = settle(server.base_url, "asgi", {("GET", "/sync/", "200"): 20,
-                                                  ("GET", "/async/", "200"): 20,
-                                                  ("GET", "/health/", "200"): 1})
+        text = settle(
+            server.base_url,
+            "asgi",
+            {("GET", "/sync/", "200"): 20, ("GET", "/async/", "200"): 20, ("GET", "/health/", "200"): 1},
+        )
     # Every arrival found nothing else in flight (the scrapes came after, one at a time).
     assert value(text, "gatewatch_http_concurrency_at_arrival_sum", interface="asgi") == 0
     for route in ("/sync/", "/async/"):

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, gunicorn_command
-from tests.scrape import value
-from tests.traffic import (
+from tests.support.scrape import value
+from tests.support.traffic import (
     DURATION_COUNT,
     ROOT,
     Call,
@@ -48,6 +48,7 @@ SCRAPES = 6
 # gunicorn's access log, with the pid of the worker that served each request.
 ACCESS_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
 ACCESS_LINE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3})$")
+
 
 def traffic_mix(seed: int = 80) -> list[Call]:
     """80 requests over every kind of endpoint, shuffled reproducibly (10 % errors)."""
@@ -97,14 +98,25 @@ def test_gunicorn_two_workers_merge_exactly(tmp_path: Path) -> None:
     calls = traffic_mix()
     port = free_port()
     command = gunicorn_command(
-        APP, port, "-w", "2", "-c", str(config),
-        "--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT,
+        APP,
+        port,
+        "-w",
+        "2",
+        "-c",
+        str(config),
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        ACCESS_FORMAT,
     )
     env = {"PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir)}
-    with ServerProcess(command, port=port, ready_path="/fast", env=env, cwd=ROOT,
-                       log_path=tmp_path / "gunicorn.log") as server:
-        with httpx.Client(base_url=server.base_url, timeout=10.0) as client, \
-                ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+    with ServerProcess(
+        command, port=port, ready_path="/fast", env=env, cwd=ROOT, log_path=tmp_path / "gunicorn.log"
+    ) as server:
+        with (
+            httpx.Client(base_url=server.base_url, timeout=10.0) as client,
+            ThreadPoolExecutor(max_workers=CONCURRENCY) as pool,
+        ):
             for future in [pool.submit(send, client, call) for call in calls]:
                 future.result()
 
@@ -167,8 +179,9 @@ def test_gunicorn_sync_worker_client_disconnect(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
     port = free_port()
     command = gunicorn_command(APP, port, "-w", "1", "--worker-class", "sync")
-    with ServerProcess(command, port=port, ready_path="/fast", cwd=ROOT,
-                       log_path=tmp_path / "gunicorn.log") as server:
+    with ServerProcess(
+        command, port=port, ready_path="/fast", cwd=ROOT, log_path=tmp_path / "gunicorn.log"
+    ) as server:
         assert "PROMETHEUS_MULTIPROC_DIR" not in server.env
         head = read_first_chunk_then_close(port, "/stream?chunks=50&delay=0.05")
         assert head.startswith(b"HTTP/1.1 200 "), head

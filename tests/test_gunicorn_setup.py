@@ -2,7 +2,7 @@
 
 The servers run on 127.0.0.1 as child processes started by the test, with no
 ``PROMETHEUS_MULTIPROC_DIR`` from the test's own environment. Each scrape is checked by
-``promtool check metrics`` when promtool is installed (tests.promtool).
+``promtool check metrics`` when promtool is installed (tests.support.promtool).
 """
 
 from __future__ import annotations
@@ -28,9 +28,16 @@ import gatewatch.gunicorn as hooks
 from gatewatch import GatewatchWSGI
 from gatewatch import multiprocess_dir as md
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
-from tests.promtool import check_metrics
-from tests.scrape import value
-from tests.traffic import DURATION_COUNT, ROOT, duration_counts, gunicorn_config, in_flight_values, scrape
+from tests.support.promtool import check_metrics
+from tests.support.scrape import value
+from tests.support.traffic import (
+    DURATION_COUNT,
+    ROOT,
+    duration_counts,
+    gunicorn_config,
+    in_flight_values,
+    scrape,
+)
 
 FLASK = "examples.flask_app:wrapped"
 STARLETTE = "examples.starlette_app:wrapped"
@@ -44,8 +51,14 @@ NOT_SET = "gunicorn runs 2 workers but PROMETHEUS_MULTIPROC_DIR is not set"
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing in the environment that would set up multiprocess mode or the worker count."""
-    for name in (md.ENV_VAR, md.ENV_VAR.lower(), md.PRIVATE_ENV_VAR, "GATEWATCH_LIVE_DIR",
-                 "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS"):
+    for name in (
+        md.ENV_VAR,
+        md.ENV_VAR.lower(),
+        md.PRIVATE_ENV_VAR,
+        "GATEWATCH_LIVE_DIR",
+        "WEB_CONCURRENCY",
+        "GUNICORN_CMD_ARGS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -55,14 +68,26 @@ def documented_conf(directory: Path) -> Path:
     return path
 
 
-def server(tmp_path: Path, name: str, app: str, *args: str, conf: Path | None = None,
-           env: dict[str, str] | None = None) -> ServerProcess:
+def server(
+    tmp_path: Path,
+    name: str,
+    app: str,
+    *args: str,
+    conf: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> ServerProcess:
     port = free_port()
     extra = list(args) + (["-c", str(conf)] if conf is not None else [])
     # /metrics is gatewatch's own page, not a counted request: the probe leaves no trace.
-    return ServerProcess(gunicorn_command(app, port, "-w", "2", "--log-level", "info", *extra),
-                         port=port, ready_path="/metrics", cwd=ROOT, env=env,
-                         log_path=tmp_path / f"{name}.log", stop_timeout=5.0)
+    return ServerProcess(
+        gunicorn_command(app, port, "-w", "2", "--log-level", "info", *extra),
+        port=port,
+        ready_path="/metrics",
+        cwd=ROOT,
+        env=env,
+        log_path=tmp_path / f"{name}.log",
+        stop_timeout=5.0,
+    )
 
 
 def fails_to_start(process: ServerProcess) -> str:
@@ -80,8 +105,10 @@ def fails_to_start(process: ServerProcess) -> str:
 def send(base_url: str, path: str, count: int = REQUESTS) -> None:
     # Several at once, each on a new connection, so that both workers serve some (a busy sync
     # worker does not accept; a kept-alive connection would stay with one gthread worker).
-    with httpx.Client(base_url=base_url, timeout=10.0, headers={"Connection": "close"}) as client, \
-            ThreadPoolExecutor(4) as pool:
+    with (
+        httpx.Client(base_url=base_url, timeout=10.0, headers={"Connection": "close"}) as client,
+        ThreadPoolExecutor(4) as pool,
+    ):
         statuses = list(pool.map(lambda _: client.get(path).status_code, range(count)))
     assert statuses == [200] * count
 
@@ -130,8 +157,9 @@ def test_documented_conf_gives_whole_server_numbers(tmp_path: Path, kind: str) -
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     # TMPDIR: where the arbiter's private directory goes, to be found (and found gone) here.
-    with server(tmp_path, kind, app, *args, conf=documented_conf(tmp_path),
-                env={"TMPDIR": str(tmpdir)}) as running:
+    with server(
+        tmp_path, kind, app, *args, conf=documented_conf(tmp_path), env={"TMPDIR": str(tmpdir)}
+    ) as running:
         send(running.base_url, path)
         settled = settled_scrape(running.base_url, REQUESTS)
         with ThreadPoolExecutor(2) as pool:
@@ -292,16 +320,23 @@ def test_file_pid(name: str, pid: int | None) -> None:
 
 @pytest.fixture
 def dead_pid() -> int:
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     pid = int(child.stdout)
     assert not md.process_running(pid)
     return pid
 
 
 def test_stale_files(tmp_path: Path, dead_pid: int) -> None:
-    names = [f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db", f"counter_{os.getppid()}.db",
-             f"histogram_{os.getpid()}.db", "notes.db", "gatewatch_labels_routes.jsonl"]
+    names = [
+        f"counter_{dead_pid}.db",
+        f"gauge_livesum_{dead_pid}.db",
+        f"counter_{os.getppid()}.db",
+        f"histogram_{os.getpid()}.db",
+        "notes.db",
+        "gatewatch_labels_routes.jsonl",
+    ]
     for name in names:
         (tmp_path / name).write_bytes(b"")
     assert md.stale_files(str(tmp_path)) == [f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db"]
@@ -328,8 +363,9 @@ def test_clear_run_files_keeps_other_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "labels.jsonl"]
 
 
-def test_warn_stale_files_once(tmp_path: Path, dead_pid: int, monkeypatch: pytest.MonkeyPatch,
-                               caplog: pytest.LogCaptureFixture) -> None:
+def test_warn_stale_files_once(
+    tmp_path: Path, dead_pid: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(md, "_stale_checked_pid", None)
     (tmp_path / f"counter_{dead_pid}.db").write_bytes(b"")
     with caplog.at_level("WARNING", logger="gatewatch"):
@@ -344,8 +380,12 @@ def test_warn_stale_files_once(tmp_path: Path, dead_pid: int, monkeypatch: pytes
 
 @pytest.mark.parametrize("problem", ["empty", "missing", "file", "unwritable"])
 def test_directory_problem_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str) -> None:
-    path = {"empty": "", "missing": str(tmp_path / "nope"), "file": str(tmp_path / "f"),
-            "unwritable": str(tmp_path)}[problem]
+    path = {
+        "empty": "",
+        "missing": str(tmp_path / "nope"),
+        "file": str(tmp_path / "f"),
+        "unwritable": str(tmp_path),
+    }[problem]
     if problem == "file":
         Path(path).write_text("")
     if problem == "unwritable":
@@ -353,8 +393,12 @@ def test_directory_problem_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     message = md.directory_problem("PROMETHEUS_MULTIPROC_DIR", path)
     assert message is not None and "\n" not in message
     assert message.startswith("PROMETHEUS_MULTIPROC_DIR" + (f"={path} " if path else " "))
-    assert {"empty": "set but empty", "missing": "does not exist", "file": "not a directory",
-            "unwritable": "not writable"}[problem] in message
+    assert {
+        "empty": "set but empty",
+        "missing": "does not exist",
+        "file": "not a directory",
+        "unwritable": "not writable",
+    }[problem] in message
 
 
 def test_good_directory_has_no_problem(tmp_path: Path) -> None:
@@ -546,8 +590,12 @@ def test_hooks_set_up_then_remove(fresh_arbiter: Path) -> None:
     hooks.nworkers_changed(arbiter, 2, None)
     hooks.on_starting(arbiter)
     path = os.environ[md.ENV_VAR]
-    assert arbiter.log.lines == [("info", f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={path} "
-                                          "(removed when gunicorn exits)")]
+    assert arbiter.log.lines == [
+        (
+            "info",
+            f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={path} (removed when gunicorn exits)",
+        )
+    ]
     hooks.on_exit(arbiter)
     assert not os.path.exists(path)
 
@@ -563,8 +611,13 @@ def test_on_starting_after_preload_does_not_switch(fresh_arbiter: Path) -> None:
 
 
 def test_star_import_brings_the_hooks() -> None:
-    assert sorted(hooks.__all__) == ["child_exit", "nworkers_changed", "on_exit", "on_starting",
-                                     "post_worker_init"]
+    assert sorted(hooks.__all__) == [
+        "child_exit",
+        "nworkers_changed",
+        "on_exit",
+        "on_starting",
+        "post_worker_init",
+    ]
     from gunicorn.config import Config
 
     cfg = Config()

@@ -15,10 +15,9 @@ from gatewatch import catalogue as c
 from gatewatch.histogram import DEFAULT_CHOICE, HistogramChoice, histogram_choice
 from gatewatch.monitor import Monitor
 from gatewatch.prometheus.collector import PrometheusAggregator, monitor_for_registry
-from tests.scrape import samples
-from tests.test_catalogue import run_multiprocess
-from tests.test_promtool_families import exported_families, feed
-from tests.traffic import ROOT
+from tests.support.feed import exported_families, feed, run_multiprocess
+from tests.support.scrape import samples
+from tests.support.traffic import ROOT
 
 ROUTE = "/items/{id}"
 LEAN = histogram_choice({"duration"})
@@ -135,8 +134,9 @@ def test_one_choice_per_process(tmp_path: Path) -> None:
     )
 
 
-def series_per_route(choice: HistogramChoice, *, statuses: tuple[int, ...] = (200,),
-                     offload: bool = False, view: bool = False) -> int:
+def series_per_route(
+    choice: HistogramChoice, *, statuses: tuple[int, ...] = (200,), offload: bool = False, view: bool = False
+) -> int:
     """Series carrying ``ROUTE`` in a scrape after one GET per status."""
     registry = CollectorRegistry()
     monitor = monitor_for_registry(registry, histograms=choice)
@@ -165,7 +165,7 @@ def test_series_per_route_are_what_the_readme_says() -> None:
     django_lean = series_per_route(LEAN, offload=True, view=True) - lean
     assert (default, lean, per_status, offload, django, django_lean) == (94, 20, 18, 41, 42, 2)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = " ".join(readme[readme.index("## Metrics\n"):readme.index("## WebSocket sessions")].split())
+    section = " ".join(readme[readme.index("## Metrics\n") : readme.index("## WebSocket sessions")].split())
     for phrase in (
         f"exports **{default}** series with the default histograms",
         f"further status adds {per_status}",

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import ServerProcess, free_port, hypercorn_command
-from tests.scrape import value
-from tests.traffic import DURATION_COUNT, ROOT, Key, duration_counts, in_flight_values, scrape_until
+from tests.support.scrape import value
+from tests.support.traffic import DURATION_COUNT, ROOT, Key, duration_counts, in_flight_values, scrape_until
 
 pytestmark = pytest.mark.slow
 

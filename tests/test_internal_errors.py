@@ -12,10 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, set_route
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
-from tests.asgi_driver import Exchange, http_scope, serve
-from tests.scrape import value
-from tests.sinks import BrokenEverywhereSink
-from tests.wsgi_driver import call, make_environ
+from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.scrape import value
+from tests.support.sinks import BrokenEverywhereSink
+from tests.support.wsgi_driver import call, make_environ
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 

@@ -14,9 +14,9 @@ import websockets
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.labels import BoundedLabels
 from gatewatch.prometheus.shared_labels import SharedAdmission
-from tests.label_bound_apps import MAX_ROUTES
-from tests.scrape import samples
-from tests.traffic import ROOT, gunicorn_config, scrape
+from tests.support.label_bound_apps import MAX_ROUTES
+from tests.support.scrape import samples
+from tests.support.traffic import ROOT, gunicorn_config, scrape
 
 ROUTES_FILE = "gatewatch_labels_routes.jsonl"
 
@@ -54,8 +54,11 @@ def test_a_full_list_rejects_without_the_file(tmp_path: Path) -> None:
 
 
 def route_labels(text: str) -> set[str]:
-    return {dict(labels)["route"] for (name, labels), _ in samples(text).items()
-            if name == "gatewatch_http_request_duration_seconds_count"}
+    return {
+        dict(labels)["route"]
+        for (name, labels), _ in samples(text).items()
+        if name == "gatewatch_http_request_duration_seconds_count"
+    }
 
 
 @pytest.mark.slow
@@ -63,10 +66,19 @@ def test_max_routes_holds_across_recycled_gunicorn_workers(tmp_path: Path) -> No
     multiproc = tmp_path / "multiproc"
     multiproc.mkdir()
     port = free_port()
-    command = gunicorn_command("tests.label_bound_apps:wsgi", port, "-w", "2", "--max-requests", "40",
-                               "-c", str(gunicorn_config(tmp_path)))
-    with ServerProcess(command, port=port, ready_path="/ready", cwd=ROOT,
-                       env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}) as server:
+    command = gunicorn_command(
+        "tests.support.label_bound_apps:wsgi",
+        port,
+        "-w",
+        "2",
+        "--max-requests",
+        "40",
+        "-c",
+        str(gunicorn_config(tmp_path)),
+    )
+    with ServerProcess(
+        command, port=port, ready_path="/ready", cwd=ROOT, env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    ) as server:
         with httpx.Client(base_url=server.base_url, timeout=10) as client:
             for n in range(400):
                 assert client.get(f"/path/{n}").status_code == 200
@@ -86,8 +98,16 @@ def test_client_chosen_close_codes_are_bounded_across_workers(tmp_path: Path) ->
     multiproc = tmp_path / "multiproc"
     multiproc.mkdir()
     port = free_port()
-    command = gunicorn_command("tests.label_bound_apps:asgi", port, "-w", "2",
-                               "-k", "uvicorn.workers.UvicornWorker", "-c", str(gunicorn_config(tmp_path)))
+    command = gunicorn_command(
+        "tests.support.label_bound_apps:asgi",
+        port,
+        "-w",
+        "2",
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-c",
+        str(gunicorn_config(tmp_path)),
+    )
     codes = random.Random(7).sample(range(3000, 5000), 200)
 
     async def sessions(base: str) -> None:
@@ -95,12 +115,16 @@ def test_client_chosen_close_codes_are_bounded_across_workers(tmp_path: Path) ->
             async with websockets.connect(base.replace("http://", "ws://") + "/ws") as ws:
                 await ws.close(code=code)
 
-    with ServerProcess(command, port=port, ready_path="/ready", cwd=ROOT,
-                       env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}) as server:
+    with ServerProcess(
+        command, port=port, ready_path="/ready", cwd=ROOT, env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    ) as server:
         asyncio.run(sessions(server.base_url))
         text = scrape(server.base_url)
-    closes = {dict(labels)["code"]: number for (name, labels), number in samples(text).items()
-              if name == "gatewatch_websocket_closes_total"}
+    closes = {
+        dict(labels)["code"]: number
+        for (name, labels), number in samples(text).items()
+        if name == "gatewatch_websocket_closes_total"
+    }
     assert sum(closes.values()) == len(codes)
     assert len(closes) <= 64 + 1
     assert closes["other"] == len(codes) - 64

@@ -17,8 +17,8 @@ from gatewatch.demo.servers import (
     hypercorn_command,
     uvicorn_command,
 )
-from tests.scrape import value
-from tests.traffic import ROOT
+from tests.support.scrape import value
+from tests.support.traffic import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +45,9 @@ class TcpForwarder:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection(LOOPBACK, self.target_port)
-        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer),
-                             return_exceptions=True)
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer), return_exceptions=True
+        )
 
     def __enter__(self) -> TcpForwarder:
         server = asyncio.run_coroutine_threadsafe(

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
 from gatewatch.live.endpoint import authorize, is_loopback, is_loopback_host_header
-from tests.live_support import (
+from tests.support.live_support import (
     DURATION_COUNT,
     LIVE,
     asgi_view,
@@ -21,8 +21,8 @@ from tests.live_support import (
     ok_wsgi,
     response_headers,
 )
-from tests.scrape import value
-from tests.wsgi_driver import call, make_environ
+from tests.support.scrape import value
+from tests.support.wsgi_driver import call, make_environ
 
 # Snapshot files only where a test asks for them.
 pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
@@ -30,9 +30,19 @@ pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
-     ("10.0.0.5", False), ("::ffff:10.0.0.5", False), ("2001:db8::1", False), ("0.0.0.0", False),
-     ("localhost", False), ("", False), (None, False)],
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.5", False),
+        ("::ffff:10.0.0.5", False),
+        ("2001:db8::1", False),
+        ("0.0.0.0", False),
+        ("localhost", False),
+        ("", False),
+        (None, False),
+    ],
 )
 def test_loopback_addresses(host: str | None, loopback: bool) -> None:
     assert is_loopback(host) is loopback
@@ -42,11 +52,25 @@ def test_loopback_addresses(host: str | None, loopback: bool) -> None:
 
 @pytest.mark.parametrize(
     ("host", "local"),
-    [("127.0.0.1", True), ("127.0.0.1:8000", True), ("[::1]:8000", True), ("[::1]", True),
-     ("localhost", True), ("LOCALHOST:80", True), ("localhost.", True), ("127.9.9.9:1", True),
-     ("example.com", False), ("example.com:8000", False), ("10.0.0.5:8000", False),
-     ("[2001:db8::1]:443", False), ("localhost.example.com", False), ("[::1", False), ("", False),
-     (None, False), ("127.0.0.1.nip.io", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST:80", True),
+        ("localhost.", True),
+        ("127.9.9.9:1", True),
+        ("example.com", False),
+        ("example.com:8000", False),
+        ("10.0.0.5:8000", False),
+        ("[2001:db8::1]:443", False),
+        ("localhost.example.com", False),
+        ("[::1", False),
+        ("", False),
+        (None, False),
+        ("127.0.0.1.nip.io", False),
+    ],
 )
 def test_a_loopback_client_must_also_ask_for_a_loopback_host(host: str | None, local: bool) -> None:
     """Through a plain TCP forwarder every client is loopback; the Host it asked for is not."""
@@ -58,11 +82,18 @@ def test_a_loopback_client_must_also_ask_for_a_loopback_host(host: str | None, l
 
 @pytest.mark.parametrize(
     ("host", "authorization", "allowed"),
-    [("10.0.0.5", "Bearer s3cret-token", True), ("127.0.0.1", "bearer s3cret-token", True),
-     ("10.0.0.5", "Bearer  s3cret-token ", True), ("127.0.0.1", None, False),
-     ("127.0.0.1", "Bearer wrong", False), ("10.0.0.5", "Basic s3cret-token", False),
-     ("10.0.0.5", "Bearer s3cret-token-longer", False), ("10.0.0.5", "s3cret-token", False),
-     ("10.0.0.5", "Bearer s3crét-token", False), (None, "Bearer s3cret-token", True)],
+    [
+        ("10.0.0.5", "Bearer s3cret-token", True),
+        ("127.0.0.1", "bearer s3cret-token", True),
+        ("10.0.0.5", "Bearer  s3cret-token ", True),
+        ("127.0.0.1", None, False),
+        ("127.0.0.1", "Bearer wrong", False),
+        ("10.0.0.5", "Basic s3cret-token", False),
+        ("10.0.0.5", "Bearer s3cret-token-longer", False),
+        ("10.0.0.5", "s3cret-token", False),
+        ("10.0.0.5", "Bearer s3crét-token", False),
+        (None, "Bearer s3cret-token", True),
+    ],
 )
 def test_token(host: str | None, authorization: str | None, allowed: bool) -> None:
     assert authorize(host, authorization, "s3cret-token", host="example.com") is allowed
@@ -70,15 +101,17 @@ def test_token(host: str | None, authorization: str | None, allowed: bool) -> No
 
 @pytest.mark.parametrize(
     ("client", "headers", "status"),
-    [(("127.0.0.1", 5000), [(b"host", b"127.0.0.1:8000")], 200),
-     (("::1", 5000, 0, 0), [(b"host", b"[::1]:8000")], 200),
-     (("127.0.0.1", 5000), [(b"host", b"localhost:8000")], 200),
-     (("127.0.0.1", 5000), [], 403),
-     (("127.0.0.1", 5000), [(b"host", b"gatewatch.example.com")], 403),
-     (("10.1.2.3", 5000), [(b"host", b"127.0.0.1:8000")], 403),
-     (None, [(b"host", b"127.0.0.1:8000")], 403),
-     (("127.0.0.1", 5000), [(b"host", b"127.0.0.1"), (b"x-forwarded-for", b"203.0.113.9")], 403),
-     (("127.0.0.1", 5000), [(b"host", b"127.0.0.1"), (b"forwarded", b"for=203.0.113.9")], 403)],
+    [
+        (("127.0.0.1", 5000), [(b"host", b"127.0.0.1:8000")], 200),
+        (("::1", 5000, 0, 0), [(b"host", b"[::1]:8000")], 200),
+        (("127.0.0.1", 5000), [(b"host", b"localhost:8000")], 200),
+        (("127.0.0.1", 5000), [], 403),
+        (("127.0.0.1", 5000), [(b"host", b"gatewatch.example.com")], 403),
+        (("10.1.2.3", 5000), [(b"host", b"127.0.0.1:8000")], 403),
+        (None, [(b"host", b"127.0.0.1:8000")], 403),
+        (("127.0.0.1", 5000), [(b"host", b"127.0.0.1"), (b"x-forwarded-for", b"203.0.113.9")], 403),
+        (("127.0.0.1", 5000), [(b"host", b"127.0.0.1"), (b"forwarded", b"for=203.0.113.9")], 403),
+    ],
 )
 def test_asgi_endpoint_answers_loopback_only(
     registry: CollectorRegistry, client: Any, headers: list[tuple[bytes, bytes]], status: int
@@ -95,10 +128,15 @@ def test_asgi_endpoint_answers_loopback_only(
 
 @pytest.mark.parametrize(
     ("remote", "extra", "status"),
-    [("127.0.0.1", {}, "200 OK"), ("::1", {}, "200 OK"), ("192.168.1.20", {}, "403 Forbidden"),
-     (None, {}, "403 Forbidden"), ("127.0.0.1", {"HTTP_X_REAL_IP": "203.0.113.9"}, "403 Forbidden"),
-     ("127.0.0.1", {"HTTP_HOST": "shop.example.com"}, "403 Forbidden"),
-     ("127.0.0.1", {"HTTP_HOST": "localhost:5000"}, "200 OK")],
+    [
+        ("127.0.0.1", {}, "200 OK"),
+        ("::1", {}, "200 OK"),
+        ("192.168.1.20", {}, "403 Forbidden"),
+        (None, {}, "403 Forbidden"),
+        ("127.0.0.1", {"HTTP_X_REAL_IP": "203.0.113.9"}, "403 Forbidden"),
+        ("127.0.0.1", {"HTTP_HOST": "shop.example.com"}, "403 Forbidden"),
+        ("127.0.0.1", {"HTTP_HOST": "localhost:5000"}, "200 OK"),
+    ],
 )
 def test_wsgi_endpoint_answers_loopback_only(
     registry: CollectorRegistry, remote: str | None, extra: dict[str, str], status: str
@@ -119,8 +157,12 @@ def test_wsgi_endpoint_answers_loopback_only(
 def test_token_on_both_middlewares(registry: CollectorRegistry) -> None:
     wsgi_app = validator(GatewatchWSGI(ok_wsgi, registry=registry, live_token="t0ken"))
     asgi_app = GatewatchASGI(ok_asgi, registry=registry, live_token="t0ken")
-    cases = [("127.0.0.1", None, 403), ("10.0.0.5", "Bearer t0ken", 200),
-             ("10.0.0.5", "Bearer t0ken2", 403), ("127.0.0.1", "Bearer t0ken", 200)]
+    cases = [
+        ("127.0.0.1", None, 403),
+        ("10.0.0.5", "Bearer t0ken", 200),
+        ("10.0.0.5", "Bearer t0ken2", 403),
+        ("127.0.0.1", "Bearer t0ken", 200),
+    ]
     for remote, authorization, status in cases:
         environ = make_environ(LIVE, REMOTE_ADDR=remote)
         headers = []

@@ -21,13 +21,13 @@ from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, u
 from gatewatch.live.schema import parse_live_view
 from gatewatch.live.snapshot_files import merged_snapshot, snapshot_dir, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
-from tests.live_support import (
+from tests.support.live_support import (
     idle_snapshot,
     ok_wsgi,
     wsgi_view,
 )
-from tests.traffic import ROOT
-from tests.wsgi_driver import call, make_environ
+from tests.support.traffic import ROOT
+from tests.support.wsgi_driver import call, make_environ
 
 # Snapshot files only where a test asks for them.
 pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
@@ -90,8 +90,13 @@ sys.stdin.read()
 
 
 def test_two_processes_merged_through_their_files(tmp_path: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None and child.stdin is not None
         child_file = Path(child.stdout.readline().strip())
@@ -124,6 +129,10 @@ def test_two_processes_merged_through_their_files(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+        # The pipes are the test's to close: a Popen left with open pipes leaks them.
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 def test_writer_starts_with_the_first_request(
@@ -204,12 +213,18 @@ def wait_for_json(path: Path, ready: Any, timeout: float = 5.0) -> dict[str, Any
 def test_uvicorn_shows_a_slow_request_while_it_runs(tmp_path: Path) -> None:
     port = free_port()
     command = uvicorn_command("examples.starlette_app:wrapped", port)
-    with ServerProcess(command, port=port, ready_path="/fast", cwd=ROOT,
-                       log_path=tmp_path / "uvicorn.log") as server, \
-            httpx.Client(base_url=server.base_url, timeout=10.0) as client:
+    with (
+        ServerProcess(
+            command, port=port, ready_path="/fast", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+        ) as server,
+        httpx.Client(base_url=server.base_url, timeout=10.0) as client,
+    ):
         result: dict[str, httpx.Response] = {}
-        slow = threading.Thread(target=lambda: result.update(
-            slow=client.get("/slow", params={"seconds": "1.5", "token": "qu3ry-s3cret"})))
+        slow = threading.Thread(
+            target=lambda: result.update(
+                slow=client.get("/slow", params={"seconds": "1.5", "token": "qu3ry-s3cret"})
+            )
+        )
         slow.start()
         try:
             during = poll_live(client, lambda p: bool(p["in_flight"]))
@@ -243,9 +258,12 @@ def test_gunicorn_workers_are_merged(tmp_path: Path) -> None:
     command = gunicorn_command("examples.flask_app:wrapped", port, "-w", "2")
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
     (tmp_path / "prom").mkdir()
-    with ServerProcess(command, port=port, ready_path="/fast", cwd=ROOT, env=env,
-                       log_path=tmp_path / "gunicorn.log") as server, \
-            httpx.Client(base_url=server.base_url, timeout=10.0) as client:
+    with (
+        ServerProcess(
+            command, port=port, ready_path="/fast", cwd=ROOT, env=env, log_path=tmp_path / "gunicorn.log"
+        ) as server,
+        httpx.Client(base_url=server.base_url, timeout=10.0) as client,
+    ):
         slow = [threading.Thread(target=client.get, args=("/slow?seconds=0.5",)) for _ in range(2)]
         for thread in slow:
             thread.start()
@@ -278,7 +296,8 @@ def poll_view(client: httpx.Client, ready: Any, timeout: float = 10.0) -> dict[s
 
 def poll_live(client: httpx.Client, ready: Any, timeout: float = 10.0) -> dict[str, Any]:
     """The single process of a one-process server, once ``ready(process)``."""
-    view = poll_view(client, lambda view: len(view["processes"]) == 1 and ready(view["processes"][0]),
-                     timeout=timeout)
+    view = poll_view(
+        client, lambda view: len(view["processes"]) == 1 and ready(view["processes"][0]), timeout=timeout
+    )
     process: dict[str, Any] = view["processes"][0]
     return process

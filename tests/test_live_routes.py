@@ -20,10 +20,10 @@ from starlette.routing import Mount, Route
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.record import RequestRecord, current_record
-from tests.asgi_driver import Exchange, http_scope, serve
-from tests.django_support import django_registry
-from tests.live_support import asgi_view, fetch_asgi, wsgi_view
-from tests.wsgi_driver import call, make_environ
+from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.django_support import django_registry
+from tests.support.live_support import asgi_view, fetch_asgi, wsgi_view
+from tests.support.wsgi_driver import call, make_environ
 
 __all__ = ["django_registry"]
 
@@ -39,18 +39,22 @@ def starlette_app(entered: asyncio.Event, release: asyncio.Event, seen: list[Req
         await release.wait()
         return PlainTextResponse("done")
 
-    return Starlette(routes=[
-        Route("/items/{item_id}", waits),
-        Mount("/api", routes=[Route("/users/{name}", waits)]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/items/{item_id}", waits),
+            Mount("/api", routes=[Route("/users/{name}", waits)]),
+        ]
+    )
 
 
 @pytest.mark.parametrize(
     ("path", "root_path", "template"),
-    [("/items/7", "", "/items/{item_id}"),
-     ("/api/users/ann", "", "/api/users/{name}"),
-     # Behind a proxy's prefix (uvicorn --root-path): the template is the app's own.
-     ("/shop/api/users/ann", "/shop", "/api/users/{name}")],
+    [
+        ("/items/7", "", "/items/{item_id}"),
+        ("/api/users/ann", "", "/api/users/{name}"),
+        # Behind a proxy's prefix (uvicorn --root-path): the template is the app's own.
+        ("/shop/api/users/ann", "/shop", "/api/users/{name}"),
+    ],
 )
 def test_starlette_request_in_flight_names_its_route(
     registry: CollectorRegistry, path: str, root_path: str, template: str

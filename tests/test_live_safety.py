@@ -20,9 +20,9 @@ from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.monitor import Monitor
-from tests.live_support import idle_snapshot
-from tests.traffic import ROOT, gunicorn_config
-from tests.wsgi_driver import call, make_environ
+from tests.support.live_support import idle_snapshot
+from tests.support.traffic import ROOT, gunicorn_config
+from tests.support.wsgi_driver import call, make_environ
 
 
 def _give_away(directory: Path) -> None:
@@ -103,8 +103,16 @@ def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) 
     multiproc = tmp_path / "multiproc"
     multiproc.mkdir()
     port = free_port()
-    command = gunicorn_command("tests.label_bound_apps:asgi", port, "-w", "2",
-                               "-k", "uvicorn.workers.UvicornWorker", "-c", str(gunicorn_config(tmp_path)))
+    command = gunicorn_command(
+        "tests.support.label_bound_apps:asgi",
+        port,
+        "-w",
+        "2",
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-c",
+        str(gunicorn_config(tmp_path)),
+    )
 
     async def hold_sessions(base: str, ready: asyncio.Event, done: asyncio.Event) -> None:
         url = base.replace("http://", "ws://") + "/ws"
@@ -114,8 +122,9 @@ def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) 
         for session in sessions:
             await session.close()
 
-    with ServerProcess(command, port=port, ready_path="/ready", cwd=ROOT,
-                       env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}) as server:
+    with ServerProcess(
+        command, port=port, ready_path="/ready", cwd=ROOT, env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    ) as server:
 
         async def main() -> list[int]:
             ready, done = asyncio.Event(), asyncio.Event()
@@ -142,17 +151,38 @@ def test_under_gunicorn_a_fifo_and_a_forged_worker_are_ignored(tmp_path: Path) -
     os.mkfifo(live_dir / "gatewatch-live-1.json")
     forged = live_dir / "gatewatch-live-2.json"
     forgery = idle_snapshot(1)
-    forgery["in_flight"] = [{"id": 1, "interface": "asgi", "method": "GET", "route": "/forged", "age": 1.0,
-                             "blocking": 0.0, "cpu": None, "thread_hops": 0, "offload": None,
-                             "view": None, "view_kind": ""}]
+    forgery["in_flight"] = [
+        {
+            "id": 1,
+            "interface": "asgi",
+            "method": "GET",
+            "route": "/forged",
+            "age": 1.0,
+            "blocking": 0.0,
+            "cpu": None,
+            "thread_hops": 0,
+            "offload": None,
+            "view": None,
+            "view_kind": "",
+        }
+    ]
     write_atomically(str(forged), forgery)
     os.chown(forged, 65534, 65534)
     port = free_port()
     # One worker: the one answering reads the directory, FIFO and forged file included.
-    command = gunicorn_command("tests.label_bound_apps:asgi", port, "-w", "1",
-                               "-k", "uvicorn.workers.UvicornWorker", "-c", str(gunicorn_config(tmp_path)))
-    with ServerProcess(command, port=port, ready_path="/ready", cwd=ROOT,
-                       env={"GATEWATCH_LIVE_DIR": str(live_dir)}) as server:
+    command = gunicorn_command(
+        "tests.support.label_bound_apps:asgi",
+        port,
+        "-w",
+        "1",
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-c",
+        str(gunicorn_config(tmp_path)),
+    )
+    with ServerProcess(
+        command, port=port, ready_path="/ready", cwd=ROOT, env={"GATEWATCH_LIVE_DIR": str(live_dir)}
+    ) as server:
 
         async def main() -> list[dict[str, object]]:
             url = server.base_url.replace("http://", "ws://") + "/ws"

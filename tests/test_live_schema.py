@@ -18,7 +18,7 @@ from gatewatch.live import schema
 from gatewatch.live.endpoint import live_body
 from gatewatch.live.schema import SCHEMA, parse_live_view, parse_process_snapshot
 from gatewatch.live.state import LiveState
-from tests.traffic import ROOT
+from tests.support.traffic import ROOT
 
 pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
 
@@ -149,31 +149,51 @@ def broken(change: Any) -> dict[str, Any]:
         (None, r"expected an object \(LiveView\), got null"),
         ({}, r"the document: missing key 'schema' \(LiveView\)$"),
         ({"schema": 2, "time": 1, "processes": []}, r"schema 2; this reader understands schema 1"),
-        ({"schema": "1", "time": 1, "processes": []},
-         r"^not a gatewatch live view: schema: expected 1, got str$"),
+        (
+            {"schema": "1", "time": 1, "processes": []},
+            r"^not a gatewatch live view: schema: expected 1, got str$",
+        ),
         ({"schema": True, "time": 1, "processes": []}, r"schema: expected 1, got bool$"),
         ({"schema": 1.0, "time": 1, "processes": []}, r"schema: expected 1, got float$"),
         ({"schema": 1, "time": "now", "processes": []}, r"time: expected a number, got str$"),
         ({"schema": 1, "time": 1, "processes": {}}, r"processes: expected an array, got dict$"),
-        (broken(lambda v: v["processes"][0]["in_flight"][0].update(age="old")),
-         r"processes\[0\]\.in_flight\[0\]\.age: expected a number, got str$"),
-        (broken(lambda v: v["processes"][0]["in_flight"][0].pop("route")),
-         r"processes\[0\]\.in_flight\[0\]: missing key 'route' \(InFlightRequest\)$"),
-        (broken(lambda v: v["processes"][0]["in_flight"][0].update(route=7)),
-         r"in_flight\[0\]\.route: expected a string or null, got int$"),
-        (broken(lambda v: v["processes"][0].update(pid=1.5)),
-         r"processes\[0\]\.pid: expected an integer, got float$"),
-        (broken(lambda v: v["processes"][0].update(in_flight_unlisted=True)),
-         r"in_flight_unlisted: expected an integer, got bool$"),
+        (
+            broken(lambda v: v["processes"][0]["in_flight"][0].update(age="old")),
+            r"processes\[0\]\.in_flight\[0\]\.age: expected a number, got str$",
+        ),
+        (
+            broken(lambda v: v["processes"][0]["in_flight"][0].pop("route")),
+            r"processes\[0\]\.in_flight\[0\]: missing key 'route' \(InFlightRequest\)$",
+        ),
+        (
+            broken(lambda v: v["processes"][0]["in_flight"][0].update(route=7)),
+            r"in_flight\[0\]\.route: expected a string or null, got int$",
+        ),
+        (
+            broken(lambda v: v["processes"][0].update(pid=1.5)),
+            r"processes\[0\]\.pid: expected an integer, got float$",
+        ),
+        (
+            broken(lambda v: v["processes"][0].update(in_flight_unlisted=True)),
+            r"in_flight_unlisted: expected an integer, got bool$",
+        ),
         (broken(lambda v: v["processes"][0].update(schema=2)), r"processes\[0\]\.schema: expected 1, got 2$"),
-        (broken(lambda v: v["processes"][0]["servers"].update(asgi=None)),
-         r'processes\[0\]\.servers\["asgi"\]: expected a string, got null$'),
-        (broken(lambda v: v["processes"][0]["recent"][0].update(disconnected=0)),
-         r"recent\[0\]\.disconnected: expected true or false, got int$"),
-        (broken(lambda v: v["processes"][0]["loop_blocks"][0]["stack"].append(None)),
-         r"loop_blocks\[0\]\.stack\[1\]: expected a string, got null$"),
-        (broken(lambda v: v["processes"][0]["websockets"]["recent"][0]["sent"].pop("bytes")),
-         r"websockets\.recent\[0\]\.sent: missing key 'bytes' \(MessageCounts\)$"),
+        (
+            broken(lambda v: v["processes"][0]["servers"].update(asgi=None)),
+            r'processes\[0\]\.servers\["asgi"\]: expected a string, got null$',
+        ),
+        (
+            broken(lambda v: v["processes"][0]["recent"][0].update(disconnected=0)),
+            r"recent\[0\]\.disconnected: expected true or false, got int$",
+        ),
+        (
+            broken(lambda v: v["processes"][0]["loop_blocks"][0]["stack"].append(None)),
+            r"loop_blocks\[0\]\.stack\[1\]: expected a string, got null$",
+        ),
+        (
+            broken(lambda v: v["processes"][0]["websockets"]["recent"][0]["sent"].pop("bytes")),
+            r"websockets\.recent\[0\]\.sent: missing key 'bytes' \(MessageCounts\)$",
+        ),
     ],
 )
 def test_bad_json_is_a_value_error_naming_the_field(data: object, message: str) -> None:

@@ -19,8 +19,8 @@ from gatewatch.live.endpoint import live_body
 from gatewatch.live.schema import WebSockets
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
-from tests.asgi_driver import Exchange, http_scope, serve
-from tests.live_support import (
+from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.live_support import (
     DURATION_COUNT,
     LIVE,
     SECRET_COOKIE,
@@ -34,10 +34,10 @@ from tests.live_support import (
     response_headers,
     wsgi_view,
 )
-from tests.scrape import value
-from tests.sinks import BrokenSink
-from tests.websocket_driver import Session, disconnect, echo, text, websocket_scope, wrap
-from tests.wsgi_driver import call, make_environ
+from tests.support.scrape import value
+from tests.support.sinks import BrokenSink
+from tests.support.websocket_driver import Session, disconnect, echo, text, websocket_scope, wrap
+from tests.support.wsgi_driver import call, make_environ
 
 # Snapshot files only where a test asks for them.
 pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
@@ -46,8 +46,10 @@ pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
 def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None:
     async def main() -> tuple[Exchange, Exchange, float, float]:
         release = asyncio.Event()
+        called = asyncio.Event()
 
         async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+            called.set()
             set_route("/items/{id}")
             await receive()
             time.sleep(0.02)  # holds the loop: blocking so far
@@ -57,9 +59,12 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
 
         app = GatewatchASGI(slow, registry=registry)
         begun = time.time()
-        scope = http_scope(SECRET_PATH, query_string=SECRET_QUERY.encode(),
-                           headers=[(b"cookie", SECRET_COOKIE.encode())])
+        scope = http_scope(
+            SECRET_PATH, query_string=SECRET_QUERY.encode(), headers=[(b"cookie", SECRET_COOKIE.encode())]
+        )
         task = asyncio.create_task(serve(app, scope))
+        # The record starts before the app is called: 50 ms after the call it is older.
+        await called.wait()
         await asyncio.sleep(0.05)
         during = await fetch_asgi(app)
         release.set()
@@ -76,11 +81,26 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
             assert secret.encode() not in exchange.body
     process = asgi_view(during)
     [entry] = process["in_flight"]
-    assert set(entry) == {"id", "interface", "method", "route", "age", "blocking", "cpu",
-                          "thread_hops", "offload", "view", "view_kind"}
-    assert (entry["id"], entry["interface"], entry["method"], entry["route"]) == (1, "asgi", "GET",
-                                                                                 "/items/{id}")
-    assert entry["age"] >= 0.049  # asyncio may wake a timer up to a clock tick early
+    assert set(entry) == {
+        "id",
+        "interface",
+        "method",
+        "route",
+        "age",
+        "blocking",
+        "cpu",
+        "thread_hops",
+        "offload",
+        "view",
+        "view_kind",
+    }
+    assert (entry["id"], entry["interface"], entry["method"], entry["route"]) == (
+        1,
+        "asgi",
+        "GET",
+        "/items/{id}",
+    )
+    assert entry["age"] >= 0.05
     assert 0.02 <= entry["blocking"] < entry["age"]
     assert 0 <= entry["cpu"] <= entry["blocking"]
     assert (entry["thread_hops"], entry["offload"], entry["view"], entry["view_kind"]) == (0, None, None, "")
@@ -94,12 +114,37 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
     assert process["in_flight"] == []
     assert process["in_flight_counts"] == [{"interface": "asgi", "method": "GET", "count": 0}]
     [done] = process["recent"]
-    assert {k: done[k] for k in ("interface", "method", "route_label", "status_label", "request_bytes",
-                                  "response_bytes", "exception_label", "disconnected", "concurrency",
-                                  "offload", "thread_hops", "view", "view_kind")} == {
-        "interface": "asgi", "method": "GET", "route_label": "/items/{id}", "status_label": "201",
-        "request_bytes": 0, "response_bytes": 4, "exception_label": None, "disconnected": False,
-        "concurrency": 0, "offload": None, "thread_hops": 0, "view": None, "view_kind": "",
+    assert {
+        k: done[k]
+        for k in (
+            "interface",
+            "method",
+            "route_label",
+            "status_label",
+            "request_bytes",
+            "response_bytes",
+            "exception_label",
+            "disconnected",
+            "concurrency",
+            "offload",
+            "thread_hops",
+            "view",
+            "view_kind",
+        )
+    } == {
+        "interface": "asgi",
+        "method": "GET",
+        "route_label": "/items/{id}",
+        "status_label": "201",
+        "request_bytes": 0,
+        "response_bytes": 4,
+        "exception_label": None,
+        "disconnected": False,
+        "concurrency": 0,
+        "offload": None,
+        "thread_hops": 0,
+        "view": None,
+        "view_kind": "",
     }
     assert done["duration"] >= 0.049
     assert 0.02 <= done["blocking"] < done["duration"]
@@ -194,10 +239,25 @@ def test_per_second_totals_are_exact_and_old_seconds_go(
 
     process = wsgi_view(app)
     first, second = process["per_second"]
-    assert {k: first[k] for k in ("second", "interface", "requests", "server_errors", "disconnects",
-                                   "exceptions", "concurrency_max")} == {
-        "second": 1_000_000, "interface": "wsgi", "requests": 7, "server_errors": 3, "disconnects": 1,
-        "exceptions": 2, "concurrency_max": 0,
+    assert {
+        k: first[k]
+        for k in (
+            "second",
+            "interface",
+            "requests",
+            "server_errors",
+            "disconnects",
+            "exceptions",
+            "concurrency_max",
+        )
+    } == {
+        "second": 1_000_000,
+        "interface": "wsgi",
+        "requests": 7,
+        "server_errors": 3,
+        "disconnects": 1,
+        "exceptions": 2,
+        "concurrency_max": 0,
     }
     # The first seven requests finished in the first second (the ring keeps their order).
     in_first = process["recent"][:7]

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
-from tests.scrape import value
-from tests.traffic import ROOT, scrape_until
+from tests.support.scrape import value
+from tests.support.traffic import ROOT, scrape_until
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,9 @@ async def traffic(base_url: str) -> tuple[list[float], float]:
     """20 awaiting requests in flight, then one that blocks for 200 ms, then 20 fast ones
     that arrive while the loop is held. Returns the fast ones' client latencies and the
     blocking one's."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10.0,
-                                 limits=httpx.Limits(max_connections=50)) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=10.0, limits=httpx.Limits(max_connections=50)
+    ) as client:
         await client.get("/slow?seconds=0.01")  # warm up: the first anyio.sleep imports
         slow = [asyncio.create_task(client.get("/slow?seconds=0.1")) for _ in range(20)]
         await asyncio.sleep(0.03)
@@ -59,9 +60,10 @@ def live(base_url: str) -> dict[str, Any]:
 
 def test_one_blocking_request_under_uvicorn(tmp_path: Path) -> None:
     port = free_port()
-    command = uvicorn_command("tests.loop_app:wrapped", port)
-    with ServerProcess(command, port=port, ready_path="/metrics", cwd=ROOT,
-                       log_path=tmp_path / "uvicorn.log") as server:
+    command = uvicorn_command("tests.support.loop_app:wrapped", port)
+    with ServerProcess(
+        command, port=port, ready_path="/metrics", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+    ) as server:
         fast_latencies, _ = asyncio.run(traffic(server.base_url))
         text = scrape_until(server.base_url, lambda t: value(t, DURATION_COUNT, route="/slow") == 21)
         state = live(server.base_url)

@@ -17,9 +17,9 @@ from gatewatch import GatewatchASGI, loop_watch
 from gatewatch.live.state import live_state_for
 from gatewatch.stack_capture import is_application_file, trimmed
 from gatewatch.types import Receive, Scope, Send
-from tests.asgi_driver import Exchange, http_scope
-from tests.scrape import samples, value
-from tests.websocket_driver import routed
+from tests.support.asgi_driver import Exchange, http_scope
+from tests.support.scrape import samples, value
+from tests.support.websocket_driver import routed
 
 LAG_COUNT = "gatewatch_event_loop_lag_seconds_count"
 BLOCKS = "gatewatch_event_loop_blocks_total"
@@ -132,8 +132,9 @@ def test_steps_under_the_threshold_are_not_blocks(registry: CollectorRegistry) -
 
 
 def test_off_switches(registry: CollectorRegistry) -> None:
-    app = GatewatchASGI(routed(blocking_app, "/slow"), registry=registry,
-                        loop_lag_interval=None, block_threshold=None)
+    app = GatewatchASGI(
+        routed(blocking_app, "/slow"), registry=registry, loop_lag_interval=None, block_threshold=None
+    )
 
     async def main() -> None:
         await serve(app)
@@ -150,6 +151,7 @@ def test_many_event_loops_leave_nothing_behind(registry: CollectorRegistry) -> N
     app.app = routed(lambda scope, receive, send: _hello(send), "/")
 
     for _ in range(20):
+
         async def main() -> None:
             await serve(app, "/")
             await asyncio.sleep(0.012)
@@ -232,6 +234,7 @@ def test_stacks_are_trimmed_to_the_application() -> None:
 def test_a_stopped_loop_is_not_blocked(registry: CollectorRegistry) -> None:
     """One loop driven by run_until_complete with 0.3 s of synchronous code between runs:
     nothing ran on the loop meanwhile, so nothing blocked it."""
+
     async def fast(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})

@@ -14,9 +14,9 @@ from gatewatch.labels import BoundedLabels, exception_name, method_label, status
 from gatewatch.monitor import Sink
 from gatewatch.record import RequestRecord
 from gatewatch.types import Environ, StartResponse
-from tests.scrape import value
-from tests.sinks import BrokenSink
-from tests.wsgi_driver import call, make_environ
+from tests.support.scrape import value
+from tests.support.sinks import BrokenSink
+from tests.support.wsgi_driver import call, make_environ
 
 
 def ok_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -105,8 +105,16 @@ def test_only_the_hooks_a_sink_overrides_are_called(monkeypatch: pytest.MonkeyPa
     monitor = Monitor(sinks=(finished_only,))
     monitor.add_sink(duck)  # type: ignore[arg-type]
     # Sink's own no-op hooks are never called: made to fail, they would be counted.
-    for hook in ("request_started", "request_left", "request_after_response", "internal_error",
-                 "session_accepted", "session_finished", "loop_lag", "loop_block"):
+    for hook in (
+        "request_started",
+        "request_left",
+        "request_after_response",
+        "internal_error",
+        "session_accepted",
+        "session_finished",
+        "loop_lag",
+        "loop_block",
+    ):
         monkeypatch.setattr(Sink, hook, _must_not_be_called)
     record = monitor.start("wsgi", "GET", "/")
     record.status = 200

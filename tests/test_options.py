@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
 from gatewatch.options import Options
-from tests.scrape import value
+from tests.support.scrape import value
 
 
 async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
@@ -41,8 +41,9 @@ def test_bad_option_names_itself(
 ) -> None:
     app = asgi_app if middleware is GatewatchASGI else wsgi_app
     with pytest.raises(error, match=name):
-        middleware(app, registry=CollectorRegistry(), **options) if "registry" not in options \
-            else middleware(app, **options)
+        middleware(app, registry=CollectorRegistry(), **options) if "registry" not in options else middleware(
+            app, **options
+        )
 
 
 def test_conflicting_max_routes_on_one_registry(registry: CollectorRegistry) -> None:
@@ -81,7 +82,10 @@ def test_environment_sets_what_the_code_leaves_out(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GATEWATCH_EXCLUDE_PATHS", "/health, /static/*")
     options = GatewatchASGI(asgi_app, registry=CollectorRegistry()).options
     assert (options.live_token, options.max_routes, options.cpu_time, options.block_threshold) == (
-        "s3cret", 42, False, None
+        "s3cret",
+        42,
+        False,
+        None,
     )
     assert options.exclude_paths == ("/health", "/static/*")
     # The code wins over the environment.
@@ -118,7 +122,7 @@ def test_options_validate_every_field() -> None:
 
 
 def test_excluded_paths_pass_through_unrecorded(registry: CollectorRegistry) -> None:
-    from tests.wsgi_driver import call, make_environ
+    from tests.support.wsgi_driver import call, make_environ
 
     def ok(environ: Any, start_response: Any) -> list[bytes]:
         start_response("200 OK", [])
@@ -134,7 +138,7 @@ def test_excluded_paths_pass_through_unrecorded(registry: CollectorRegistry) -> 
 def test_excluded_paths_under_asgi(registry: CollectorRegistry) -> None:
     import asyncio
 
-    from tests.asgi_driver import http_scope, serve
+    from tests.support.asgi_driver import http_scope, serve
 
     async def ok(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -148,3 +152,16 @@ def test_excluded_paths_under_asgi(registry: CollectorRegistry) -> None:
 
     asyncio.run(main())
     assert value(registry, "gatewatch_http_request_duration_seconds_count") == 1
+
+
+def test_every_option_and_variable_is_in_the_reference() -> None:
+    import dataclasses
+
+    from gatewatch.options import ENVIRONMENT
+    from tests.support.traffic import ROOT
+
+    reference = (ROOT / "docs" / "options.md").read_text(encoding="utf-8")
+    for option in dataclasses.fields(Options):
+        assert f"| `{option.name}` |" in reference, option.name
+    for variable in ENVIRONMENT:
+        assert f"`{variable}`" in reference, variable

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.traffic import ROOT
+from tests.support.traffic import ROOT
 
 APPS = "gatewatch.demo.apps"
 
@@ -67,13 +67,26 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds, and a
     # build/ left from an earlier run would carry modules since removed into this wheel.
     source = tmp_path_factory.mktemp("source") / "gatewatch"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".benchmarks",
-    ))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+            ".benchmarks",
+        ),
+    )
     directory = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(directory), str(source)],
-        check=True, capture_output=True, timeout=240,
+        check=True,
+        capture_output=True,
+        timeout=240,
     )
     (built,) = directory.glob("gatewatch-*.whl")
     return built
@@ -114,19 +127,32 @@ def test_fresh_environment_runs_the_demo_from_an_empty_directory(wheel: Path, tm
     python = venv / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[demo]"],
-        capture_output=True, text=True, timeout=480,
+        capture_output=True,
+        text=True,
+        timeout=480,
     )
     assert install.returncode == 0, install.stdout + install.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    scrubbed = {"PYTHONPATH", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "PROMETHEUS_MULTIPROC_DIR",
-                "prometheus_multiproc_dir", "GATEWATCH_LIVE_DIR"}
+    scrubbed = {
+        "PYTHONPATH",
+        "DJANGO_SETTINGS_MODULE",
+        "VIRTUAL_ENV",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "prometheus_multiproc_dir",
+        "GATEWATCH_LIVE_DIR",
+    }
     env = {key: value for key, value in os.environ.items() if key not in scrubbed}
 
     imported = "import gatewatch, gatewatch.demo.apps as apps; print(gatewatch.__file__, apps.__file__)"
     where = subprocess.run(
         [str(python), "-c", imported],
-        cwd=empty, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert all(path.startswith(str(venv)) for path in where.stdout.split()), where.stdout
     # The core install carries no OpenTelemetry: it is the otel extra.
@@ -135,7 +161,11 @@ def test_fresh_environment_runs_the_demo_from_an_empty_directory(wheel: Path, tm
 
     demo = subprocess.run(
         [str(venv / "bin" / "gatewatch"), "demo", "--app", "all", "--seconds", "0.5", "--clients", "2"],
-        cwd=empty, env=env, capture_output=True, text=True, timeout=180,
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     print(demo.stdout)
     print(demo.stderr, file=sys.stderr)

@@ -15,15 +15,19 @@ from pathlib import Path
 import pytest
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
-from tests.traffic import ROOT
+from tests.support.promtool import promtool_path
+from tests.support.traffic import ROOT
 
-PROMETHEUS = Path("/usr/bin/prometheus")
+# Debian's package puts it in /usr/bin; any other install on PATH does as well.
+PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
 FAST_REQUESTS = 7
 ITEM_REQUESTS = 3
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not PROMETHEUS.exists(), reason="/usr/bin/prometheus is not installed"),
+    pytest.mark.skipif(
+        not PROMETHEUS.exists(), reason="prometheus is not installed (Debian: apt-get install prometheus)"
+    ),
 ]
 
 
@@ -34,9 +38,8 @@ def _get(url: str, timeout: float = 5.0) -> bytes:
 
 
 def _promtool() -> str:
-    found = shutil.which("promtool") or ("/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None)
-    if found is None:
-        pytest.skip("promtool is not installed")
+    found = promtool_path(required=True)
+    assert found is not None
     return found
 
 
@@ -69,9 +72,7 @@ def test_real_scrape_passes_promtool_and_prometheus_counts_it(
 
     scrape = _get(app_server.base_url + "/metrics")
     assert b'route="/fast"' in scrape
-    checked = subprocess.run(
-        [_promtool(), "check", "metrics"], input=scrape, capture_output=True, timeout=30
-    )
+    checked = subprocess.run([_promtool(), "check", "metrics"], input=scrape, capture_output=True, timeout=30)
     print("promtool check metrics:", checked.returncode, checked.stdout.decode(), checked.stderr.decode())
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
 
@@ -99,9 +100,9 @@ def test_real_scrape_passes_promtool_and_prometheus_counts_it(
         cwd=tmp_path,
         log_path=tmp_path / "prometheus.log",
     )
-    query = "sum(gatewatch_http_request_duration_seconds_count{route=\"/fast\"})"
+    query = 'sum(gatewatch_http_request_duration_seconds_count{route="/fast"})'
     # The template's spelling ({item_id} or {item_id:int}) is the router's business here.
-    items_query = "sum(gatewatch_http_request_duration_seconds_count{route=~\"/items/.+\"})"
+    items_query = 'sum(gatewatch_http_request_duration_seconds_count{route=~"/items/.+"})'
     with prometheus:
         fast = _poll(prometheus.base_url, query, FAST_REQUESTS, timeout=20.0)
         items = _poll(prometheus.base_url, items_query, ITEM_REQUESTS, timeout=5.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.traffic import ROOT
+from tests.support.traffic import ROOT
 
 README = ROOT / "README.md"
 
@@ -43,15 +43,25 @@ def test_quick_start_passes_mypy_strict(snippets: list[Path], tmp_path: Path) ->
     config.write_text("[mypy]\n")  # not the project's: no Django plugin, no `files`
     completed = subprocess.run(
         [
-            sys.executable, "-m", "mypy", "--strict", "--config-file", str(config),
-            "--cache-dir", str(tmp_path / "mypy-cache"),
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--config-file",
+            str(config),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
             # gatewatch's own errors are `make lint`'s business; these files are checked in full.
-            "--follow-imports", "silent",
+            "--follow-imports",
+            "silent",
             *map(str, snippets),
         ],
         # The editable install's import hook is invisible to mypy: point it at the checkout.
         env={**os.environ, "MYPYPATH": str(ROOT)},
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
@@ -95,12 +105,17 @@ def test_quick_start_serves_and_records(snippets: list[Path], tmp_path: Path) ->
     for path in snippets:
         completed = subprocess.run(
             [sys.executable, "-c", SERVE, str(path)],
-            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert completed.returncode == 0, completed.stdout + completed.stderr
         first, scrape = completed.stdout.split("\n", 1)
         assert first == "200 hello 200", completed.stdout
         assert re.search(
             r'^gatewatch_http_request_duration_seconds_count\{[^}]*route="/"[^}]*status="200"[^}]*\} 1\.0$',
-            scrape, re.MULTILINE,
+            scrape,
+            re.MULTILINE,
         ), scrape

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, thread_offload
 from gatewatch.record import RequestRecord, current_record
-from tests.asgi_driver import Exchange, http_scope
-from tests.scrape import value
+from tests.support.asgi_driver import Exchange, http_scope
+from tests.support.scrape import value
 
 
 @pytest.fixture(autouse=True)
@@ -173,8 +173,10 @@ def test_concurrent_hand_offs_count_the_wall_time_waited_on_threads() -> None:
 
     async def main() -> None:
         current_record.set(record)
-        await asyncio.gather(sync_to_async(time.sleep, thread_sensitive=False)(0.1),
-                             sync_to_async(time.sleep, thread_sensitive=False)(0.3))
+        await asyncio.gather(
+            sync_to_async(time.sleep, thread_sensitive=False)(0.1),
+            sync_to_async(time.sleep, thread_sensitive=False)(0.3),
+        )
 
     asyncio.run(main())
     assert record.thread_hops == 2

@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
-from tests.scrape import value
-from tests.traffic import (
+from tests.support.scrape import value
+from tests.support.traffic import (
     DURATION_COUNT,
     IN_FLIGHT,
     ROOT,
@@ -44,6 +44,7 @@ ITEM_ROUTE = "/items/{item_id:int}"
 LONG_STREAM = "/stream?chunks=50&delay=0.05"
 DISCONNECTS_SENT = 5
 CONCURRENCY = 8
+
 
 def traffic_mix(seed: int = 20240611) -> list[Call]:
     """115 requests over every kind of endpoint, shuffled reproducibly (~10 % errors)."""
@@ -73,8 +74,9 @@ async def send_all(client: httpx.AsyncClient, calls: list[Call]) -> None:
         # complete; a keep-alive client racing that close would fail the next request on it.
         headers = {"connection": "close"} if call.status == 500 else None
         async with semaphore:
-            response = await client.request(call.method, call.path, content=call.body or None,
-                                            headers=headers)
+            response = await client.request(
+                call.method, call.path, content=call.body or None, headers=headers
+            )
         assert response.status_code == call.status, (call, response.text[:200])
         if call.route == "/large":
             assert len(response.content) == MIB
@@ -121,8 +123,9 @@ def test_uvicorn_mixed_traffic_exact_counts(tmp_path: Path) -> None:
     calls = traffic_mix()
     port = free_port()
     command = uvicorn_command(APP, port)
-    with ServerProcess(command, port=port, ready_path="/fast", cwd=ROOT,
-                       log_path=tmp_path / "uvicorn.log") as server:
+    with ServerProcess(
+        command, port=port, ready_path="/fast", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+    ) as server:
 
         async def drive() -> None:
             limits = httpx.Limits(max_connections=CONCURRENCY)
@@ -180,8 +183,9 @@ def test_asgi_transport_in_process_exact_counts(registry: CollectorRegistry) -> 
 
 def test_uvicorn_blocking_versus_awaiting(tmp_path: Path) -> None:
     port = free_port()
-    with ServerProcess(uvicorn_command(APP, port), port=port, ready_path="/fast", cwd=ROOT,
-                       log_path=tmp_path / "uvicorn.log") as server:
+    with ServerProcess(
+        uvicorn_command(APP, port), port=port, ready_path="/fast", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+    ) as server:
         with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
             # The first anyio.sleep imports anyio's asyncio backend on the loop: a real
             # one-off block that gatewatch rightly records. Warm it up, then measure.

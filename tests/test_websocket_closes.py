@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI
 from gatewatch.types import Message, Receive, Scope, Send
-from tests.scrape import value
-from tests.websocket_driver import (
+from tests.support.scrape import value
+from tests.support.websocket_driver import (
     ACTIVE,
     BLOCKING_COUNT,
     BYTES,
@@ -35,10 +35,13 @@ from tests.websocket_driver import (
 # -- Close initiators ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("close", "expected_code"), [
-    ({"type": "websocket.close"}, 1000),
-    ({"type": "websocket.close", "code": 4001, "reason": "go away"}, 4001),
-])
+@pytest.mark.parametrize(
+    ("close", "expected_code"),
+    [
+        ({"type": "websocket.close"}, 1000),
+        ({"type": "websocket.close", "code": 4001, "reason": "go away"}, 4001),
+    ],
+)
 def test_server_close(registry: CollectorRegistry, close: Message, expected_code: int) -> None:
     """The app closes first: server initiated, its code (1000 by default); the client's echo
     of the close frame arriving afterwards does not change that."""
@@ -184,8 +187,11 @@ def test_returning_without_accept_is_rejected(registry: CollectorRegistry) -> No
 
 
 def test_denial_response_is_rejected(registry: CollectorRegistry) -> None:
-    start: Message = {"type": "websocket.http.response.start", "status": 401,
-                      "headers": [(b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer")]}
+    start: Message = {
+        "type": "websocket.http.response.start",
+        "status": 401,
+        "headers": [(b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer")],
+    }
     body: Message = {"type": "websocket.http.response.body", "body": b"token required"}
 
     async def deny(scope: Scope, receive: Receive, send: Send) -> None:

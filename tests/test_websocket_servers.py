@@ -23,9 +23,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gatewatch.demo.servers import ServerProcess, free_port, hypercorn_command, uvicorn_command
-from tests.scrape import samples, value
-from tests.traffic import ROOT, scrape, scrape_until
-from tests.websocket_driver import (
+from tests.support.scrape import samples, value
+from tests.support.traffic import ROOT, scrape, scrape_until
+from tests.support.websocket_driver import (
     ACTIVE,
     BLOCKING_COUNT,
     BLOCKING_SUM,
@@ -77,11 +77,21 @@ class Server:
 
 SERVERS = [
     Server("uvicorn", lambda app, port: uvicorn_command(app, port), 1000, 1005, "uvicorn"),
-    Server("uvicorn-wsproto", lambda app, port: uvicorn_command(app, port, "--ws", "wsproto"),
-           1000, 1005, "uvicorn"),
+    Server(
+        "uvicorn-wsproto",
+        lambda app, port: uvicorn_command(app, port, "--ws", "wsproto"),
+        1000,
+        1005,
+        "uvicorn",
+    ),
     Server("hypercorn", lambda app, port: hypercorn_command(app, port), 1006, 1006, "hypercorn"),
-    Server("hypercorn-trio", lambda app, port: hypercorn_command(app, port, "--worker-class", "trio"),
-           1006, 1006, "hypercorn"),
+    Server(
+        "hypercorn-trio",
+        lambda app, port: hypercorn_command(app, port, "--worker-class", "trio"),
+        1006,
+        1006,
+        "hypercorn",
+    ),
 ]
 
 
@@ -90,8 +100,9 @@ def ws_url(server: ServerProcess, path: str) -> str:
 
 
 async def open_ws(url: str, **options: Any) -> ClientConnection:
-    return await connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, ping_interval=None,
-                         max_size=None, **options)
+    return await connect(
+        url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, ping_interval=None, max_size=None, **options
+    )
 
 
 def series(text: str, name: str, *label_names: str) -> dict[tuple[str, ...], float]:
@@ -229,8 +240,9 @@ def test_sessions_counted_exactly(spec: Server, tmp_path: Path) -> None:
     expected = expected_numbers(plans, spec)
     port = free_port()
     log = tmp_path / f"{spec.name}.log"
-    with ServerProcess(spec.command(WRAPPED, port), port=port, ready_path="/metrics", cwd=ROOT,
-                       log_path=log) as server:
+    with ServerProcess(
+        spec.command(WRAPPED, port), port=port, ready_path="/metrics", cwd=ROOT, log_path=log
+    ) as server:
         asyncio.run(asyncio.wait_for(play_all(server, plans), 60))
 
         def settled(text: str) -> bool:
@@ -245,7 +257,8 @@ def test_sessions_counted_exactly(spec: Server, tmp_path: Path) -> None:
     assert closes == {(ECHO, *key): n for key, n in expected.closes.items()}, context
     assert series(text, MESSAGES, "route", "direction", "kind") == {
         (ECHO, direction, k): expected.messages[(direction, k)]
-        for direction in ("received", "sent") for k in ("text", "binary")
+        for direction in ("received", "sent")
+        for k in ("text", "binary")
     } | {(REJECT, direction, k): 0 for direction in ("received", "sent") for k in ("text", "binary")}
     assert series(text, BYTES, "route", "direction") == {
         (ECHO, "received"): expected.payload["received"],
@@ -279,10 +292,20 @@ def uvicorn_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     logs = tmp_path_factory.mktemp("uvicorn-pair")
     bare_port, wrapped_port = free_port(), free_port()
     with (
-        ServerProcess(uvicorn_command(BARE, bare_port), port=bare_port, ready_path="/fast", cwd=ROOT,
-                      log_path=logs / "bare.log") as bare,
-        ServerProcess(uvicorn_command(WRAPPED, wrapped_port), port=wrapped_port, ready_path="/metrics",
-                      cwd=ROOT, log_path=logs / "wrapped.log") as wrapped,
+        ServerProcess(
+            uvicorn_command(BARE, bare_port),
+            port=bare_port,
+            ready_path="/fast",
+            cwd=ROOT,
+            log_path=logs / "bare.log",
+        ) as bare,
+        ServerProcess(
+            uvicorn_command(WRAPPED, wrapped_port),
+            port=wrapped_port,
+            ready_path="/metrics",
+            cwd=ROOT,
+            log_path=logs / "wrapped.log",
+        ) as wrapped,
     ):
         yield Pair(bare, wrapped)
 
@@ -321,8 +344,11 @@ async def transparency_probe(server: ServerProcess) -> dict[str, Any]:
         seen["server_close"] = (ws.close_code, ws.close_reason)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=TIMEOUT) as client:
         response = await client.get(ECHO)
-        seen["http_get_ws_route"] = (response.status_code, response.content,
-                                     response.headers.get("content-type"))
+        seen["http_get_ws_route"] = (
+            response.status_code,
+            response.content,
+            response.headers.get("content-type"),
+        )
     for path in ("/fast", REJECT):
         try:
             await open_ws(ws_url(server, path))

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
 from gatewatch.types import Receive, Scope, Send
-from tests.asgi_driver import http_scope, serve
-from tests.scrape import samples, value
-from tests.websocket_driver import (
+from tests.support.asgi_driver import http_scope, serve
+from tests.support.scrape import samples, value
+from tests.support.websocket_driver import (
     ACTIVE,
     ASCII_TEXT,
     BINARY,
@@ -52,7 +52,11 @@ def test_client_close_and_exact_message_accounting(registry: CollectorRegistry) 
     assert session.received[1:] == script
     assert session.sent_types() == ["websocket.accept"] + ["websocket.send"] * 5
     assert [m.get("text", m.get("bytes")) for m in session.sent[1:]] == [
-        UNICODE_TEXT, ASCII_TEXT, BINARY, b"", ""
+        UNICODE_TEXT,
+        ASCII_TEXT,
+        BINARY,
+        b"",
+        "",
     ]
 
     unicode_bytes = len(UNICODE_TEXT.encode("utf-8"))
@@ -222,8 +226,11 @@ def test_sessions_never_appear_in_http_metrics(registry: CollectorRegistry) -> N
 def test_http_families_stay_empty_with_only_sessions(registry: CollectorRegistry) -> None:
     app = wrap(echo, registry)
     run(app, Session(text("x"), disconnect(1000)))
-    http = [v for (n, _), v in samples(generate_latest(registry).decode()).items()
-            if n.startswith("gatewatch_http_")]
+    http = [
+        v
+        for (n, _), v in samples(generate_latest(registry).decode()).items()
+        if n.startswith("gatewatch_http_")
+    ]
     assert all(v == 0 for v in http), http
 
 

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, set_route
 from gatewatch.types import Environ, StartResponse, Write, WSGIApp
-from tests.scrape import value
-from tests.wsgi_driver import call, make_environ
+from tests.support.scrape import value
+from tests.support.wsgi_driver import call, make_environ
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +60,17 @@ def test_plain_app_passes_validator_both_sides(registry: CollectorRegistry) -> N
     response = call(app, make_environ("/plain", "POST", b"world"))
     assert response.status == "200 OK"
     assert response.body == b"hello world"
-    assert value(registry, "gatewatch_http_request_duration_seconds_count", route="<unmatched>",
-                 status="200", method="POST", interface="wsgi") == 1
+    assert (
+        value(
+            registry,
+            "gatewatch_http_request_duration_seconds_count",
+            route="<unmatched>",
+            status="200",
+            method="POST",
+            interface="wsgi",
+        )
+        == 1
+    )
     assert value(registry, "gatewatch_http_request_body_bytes_total") == 5
     assert value(registry, "gatewatch_http_response_body_bytes_total") == 11
     assert value(registry, "gatewatch_http_requests_in_flight") == 0
@@ -125,8 +134,7 @@ def test_exc_info_error_page(registry: CollectorRegistry) -> None:
         try:
             raise KeyError("missing")
         except KeyError:
-            start_response("500 Internal Server Error", [("Content-Type", "text/plain")],
-                           sys.exc_info())
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
             return [b"sorry"]
 
     response = call(wrap_both_sides(app, registry), make_environ("/exc"))
@@ -268,14 +276,21 @@ def test_flask_route_and_handled_exception(registry: CollectorRegistry) -> None:
         assert client.get(f"/items/{n}", buffered=True).data == str(n).encode()
     assert client.get("/fail", buffered=True).status_code == 500
     assert client.get("/missing", buffered=True).status_code == 404
-    assert value(registry, "gatewatch_http_request_duration_seconds_count",
-                 route="/items/<int:item_id>", status="200") == 3
-    assert value(registry, "gatewatch_http_request_duration_seconds_count",
-                 route="/fail", status="500") == 1
-    assert value(registry, "gatewatch_http_request_duration_seconds_count",
-                 route="<unmatched>", status="404") == 1
-    assert value(registry, "gatewatch_http_exceptions_total", exception="LookupError",
-                 route="/fail") == 1
+    assert (
+        value(
+            registry,
+            "gatewatch_http_request_duration_seconds_count",
+            route="/items/<int:item_id>",
+            status="200",
+        )
+        == 3
+    )
+    assert value(registry, "gatewatch_http_request_duration_seconds_count", route="/fail", status="500") == 1
+    assert (
+        value(registry, "gatewatch_http_request_duration_seconds_count", route="<unmatched>", status="404")
+        == 1
+    )
+    assert value(registry, "gatewatch_http_exceptions_total", exception="LookupError", route="/fail") == 1
 
 
 # -- issue 16 ------------------------------------------------------------------------------
@@ -330,12 +345,18 @@ def failing_app(where: str) -> WSGIApp:
     return app
 
 
-@pytest.mark.parametrize(("where", "status"), [
-    # Nothing reached the server: it has sent no headers and answers 500 itself.
-    ("before return", "500"), ("first next", "500"), ("after an empty chunk", "500"),
-    # The 200 headers are out: the client got a 200, cut short.
-    ("after write", "200"), ("after a chunk", "200"),
-])
+@pytest.mark.parametrize(
+    ("where", "status"),
+    [
+        # Nothing reached the server: it has sent no headers and answers 500 itself.
+        ("before return", "500"),
+        ("first next", "500"),
+        ("after an empty chunk", "500"),
+        # The 200 headers are out: the client got a 200, cut short.
+        ("after write", "200"),
+        ("after a chunk", "200"),
+    ],
+)
 def test_status_after_an_exception_is_what_the_client_got(
     registry: CollectorRegistry, where: str, status: str
 ) -> None:
@@ -412,18 +433,22 @@ def read_all_into(stream: Any) -> None:
     assert sizes == [7, 7, 7, 7, 2]
 
 
-@pytest.mark.parametrize(("reader", "counted"), [
-    (lambda s: s.read(), 30),
-    (lambda s: s.read(size=5), 5),
-    (lambda s: s.read1(12), 12),
-    (read_all_into, 30),
-    (lambda s: s.readinto1(bytearray(4)), 4),
-    (lambda s: s.readline(), 10),
-    (lambda s: s.readlines(), 30),
-    (lambda s: list(s), 30),
-])
-def test_every_read_path_is_counted(registry: CollectorRegistry, reader: Callable[[Any], object],
-                                    counted: int) -> None:
+@pytest.mark.parametrize(
+    ("reader", "counted"),
+    [
+        (lambda s: s.read(), 30),
+        (lambda s: s.read(size=5), 5),
+        (lambda s: s.read1(12), 12),
+        (read_all_into, 30),
+        (lambda s: s.readinto1(bytearray(4)), 4),
+        (lambda s: s.readline(), 10),
+        (lambda s: s.readlines(), 30),
+        (lambda s: list(s), 30),
+    ],
+)
+def test_every_read_path_is_counted(
+    registry: CollectorRegistry, reader: Callable[[Any], object], counted: int
+) -> None:
     body = b"line one.\nline two.\nline 3...\n"
     environ = make_environ("/upload", "POST", body)
     environ["wsgi.input"] = RawStream(body)
@@ -454,8 +479,10 @@ def test_readinto_returns_what_the_stream_returns(registry: CollectorRegistry) -
     answers: list[object] = []
     environ = make_environ("/upload", "POST", b"abc")
     environ["wsgi.input"] = NonBlocking(b"abc")
-    call(GatewatchWSGI(reading_app(lambda s: answers.append(s.readinto(bytearray(3)))),
-                       registry=registry), environ)
+    call(
+        GatewatchWSGI(reading_app(lambda s: answers.append(s.readinto(bytearray(3)))), registry=registry),
+        environ,
+    )
     assert answers == [None]
     assert value(registry, "gatewatch_http_request_body_bytes_total") == 0
 
@@ -479,8 +506,9 @@ def test_flask_get_data_through_readinto_is_counted(registry: CollectorRegistry)
 class CleanUp:
     """A response whose close() does the app's clean-up, optionally failing."""
 
-    def __init__(self, chunks: list[bytes], *, sleep: float = 0.0,
-                 error: BaseException | None = None) -> None:
+    def __init__(
+        self, chunks: list[bytes], *, sleep: float = 0.0, error: BaseException | None = None
+    ) -> None:
         self.chunks = chunks
         self.sleep = sleep
         self.error = error
@@ -562,7 +590,9 @@ def test_file_wrapper_response_ends_at_its_close(registry: CollectorRegistry) ->
         handle.seek(0)
         result: Any = GatewatchWSGI(
             lambda environ, start_response: returning(environ["wsgi.file_wrapper"](handle))(
-                environ, start_response), registry=registry,
+                environ, start_response
+            ),
+            registry=registry,
         )(make_environ("/file"), start_quietly)
         assert isinstance(result, FileWrapper)
         assert b"".join(result) == b"z" * 3000
@@ -657,9 +687,17 @@ def fastapi_app() -> object:
     return fastapi.FastAPI()
 
 
-@pytest.mark.parametrize("make", [starlette_app, fastapi_app, AsyncCallable, lambda: asgi_function,
-                                  lambda: functools.partial(asgi_function, {})],
-                         ids=["starlette", "fastapi", "async __call__", "async def", "partial"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        starlette_app,
+        fastapi_app,
+        AsyncCallable,
+        lambda: asgi_function,
+        lambda: functools.partial(asgi_function, {}),
+    ],
+    ids=["starlette", "fastapi", "async __call__", "async def", "partial"],
+)
 def test_an_asgi_app_is_refused_at_construction(make: Callable[[], object]) -> None:
     with pytest.raises(TypeError, match=r"^GatewatchWSGI wraps a WSGI application") as caught:
         GatewatchWSGI(make(), registry=CollectorRegistry())  # type: ignore[arg-type]
@@ -675,12 +713,18 @@ def test_the_refusal_names_the_asgi_app() -> None:
         GatewatchWSGI(asgi_function, registry=CollectorRegistry())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("app", "got"), [
-    (None, "got None as app"),
-    (42, "got a builtins.int as app, which is not callable"),
-    ("app:application", "got a builtins.str as app, which is not callable: pass the application "
-                        "object, not its import string"),
-])
+@pytest.mark.parametrize(
+    ("app", "got"),
+    [
+        (None, "got None as app"),
+        (42, "got a builtins.int as app, which is not callable"),
+        (
+            "app:application",
+            "got a builtins.str as app, which is not callable: pass the application "
+            "object, not its import string",
+        ),
+    ],
+)
 def test_a_non_callable_is_refused_at_construction(app: object, got: str) -> None:
     with pytest.raises(TypeError, match=r"^GatewatchWSGI wraps a WSGI application") as caught:
         GatewatchWSGI(app, registry=CollectorRegistry())  # type: ignore[arg-type]

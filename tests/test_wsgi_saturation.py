@@ -21,10 +21,10 @@ from gatewatch import GatewatchASGI, GatewatchWSGI
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.request_queue import environ_key, queue_seconds
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
-from tests.asgi_driver import Exchange, http_scope
-from tests.scrape import samples, value
-from tests.traffic import ROOT, gunicorn_config, scrape_until
-from tests.wsgi_driver import call, make_environ
+from tests.support.asgi_driver import Exchange, http_scope
+from tests.support.scrape import samples, value
+from tests.support.traffic import ROOT, gunicorn_config, scrape_until
+from tests.support.wsgi_driver import call, make_environ
 
 SLEEP = 0.3
 
@@ -39,8 +39,9 @@ def slow_request(base_url: str) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("multiprocess", [False, True], ids=["single-process", "multiprocess"])
-def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       multiprocess: bool) -> None:
+def test_two_threads_six_slow_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, multiprocess: bool
+) -> None:
     # Single-process: only the capacity hook (all of them would switch to multiprocess mode).
     config = gunicorn_config(tmp_path, hooks="*" if multiprocess else "post_worker_init")
     env: dict[str, str] = {}
@@ -50,10 +51,12 @@ def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.Monke
         directory.mkdir()
         env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     port = free_port()
-    command = gunicorn_command("examples.flask_app:wrapped", port, "-w", "1", "--threads", "2",
-                               "-c", str(config))
-    with ServerProcess(command, port=port, ready_path="/metrics", env=env, cwd=ROOT,
-                       log_path=tmp_path / "gunicorn.log") as server:
+    command = gunicorn_command(
+        "examples.flask_app:wrapped", port, "-w", "1", "--threads", "2", "-c", str(config)
+    )
+    with ServerProcess(
+        command, port=port, ready_path="/metrics", env=env, cwd=ROOT, log_path=tmp_path / "gunicorn.log"
+    ) as server:
         with ThreadPoolExecutor(max_workers=6) as pool:
             latencies = list(pool.map(lambda _: slow_request(server.base_url), range(6)))
         text = scrape_until(
@@ -77,8 +80,11 @@ def test_two_threads_six_slow_requests(tmp_path: Path, monkeypatch: pytest.Monke
     assert value(text, "gatewatch_http_request_queue_seconds_sum", interface="wsgi") >= 4 * SLEEP
     if multiprocess:
         # One series per worker process.
-        pids = {dict(labels).get("pid") for (name, labels), _ in samples(text).items()
-                if name == "gatewatch_wsgi_workers_capacity"}
+        pids = {
+            dict(labels).get("pid")
+            for (name, labels), _ in samples(text).items()
+            if name == "gatewatch_wsgi_workers_capacity"
+        }
         assert len(pids) == 1 and None not in pids
 
 

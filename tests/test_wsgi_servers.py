@@ -1,7 +1,7 @@
 """GatewatchWSGI under real servers: waitress, wsgiref, Werkzeug's, gunicorn sync and gthread.
 
 One process per server, started once for the module, serves the edge cases of
-:mod:`tests.wsgi_edge_app` bare and wrapped side by side. The matrix compares the raw bytes
+:mod:`tests.support.wsgi_edge_app` bare and wrapped side by side. The matrix compares the raw bytes
 of both sides, byte for byte but the Date header; the regressions (issue 16) read the
 wrapped side's /metrics and assert exact counts, as differences from a scrape taken just
 before (the matrix shares the servers).
@@ -18,23 +18,34 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import ServerProcess, free_port
-from tests.scrape import value
-from tests.traffic import ROOT, duration_counts, scrape, scrape_until
-from tests.wsgi_edge_app import SLOW_CLOSE
-from tests.wsgi_servers import SERVERS, TIMED_OUT, exchange, header_block, normalise, server_command
+from tests.support.scrape import value
+from tests.support.traffic import ROOT, duration_counts, scrape, scrape_until
+from tests.support.wsgi_edge_app import SLOW_CLOSE
+from tests.support.wsgi_servers import SERVERS, TIMED_OUT, exchange, header_block, normalise, server_command
 
 pytestmark = pytest.mark.slow
 
-APP = "tests.wsgi_edge_app:app"
+APP = "tests.support.wsgi_edge_app:app"
 
 # (method, case): every case is fetched as a pipelined pair on one connection, the first
 # request kept alive, the second with Connection: close; the server's bytes until it closes
 # are compared.
 MATRIX = [
-    ("GET", "one"), ("GET", "many"), ("GET", "generator"), ("GET", "late"), ("GET", "write"),
-    ("GET", "exc_info_early"), ("GET", "exc_info_late"), ("GET", "file"), ("GET", "close_raises"),
-    ("GET", "empty"), ("GET", "empty_chunk"), ("GET", "raise_after_start"),
-    ("GET", "raise_in_first_next"), ("GET", "raise_after_empty_chunk"), ("HEAD", "one"),
+    ("GET", "one"),
+    ("GET", "many"),
+    ("GET", "generator"),
+    ("GET", "late"),
+    ("GET", "write"),
+    ("GET", "exc_info_early"),
+    ("GET", "exc_info_late"),
+    ("GET", "file"),
+    ("GET", "close_raises"),
+    ("GET", "empty"),
+    ("GET", "empty_chunk"),
+    ("GET", "raise_after_start"),
+    ("GET", "raise_in_first_next"),
+    ("GET", "raise_after_empty_chunk"),
+    ("HEAD", "one"),
     ("HEAD", "generator"),
 ]
 
@@ -46,8 +57,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     for server in SERVERS:
         port = free_port()
         processes[server] = ServerProcess(
-            server_command(server, APP, port), port=port, ready_path="/metrics", cwd=ROOT,
-            log_path=logs / f"{server}.log", start_timeout=30.0,
+            server_command(server, APP, port),
+            port=port,
+            ready_path="/metrics",
+            cwd=ROOT,
+            log_path=logs / f"{server}.log",
+            start_timeout=30.0,
         )
     with ExitStack() as stack:
         for process in processes.values():
@@ -126,11 +141,14 @@ def test_status_after_an_exception_is_the_servers_500(
     exceptions = value(scrape(server.base_url), "gatewatch_http_exceptions_total", route=route)
     response = httpx.get(f"{server.base_url}/wrapped/{case}", timeout=10.0)
     assert response.status_code == 500
-    text = settle(server.base_url, lambda t: value(
-        t, "gatewatch_http_exceptions_total", route=route) == exceptions + 1)
+    text = settle(
+        server.base_url, lambda t: value(t, "gatewatch_http_exceptions_total", route=route) == exceptions + 1
+    )
     assert difference(before, counts_by_route(server.base_url, route)) == {"500": 1}
-    assert value(text, "gatewatch_http_exceptions_total", route=route,
-                 exception="RuntimeError") == exceptions + 1
+    assert (
+        value(text, "gatewatch_http_exceptions_total", route=route, exception="RuntimeError")
+        == exceptions + 1
+    )
     assert value(text, "gatewatch_http_requests_in_flight") == 0
 
 
@@ -191,9 +209,15 @@ def test_close_raising_after_the_response(servers: dict[str, ServerProcess], nam
     after_responses = value(text, "gatewatch_http_request_after_response_seconds_count", route=route)
     response = httpx.get(f"{server.base_url}/wrapped/close_raises", timeout=10.0)
     assert (response.status_code, response.text) == (200, "body, then close() raises")
-    text = settle(server.base_url, lambda t: value(
-        t, "gatewatch_http_request_after_response_seconds_count", route=route) == after_responses + 1)
+    text = settle(
+        server.base_url,
+        lambda t: (
+            value(t, "gatewatch_http_request_after_response_seconds_count", route=route)
+            == after_responses + 1
+        ),
+    )
     assert difference(before, counts_by_route(server.base_url, route)) == {"200": 1}
-    assert value(text, "gatewatch_http_exceptions_total", route=route,
-                 exception="RuntimeError") == exceptions + 1
-
+    assert (
+        value(text, "gatewatch_http_exceptions_total", route=route, exception="RuntimeError")
+        == exceptions + 1
+    )

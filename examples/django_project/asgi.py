@@ -20,8 +20,10 @@ from .routing import websocket_urlpatterns  # noqa: E402
 
 # GatewatchASGI names the Channels routes (URLRouter patterns) by itself.
 application = GatewatchASGI(
-    ProtocolTypeRouter({
-        "http": django_application,
-        "websocket": URLRouter(websocket_urlpatterns),
-    })
+    ProtocolTypeRouter(
+        {
+            "http": django_application,
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
 )

@@ -19,8 +19,21 @@ def _seconds(request: HttpRequest, default: float) -> float:
 
 
 def index(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"views": ["sync", "async", "slow-sync", "slow-async", "blocking-async",
-                                   "items/<pk>", "stream", "error", "health"]})
+    return JsonResponse(
+        {
+            "views": [
+                "sync",
+                "async",
+                "slow-sync",
+                "slow-async",
+                "blocking-async",
+                "items/<pk>",
+                "stream",
+                "error",
+                "health",
+            ]
+        }
+    )
 
 
 def sync_view(request: HttpRequest) -> HttpResponse:

@@ -47,11 +47,17 @@ def route_table(results: Sequence[Result]) -> RouteTable:
             if summary is None:
                 rows.append([*lead, result.label, "-", "-", "-", "-", "-"])
                 continue
-            rows.append([
-                *lead, result.label,
-                ms(summary.duration_mean), ms(summary.blocking_mean), ms(summary.cpu_mean),
-                ms_fine(summary.offload_mean), hops(summary.hops_mean),
-            ])
+            rows.append(
+                [
+                    *lead,
+                    result.label,
+                    ms(summary.duration_mean),
+                    ms(summary.blocking_mean),
+                    ms(summary.cpu_mean),
+                    ms_fine(summary.offload_mean),
+                    hops(summary.hops_mean),
+                ]
+            )
     return RouteTable(
         caption=(
             "Per route, mean per request: dur = duration, held = time holding the loop (ASGI) or the\n"

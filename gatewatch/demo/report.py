@@ -80,16 +80,18 @@ def summary_rows(results: Sequence[Result]) -> list[list[str]]:
         row("5xx responses / exceptions", [f"{_count(x.server_errors)} / {_count(x.exceptions)}" for x in s]),
         row("duration p50 (server)", [ms(x.duration_p50) for x in s]),
         row("duration p95 (server)", [ms(x.duration_p95) for x in s]),
-        row("  latency p50 / p95 (client)", [
-            f"{ms(x.latency_quantile(0.5))} / {ms(x.latency_quantile(0.95))}" for x in k
-        ]),
+        row(
+            "  latency p50 / p95 (client)",
+            [f"{ms(x.latency_quantile(0.5))} / {ms(x.latency_quantile(0.95))}" for x in k],
+        ),
         row("blocking time, total", [f"{x.blocking_total:.2f} s" for x in s]),
         row("blocking time per request", [ms(x.blocking_per_request) for x in s]),
         row("CPU time, total", [f"{x.cpu_total:.2f} s" for x in s]),
         row("CPU time per request", [ms(x.cpu_per_request) for x in s]),
-        row("mean concurrency at arrival", [
-            "-" if x.concurrency_mean is None else f"{x.concurrency_mean:.2f}" for x in s
-        ]),
+        row(
+            "mean concurrency at arrival",
+            ["-" if x.concurrency_mean is None else f"{x.concurrency_mean:.2f}" for x in s],
+        ),
         row("bytes out", [_bytes(x.bytes_out) for x in s]),
         row("disconnects", [_count(x.disconnects) for x in s]),
         *_offload_rows(s),
@@ -131,9 +133,13 @@ def route_rows(results: Sequence[Result]) -> list[list[str]]:
             if summary is None:
                 cells.extend(["-", "-", "-"])
             else:
-                cells.extend([
-                    ms(summary.duration_mean), ms(summary.blocking_mean), ms(summary.cpu_mean),
-                ])
+                cells.extend(
+                    [
+                        ms(summary.duration_mean),
+                        ms(summary.blocking_mean),
+                        ms(summary.cpu_mean),
+                    ]
+                )
         rows.append(cells)
     return rows
 
@@ -224,7 +230,11 @@ def share(route: RouteSummary) -> str:
 
 
 def report(
-    results: Sequence[Result], *, table: RouteTable, notes: Sequence[str], footnote: str = "",
+    results: Sequence[Result],
+    *,
+    table: RouteTable,
+    notes: Sequence[str],
+    footnote: str = "",
     out: TextIO,
 ) -> None:
     header = ["", *(f"{r.label} ({r.server.split(',')[0]})" for r in results)]

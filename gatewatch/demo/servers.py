@@ -29,13 +29,33 @@ def free_port() -> int:
 
 
 def uvicorn_command(app: str, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK, "--port", str(port),
-            "--log-level", "warning", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
 
 
 def gunicorn_command(app: str, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", app, "--bind", f"{LOOPBACK}:{port}",
-            "--log-level", "warning", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        app,
+        "--bind",
+        f"{LOOPBACK}:{port}",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
 
 
 def hypercorn_command(app: str, port: int, *extra: str) -> list[str]:

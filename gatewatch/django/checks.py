@@ -81,8 +81,7 @@ def check_sync_middleware(
     if not serves_asgi():
         return []
     sync_only = [
-        path for path, middleware in _middleware_classes()
-        if not getattr(middleware, "async_capable", False)
+        path for path, middleware in _middleware_classes() if not getattr(middleware, "async_capable", False)
     ]
     if not sync_only:
         return []
@@ -98,9 +97,7 @@ def check_sync_middleware(
     ]
 
 
-def check_sync_hooks(
-    app_configs: Sequence[Any] | None = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
+def check_sync_hooks(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if not serves_asgi():
         return []
     hooked = []
@@ -121,9 +118,7 @@ def check_sync_hooks(
     ]
 
 
-def check_entry_points(
-    app_configs: Sequence[Any] | None = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
+def check_entry_points(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Build the project's wrapped entry points as the servers would, to find a keyword of
     the outer middleware that contradicts ``settings.GATEWATCH`` before a server does."""
     errors: list[checks.CheckMessage] = []
@@ -135,13 +130,15 @@ def check_entry_points(
             import_string(path)
         except ValueError as exc:
             if "conflicts with settings.GATEWATCH" in str(exc):
-                errors.append(checks.Error(
-                    f"{setting} ({path}): {exc}",
-                    hint="Leave the keyword out of GatewatchWSGI/GatewatchASGI: the project's "
-                    "GATEWATCH setting applies to both layers.",
-                    obj=setting,
-                    id="gatewatch.E008",
-                ))
+                errors.append(
+                    checks.Error(
+                        f"{setting} ({path}): {exc}",
+                        hint="Leave the keyword out of GatewatchWSGI/GatewatchASGI: the project's "
+                        "GATEWATCH setting applies to both layers.",
+                        obj=setting,
+                        id="gatewatch.E008",
+                    )
+                )
         except Exception:  # noqa: BLE001 - Django and the server report what else fails there
             continue
     return errors
@@ -165,7 +162,8 @@ def _sync_mixin_hooks(middleware: Any) -> list[str]:
     if not (isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin)):
         return []
     return [
-        hook for hook in ("process_request", "process_response")
+        hook
+        for hook in ("process_request", "process_response")
         if (method := getattr(middleware, hook, None)) is not None and not iscoroutinefunction(method)
     ]
 

@@ -182,8 +182,7 @@ class GatewatchMiddleware:
             if monitor is not None:
                 monitor.report_internal_error("django.start", exc)
             else:
-                logger.error("gatewatch could not start recording (the request is unaffected)",
-                             exc_info=exc)
+                logger.error("gatewatch could not start recording (the request is unaffected)", exc_info=exc)
             return None
         record.offload = self._offload_start
         return monitor, record
@@ -192,8 +191,12 @@ class GatewatchMiddleware:
         # Alone under ASGI, the loop's lag and blocks are this middleware's to watch.
         self._watched_loop = loop
         if loop is not None:
-            watch(loop, monitor, interval=self._options.loop_lag_interval,
-                  threshold=self._options.block_threshold)
+            watch(
+                loop,
+                monitor,
+                interval=self._options.loop_lag_interval,
+                threshold=self._options.block_threshold,
+            )
 
     def _find_monitor(self, interface: str) -> Monitor:
         # Found on first use, not at start-up: behind an outer middleware it is never

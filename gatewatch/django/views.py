@@ -33,8 +33,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
 def live(request: HttpRequest) -> HttpResponse:
     options = configured_options()
     forwarded = any(name in request.headers for name in _FORWARDING_HEADERS)
-    if not authorize(request.META.get("REMOTE_ADDR"), request.headers.get("Authorization"),
-                     options.live_token, host=request.META.get("HTTP_HOST"), forwarded=forwarded):
+    if not authorize(
+        request.META.get("REMOTE_ADDR"),
+        request.headers.get("Authorization"),
+        options.live_token,
+        host=request.META.get("HTTP_HOST"),
+        forwarded=forwarded,
+    ):
         return HttpResponse(status=403)
     state = live_state_for(project_monitor(options))
     return HttpResponse(live_body(state), content_type="application/json")

@@ -115,14 +115,17 @@ def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
             elif name in _FORWARDING_HEADERS:
                 forwarded = True
         client = scope.get("client")
-        allowed = authorize(client[0] if client else None, authorization, token, host=host,
-                            forwarded=forwarded)
+        allowed = authorize(
+            client[0] if client else None, authorization, token, host=host, forwarded=forwarded
+        )
         status, headers, body = _respond(state, scope.get("method", "GET"), allowed)
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(name.lower().encode(), value.encode()) for name, value in headers],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(name.lower().encode(), value.encode()) for name, value in headers],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return app
@@ -134,8 +137,11 @@ def live_wsgi_app(state: LiveState, *, token: str | None = None) -> WSGIApp:
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         forwarded = any(key in environ for key in _FORWARDING_ENVIRON_KEYS)
         allowed = authorize(
-            environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"), token,
-            host=environ.get("HTTP_HOST"), forwarded=forwarded,
+            environ.get("REMOTE_ADDR"),
+            environ.get("HTTP_AUTHORIZATION"),
+            token,
+            host=environ.get("HTTP_HOST"),
+            forwarded=forwarded,
         )
         status, headers, body = _respond(state, environ.get("REQUEST_METHOD", "GET"), allowed)
         start_response(f"{status} {_REASONS[status]}", headers)

@@ -39,8 +39,16 @@ class _Second:
     """Totals of one interface's requests that finished within one wall-clock second."""
 
     __slots__ = (
-        "blocking_max", "blocking_sum", "concurrency_max", "disconnects", "duration_max",
-        "duration_sum", "exceptions", "requests", "second", "server_errors",
+        "blocking_max",
+        "blocking_sum",
+        "concurrency_max",
+        "disconnects",
+        "duration_max",
+        "duration_sum",
+        "exceptions",
+        "requests",
+        "second",
+        "server_errors",
     )
 
     def __init__(self, second: int) -> None:

@@ -32,7 +32,11 @@ from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
 
 __all__ = [
-    "DEFAULT_CHOICE", "HistogramChoice", "PrometheusAggregator", "histogram_choice", "monitor_for_registry",
+    "DEFAULT_CHOICE",
+    "HistogramChoice",
+    "PrometheusAggregator",
+    "histogram_choice",
+    "monitor_for_registry",
 ]
 
 
@@ -45,8 +49,17 @@ class _RouteStats:
     """Everything recorded for one (interface, method, route); None: a family not exported."""
 
     __slots__ = (
-        "after_response", "blocking", "cpu", "durations", "offload", "offload_queue", "offloaded",
-        "request_bytes", "response_bytes", "thread_hops", "ttfb",
+        "after_response",
+        "blocking",
+        "cpu",
+        "durations",
+        "offload",
+        "offload_queue",
+        "offloaded",
+        "request_bytes",
+        "response_bytes",
+        "thread_hops",
+        "ttfb",
     )
 
     def __init__(self, bounds: Mapping[str, tuple[float, ...] | None]) -> None:
@@ -253,9 +266,7 @@ _ONLY_WHEN_SET = frozenset({"workers_busy", "workers_capacity", "saturated"})
 
 def _families(specs: tuple[c.MetricSpec, ...]) -> dict[str, Any]:
     """Fresh, empty metric families of ``specs``, by catalogue key."""
-    return {
-        spec.key: _FAMILY_TYPES[spec.kind](spec.family, spec.help, labels=spec.labels) for spec in specs
-    }
+    return {spec.key: _FAMILY_TYPES[spec.kind](spec.family, spec.help, labels=spec.labels) for spec in specs}
 
 
 def _add_histogram(family: HistogramMetricFamily | None, labels: list[str], hist: Histogram | None) -> None:

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from pytest_django.fixtures import Settings
 
 from gatewatch import thread_offload
-from tests.scrape import samples
+from tests.support.scrape import samples
 
 VIEW_INFO = "gatewatch_route_view_info"
 OFFLOAD_COUNT = "gatewatch_http_request_offload_seconds_count"

@@ -35,7 +35,9 @@ async def echo_until_closed(scope: Scope, receive: Receive, send: Send) -> None:
 
 # Registries of their own: the test process imports this module too (for MAX_ROUTES), and
 # must not leave a max_routes=50 monitor on the global registry for other tests.
-wsgi = GatewatchWSGI(every_path_a_route, metrics_path="/metrics", max_routes=MAX_ROUTES,
-                     registry=CollectorRegistry())
-asgi = GatewatchASGI(echo_until_closed, metrics_path="/metrics", max_routes=MAX_ROUTES,
-                     registry=CollectorRegistry())
+wsgi = GatewatchWSGI(
+    every_path_a_route, metrics_path="/metrics", max_routes=MAX_ROUTES, registry=CollectorRegistry()
+)
+asgi = GatewatchASGI(
+    echo_until_closed, metrics_path="/metrics", max_routes=MAX_ROUTES, registry=CollectorRegistry()
+)

@@ -155,8 +155,21 @@ def raise_after_empty_chunk(environ: Environ, start_response: StartResponse) -> 
 CASES: dict[str, WSGIApp] = {
     case.__name__: case
     for case in (
-        one, many, generator, late, write, exc_info_early, exc_info_late, file, close_raises,
-        slow_close, empty, empty_chunk, raise_after_start, raise_in_first_next, raise_after_empty_chunk,
+        one,
+        many,
+        generator,
+        late,
+        write,
+        exc_info_early,
+        exc_info_late,
+        file,
+        close_raises,
+        slow_close,
+        empty,
+        empty_chunk,
+        raise_after_start,
+        raise_in_first_next,
+        raise_after_empty_chunk,
     )
 }
 

@@ -39,9 +39,7 @@ def call(app: WSGIApp, environ: Environ | None = None, *, stop_after: int | None
     response = Response()
     written: list[bytes] = []
 
-    def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
-    ) -> Any:
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
         if exc_info is not None and response.status and written:
             raise exc_info[1].with_traceback(exc_info[2])
         response.status = status

@@ -11,8 +11,8 @@ from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
 from gatewatch.live.schema import parse_live_view
 from gatewatch.live.state import LiveState
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
-from tests.asgi_driver import Exchange, http_scope, serve
-from tests.wsgi_driver import call, make_environ
+from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.wsgi_driver import call, make_environ
 
 LIVE = "/_gatewatch/live.json"
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.scrape import samples
+from tests.support.scrape import samples
 
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 
 # The checkout: servers under test run from here, so that ``examples`` and ``tests`` import.
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def gunicorn_config(directory: Path, *, hooks: str = "*") -> Path:
@@ -23,6 +23,7 @@ def gunicorn_config(directory: Path, *, hooks: str = "*") -> Path:
     config = directory / "gunicorn_conf.py"
     config.write_text(f"from gatewatch.gunicorn import {hooks}  # noqa: F401, F403\n")
     return config
+
 
 # (method, route, status) -> requests
 Key = tuple[str, str, str]

@@ -6,7 +6,7 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch.prometheus.scrape_summary import parse, total
-from tests.promtool import check_metrics
+from tests.support.promtool import check_metrics
 
 
 def _text(text_or_registry: str | CollectorRegistry) -> str:

@@ -31,8 +31,9 @@ def http_scope(path: str = "/", method: str = "GET", **extra: Any) -> Scope:
 class Exchange:
     """One request's messages: what the app will receive, and what it sent."""
 
-    def __init__(self, *incoming: Message, send_error: BaseException | None = None,
-                 fail_after: int = 0) -> None:
+    def __init__(
+        self, *incoming: Message, send_error: BaseException | None = None, fail_after: int = 0
+    ) -> None:
         self.incoming = list(incoming) or [{"type": "http.request", "body": b"", "more_body": False}]
         self.sent: list[Message] = []
         self.send_error = send_error

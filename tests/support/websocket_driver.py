@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from gatewatch import GatewatchASGI
 from gatewatch.live.schema import WebSocketSession
 from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
-from tests.scrape import samples, value
+from tests.support.scrape import samples, value
 
 ROUTE = "/ws/{room}"
 PATH = "/ws/lobby"
@@ -79,8 +79,9 @@ class Session:
     failing to deliver it because the connection is gone).
     """
 
-    def __init__(self, *incoming: Message, send_error: BaseException | None = None,
-                 fail_on: str = "websocket.send") -> None:
+    def __init__(
+        self, *incoming: Message, send_error: BaseException | None = None, fail_on: str = "websocket.send"
+    ) -> None:
         self.incoming: list[Message] = [{"type": "websocket.connect"}, *incoming]
         self.received: list[Message] = []
         self.sent: list[Message] = []

@@ -67,8 +67,11 @@ async def stream(scope: Scope, receive: Receive, send: Send) -> None:
     OBSERVED[scope["path"]] = seen
     await noted_send(send, text_start(), seen)
     for number in range(STREAM_CHUNKS):
-        await noted_send(send, {"type": "http.response.body", "body": f"chunk {number}\n".encode(),
-                                "more_body": True}, seen)
+        await noted_send(
+            send,
+            {"type": "http.response.body", "body": f"chunk {number}\n".encode(), "more_body": True},
+            seen,
+        )
         await anyio.sleep(STREAM_DELAY)
     await noted_send(send, {"type": "http.response.body", "body": b"end\n"}, seen)
     seen["finished"] = True
@@ -93,9 +96,13 @@ async def hello(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def observed(scope: Scope, receive: Receive, send: Send) -> None:
     body = json.dumps(OBSERVED).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -125,8 +132,9 @@ async def by_last_segment(scope: Scope, receive: Receive, send: Send) -> Any:
     return await target(scope, receive, send)
 
 
-wrapped = GatewatchASGI(by_last_segment, registry=CollectorRegistry(), metrics_path="/metrics",
-                        live_path=None)
+wrapped = GatewatchASGI(
+    by_last_segment, registry=CollectorRegistry(), metrics_path="/metrics", live_path=None
+)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> Any:

@@ -6,7 +6,7 @@ bounded in time and stopped by PID. gunicorn has its command in
 
 - waitress through its own CLI (``python -m waitress``);
 - wsgiref and Werkzeug's development server through this module run as a script:
-  ``python -m tests.wsgi_servers wsgiref|werkzeug module:app PORT``.
+  ``python -m tests.support.wsgi_servers wsgiref|werkzeug module:app PORT``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def waitress_command(app: str, port: int, *extra: str) -> list[str]:
 
 def script_command(server: str, app: str, port: int) -> list[str]:
     """wsgiref or werkzeug, through this module's ``__main__``."""
-    return [sys.executable, "-m", "tests.wsgi_servers", server, app, str(port)]
+    return [sys.executable, "-m", "tests.support.wsgi_servers", server, app, str(port)]
 
 
 def server_command(server: str, app: str, port: int) -> list[str]:

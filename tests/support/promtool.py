@@ -33,8 +33,9 @@ def check_metrics(text: str) -> None:
     promtool = promtool_path()
     if promtool is None:
         return
-    checked = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True,
-                             timeout=30, check=False)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30, check=False
+    )
     output = (checked.stdout + checked.stderr).decode()
     assert checked.returncode == 0, f"promtool check metrics rejected the scrape:\n{output}"
     _checked.add(digest)
