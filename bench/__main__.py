@@ -14,7 +14,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from bench import websocket_bench
+from bench import server_bench, websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.django_cases import BARE_DJANGO, DJANGO_PROMETHEUS, django_wsgi_cases
 from bench.harness import Timing, measure
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few iterations: a smoke run, not a measurement")
     parser.add_argument("--rounds", type=int, default=None, help=f"rounds per case (default {ROUNDS})")
+    parser.add_argument(
+        "--no-server", action="store_true", help="in-process tables only (no uvicorn/gunicorn/wrk)"
+    )
     args = parser.parse_args(argv)
     # A timed batch runs in one task that never yields: to gatewatch's watchdog that is
     # the loop blocked for the whole batch, and it says so at WARNING. True, but noise here.
@@ -115,6 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(*websocket_bench.format_rows(websocket_bench.run(quick=args.quick)), sep="\n")
+    if args.no_server:
+        return 0
+    print(
+        "\nServer level: each contender under a real server on 127.0.0.1, loaded by wrk; "
+        "rounds interleaved, median requests/s, share of the bare app's"
+        + (" [--quick: not a measurement]" if args.quick else ""),
+        flush=True,
+    )
+    load = server_bench.QUICK if args.quick else server_bench.Load()
+    memory = 0 if args.quick else server_bench.MEMORY_REQUESTS
+    print(*server_bench.run(load, memory_requests=memory), sep="\n")
     return 0
 
 

@@ -27,7 +27,7 @@ def _rows(section: str) -> list[str]:
 
 def test_bench_quick_prints_every_row() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"],
+        [sys.executable, "-m", "bench", "--quick", "--no-server"],
         cwd=ROOT,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
         capture_output=True,
@@ -64,3 +64,31 @@ def test_bench_quick_prints_every_row() -> None:
     websocket = out[starts[-1] :]
     for mode in ("inline", "loop"):
         assert f"{mode}: gatewatch" in websocket and f"{mode}: bare" in websocket
+
+
+@pytest.mark.slow
+def test_server_bench_quick_serves_every_contender() -> None:
+    """The server-level part (real uvicorn and gunicorn, wrk): every contender answers and gets
+    a row; the numbers of a one-second quick run are not a measurement."""
+    import shutil
+
+    from bench.server_apps import ASGI_CONTENDERS, WSGI_CONTENDERS
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (Debian: apt-get install wrk)")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.server_bench", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    rows = [line.strip() for line in completed.stdout.splitlines()]
+    # The two tables share some names ("gatewatch", the floor): one row per table for those.
+    for names in (ASGI_CONTENDERS, WSGI_CONTENDERS):
+        for name in names:
+            found = [row for row in rows if row.startswith(name + "  ")]
+            assert found, name
+            for row in found:
+                assert int(row[len(name) :].split()[0].replace(",", "")) > 0, row
