@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
+# On a terminal: the live demo in the dashboard; otherwise the headless report of both demos.
 demo: $(STAMP)
-	$(BIN)/gatewatch demo --app all
+	if [ -t 1 ]; then $(BIN)/gatewatch demo; else $(BIN)/gatewatch demo --headless --app all; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

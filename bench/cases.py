@@ -20,7 +20,10 @@ GATEWATCH = "gatewatch"
 GATEWATCH_NO_CPU = "gatewatch, cpu_time=False"
 GATEWATCH_NO_LOOP = "gatewatch, loop lag and watchdog off"
 GATEWATCH_BARE = "gatewatch, cpu_time + live view + loop watch off"
+GATEWATCH_SPANS = "gatewatch, OpenTelemetry spans on"
+GATEWATCH_OTEL = "gatewatch, OpenTelemetry spans + metrics"
 OTEL = "OpenTelemetry OpenTelemetryMiddleware"
+OTEL_ONE_SPAN = "OpenTelemetry ASGI, one span (no receive/send spans)"
 STARLETTE_EXPORTER = "starlette-exporter PrometheusMiddleware"
 ASGI_NAMES = (
     BARE,
@@ -29,10 +32,13 @@ ASGI_NAMES = (
     GATEWATCH_NO_CPU,
     GATEWATCH_NO_LOOP,
     GATEWATCH_BARE,
+    GATEWATCH_SPANS,
+    GATEWATCH_OTEL,
     OTEL,
+    OTEL_ONE_SPAN,
     STARLETTE_EXPORTER,
 )
-WSGI_NAMES = (BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, OTEL)
+WSGI_NAMES = (BARE, FLOOR, GATEWATCH, GATEWATCH_NO_CPU, GATEWATCH_SPANS, GATEWATCH_OTEL, OTEL)
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ def _otel_providers() -> tuple[Any, Any]:
 
 def asgi_cases(loop: asyncio.AbstractEventLoop) -> list[Case]:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OtelASGI
+    from opentelemetry.metrics import NoOpMeterProvider
     from starlette_exporter import PrometheusMiddleware
 
     tracer_provider, meter_provider = _otel_providers()
@@ -147,8 +154,37 @@ def asgi_cases(loop: asyncio.AbstractEventLoop) -> list[Case]:
             ),
         ),
         (
+            GATEWATCH_SPANS,
+            GatewatchASGI(
+                starlette_hello(),
+                registry=CollectorRegistry(),
+                otel=True,
+                tracer_provider=tracer_provider,
+                meter_provider=NoOpMeterProvider(),
+            ),
+        ),
+        (
+            GATEWATCH_OTEL,
+            GatewatchASGI(
+                starlette_hello(),
+                registry=CollectorRegistry(),
+                otel=True,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            ),
+        ),
+        (
             OTEL,
             OtelASGI(starlette_hello(), tracer_provider=tracer_provider, meter_provider=meter_provider),
+        ),
+        (
+            OTEL_ONE_SPAN,
+            OtelASGI(
+                starlette_hello(),
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                exclude_spans=["receive", "send"],
+            ),
         ),
         # starlette-exporter has no registry option: it registers in the default one.
         (STARLETTE_EXPORTER, PrometheusMiddleware(starlette_hello())),
@@ -213,6 +249,7 @@ def wsgi_case(name: str, app: WSGIApp) -> Case:
 
 def wsgi_cases() -> list[Case]:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OtelWSGI
+    from opentelemetry.metrics import NoOpMeterProvider
 
     tracer_provider, meter_provider = _otel_providers()
     apps: list[tuple[str, WSGIApp]] = [
@@ -222,6 +259,26 @@ def wsgi_cases() -> list[Case]:
         (
             GATEWATCH_NO_CPU,
             GatewatchWSGI(wsgi_hello, registry=CollectorRegistry(), cpu_time=False),
+        ),
+        (
+            GATEWATCH_SPANS,
+            GatewatchWSGI(
+                wsgi_hello,
+                registry=CollectorRegistry(),
+                otel=True,
+                tracer_provider=tracer_provider,
+                meter_provider=NoOpMeterProvider(),
+            ),
+        ),
+        (
+            GATEWATCH_OTEL,
+            GatewatchWSGI(
+                wsgi_hello,
+                registry=CollectorRegistry(),
+                otel=True,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            ),
         ),
         (
             OTEL,

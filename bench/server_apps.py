@@ -23,6 +23,7 @@ ASGI_CONTENDERS = {
     "gatewatch": "asgi_gatewatch",
     "gatewatch, lean (cpu_time, live view, loop watch off)": "asgi_gatewatch_lean",
     "starlette-exporter PrometheusMiddleware": "asgi_starlette_exporter",
+    "gatewatch, OpenTelemetry spans + metrics": "asgi_gatewatch_otel",
     "OpenTelemetry contrib ASGI middleware": "asgi_otel",
     "OpenTelemetry contrib ASGI, one span (no receive/send spans)": "asgi_otel_one_span",
 }
@@ -30,6 +31,7 @@ WSGI_CONTENDERS = {
     "bare Flask": "wsgi_bare",
     "floor: hand-written prometheus-client": "wsgi_floor",
     "gatewatch": "wsgi_gatewatch",
+    "gatewatch, OpenTelemetry spans + metrics": "wsgi_gatewatch_otel",
     "OpenTelemetry contrib WSGI middleware": "wsgi_otel",
 }
 
@@ -73,6 +75,14 @@ def _otel_wsgi() -> Any:
     return OpenTelemetryMiddleware(_flask(), tracer_provider=tracer_provider, meter_provider=meter_provider)
 
 
+def _gatewatch_otel(interface: str) -> Any:
+    tracer_provider, meter_provider = _otel_providers()
+    options = {"otel": True, "tracer_provider": tracer_provider, "meter_provider": meter_provider}
+    if interface == "asgi":
+        return GatewatchASGI(starlette_hello(), registry=CollectorRegistry(), **options)
+    return GatewatchWSGI(_flask(), registry=CollectorRegistry(), **options)
+
+
 def _starlette_exporter() -> Any:
     from starlette_exporter import PrometheusMiddleware
 
@@ -92,6 +102,8 @@ _BUILDERS: dict[str, Any] = {
         block_threshold=None,
     ),
     "asgi_starlette_exporter": _starlette_exporter,
+    "asgi_gatewatch_otel": lambda: _gatewatch_otel("asgi"),
+    "wsgi_gatewatch_otel": lambda: _gatewatch_otel("wsgi"),
     "asgi_otel": _otel_asgi,
     "asgi_otel_one_span": lambda: _otel_asgi(exclude_spans=["receive", "send"]),
     "wsgi_bare": _flask,

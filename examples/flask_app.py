@@ -34,11 +34,10 @@ def slow() -> Response:
 
 @app.get("/blocking")
 def blocking() -> Response:
-    deadline = time.perf_counter() + float(request.args.get("seconds", "0.05"))
-    total = 0
-    while time.perf_counter() < deadline:  # on-CPU work, unlike /slow
-        total += 1
-    return Response(f"blocking {total}\n", mimetype="text/plain")
+    # The same work as the Starlette app's /blocking (a synchronous sleep), so the demo compares
+    # like with like: under WSGI it is no worse than /slow, where in an async view it holds the loop.
+    time.sleep(float(request.args.get("seconds", "0.05")))
+    return Response("blocking\n", mimetype="text/plain")
 
 
 @app.get("/stream")
@@ -67,6 +66,18 @@ def large() -> Response:
 @app.get("/items/<int:item_id>")
 def item(item_id: int) -> dict[str, int]:
     return {"id": item_id}
+
+
+@app.get("/ws/echo", websocket=True)  # a rule only WebSocket handshakes match (Werkzeug)
+def ws_echo() -> Response:
+    # The Starlette app's WebSocket endpoint: WSGI cannot hold a WebSocket, so the upgrade is
+    # refused (426), and gatewatch counts the refusal like any response.
+    return Response(
+        "WebSockets need an ASGI server\n",
+        status=426,
+        mimetype="text/plain",
+        headers={"Upgrade": "websocket"},
+    )
 
 
 @app.route("/echo", methods=["POST", "PUT"])

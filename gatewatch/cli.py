@@ -50,16 +50,87 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the apps in this gatewatch checkout's examples/ (with its gatewatch), for "
         "trying an edit, instead of the ones installed with gatewatch (default)",
     )
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="no dashboard: print the comparison (the default when not on a terminal)",
+    )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="with --headless: play the live demo's scenarios and print their summary as JSON",
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds the scenarios run, all of them (default: 60 live, 10 with --json)",
+    )
+    _add_top(commands)
     return parser
+
+
+INSTALL_DASHBOARD = "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
+
+
+def _add_top(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    top = commands.add_parser(
+        "top",
+        help="watch servers live in the terminal (a Textual dashboard)",
+        description=(
+            "Poll gatewatch's live endpoints (about twice a second) and show each server side "
+            "by side: overview, requests in flight and what they await, WebSockets, routes, "
+            "loop blocks, workers. A URL ending in /metrics is scraped instead; --prometheus "
+            "shows a whole fleet through PromQL. Needs gatewatch[dashboard]."
+        ),
+    )
+    top.add_argument(
+        "urls",
+        nargs="*",
+        metavar="URL",
+        help="a live endpoint (http://127.0.0.1:8000/_gatewatch/live.json; a bare http://HOST:PORT "
+        "means that path) or a /metrics page; several are shown side by side",
+    )
+    top.add_argument("--prometheus", metavar="URL", action="append", default=[], help="a Prometheus server")
+    top.add_argument("--token", default=None, help="the live_token the endpoints expect, if any")
+    top.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
+
+
+def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not args.urls and not args.prometheus:
+        parser.error("gatewatch top needs at least one URL or --prometheus URL")
+    if not 0.1 <= args.interval <= 60:
+        parser.error("--interval must be between 0.1 and 60 seconds")
+    try:
+        from gatewatch_dashboard.app import run
+        from gatewatch_dashboard.sources import PrometheusSource, Source, source_for
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] in ("textual", "httpx", "gatewatch_dashboard"):
+            print(INSTALL_DASHBOARD, file=sys.stderr)
+            return 2
+        raise
+    sources: list[Source] = [source_for(url, token=args.token) for url in args.urls]
+    sources += [PrometheusSource(url) for url in args.prometheus]
+    run(sources, interval=args.interval)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "top":
+        return _top(args, parser)
     if args.command == "demo":
+        from gatewatch.demo import live_demo
         from gatewatch.demo.run import DemoError, run
 
+        live = not args.headless and not args.json and live_demo.on_terminal()
+        duration = args.duration if args.duration is not None else live_demo.default_duration(live)
         try:
+            if args.json:
+                return live_demo.run_headless_json(app=args.app, duration=duration, root=args.root)
+            if live:
+                return live_demo.run_live(app=args.app, duration=duration, root=args.root)
             return run(app=args.app, seconds=args.seconds, clients=args.clients, root=args.root)
         except DemoError as exc:
             print(f"gatewatch demo: {exc}", file=sys.stderr)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from gatewatch.monitor import Monitor
 from gatewatch.multiprocess_dir import check_single_process, multiprocess_enabled
 from gatewatch.options import Options
-from gatewatch.prometheus.collector import monitor_for_registry
+from gatewatch.prometheus.collector import exemplar_hook, monitor_for_registry
 from gatewatch.prometheus.multiprocess import process_monitor
+
+if TYPE_CHECKING:
+    from gatewatch.otel.sink import OtelSink
 
 _ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 _WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
@@ -22,6 +26,8 @@ _WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref
 class Setup:
     monitor: Monitor
     registry: CollectorRegistry
+    # The OpenTelemetry export, when options.otel is on.
+    otel: OtelSink | None = None
 
 
 def connect(options: Options, *, interface: str, monitor: Monitor | None) -> Setup:
@@ -33,7 +39,8 @@ def connect(options: Options, *, interface: str, monitor: Monitor | None) -> Set
         monitor = shared_monitor(options, interface=interface)
     else:
         monitor.note_server(interface, detect_server(interface))
-    return Setup(monitor=monitor, registry=registry)
+    otel = attach_otel(monitor, options) if options.otel else None
+    return Setup(monitor=monitor, registry=registry, otel=otel)
 
 
 def shared_monitor(options: Options, *, interface: str | None) -> Monitor:
@@ -58,7 +65,20 @@ def shared_monitor(options: Options, *, interface: str | None) -> Monitor:
         if sink is not None:
             # The multiprocess info gauge lives in the files, not in the monitor.
             sink.note_server(interface, server)
+    if options.otel:
+        attach_otel(monitor, options)
     return monitor
+
+
+def attach_otel(monitor: Monitor, options: Options) -> OtelSink:
+    """``monitor``'s OpenTelemetry sink (added once), its spans' trace ids carried as exemplars
+    by the single-process Prometheus duration histogram when one shares the monitor."""
+    from gatewatch.otel import attach
+
+    sink = attach(monitor, options)
+    if sink.exemplars is None and not multiprocess_enabled():
+        sink.exemplars = exemplar_hook(monitor)
+    return sink
 
 
 def detect_server(interface: str) -> str:

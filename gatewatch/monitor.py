@@ -161,6 +161,7 @@ class Monitor:
             return
         record.left = True
         record.scope = None
+        record.coroutine = None
         interface = record.interface
         with self._lock:
             self._in_flight_by_interface[interface] -= 1

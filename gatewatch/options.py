@@ -72,6 +72,14 @@ class Options:
     histograms: frozenset[str] | None = None
     # Bucket boundaries per histogram family, by catalogue key (the others keep the catalogue's).
     buckets: tuple[tuple[str, tuple[float, ...]], ...] = field(default=())
+    # OpenTelemetry: one SERVER span per request (and per WebSocket session) and the catalogue's
+    # metrics, through the providers below (None: the global ones). Needs the `otel` extra.
+    otel: bool = False
+    # An opentelemetry TracerProvider / MeterProvider to use instead of the global one.
+    tracer_provider: Any = None
+    meter_provider: Any = None
+    # Put the query string in the span's url.query (it may carry secrets: off by default).
+    otel_url_query: bool = False
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -101,7 +109,22 @@ class Options:
         for path in self.exclude_paths:
             if not path.startswith("/"):
                 raise ValueError(f"exclude_paths entries must start with '/', got {path!r}")
+        for name, method in (("tracer_provider", "get_tracer"), ("meter_provider", "get_meter")):
+            provider = getattr(self, name)
+            if provider is None:
+                continue
+            if not callable(getattr(provider, method, None)):
+                raise TypeError(f"{name} must be {_SPELLED[name]}, got {type(provider).__name__}")
         self.histogram_choice()
+
+    def check_otel(self) -> None:
+        """``ValueError`` for an OpenTelemetry option given without ``otel`` (checked on the
+        whole set: one setting alone is checked without the others)."""
+        if not self.otel:
+            for name in ("tracer_provider", "meter_provider", "otel_url_query"):
+                value = getattr(self, name)
+                if value is not None and value is not False:
+                    raise ValueError(f"{name} has no effect without otel=True")
 
     def histogram_choice(self) -> HistogramChoice:
         """The histogram families and buckets to export (``ValueError`` naming a bad one)."""
@@ -149,6 +172,10 @@ _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "exclude_paths": (tuple,),
     "histograms": (frozenset, _NONE),
     "buckets": (tuple,),
+    "otel": (bool,),
+    "tracer_provider": (object,),
+    "meter_provider": (object,),
+    "otel_url_query": (bool,),
 }
 _SPELLED: Final = {
     "registry": "a prometheus_client CollectorRegistry or None",
@@ -165,6 +192,10 @@ _SPELLED: Final = {
     "exclude_paths": "a sequence of paths",
     "histograms": "a set of histogram names or None",
     "buckets": "a mapping of histogram name to boundaries",
+    "otel": "a bool",
+    "tracer_provider": "an OpenTelemetry TracerProvider or None",
+    "meter_provider": "an OpenTelemetry MeterProvider or None",
+    "otel_url_query": "a bool",
 }
 
 
@@ -185,7 +216,8 @@ def normalise(name: str, value: Any) -> Any:
 
 # -- the environment ---------------------------------------------------------------------
 
-# What a deployer can set without code (not the registry or the buckets: those are code).
+# What a deployer can set without code (not the registry, the buckets or the OpenTelemetry
+# providers: those are code).
 ENVIRONMENT: Final = {
     "GATEWATCH_MAX_ROUTES": "max_routes",
     "GATEWATCH_METRICS_PATH": "metrics_path",
@@ -199,6 +231,8 @@ ENVIRONMENT: Final = {
     "GATEWATCH_WORKER_THREADS": "worker_threads",
     "GATEWATCH_EXCLUDE_PATHS": "exclude_paths",
     "GATEWATCH_HISTOGRAMS": "histograms",
+    "GATEWATCH_OTEL": "otel",
+    "GATEWATCH_OTEL_URL_QUERY": "otel_url_query",
 }
 _OFF = frozenset({"", "none", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -269,4 +303,6 @@ def layered(
                     "applies to both layers) or set the same value in both"
                 )
     values: dict[str, Any] = {**(project or {}), **from_environment(environ), **given}
-    return Options(**values)
+    options = Options(**values)
+    options.check_otel()
+    return options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from time import perf_counter
 from typing import Final
@@ -20,6 +21,7 @@ class RequestRecord:
         "after_response",
         "blocking",
         "concurrency",
+        "coroutine",
         "cpu",
         "disconnected",
         "end",
@@ -82,6 +84,10 @@ class RequestRecord:
         # request leaves in-flight, so that finished records keep no app state alive.
         self.scope: Scope | None = None
         self.root_path = ""
+        # An ASGI request's application coroutine while it is in flight: the live view reads
+        # what it awaits now (the innermost frame of its await chain) only when a snapshot is
+        # built. A weak reference (the coroutine must stay collectable); dropped with the scope.
+        self.coroutine: Callable[[], object] | None = None
         self.concurrency = 0
         # Seconds the request waited before the application saw it, from a proxy's
         # timestamp header (None: no header).

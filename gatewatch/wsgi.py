@@ -57,6 +57,10 @@ class GatewatchWSGI:
         exclude_paths: Iterable[str] | Default = DEFAULT,
         histograms: Iterable[str] | Default | None = DEFAULT,
         buckets: Mapping[str, Sequence[float]] | Default = DEFAULT,
+        otel: bool | Default = DEFAULT,
+        tracer_provider: Any = DEFAULT,
+        meter_provider: Any = DEFAULT,
+        otel_url_query: bool | Default = DEFAULT,
     ) -> None:
         """Every option is described in :class:`gatewatch.options.Options`; one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
@@ -76,12 +80,22 @@ class GatewatchWSGI:
                 "exclude_paths": exclude_paths,
                 "histograms": histograms,
                 "buckets": buckets,
+                "otel": otel,
+                "tracer_provider": tracer_provider,
+                "meter_provider": meter_provider,
+                "otel_url_query": otel_url_query,
             },
             project=framework.settings,
             project_source=framework.settings_source,
         )
         setup = connect(options, interface=WSGI, monitor=monitor)
-        self.app = app
+        self.app: WSGIApp = app
+        if setup.otel is not None:
+            # otel=True only: the app is called with the request's span current
+            # (gatewatch.otel.entry); off, nothing changes.
+            from gatewatch.otel.entry import TracedWSGI
+
+            self.app = TracedWSGI(app, setup.otel)
         self.options = options
         self.monitor = setup.monitor
         self._cpu_clock = thread_time if options.cpu_time else _no_cpu_clock

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
 import subprocess
@@ -238,3 +240,47 @@ def test_app_choices_name_the_plans() -> None:
     assert plans_for("django") == [DJANGO]
     with pytest.raises(ValueError, match="unknown demo app"):
         plans_for("pyramid")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_headless_json_plays_every_scenario_and_the_numbers_point_the_expected_way() -> None:
+    completed = run_demo("--headless", "--duration", "10", "--json", timeout=90)
+    assert completed.returncode == 0, completed.stderr
+    summary = json.loads(completed.stdout)
+    assert summary["scenarios"] == ["slow-io", "websockets", "long-stream", "blocking"]
+    asgi, wsgi = summary["interfaces"]["asgi"], summary["interfaces"]["wsgi"]
+    assert asgi["requests"] > 0 and wsgi["requests"] > 0
+    for side in (asgi, wsgi):
+        assert side["p50"] is not None and side["p95"] >= side["p50"]
+    # Slow I/O: one loop keeps many requests in flight; two sync workers hold two at most,
+    # and the rest queue (the demo stamps X-Request-Start as a proxy would).
+    assert asgi["max_concurrency"] > summary["wsgi_workers"] >= wsgi["max_concurrency"]
+    assert wsgi["queue_time_mean"] > 0 and wsgi["queue_time_p95"] > 0
+    # Every WSGI request holds its worker throughout; the loop is held only by the blocking endpoint.
+    assert wsgi["blocking_share"] == pytest.approx(1.0, abs=0.01)
+    assert asgi["blocking_share"] < 0.5
+    assert asgi["loop_lag_p99"] >= summary["blocking_sleep"]
+    assert wsgi["loop_lag_p99"] is None
+    # WebSockets: sessions on ASGI only; the WSGI side refuses the upgrade, and counts it.
+    assert asgi["websocket_sessions"]["accepted"] == asgi["websocket_sessions"]["accepted_recorded"] == 8
+    assert asgi["websocket_sessions"]["refused"] == 0
+    assert wsgi["websocket_sessions"]["accepted"] == 0
+    assert wsgi["websocket_sessions"]["refused"] == wsgi["websocket_sessions"]["refused_recorded"] == 8
+    # Nothing left behind: both servers (and gunicorn's workers, in their process groups) stopped.
+    for server in summary["servers"].values():
+        assert not _alive(server["pid"]), server
+        assert not _listening(int(server["url"].rsplit(":", 1)[1])), server
+
+
+def test_json_without_duration_bounds_is_refused() -> None:
+    completed = run_demo("--headless", "--json", "--duration", "9999", timeout=30)
+    assert completed.returncode == 2
+    assert "--duration" in completed.stderr

@@ -204,8 +204,8 @@ def test_bad_json_is_a_value_error_naming_the_field(data: object, message: str) 
 def test_unknown_keys_are_kept() -> None:
     view = valid_view()
     view["future"] = {"anything": [1]}
-    view["processes"][0]["in_flight"][0]["awaiting"] = "db"
-    assert parse_live_view(view)["processes"][0]["in_flight"][0]["awaiting"] == "db"  # type: ignore[typeddict-item]
+    view["processes"][0]["in_flight"][0]["waiting_on"] = "db"
+    assert parse_live_view(view)["processes"][0]["in_flight"][0]["waiting_on"] == "db"  # type: ignore[typeddict-item]
 
 
 JUNK: list[object] = [None, True, 0, -1, 1.5, "", "x", [], [None], {}, {"a": None}, 10**30]

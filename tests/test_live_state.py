@@ -8,6 +8,7 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -93,6 +94,7 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
         "offload",
         "view",
         "view_kind",
+        "awaiting",
     }
     assert (entry["id"], entry["interface"], entry["method"], entry["route"]) == (
         1,
@@ -104,6 +106,10 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
     assert 0.02 <= entry["blocking"] < entry["age"]
     assert 0 <= entry["cpu"] <= entry["blocking"]
     assert (entry["thread_hops"], entry["offload"], entry["view"], entry["view_kind"]) == (0, None, None, "")
+    # What it awaits now: the innermost frame of its await chain, asyncio.Event.wait.
+    awaiting = entry["awaiting"]
+    assert awaiting is not None
+    assert (awaiting["function"], Path(awaiting["file"]).name) == ("Event.wait", "locks.py")
     assert process["in_flight_unlisted"] == 0
     assert process["in_flight_counts"] == [{"interface": "asgi", "method": "GET", "count": 1}]
     assert process["recent"] == [] and process["per_second"] == []

@@ -52,6 +52,17 @@ class GatewatchMiddleware:
         self.get_response = get_response
         self._options = options
         self._async = iscoroutinefunction(get_response)
+        # What the middleware calls when it records alone: with OTEL on, through an entry point
+        # that starts the request's span and makes it current (behind an outer middleware, that
+        # one does it); off, get_response itself.
+        self._get_response_alone = get_response
+        if options.otel:
+            from gatewatch.otel import sink_for
+            from gatewatch.otel.entry import traced_get_response
+
+            self._get_response_alone = traced_get_response(
+                get_response, lambda: sink_for(self._monitor), is_async=self._async
+            )
         if self._async:
             markcoroutinefunction(self)
         threshold = options.block_threshold
@@ -128,7 +139,7 @@ class GatewatchMiddleware:
         token = current_record.set(record)
         cpu_started = thread_time() if self._options.cpu_time else 0.0
         try:
-            response = self.get_response(request)
+            response = self._get_response_alone(request)
         except BaseException as exc:
             record.exception = exc
             _finish(monitor, record, holds_worker=interface == WSGI)
@@ -153,7 +164,7 @@ class GatewatchMiddleware:
             self._watch(loop, monitor)
         token = current_record.set(record)
         try:
-            awaitable: Awaitable[Any] = self.get_response(request)
+            awaitable: Awaitable[Any] = self._get_response_alone(request)
             response = await self._timer(awaitable, record)
         except Exception as exc:
             record.exception = exc

@@ -3,10 +3,18 @@ is built: the request path only keeps records and numbers, and pays nothing for 
 
 from __future__ import annotations
 
+import types
 from typing import TypedDict
 
 from gatewatch.asgi_routes import route_template
-from gatewatch.live.schema import FinishedRequest, InFlightCount, InFlightRequest, WebSockets, WSGIWorkers
+from gatewatch.live.schema import (
+    AwaitedFrame,
+    FinishedRequest,
+    InFlightCount,
+    InFlightRequest,
+    WebSockets,
+    WSGIWorkers,
+)
 from gatewatch.monitor import Monitor
 from gatewatch.record import WSGI, RequestRecord
 
@@ -36,6 +44,7 @@ def describe_finished(record: RequestRecord, wall_offset: float) -> FinishedRequ
         "view_kind": record.view_kind,
         "finished_at": end + wall_offset,
         "after_response": record.after_response,
+        "queue": record.queue,
     }
 
 
@@ -61,7 +70,59 @@ def describe_in_flight(
         "offload": record.offload,
         "view": record.view,
         "view_kind": record.view_kind,
+        "awaiting": None if wsgi else _awaiting(record, monitor),
     }
+
+
+# Deeper await chains than this are cut: the frame shown is the deepest one reached.
+MAX_AWAIT_DEPTH = 100
+
+
+def awaited_frame(awaitable: object) -> AwaitedFrame | None:
+    """The innermost Python frame of ``awaitable``'s await chain: where a suspended coroutine
+    is waiting now (or, for one running on another thread, where it runs). Follows
+    ``cr_await`` (coroutines), ``gi_yieldfrom`` (generator-based awaitables, ``__await__``
+    generators) and ``ag_await`` (async generators); an awaitable without a frame (an asyncio
+    future, a C extension's awaitable) ends the chain. None when no frame is left (the
+    coroutine finished, or is no coroutine)."""
+    frame: types.FrameType | None = None
+    current = awaitable
+    for _ in range(MAX_AWAIT_DEPTH):
+        if isinstance(current, types.CoroutineType):
+            found, current = current.cr_frame, current.cr_await
+        elif isinstance(current, types.GeneratorType):
+            found, current = current.gi_frame, current.gi_yieldfrom
+        elif isinstance(current, types.AsyncGeneratorType):
+            found, current = current.ag_frame, current.ag_await
+        else:
+            break
+        if found is None:
+            break
+        frame = found
+        if current is None:
+            break
+    if frame is None:
+        return None
+    code = frame.f_code
+    line = frame.f_lineno
+    return {
+        "file": code.co_filename,
+        "line": line if line is not None else code.co_firstlineno,
+        "function": code.co_qualname,
+    }
+
+
+def _awaiting(record: RequestRecord, monitor: Monitor | None) -> AwaitedFrame | None:
+    reference = record.coroutine  # one read: the monitor drops it when the request leaves
+    coroutine = reference() if reference is not None else None
+    if coroutine is None:
+        return None
+    try:
+        return awaited_frame(coroutine)
+    except Exception as exc:  # noqa: BLE001 - an odd awaitable must not break the view
+        if monitor is not None:
+            monitor.report_internal_error("live.awaiting", exc)
+        return None
 
 
 def _routed(record: RequestRecord, monitor: Monitor | None) -> str | None:

@@ -26,6 +26,12 @@ SchemaNumber = Literal[1]
 SCHEMA: Final[SchemaNumber] = 1
 
 
+class AwaitedFrame(TypedDict):
+    file: str
+    line: int
+    function: str
+
+
 class InFlightRequest(TypedDict):
     id: int
     interface: str
@@ -38,6 +44,7 @@ class InFlightRequest(TypedDict):
     offload: float | None
     view: str | None
     view_kind: str
+    awaiting: AwaitedFrame | None
 
 
 class FinishedRequest(TypedDict):
@@ -61,6 +68,7 @@ class FinishedRequest(TypedDict):
     view_kind: str
     finished_at: float
     after_response: float | None
+    queue: float | None
 
 
 class SecondTotals(TypedDict):
@@ -255,6 +263,9 @@ def _build(kind: object) -> Check:
         return _list(args[0])
     if origin is dict and args[0] is str:
         return _dict(_checker(args[1]))
+    if origin in (types.UnionType, typing.Union) and type(None) in args and len(args) == 2:
+        [inner] = [arg for arg in args if arg is not type(None)]
+        return _optional(_checker(inner))
     raise TypeError(f"the live schema uses a type its reader cannot check: {kind!r}")
 
 
@@ -298,6 +309,14 @@ def _typed_dict(kind: type) -> Check:
                 except _Invalid as invalid:
                     invalid.where.append(f".{key}")
                     raise
+
+    return check
+
+
+def _optional(inner: Check) -> Check:
+    def check(value: object) -> None:
+        if value is not None:
+            inner(value)
 
     return check
 

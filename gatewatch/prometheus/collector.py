@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping
+from time import time
 from typing import Any
 
 from prometheus_client.metrics_core import (
@@ -22,6 +24,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Exemplar
 
 from gatewatch import catalogue as c
 from gatewatch.histogram import DEFAULT_CHOICE, Histogram, HistogramChoice, histogram_choice
@@ -53,6 +56,7 @@ class _RouteStats:
         "blocking",
         "cpu",
         "durations",
+        "exemplars",
         "offload",
         "offload_queue",
         "offloaded",
@@ -76,6 +80,8 @@ class _RouteStats:
         self.request_bytes = 0
         self.response_bytes = 0
         self.durations: dict[str, Histogram] = {}
+        # status -> the last exemplar (a sampled span's trace) of each duration bucket.
+        self.exemplars: dict[str, list[Exemplar | None]] | None = None
 
 
 class PrometheusAggregator(Collector, Sink):
@@ -195,6 +201,25 @@ class PrometheusAggregator(Collector, Sink):
                 ekey = (record.interface, record.route_label, record.after_exception_label)
                 self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
 
+    def note_exemplar(self, record: RequestRecord, trace_id: str, span_id: str) -> None:
+        """The request just recorded ran in a sampled span: its duration bucket carries that
+        trace as its exemplar (the latest one wins), shown in the OpenMetrics exposition."""
+        bounds = self._duration_bounds
+        if bounds is None:
+            return
+        value = record.duration
+        with self._lock:
+            stats = self._routes.get((record.interface, record.method, record.route_label))
+            if stats is None or record.status_label not in stats.durations:
+                return
+            if stats.exemplars is None:
+                stats.exemplars = {}
+            slots = stats.exemplars.get(record.status_label)
+            if slots is None:
+                slots = stats.exemplars[record.status_label] = [None] * (len(bounds) + 1)
+            labels = {"trace_id": trace_id, "span_id": span_id}
+            slots[bisect_left(bounds, value)] = Exemplar(labels, value, time())
+
     # -- Collector --------------------------------------------------------------------
 
     def describe(self) -> Iterator[Metric]:
@@ -207,7 +232,16 @@ class PrometheusAggregator(Collector, Sink):
             for key, stats in self._routes.items():
                 labels = list(key)
                 for status, hist in stats.durations.items():
-                    _add_histogram(f["duration"], [*labels, status], hist)
+                    exemplars = stats.exemplars.get(status) if stats.exemplars is not None else None
+                    if exemplars is None:
+                        _add_histogram(f["duration"], [*labels, status], hist)
+                    else:
+                        cumulative = hist.cumulative_buckets()
+                        buckets: list[Any] = [
+                            (bound, count) if exemplar is None else (bound, count, exemplar)
+                            for (bound, count), exemplar in zip(cumulative, exemplars, strict=True)
+                        ]
+                        f["duration"].add_metric([*labels, status], buckets, hist.sum)
                 _add_histogram(f.get("blocking"), labels, stats.blocking)
                 _add_histogram(f.get("cpu"), labels, stats.cpu)
                 _add_histogram(f.get("ttfb"), labels, stats.ttfb)
@@ -280,6 +314,16 @@ def _add_histogram(family: HistogramMetricFamily | None, labels: list[str], hist
 # the same metric names twice.
 _monitors: weakref.WeakKeyDictionary[CollectorRegistry, PrometheusAggregator] = weakref.WeakKeyDictionary()
 _monitors_lock = threading.Lock()
+
+
+def exemplar_hook(monitor: Monitor) -> Callable[[RequestRecord, str, str], None] | None:
+    """Where ``monitor``'s OpenTelemetry export notes a request's trace as an exemplar: the
+    single-process aggregator recording from it, if any."""
+    with _monitors_lock:
+        for aggregator in _monitors.values():
+            if aggregator.monitor is monitor:
+                return aggregator.note_exemplar
+    return None
 
 
 def monitor_for_registry(

@@ -1,0 +1,199 @@
+"""``gatewatch demo`` with scenarios: live in the dashboard on a terminal, or headless with a
+JSON summary (``--headless --json``).
+
+Both start the plan's two servers (:mod:`gatewatch.demo.run`) in a scratch directory of their
+own, on free ports, and stop them by PID (their process groups) on the way out, whether the
+demo ends, is interrupted (Ctrl-C, SIGTERM) or fails; two demos at once share nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from gatewatch.demo.plan import DJANGO, DemoPlan, plans_for
+from gatewatch.demo.run import DemoError, _missing, _server, _tail, app_source
+from gatewatch.demo.scenarios import (
+    BLOCKING_SLEEP,
+    DJANGO_SCENARIOS,
+    LIVE_PATH,
+    SLOW_SLEEP,
+    STARLETTE_FLASK_SCENARIOS,
+    Scenario,
+    Side,
+    fetch,
+    interface_summary,
+    play,
+)
+from gatewatch.demo.servers import ServerProcess
+
+MAX_DURATION = 600.0
+INSTALL_DASHBOARD = "the live demo needs Textual: pip install 'gatewatch[dashboard]' (or pass --headless)"
+
+
+def scenarios_of(plan: DemoPlan) -> tuple[Scenario, ...]:
+    return DJANGO_SCENARIOS if plan is DJANGO else STARLETTE_FLASK_SCENARIOS
+
+
+@contextmanager
+def _terminated_as_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP (the terminal closed) unwind like Ctrl-C, so that every server started
+    is stopped on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextmanager
+def running_servers(plan: DemoPlan, root: Path | None) -> Iterator[list[tuple[Side, ServerProcess]]]:
+    """Both servers of ``plan``, started and answering; stopped (by PID) on the way out."""
+    missing = sorted(name for name in plan.required if _missing(name))
+    if missing:
+        raise DemoError(f"the demo needs {', '.join(missing)}: pip install 'gatewatch[demo]'")
+    source = app_source([plan], root)
+    workdir = Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
+    try:
+        with _terminated_as_exit(), ExitStack() as stack:
+            started = []
+            for spec in plan.sides:
+                server = _server(spec, plan, source, workdir)
+                try:
+                    stack.enter_context(server)
+                except (RuntimeError, TimeoutError) as exc:
+                    raise DemoError(f"the {spec.label} server did not start: {exc}\n{_tail(server)}") from exc
+                started.append((Side(spec.label, spec.interface, server.base_url), server))
+            yield started
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _check(duration: float) -> None:
+    if not 0 < duration <= MAX_DURATION:
+        raise DemoError(f"--duration must be within (0, {MAX_DURATION:g}], got {duration:g}")
+
+
+def run_headless_json(
+    *, app: str, duration: float, root: Path | None = None, out: TextIO | None = None
+) -> int:
+    """Play the scenarios at both servers without a UI and print the summary as JSON."""
+    out = out or sys.stdout
+    _check(duration)
+    try:
+        plans = plans_for(app)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
+    documents: list[dict[str, Any]] = []
+    for plan in plans:
+        with running_servers(plan, root) as servers:
+            sides = [side for side, _ in servers]
+            scenarios = scenarios_of(plan)
+            asyncio.run(play(sides, scenarios, duration=duration / len(plans)))
+            interfaces = {}
+            for side, _server_process in servers:
+                metrics, live = fetch(side.base_url)
+                interfaces[side.interface] = interface_summary(side, metrics, live)
+            documents.append(
+                {
+                    "plan": plan.name,
+                    "duration": duration / len(plans),
+                    "scenarios": [scenario.key for scenario in scenarios],
+                    "slow_sleep": SLOW_SLEEP,
+                    "blocking_sleep": BLOCKING_SLEEP,
+                    "wsgi_workers": plan.wsgi_workers,
+                    "servers": {
+                        side.interface: {"pid": server.pid, "url": side.base_url} for side, server in servers
+                    },
+                    "interfaces": interfaces,
+                }
+            )
+    result: Any = documents[0] if len(documents) == 1 else documents
+    json.dump(result, out, indent=2)
+    out.write("\n")
+    ok = all(doc["interfaces"][name]["requests"] > 0 for doc in documents for name in doc["interfaces"])
+    return 0 if ok else 1
+
+
+def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
+    """Both servers, the dashboard on both live endpoints, and the scenarios played in a
+    thread beside it, a panel naming the one running. Quit with q."""
+    _check(duration)
+    try:
+        from gatewatch_dashboard.app import TopApp
+        from gatewatch_dashboard.sources import LiveSource, Source
+    except ImportError:
+        raise DemoError(INSTALL_DASHBOARD) from None
+    try:
+        plans = plans_for(app)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
+    for plan in plans:
+        with running_servers(plan, root) as servers:
+            sides = [side for side, _ in servers]
+            sources: Sequence[Source] = [LiveSource(side.base_url + LIVE_PATH) for side in sides]
+            scenarios = scenarios_of(plan)
+            top = TopApp(sources)
+            driver = _Driver(top, sides, scenarios, duration / len(plans), plan.title)
+            top.on_start = driver.start
+            top.run()
+            driver.done.set()
+    return 0
+
+
+class _Driver(threading.Thread):
+    """The scenarios' traffic, on its own event loop beside the UI's; a daemon thread, so that
+    quitting the UI early leaves nothing running once the servers are stopped."""
+
+    def __init__(
+        self, top: Any, sides: list[Side], scenarios: Sequence[Scenario], seconds: float, title: str
+    ) -> None:
+        super().__init__(name="gatewatch-demo-traffic", daemon=True)
+        self.top = top
+        self.sides = sides
+        self.scenarios = scenarios
+        self.seconds = seconds
+        self.title = title
+        self.done = threading.Event()
+
+    def announce(self, text: str) -> None:
+        if not self.done.is_set():
+            # The UI may be gone (quit early) by the time this runs: then nobody is watching.
+            with contextlib.suppress(RuntimeError):
+                self.top.call_from_thread(self.top.set_scenario, text)
+
+    def run(self) -> None:
+        try:
+            asyncio.run(play(self.sides, self.scenarios, duration=self.seconds, announce=self.announce))
+            self.announce(f"{self.title}: every scenario played. The numbers stay; q quits.")
+        except Exception as exc:  # noqa: BLE001 - shown in the panel, the UI stays up
+            if not self.done.is_set():
+                self.announce(f"the traffic stopped: {exc}")
+
+
+def default_duration(live: bool) -> float:
+    return 60.0 if live else 10.0
+
+
+def on_terminal() -> bool:
+    return sys.stdout.isatty() and sys.stdin.isatty() and os.environ.get("TERM") != "dumb"

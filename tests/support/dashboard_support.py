@@ -1,0 +1,52 @@
+"""Shared pieces of the dashboard tests: the app on the recorded live views, and its screen as text."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from gatewatch_dashboard.app import TopApp
+from gatewatch_dashboard.sources import RecordedSource, Source
+
+from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
+
+ASGI_SOURCE = "127.0.0.1:8001"
+WSGI_SOURCE = "127.0.0.1:8002"
+SIZE = (160, 44)
+
+
+def recorded_sources() -> list[Source]:
+    return [
+        RecordedSource(ASGI_SOURCE, [ASGI_FILE.read_bytes()]),
+        RecordedSource(WSGI_SOURCE, [WSGI_FILE.read_bytes()]),
+    ]
+
+
+def recorded_app(sources: Sequence[Source] | None = None, **kwargs: object) -> TopApp:
+    """The dashboard on the recorded views, not polling by itself: tests call ``poll_once``."""
+    kwargs.setdefault("poll", False)
+    return TopApp(recorded_sources() if sources is None else sources, **kwargs)  # type: ignore[arg-type]
+
+
+# Textual's SVG export puts a terminal cell 12.2 units wide.
+CELL_WIDTH = 12.2
+_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
+
+
+def screen_text(app: TopApp) -> str:
+    """What the terminal shows, as lines of text (from Textual's SVG export)."""
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for match in _TEXT.finditer(svg):
+        rows.setdefault(float(match[2]), []).append(
+            (float(match[1]), html.unescape(match[3]).replace("\xa0", " "))
+        )
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for x, text in sorted(rows[y]):
+            column = round(x / CELL_WIDTH)
+            line = line.ljust(column) + text
+        lines.append(line.rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""End to end: the example Starlette app under uvicorn, traffic from the test, and the dashboard
+(headless, ``run_test``) polling its live endpoint, showing that traffic and what an in-flight
+request awaits now."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from gatewatch_dashboard.app import TopApp
+from gatewatch_dashboard.sources import LiveSource
+
+from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from tests.support.dashboard_support import SIZE, screen_text
+from tests.support.traffic import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_top_shows_a_real_servers_traffic_and_an_awaited_frame(tmp_path: Path) -> None:
+    port = free_port()
+    server = ServerProcess(
+        uvicorn_command("examples.starlette_app:wrapped", port),
+        port=port,
+        ready_path="/metrics",
+        cwd=ROOT,
+        log_path=tmp_path / "uvicorn.log",
+    )
+    # One process, its own live view: no snapshot directory inherited from the caller.
+    for name in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        server.env.pop(name, None)
+    with server:
+        with httpx.Client(base_url=server.base_url) as client:
+            for _ in range(12):
+                assert client.get("/fast").status_code == 200
+        slow = threading.Thread(
+            target=httpx.get, args=(server.base_url + "/slow?seconds=4",), kwargs={"timeout": 30}
+        )
+        slow.start()
+        try:
+            app = TopApp([LiveSource(server.base_url + "/_gatewatch/live.json")], poll=False)
+            async with app.run_test(size=SIZE) as pilot:
+                for _ in range(50):
+                    await app.poll_once()
+                    await pilot.pause()
+                    [reading] = app.readings
+                    if reading.view and any(p["in_flight"] for p in reading.view["processes"]):
+                        break
+                    await pilot.pause(0.05)
+                [reading] = app.readings
+                assert reading.error is None
+                assert "ASGI uvicorn" in screen_text(app)
+                await pilot.press("4")
+                routes = {row.route: row for row in reading.routes}
+                assert routes["/fast"].requests == 12
+                assert "/fast" in screen_text(app)
+                await pilot.press("2")
+                text = screen_text(app)
+                [line] = [line for line in text.splitlines() if "/slow" in line]
+                # anyio.sleep -> asyncio.sleep: the innermost frame of the request's await chain.
+                assert "sleep" in line and "asyncio" in line, line
+        finally:
+            slow.join(timeout=30)

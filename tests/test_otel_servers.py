@@ -1,0 +1,127 @@
+"""The OTLP/HTTP round trip: spans and metrics of requests served by a real uvicorn and a real
+gunicorn ``-w 2``, exported by the SDK to a receiver on 127.0.0.1 and decoded there."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from tests.support.otlp_receiver import Received, otlp_receiver
+from tests.support.traffic import ROOT
+
+pytestmark = pytest.mark.slow
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
+SERVER_KIND = 2  # opentelemetry.proto.trace.v1.Span.SPAN_KIND_SERVER
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, Received]]:
+    with otlp_receiver() as found:
+        yield found
+
+
+def otel_env(endpoint: str, service: str) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_METRIC_EXPORT_INTERVAL": "300",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+    }
+
+
+def request_counts(received: Received) -> dict[str, int]:
+    """Requests per worker (service.instance.id), from the latest cumulative duration points."""
+    latest: dict[tuple[str, tuple[Any, ...]], int] = {}
+    for resource, attributes, point in received.points("http.server.request.duration"):
+        key = (resource["service.instance.id"], tuple(sorted(attributes.items())))
+        latest[key] = max(latest.get(key, 0), point.count)
+    counts: dict[str, int] = {}
+    for (instance, _), count in latest.items():
+        counts[instance] = counts.get(instance, 0) + count
+    return counts
+
+
+def server_spans(received: Received) -> list[tuple[dict[str, Any], Any]]:
+    return [(resource, span) for resource, span in received.spans() if span.kind == SERVER_KIND]
+
+
+def test_uvicorn_exports_spans_and_metrics(receiver: tuple[str, Received]) -> None:
+    endpoint, received = receiver
+    port = free_port()
+    command = uvicorn_command("tests.support.otel_server_app:asgi_app", port)
+    env = otel_env(endpoint, "gatewatch-uvicorn")
+    with ServerProcess(command, port=port, ready_path="/items/0", env=env, cwd=ROOT) as server:
+        with httpx.Client(base_url=server.base_url) as client:
+            for n in range(1, 6):
+                assert client.get(f"/items/{n}").status_code == 200
+            assert client.get("/items/9", headers={"traceparent": TRACEPARENT}).status_code == 200
+            assert client.get("/missing").status_code == 404
+        expected = 1 + 5 + 1 + 1  # the ready probe too
+        received.wait(
+            lambda: (
+                len(server_spans(received)) >= expected and sum(request_counts(received).values()) >= expected
+            )
+        )
+    spans = server_spans(received)
+    assert len(spans) == expected
+    resource, _ = spans[0]
+    assert resource["service.name"] == "gatewatch-uvicorn"
+    names = sorted(span.name for _, span in spans)
+    assert names == ["GET"] + ["GET /items/{item_id:int}"] * 7
+    (joined,) = [span for _, span in spans if span.trace_id.hex() == TRACE_ID]
+    assert joined.parent_span_id.hex() == "b7ad6b7169203331"
+    inner = [span for _, span in received.spans() if span.name == "load item"]
+    by_id = {span.span_id: span for _, span in spans}
+    assert len(inner) == 7 and all(by_id[span.parent_span_id].name.startswith("GET") for span in inner)
+    assert sum(request_counts(received).values()) == expected
+
+
+def test_gunicorn_two_workers_export_their_own(receiver: tuple[str, Received]) -> None:
+    endpoint, received = receiver
+    port = free_port()
+    command = gunicorn_command(
+        "tests.support.otel_server_app:wsgi_app",
+        port,
+        "-w",
+        "2",
+        "-c",
+        str(ROOT / "examples" / "gunicorn.conf.py"),
+    )
+    env = {**otel_env(endpoint, "gatewatch-gunicorn"), "GATEWATCH_OTEL": "true"}
+    sent = 30
+    with ServerProcess(command, port=port, ready_path="/", env=env, cwd=ROOT) as server:
+
+        def get(n: int) -> int:
+            headers = {"traceparent": TRACEPARENT} if n == 0 else {}
+            return httpx.get(server.base_url + f"/hello/{n}", headers=headers).status_code
+
+        # Six at a time: both sync workers serve some.
+        with ThreadPoolExecutor(6) as pool:
+            assert set(pool.map(get, range(sent))) == {200}
+        expected = sent + 1
+        received.wait(
+            lambda: (
+                len(server_spans(received)) >= expected and sum(request_counts(received).values()) >= expected
+            )
+        )
+    spans = server_spans(received)
+    assert len(spans) == expected
+    assert {resource["service.name"] for resource, _ in spans} == {"gatewatch-gunicorn"}
+    assert all(span.name == "GET" for _, span in spans)
+    assert sum(span.trace_id.hex() == TRACE_ID for _, span in spans) == 1
+    counts = request_counts(received)
+    # Each worker exports its own requests: none lost, none doubled.
+    assert sum(counts.values()) == expected
+    span_workers = {resource["service.instance.id"] for resource, _ in spans}
+    assert set(counts) == span_workers
+    assert len(counts) == 2, counts
+    inner = [span for _, span in received.spans() if span.name == "wsgi work"]
+    assert len(inner) == expected
