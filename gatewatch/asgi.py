@@ -22,7 +22,7 @@ from gatewatch.live.endpoint import live_asgi_app
 from gatewatch.live.state import live_state_for
 from gatewatch.loop_watch import watch
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT, Default, layered
+from gatewatch.options import DEFAULT, Default, keyword_options, layered
 from gatewatch.paths import EXCLUDED, SpecialPaths
 from gatewatch.prometheus.exposition import metrics_asgi_app
 from gatewatch.record import ASGI, RequestRecord, current_record
@@ -69,28 +69,12 @@ class GatewatchASGI:
         """Every option is described in :class:`gatewatch.options.Options`; one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
         the default there."""
+        # The keyword arguments as given (before any other local exists), by option name.
+        given = keyword_options(locals())
         check_asgi_app(app)
         framework = frameworks.for_asgi(app)
         options = layered(
-            {
-                "registry": registry,
-                "max_routes": max_routes,
-                "metrics_path": metrics_path,
-                "cpu_time": cpu_time,
-                "live_path": live_path,
-                "live_token": live_token,
-                "loop_lag_interval": loop_lag_interval,
-                "block_threshold": block_threshold,
-                "track_offload": track_offload,
-                "queue_time_header": queue_time_header,
-                "exclude_paths": exclude_paths,
-                "histograms": histograms,
-                "buckets": buckets,
-                "otel": otel,
-                "tracer_provider": tracer_provider,
-                "meter_provider": meter_provider,
-                "otel_url_query": otel_url_query,
-            },
+            given,
             project=framework.settings,
             project_source=framework.settings_source,
         )

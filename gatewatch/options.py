@@ -156,6 +156,7 @@ def _is_instance(value: object, expected: tuple[type, ...]) -> bool:
     return not (isinstance(value, float) and not math.isfinite(value))
 
 
+_OPTION_NAMES: Final = tuple(option.name for option in dataclasses.fields(Options))
 _NONE = type(None)
 _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "registry": (CollectorRegistry, _NONE),
@@ -281,6 +282,11 @@ def _parse(name: str, text: str) -> Any:
 
 
 # -- the layers --------------------------------------------------------------------------
+
+
+def keyword_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A middleware's keyword arguments (its ``locals()`` on entry) that are options."""
+    return {name: arguments[name] for name in _OPTION_NAMES if name in arguments}
 
 
 def layered(
