@@ -404,11 +404,11 @@ def overview() -> dict[str, Any]:
         ),
         Panel(
             "CPU share of request time",
-            "On-CPU time of the request's thread over its duration; the rest is waiting (I/O, "
-            "locks, sleeps, the loop).",
+            "On-CPU time of the request's thread over its duration, per request on average (CPU "
+            "time is sampled under ASGI, so means are divided, not sums); the rest is waiting.",
             [
                 Target(
-                    f"{sum_rate(CPU + '_sum', ROUTE, by)}\n/\n{sum_rate(DURATION + '_sum', ROUTE, by)}",
+                    f"({mean(CPU, ROUTE, by)})\n/\n({mean(DURATION, ROUTE, by)})",
                     "{{interface}}",
                 )
             ],
@@ -660,8 +660,8 @@ def loop_and_workers() -> dict[str, Any]:
             "On-CPU time over duration per route: low under WSGI means the worker is held while waiting.",
             [
                 Target(
-                    f"{sum_rate(CPU + '_sum', ROUTE, 'interface, route')}\n/\n"
-                    f"{sum_rate(DURATION + '_sum', ROUTE, 'interface, route')}",
+                    f"({mean(CPU, ROUTE, 'interface, route')})\n/\n"
+                    f"({mean(DURATION, ROUTE, 'interface, route')})",
                     "{{interface}} {{route}}",
                 )
             ],
