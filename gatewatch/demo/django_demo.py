@@ -28,10 +28,9 @@ ENDPOINTS: tuple[str, ...] = (
 )
 
 FOOTNOTE = (
-    "Route /metrics (the readiness probe and the scrape: Django serves it as an ordinary view) "
-    "is left out of every number above. Offload runs until the request is resumed on the loop "
-    "and includes closing the response after its last byte (Django does that in a thread), so "
-    "it can exceed the duration."
+    "The readiness probe and the scrapes (/metrics, served by gatewatch.django.urls) are not "
+    "recorded. A request ends with its last byte: closing the response afterwards (Django does "
+    "that in a thread) is after-response time, not offload, duration or concurrency."
 )
 
 

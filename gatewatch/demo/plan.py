@@ -111,8 +111,8 @@ DJANGO = DemoPlan(
     endpoints=django_report.ENDPOINTS,
     required=("httpx", "uvicorn", "gunicorn", "django", "channels"),
     marker="django_project/settings.py",
-    # Django serves /metrics as an ordinary view, so the probe and the scrape are
-    # recorded; excluded_routes keeps them out of the comparison.
+    # gatewatch.django.urls serves /metrics and gatewatch leaves it unrecorded;
+    # excluded_routes keeps it out of the comparison should a project record it.
     ready_path="/metrics",
     excluded_routes=("/metrics",),
     explain=_explain_django,
