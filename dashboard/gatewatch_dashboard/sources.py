@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -53,7 +54,7 @@ def _problem(exc: BaseException) -> str:
     return text if len(text) < 200 else text[:197] + "..."
 
 
-class _HTTPSource:
+class _HTTPSource(ABC):
     kind = "live"
 
     def __init__(
@@ -76,8 +77,9 @@ class _HTTPSource:
         self._last = replace(reading, polls=self.polls)
         return self._last
 
+    @abstractmethod
     async def _fetch(self) -> Reading:
-        raise NotImplementedError
+        """One reading of this kind of endpoint (each source class says how)."""
 
     async def _get(self, url: str, **params: str) -> httpx.Response:
         response = await self._client.get(url, params=params or None)
