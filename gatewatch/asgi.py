@@ -22,8 +22,8 @@ from gatewatch.live.endpoint import live_asgi_app
 from gatewatch.live.state import live_state_for
 from gatewatch.loop_watch import watch
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT, Default, keyword_options, layered
-from gatewatch.paths import EXCLUDED, SpecialPaths
+from gatewatch.options import DEFAULT, Default, keyword_options
+from gatewatch.paths import EXCLUDED, special_paths
 from gatewatch.prometheus.exposition import metrics_asgi_app
 from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.request_queue import queue_seconds
@@ -73,11 +73,7 @@ class GatewatchASGI:
         given = keyword_options(locals())
         check_asgi_app(app)
         framework = frameworks.for_asgi(app)
-        options = layered(
-            given,
-            project=framework.settings,
-            project_source=framework.settings_source,
-        )
+        options = framework.options(given)
         setup = connect(options, interface=ASGI, monitor=monitor)
         self.app: ASGIApp = app
         if setup.otel is not None:
@@ -106,12 +102,12 @@ class GatewatchASGI:
         self._watched_loop: object = False
         # gatewatch's own pages, answered before counting (so they are never recorded), and
         # the paths left to the app unrecorded.
-        pages: dict[str, ASGIApp] = {}
-        if options.metrics_path is not None:
-            pages[options.metrics_path] = metrics_asgi_app(setup.registry)
-        if options.live_path is not None:
-            pages[options.live_path] = live_asgi_app(live_state_for(setup.monitor), token=options.live_token)
-        self._paths = SpecialPaths(pages, (*options.exclude_paths, *framework.own_paths))
+        self._paths = special_paths(
+            options,
+            metrics_page=lambda: metrics_asgi_app(setup.registry),
+            live_page=lambda: live_asgi_app(live_state_for(setup.monitor), token=options.live_token),
+            also_excluded=framework.own_paths,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         # HTTP is served inline here rather than in a helper coroutine: one coroutine

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from gatewatch.options import Options, layered
+
 
 @dataclass(frozen=True)
 class Framework:
@@ -28,6 +30,11 @@ class Framework:
     settings_source: str = ""
     # Paths of gatewatch's own pages that the framework serves (never recorded).
     own_paths: tuple[str, ...] = ()
+
+    def options(self, given: dict[str, Any]) -> Options:
+        """The middleware's options: the keywords ``given``, over the environment, over this
+        framework's settings, over the defaults."""
+        return layered(given, project=self.settings, project_source=self.settings_source)
 
 
 def for_asgi(app: object) -> Framework:

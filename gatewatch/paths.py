@@ -7,8 +7,10 @@ untouched and are never recorded. An entry ending in ``*`` is a prefix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final, Generic, TypeVar
+
+from gatewatch.options import Options
 
 App = TypeVar("App")
 
@@ -49,3 +51,20 @@ class SpecialPaths(Generic[App]):
         if found is None and self._prefixes and path.startswith(self._prefixes):
             return EXCLUDED
         return found
+
+
+def special_paths(
+    options: Options,
+    *,
+    metrics_page: Callable[[], App],
+    live_page: Callable[[], App],
+    also_excluded: Iterable[str] = (),
+) -> SpecialPaths[App]:
+    """A middleware's special paths: its own pages as ``options`` turn them on (each page built
+    only when it is), its ``exclude_paths``, and ``also_excluded`` (a framework's own views)."""
+    pages: dict[str, App] = {}
+    if options.metrics_path is not None:
+        pages[options.metrics_path] = metrics_page()
+    if options.live_path is not None:
+        pages[options.live_path] = live_page()
+    return SpecialPaths(pages, (*options.exclude_paths, *also_excluded))

@@ -17,8 +17,8 @@ from gatewatch.hub import connect
 from gatewatch.live.endpoint import live_wsgi_app
 from gatewatch.live.state import live_state_for
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT, Default, keyword_options, layered
-from gatewatch.paths import EXCLUDED, SpecialPaths
+from gatewatch.options import DEFAULT, Default, keyword_options
+from gatewatch.paths import EXCLUDED, special_paths
 from gatewatch.prometheus.exposition import metrics_wsgi_app
 from gatewatch.record import WSGI, RequestRecord, current_record
 from gatewatch.request_queue import environ_key, queue_seconds
@@ -69,11 +69,7 @@ class GatewatchWSGI:
         given = keyword_options(locals())
         check_wsgi_app(app)
         framework = frameworks.for_wsgi(app)
-        options = layered(
-            given,
-            project=framework.settings,
-            project_source=framework.settings_source,
-        )
+        options = framework.options(given)
         setup = connect(options, interface=WSGI, monitor=monitor)
         self.app: WSGIApp = app
         if setup.otel is not None:
@@ -92,12 +88,12 @@ class GatewatchWSGI:
         self._capacity_pending = True
         # gatewatch's own pages, answered before counting (so they are never recorded), and
         # the paths left to the app unrecorded.
-        pages: dict[str, WSGIApp] = {}
-        if options.metrics_path is not None:
-            pages[options.metrics_path] = metrics_wsgi_app(setup.registry)
-        if options.live_path is not None:
-            pages[options.live_path] = live_wsgi_app(live_state_for(setup.monitor), token=options.live_token)
-        self._paths = SpecialPaths(pages, (*options.exclude_paths, *framework.own_paths))
+        self._paths = special_paths(
+            options,
+            metrics_page=lambda: metrics_wsgi_app(setup.registry),
+            live_page=lambda: live_wsgi_app(live_state_for(setup.monitor), token=options.live_token),
+            also_excluded=framework.own_paths,
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
