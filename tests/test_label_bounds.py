@@ -16,7 +16,7 @@ from gatewatch.labels import BoundedLabels
 from gatewatch.prometheus.shared_labels import SharedAdmission
 from tests.support.label_bound_apps import MAX_ROUTES
 from tests.support.scrape import samples
-from tests.support.traffic import ROOT, gunicorn_config, scrape
+from tests.support.traffic import ROOT, gunicorn_config, scrape, uvicorn_workers_command
 
 ROUTES_FILE = "gatewatch_labels_routes.jsonl"
 
@@ -98,16 +98,7 @@ def test_client_chosen_close_codes_are_bounded_across_workers(tmp_path: Path) ->
     multiproc = tmp_path / "multiproc"
     multiproc.mkdir()
     port = free_port()
-    command = gunicorn_command(
-        "tests.support.label_bound_apps:asgi",
-        port,
-        "-w",
-        "2",
-        "-k",
-        "uvicorn.workers.UvicornWorker",
-        "-c",
-        str(gunicorn_config(tmp_path)),
-    )
+    command = uvicorn_workers_command("tests.support.label_bound_apps:asgi", port, tmp_path, workers=2)
     codes = random.Random(7).sample(range(3000, 5000), 200)
 
     async def sessions(base: str) -> None:

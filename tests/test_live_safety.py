@@ -16,12 +16,12 @@ import pytest
 import websockets
 
 from gatewatch import GatewatchWSGI
-from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
+from gatewatch.demo.servers import ServerProcess, free_port
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.monitor import Monitor
 from tests.support.live_support import idle_snapshot
-from tests.support.traffic import ROOT, gunicorn_config
+from tests.support.traffic import ROOT, uvicorn_workers_command
 from tests.support.wsgi_driver import call, make_environ
 
 
@@ -103,16 +103,7 @@ def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) 
     multiproc = tmp_path / "multiproc"
     multiproc.mkdir()
     port = free_port()
-    command = gunicorn_command(
-        "tests.support.label_bound_apps:asgi",
-        port,
-        "-w",
-        "2",
-        "-k",
-        "uvicorn.workers.UvicornWorker",
-        "-c",
-        str(gunicorn_config(tmp_path)),
-    )
+    command = uvicorn_workers_command("tests.support.label_bound_apps:asgi", port, tmp_path, workers=2)
 
     async def hold_sessions(base: str, ready: asyncio.Event, done: asyncio.Event) -> None:
         url = base.replace("http://", "ws://") + "/ws"
@@ -170,16 +161,7 @@ def test_under_gunicorn_a_fifo_and_a_forged_worker_are_ignored(tmp_path: Path) -
     os.chown(forged, 65534, 65534)
     port = free_port()
     # One worker: the one answering reads the directory, FIFO and forged file included.
-    command = gunicorn_command(
-        "tests.support.label_bound_apps:asgi",
-        port,
-        "-w",
-        "1",
-        "-k",
-        "uvicorn.workers.UvicornWorker",
-        "-c",
-        str(gunicorn_config(tmp_path)),
-    )
+    command = uvicorn_workers_command("tests.support.label_bound_apps:asgi", port, tmp_path, workers=1)
     with ServerProcess(
         command, port=port, ready_path="/ready", cwd=ROOT, env={"GATEWATCH_LIVE_DIR": str(live_dir)}
     ) as server:

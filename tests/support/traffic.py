@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from gatewatch.demo.servers import gunicorn_command
 from tests.support.scrape import samples
 
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
@@ -23,6 +24,20 @@ def gunicorn_config(directory: Path, *, hooks: str = "*") -> Path:
     config = directory / "gunicorn_conf.py"
     config.write_text(f"from gatewatch.gunicorn import {hooks}  # noqa: F401, F403\n")
     return config
+
+
+def uvicorn_workers_command(app: str, port: int, directory: Path, *, workers: int = 2) -> list[str]:
+    """gunicorn with uvicorn's worker class and the documented hooks: ASGI under ``-w N``."""
+    return gunicorn_command(
+        app,
+        port,
+        "-w",
+        str(workers),
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-c",
+        str(gunicorn_config(directory)),
+    )
 
 
 # (method, route, status) -> requests
