@@ -122,8 +122,9 @@ class GatewatchASGI:
                 return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
             return await self.app(scope, receive, send)
         path = scope["path"]
+        root_path = scope.get("root_path", "")
         if self._paths.active:
-            special = self._paths.find(path, scope.get("root_path", ""))
+            special = self._paths.find(path, root_path)
             if special is not None:
                 if special is EXCLUDED:
                     return await self.app(scope, receive, send)
@@ -136,7 +137,6 @@ class GatewatchASGI:
             return await self.app(scope, receive, send)
         if self._queue_header is not None:
             self._note_queue(record, scope)
-        root_path = scope.get("root_path", "")
         # For the live view: a router names the route in the scope while the request runs.
         record.scope, record.root_path = scope, root_path
         token = current_record.set(record)
