@@ -17,6 +17,7 @@ from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_websocket import serve_websocket
+from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.hub import connect
 from gatewatch.live.endpoint import live_asgi_app
 from gatewatch.live.state import live_state_for
@@ -29,9 +30,6 @@ from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.request_queue import queue_seconds
 from gatewatch.step_timer import timer_class
 from gatewatch.types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
-
-# Under ASGI, CPU time is measured for one request in this many (see GatewatchASGI.__init__).
-CPU_SAMPLE_EVERY = 8
 
 
 class GatewatchASGI:
@@ -233,9 +231,9 @@ class GatewatchASGI:
                     record.route = route_template(scope, root_path)
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.route", exc)
-            # Neither call raises: the request leaves in-flight and is counted, once.
-            monitor.finish(record)
-            monitor.after_response(record, returned, None)
+            # Never raises: the request leaves in-flight and is counted, once, with the time
+            # the application went on after its response ended.
+            monitor.finish(record, returned)
 
     def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
         for name, value in scope.get("headers", ()):

@@ -9,16 +9,19 @@ module (:mod:`gatewatch.flask`, :mod:`gatewatch.django`); the middlewares call o
   gatewatch's own Django views (``gatewatch.django.urls``: ``/metrics``, the live view) are
   not recorded as the project's routes.
 - Channels: the ``URLRouter`` patterns name WebSocket sessions.
-- Flask: its URL rules name the routes and its signals report the exceptions it handles.
+- Flask: its URL rules name the routes (read when the app starts its response) and its
+  exception signal reports the exceptions it handles.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gatewatch.options import Options, layered
+from gatewatch.record import RequestRecord
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class Framework:
     settings_source: str = ""
     # Paths of gatewatch's own pages that the framework serves (never recorded).
     own_paths: tuple[str, ...] = ()
+    # Names a WSGI request's route when the app starts its response, while the framework's
+    # own request is still current (Flask); None: the framework names it otherwise.
+    name_route: Callable[[RequestRecord], None] | None = None
 
     def options(self, given: dict[str, Any]) -> Options:
         """The middleware's options: the keywords ``given``, over the environment, over this
@@ -49,11 +55,12 @@ def for_asgi(app: object) -> Framework:
 
 def for_wsgi(app: object) -> Framework:
     if "flask" in sys.modules:
-        from gatewatch.flask import annotate_flask, flask_app_of
+        from gatewatch.flask import annotate_flask, flask_app_of, name_route
 
         flask_app = flask_app_of(app)
         if flask_app is not None:
             annotate_flask(flask_app)
+            return Framework(name_route=name_route)
     return _django(app)
 
 

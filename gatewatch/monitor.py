@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -40,12 +41,10 @@ class Sink:
         without one. Comes once per request, before :meth:`request_finished`."""
 
     def request_finished(self, record: RequestRecord) -> None:
-        """The request is over; every number of ``record`` is final but the after-response ones."""
-
-    def request_after_response(self, record: RequestRecord) -> None:
-        """The application returned (ASGI) or the response was closed (WSGI) after the response
-        ended: ``record.after_response`` seconds later; ``record.after_exception_label`` names an
-        exception raised then ("" if none). Comes after :meth:`request_finished`, at most once."""
+        """The request is over; every number of ``record`` is final. When its response ended
+        and the application returned (ASGI) or the response was closed (WSGI) after that,
+        ``record.after_response`` is the seconds in between (else None), and
+        ``record.after_exception_label`` names an exception raised then ("" if none)."""
 
     def internal_error(self) -> None:
         """An error inside gatewatch was counted."""
@@ -98,11 +97,15 @@ class Monitor:
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], int] = {}
         self._in_flight_by_interface: dict[str, int] = {}
+        # The records in flight, oldest first (for the live view), and how many started.
+        self._flying: dict[RequestRecord, None] = {}
+        self._started = 0
+        # Called once, at this process's first request (gatewatch.live starts its writer).
+        self._first_request: list[Callable[[], None]] = []
         self._sinks: tuple[Sink, ...] = ()
         self._on_started: tuple[RequestHook, ...] = ()
         self._on_left: tuple[RequestHook, ...] = ()
         self._on_finished: tuple[RequestHook, ...] = ()
-        self._on_after_response: tuple[RequestHook, ...] = ()
         self._on_internal_error: tuple[Callable[[], None], ...] = ()
         # The other hooks (sessions, the loop, worker threads) by name, for _notify.
         self._hooks: dict[str, tuple[Callable[..., None], ...]] = {}
@@ -127,7 +130,6 @@ class Monitor:
             self._on_started = overriding(sinks, "request_started")
             self._on_left = overriding(sinks, "request_left")
             self._on_finished = overriding(sinks, "request_finished")
-            self._on_after_response = overriding(sinks, "request_after_response")
             self._on_internal_error = overriding(sinks, "internal_error")
             self._hooks = {hook: overriding(sinks, hook) for hook in _NOTIFIED_HOOKS}
 
@@ -139,6 +141,12 @@ class Monitor:
             self.worker_threads = threads
             self._notify("worker_threads_known", threads)
 
+    def on_first_request(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at the next request this process starts, once (in the process that
+        serves it: a monitor built before gunicorn's fork calls it in each worker)."""
+        # No lock: a list append is atomic, and this may run in a child just after a fork.
+        self._first_request.append(callback)
+
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
         record = RequestRecord(interface, method_label(method), path, perf_counter())
         key = (interface, record.method)
@@ -147,6 +155,10 @@ class Monitor:
             record.concurrency = already
             self._in_flight_by_interface[interface] = already + 1
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._started = record.number = self._started + 1
+            self._flying[record] = None
+        if self._first_request:
+            self._run_first_request()
         for hook in self._on_started:
             try:
                 hook(record)
@@ -166,20 +178,41 @@ class Monitor:
         with self._lock:
             self._in_flight_by_interface[interface] -= 1
             self._in_flight[(interface, record.method)] -= 1
+            self._flying.pop(record, None)
         for hook in self._on_left:
             try:
                 hook(record)
             except Exception as exc:  # noqa: BLE001
                 self.report_internal_error("sink.request_left", exc)
 
-    def finish(self, record: RequestRecord) -> None:
-        """Record the request, once; never raises (whatever failed before, in-flight returns)."""
+    def _run_first_request(self) -> None:
+        with self._lock:
+            callbacks, self._first_request = self._first_request, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:  # noqa: BLE001
+                self.report_internal_error("monitor.first_request", exc)
+
+    def finish(
+        self, record: RequestRecord, returned: float | None = None, exception: BaseException | None = None
+    ) -> None:
+        """Record the request, once; never raises (whatever failed before, in-flight returns).
+
+        ``returned`` is when the application returned (ASGI) or its response was closed (WSGI)
+        (perf_counter), and ``exception`` what it raised then: given, the after-response
+        numbers go to the sinks with the rest, in one call each.
+        """
         if record.finished:
             return
         record.finished = True
         try:
             if record.end is None:
                 record.end = perf_counter()
+            if returned is not None and record.response_complete:
+                record.after_response = max(returned - record.end, 0.0)
+                if exception is not None:
+                    record.after_exception_label = self.exception_types.label(exception_name(exception))
             record.route_label = self.routes.route(record.route)
             if record.disconnected:
                 record.status_label = status_label(CLIENT_CLOSED_STATUS)
@@ -199,24 +232,6 @@ class Monitor:
                 self.report_internal_error("sink.request_finished", exc)
         if record.loop_blocks is not None:
             self._report_blocks(record)
-
-    def after_response(self, record: RequestRecord, ended: float, exception: BaseException | None) -> None:
-        """The application returned, or the response was closed, at ``ended`` (perf_counter), after a
-        response that ended at ``record.end``: what it did since is recorded apart, once."""
-        if record.after_response is not None or record.end is None or not record.response_complete:
-            return
-        try:
-            record.after_response = max(ended - record.end, 0.0)
-            if exception is not None:
-                record.after_exception_label = self.exception_types.label(exception_name(exception))
-        except Exception as exc:  # noqa: BLE001
-            self.report_internal_error("monitor.after_response", exc)
-            return
-        for hook in self._on_after_response:
-            try:
-                hook(record)
-            except Exception as exc:  # noqa: BLE001
-                self.report_internal_error("sink.request_after_response", exc)
 
     def start_session(self, path: str) -> WebSocketRecord:
         return WebSocketRecord(path, perf_counter(), self.sessions.next_id())
@@ -277,6 +292,14 @@ class Monitor:
     def _label_exception(self, record: RequestRecord) -> None:
         if record.exception is not None:
             record.exception_label = self.exception_types.label(exception_name(record.exception))
+
+    def flying(self, limit: int) -> tuple[list[RequestRecord], int]:
+        """The oldest ``limit`` records in flight, and how many more there are."""
+        with self._lock:
+            flying = self._flying
+            if len(flying) <= limit:
+                return list(flying), 0
+            return list(itertools.islice(flying, limit)), len(flying) - limit
 
     def in_flight(self) -> dict[tuple[str, str], int]:
         with self._lock:

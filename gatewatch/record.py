@@ -34,6 +34,7 @@ class RequestRecord:
         "longest_step",
         "loop_blocks",
         "method",
+        "number",
         "offload",
         "offload_depth",
         "offload_queue",
@@ -89,6 +90,8 @@ class RequestRecord:
         # built. A weak reference (the coroutine must stay collectable); dropped with the scope.
         self.coroutine: Callable[[], object] | None = None
         self.concurrency = 0
+        # The monitor's count of requests started in this process when this one started.
+        self.number = 0
         # Seconds the request waited before the application saw it, from a proxy's
         # timestamp header (None: no header).
         self.queue: float | None = None

@@ -100,7 +100,7 @@ async def test_work_after_the_response_is_apart(registry: CollectorRegistry) -> 
 
 
 async def test_cpu_time_is_measured_on_one_request_in_eight(registry: CollectorRegistry) -> None:
-    from gatewatch.asgi import CPU_SAMPLE_EVERY
+    from gatewatch.catalogue import CPU_SAMPLE_EVERY
 
     app = GatewatchASGI(hello, registry=registry)
     for _ in range(2 * CPU_SAMPLE_EVERY):

@@ -151,8 +151,7 @@ def series_per_route(
             record.view, record.view_kind = "app.views.item", "sync"
         record.response_ended()
         monitor.leave_in_flight(record)
-        monitor.finish(record)
-        monitor.after_response(record, time.perf_counter(), None)
+        monitor.finish(record, time.perf_counter())
     return sum(("route", ROUTE) in labels for _, labels in samples(generate_latest(registry).decode()))
 
 

@@ -91,8 +91,7 @@ def busy_state() -> tuple[Monitor, LiveState]:
     finished.status = 201
     finished.exception = ValueError("boom")
     finished.response_ended()
-    monitor.finish(finished)
-    monitor.after_response(finished, finished.start + 1.0, None)
+    monitor.finish(finished, finished.start + 1.0)
     session = monitor.start_session("/ws")
     session.route = "/ws"
     session.outcome = "accepted"

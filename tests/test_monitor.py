@@ -108,7 +108,6 @@ def test_only_the_hooks_a_sink_overrides_are_called(monkeypatch: pytest.MonkeyPa
     for hook in (
         "request_started",
         "request_left",
-        "request_after_response",
         "internal_error",
         "session_accepted",
         "session_finished",
@@ -119,8 +118,7 @@ def test_only_the_hooks_a_sink_overrides_are_called(monkeypatch: pytest.MonkeyPa
     record = monitor.start("wsgi", "GET", "/")
     record.status = 200
     record.response_ended()
-    monitor.finish(record)
-    monitor.after_response(record, record.start + 1.0, None)
+    monitor.finish(record, record.start + 1.0)
     monitor.loop_lag(0.1)
     session = monitor.start_session("/ws")
     monitor.session_accepted(session)

@@ -17,6 +17,7 @@ from gatewatch.live.schema import (
 )
 from gatewatch.monitor import Monitor
 from gatewatch.record import WSGI, RequestRecord
+from gatewatch.wsgi_routes import werkzeug_route
 
 
 def describe_finished(record: RequestRecord, wall_offset: float) -> FinishedRequest:
@@ -126,7 +127,8 @@ def _awaiting(record: RequestRecord, monitor: Monitor | None) -> AwaitedFrame | 
 
 
 def _routed(record: RequestRecord, monitor: Monitor | None) -> str | None:
-    """The route an ASGI router (Starlette, FastAPI) has put in the request's scope so far.
+    """The route an ASGI router (Starlette, FastAPI) has put in the request's scope so far,
+    or the rule a WSGI request of Werkzeug or Flask has matched so far (in its environ).
 
     Read here, when a snapshot is built, rather than by the middleware: a request pays
     nothing for it, and the request learns its route as soon as the router has matched,
@@ -138,6 +140,8 @@ def _routed(record: RequestRecord, monitor: Monitor | None) -> str | None:
     if scope is None:
         return None
     try:
+        if record.interface == WSGI:
+            return werkzeug_route(scope)
         return route_template(scope, record.root_path)
     except Exception as exc:  # noqa: BLE001 - an odd router object must not break the view
         if monitor is not None:

@@ -9,7 +9,6 @@ described by method, route template and numbers.
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 import weakref
@@ -105,10 +104,6 @@ class LiveState(Sink):
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        # id(record) -> (number shown as "id", record); a listed record is alive, so its id is unique.
-        self._in_flight: dict[int, tuple[int, RequestRecord]] = {}
-        self._unlisted: set[int] = set()
         self._recent: deque[RequestRecord] = deque(maxlen=RECENT_REQUESTS)
         self._seconds: dict[str, list[_Second | None]] = {}
         self._lag: deque[tuple[float, float]] = deque(maxlen=LAG_SAMPLES)
@@ -116,24 +111,11 @@ class LiveState(Sink):
         # The writer thread starts with the first request, in the process serving it: an app
         # built before a fork (gunicorn --preload) would otherwise write from the parent only.
         self._writer_pending = self.snapshot_dir is not None
+        monitor = self._monitor()
+        if self._writer_pending and monitor is not None:
+            monitor.on_first_request(self._start_writer)
         # This process's snapshot file, once its writer has started.
         self.snapshot_path: str | None = None
-
-    def request_started(self, record: RequestRecord) -> None:
-        if self._writer_pending:
-            self._start_writer()
-        # No lock: a dict store and an itertools.count step are each atomic in CPython, and
-        # going a few entries past the cap in a race is harmless.
-        if len(self._in_flight) < self._max_in_flight:
-            self._in_flight[id(record)] = (next(self._ids), record)
-        else:
-            self._unlisted.add(id(record))
-
-    def request_left(self, record: RequestRecord) -> None:
-        key = id(record)
-        with self._lock:
-            if self._in_flight.pop(key, None) is None:
-                self._unlisted.discard(key)
 
     def request_finished(self, record: RequestRecord) -> None:
         # The record itself goes into the ring: a finished record no longer changes, and
@@ -208,9 +190,9 @@ class LiveState(Sink):
         now = perf_counter()
         wall = time()
         oldest = int(wall) - WINDOW_SECONDS
+        monitor = self._monitor()
+        in_flight, unlisted = monitor.flying(self._max_in_flight) if monitor is not None else ([], 0)
         with self._lock:
-            in_flight = self._listed_in_flight()
-            unlisted = len(self._unlisted)
             finished = list(self._recent)
             per_second = [
                 slot.describe(interface)
@@ -226,7 +208,6 @@ class LiveState(Sink):
         per_second.sort(key=lambda entry: (entry["second"], entry["interface"]))
         wall_offset = wall - now
         recent = [describe_finished(record, wall_offset) for record in finished]
-        monitor = self._monitor()
         part = monitor_part(monitor)
         return {
             "schema": SCHEMA,
@@ -237,24 +218,13 @@ class LiveState(Sink):
             "websockets": part["websockets"],
             "internal_errors": part["internal_errors"],
             "wsgi_workers": part["wsgi_workers"],
-            "in_flight": [describe_in_flight(number, record, now, monitor) for number, record in in_flight],
+            "in_flight": [describe_in_flight(record.number, record, now, monitor) for record in in_flight],
             "in_flight_unlisted": unlisted,
             "recent": recent,
             "per_second": per_second,
             "loop_lag": lag,
             "loop_blocks": blocks,
         }
-
-    def _listed_in_flight(self) -> list[tuple[int, RequestRecord]]:
-        listed = []
-        for key, (number, record) in list(self._in_flight.items()):
-            if record.left:
-                # The monitor took it out of flight, but request_left failed before reaching
-                # this sink: it is not in flight any more.
-                del self._in_flight[key]
-            else:
-                listed.append((number, record))
-        return listed
 
     def view(self) -> LiveView:
         """What the live endpoint serves: every worker's snapshot, this process's fresh."""

@@ -61,7 +61,6 @@ class TracedASGI:
         traced = sink.start_span(
             record, parent, attributes, "WebSocket" if websocket else _span_method(record)
         )
-        traced.defer = not websocket
         traced.token = otel_context.attach(trace.set_span_in_context(traced.span, parent))
 
 

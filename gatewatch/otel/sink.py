@@ -47,15 +47,12 @@ _NO_EXEMPLAR = otel_context.Context()
 class Traced:
     """A span in flight: its start on the wall clock, and the context token to detach (ASGI)."""
 
-    __slots__ = ("defer", "scheme", "span", "start_ns", "token", "version")
+    __slots__ = ("scheme", "span", "start_ns", "token", "version")
 
     def __init__(self, span: Span, start_ns: int, scheme: str, version: str | None) -> None:
         self.span = span
         self.start_ns = start_ns
         self.token: object = None
-        # GatewatchASGI calls the after-response hook right after the request is finished, in
-        # the same finally: the span then ends there, with the after-response time on it.
-        self.defer = False
         self.scheme = scheme
         self.version = version
 
@@ -235,22 +232,21 @@ class OtelSink(Sink):
                 token, traced.token = traced.token, None
                 otel_context.detach(token)  # type: ignore[arg-type]
             self._end_http_span(record, traced)
-            if not (traced.defer and record.response_complete):
-                self._close(record, traced, None)
-            # else: the after-response hook comes next, in the same finally, and ends it.
+        if record.after_response is not None:
+            self._add_after_response(record, traced)
+        if traced is not None:
+            self._close(record, traced, None)
         if self._metrics:
             self._record_http(record, traced)
 
-    def request_after_response(self, record: RequestRecord) -> None:
+    def _add_after_response(self, record: RequestRecord, traced: Traced | None) -> None:
         after = record.after_response or 0.0
         if self._after_response is not None:
             self._after_response.record(after, self._route_attrs(record), _NO_EXEMPLAR)
         if record.after_exception_label:
             self._add("exceptions", (record.interface, record.route_label, record.after_exception_label))
-        traced = self.spans.get(record)
         if traced is not None:
             traced.span.set_attribute("gatewatch.after_response", after)
-            self._close(record, traced, None)
 
     def _close(self, record: RequestRecord, traced: Traced, at: float | None) -> None:
         self.spans.pop(record, None)

@@ -188,18 +188,12 @@ class PrometheusAggregator(Collector, Sink):
             if record.disconnected:
                 dkey = (interface, route)
                 self._disconnects[dkey] = self._disconnects.get(dkey, 0) + 1
-
-    def request_after_response(self, record: RequestRecord) -> None:
-        key = (record.interface, record.method, record.route_label)
-        with self._lock:
-            stats = self._routes.get(key)
-            if stats is None:
-                stats = self._routes[key] = _RouteStats(self._bounds)
-            if stats.after_response is not None:
-                stats.after_response.observe(record.after_response or 0.0)
-            if record.after_exception_label:
-                ekey = (record.interface, record.route_label, record.after_exception_label)
-                self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
+            if record.after_response is not None:
+                if stats.after_response is not None:
+                    stats.after_response.observe(record.after_response)
+                if record.after_exception_label:
+                    ekey = (interface, route, record.after_exception_label)
+                    self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
 
     def note_exemplar(self, record: RequestRecord, trace_id: str, span_id: str) -> None:
         """The request just recorded ran in a sampled span: its duration bucket carries that

@@ -112,7 +112,7 @@ class MultiprocessSink(Sink):
         if record.interface == "wsgi":
             self._workers_busy.dec()
 
-    def request_after_response(self, record: RequestRecord) -> None:
+    def _add_after_response(self, record: RequestRecord) -> None:
         if self._after_response is not None:
             self._after_response.labels(record.interface, record.method, record.route_label).observe(
                 record.after_response or 0.0
@@ -185,6 +185,8 @@ class MultiprocessSink(Sink):
             self._exceptions.labels(interface, route, record.exception_label).inc()
         if record.disconnected:
             self._disconnects.labels(interface, route).inc()
+        if record.after_response is not None:
+            self._add_after_response(record)
 
     def loop_lag(self, seconds: float) -> None:
         if self._lag is not None:

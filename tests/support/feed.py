@@ -38,8 +38,7 @@ def feed(monitor: Monitor) -> None:
         record.queue = 0.004
         record.response_ended()
         monitor.leave_in_flight(record)
-        monitor.finish(record)
-        monitor.after_response(record, time.perf_counter() + 0.001, None)
+        monitor.finish(record, time.perf_counter() + 0.001)
         failed = monitor.start(interface, "POST", "/items/1")
         failed.exception = RuntimeError("boom")
         failed.disconnected = interface == "asgi"

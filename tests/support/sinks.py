@@ -23,6 +23,3 @@ class BrokenEverywhereSink(Sink):
 
     def request_finished(self, record: Any) -> None:
         raise RuntimeError("exporter bug at finish")
-
-    def request_after_response(self, record: Any) -> None:
-        raise RuntimeError("exporter bug after the response")
