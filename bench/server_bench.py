@@ -1,32 +1,79 @@
 """Server-level benchmark: real uvicorn and gunicorn on 127.0.0.1, loaded by wrk.
 
-Each contender is served by a fresh server process (uvicorn with uvloop and httptools, one
+Each contender is served by a real server process (uvicorn with uvloop and httptools, one
 worker; gunicorn with one sync worker) and loaded by ``wrk`` (Debian's package; one thread, a
-fixed number of connections) after a short warm-up. The contenders are interleaved round by
-round, so drift hits them alike; the table gives the median requests per second over the
-rounds and its share of the bare app's. A memory run then sends 200 000 requests over 1 000
-route templates and reads the server's resident memory and series count as it goes.
+fixed number of connections). On a small, shared VM the same bare app's throughput wanders by
+10-30 % from one run to the next, more than the differences between contenders, and the CPU
+itself is not steady (a fixed loop takes 110 ms or 170 ms from one second to the next). So the
+method is built to cancel that noise rather than to hope it away:
+
+* Pinning. Every server runs on one CPU and wrk on another (``taskset -c``), so that the two
+  never compete for a CPU and the scheduler does not move them about. Without ``taskset`` or a
+  second CPU the run goes unpinned and the titles say so.
+* All servers up at once. All contenders of one interface are started together, each on its own
+  port and all pinned to the same CPU (an idle server costs next to nothing), and each is warmed
+  up once; no server start or import lands inside a measurement. All are stopped by PID at the
+  end, whatever happens.
+* Interleaved short rounds. Then every round loads each contender once for a second, the order
+  rotated each round and reversed every other one, so that the host's ups and downs (noisy
+  neighbours, CPU frequency, the other CPU's load) hit every contender alike instead of
+  whichever happened to run during them, and each contender gets many samples.
+* Medians over the rounds, which a few disturbed rounds do not move, of two measures:
+
+  - requests per second as wrk counts them, and its share of the bare app's;
+  - the server's CPU time per request: user + system time of the server process and all its
+    descendants (gunicorn's master and worker) from ``/proc``, read before and after each wrk
+    run and divided by the requests wrk completed. "share by CPU" is the bare app's CPU time
+    per request over the contender's, comparable to the throughput share.
+
+  Throughput loses every moment the server waits to be scheduled (a neighbour, an interrupt,
+  wrk itself being slow to send); CPU time counts only the work the server did, so it is
+  steadier and ranks close contenders that throughput cannot tell apart. It does not see
+  kernel work charged elsewhere (loopback softirqs on wrk's CPU), which is alike for every
+  contender.
+* CPU speed. CPU time does see how fast the CPU runs, and on a shared host that is what moves
+  it most (its correlation with a fixed loop's time was 0.5-0.8). So a few milliseconds of fixed
+  pure-Python work are timed on the servers' CPU just before and just after each wrk run, and
+  each run's CPU time per request is scaled by that probe against the probe's median over the
+  whole measurement: the column reads "µs per request on this run's typical CPU". Under a
+  neighbour's load this cut the CPU measure's spread from 34-50 % to 8-22 %.
+
+The spread columns (interquartile range / median over the rounds) say how far to trust a share:
+two contenders whose shares differ by less than their spreads are not ranked by this run. Below
+each table, the share of the time other work wanted a CPU (Linux PSI) tells a quiet run from a
+crowded one.
+
+A memory run then sends 200 000 requests over 1 000 route templates and reads the server's
+resident memory and series count as it goes.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 import shutil
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
 
+from bench.cpu_meter import cpu_seconds, pressure_stalled_us, process_tree, speed_probe
 from bench.server_apps import ASGI_CONTENDERS, WSGI_CONTENDERS
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
 from gatewatch.demo.text_table import text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 _RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
+_REQUESTS = re.compile(r"(\d+) requests in ")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SCRIPT = """request = function()
   n = (n or 0) + 1
   return wrk.format("GET", "/r/" .. (n % 1000))
@@ -36,67 +83,251 @@ end
 
 @dataclass(frozen=True)
 class Load:
-    rounds: int = 3
-    # wrk takes whole seconds.
-    seconds: int = 3
-    warmup: int = 1
-    connections: int = 32
+    # Many short rounds rather than a few long ones. On the 2-CPU VM this was tuned on, the
+    # noise is fast: a fixed loop on an otherwise idle CPU ran 110 or 170 ms from one second to
+    # the next, so neighbouring 1 s runs are barely more alike than distant ones, and what cuts
+    # the noise is the number of samples per contender. 16 rounds of 1 s give twice the samples
+    # of 8 rounds of 2 s for the same time; the CPU clock's 10 ms ticks add at most ~2 % to
+    # one sample, far below the noise, and the median absorbs it. 13 contenders x 16 rounds:
+    # both tables took 4.5 minutes there, start-ups, warm-ups and speed probes included.
+    rounds: int = 16
+    # wrk takes whole seconds; a warm-up of 0 skips it.
+    seconds: int = 1
+    warmup: int = 2
+    # 16 connections, from 8-20 interleaved rounds of the bare apps at 8, 16, 32 and 64: at 64
+    # the CPU per request of both servers scattered about twice as much (gunicorn's sync worker
+    # closes every connection: wrk spends the run reconnecting through a long backlog); between
+    # 8, 16 and 32 the spreads were within the noise of each other. 16 is the fewest that
+    # saturate uvicorn's one worker (at 8 it served 8-10 % fewer requests/s: wrk's round trips
+    # showed through), and gunicorn's sync worker serves one connection at a time, so more
+    # would only lengthen its accept queue.
+    connections: int = 16
 
 
-QUICK = Load(rounds=1, seconds=1, warmup=1, connections=16)
+QUICK = Load(rounds=1, seconds=1, warmup=0, connections=16)
 MEMORY_REQUESTS = 200_000
 
 
-def wrk(url: str, *, seconds: int, connections: int, script: str | None = None) -> float:
-    """Requests per second wrk measured against ``url``."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
+@dataclass(frozen=True)
+class Pinning:
+    """Where the servers and wrk run: ``taskset`` prefixes for their commands."""
+
+    server: tuple[str, ...]
+    load: tuple[str, ...]
+    description: str
+    server_cpu: int | None = None  # where the speed probe runs: the servers' CPU, if pinned
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.server)
+
+
+def pinning() -> Pinning:
+    """Servers on the second CPU this process may use, wrk on the first; unpinned if impossible."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if shutil.which("taskset") is None:
+        return Pinning((), (), "unpinned (taskset is not installed)")
+    if len(cpus) < 2:
+        return Pinning((), (), "unpinned (only one CPU)")
+    server, load = cpus[1], cpus[0]
+    return Pinning(
+        ("taskset", "-c", str(server)),
+        ("taskset", "-c", str(load)),
+        f"servers pinned to CPU {server}, wrk to CPU {load} (taskset)",
+        server_cpu=server,
+    )
+
+
+def machine_line(pins: Pinning) -> str:
+    """The facts a reader needs to compare this run with another."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: the model is a nicety, the numbers still stand
+    return (
+        f"Machine: {model}, {os.cpu_count()} CPUs, Python {platform.python_version()} "
+        f"({platform.python_implementation()}); {pins.description}"
+    )
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    requests: int
+    rate: float
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    script: str | None = None,
+    pin: Sequence[str] = (),
+) -> WrkRun:
+    """Requests completed and requests per second wrk measured against ``url``."""
+    command = [*pin, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
     if script is not None:
         command += ["-s", script]
     done = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 30, check=True)
-    found = _RATE.search(done.stdout)
-    if found is None:
+    rate, requests = _RATE.search(done.stdout), _REQUESTS.search(done.stdout)
+    if rate is None or requests is None:
         raise RuntimeError(f"wrk printed no rate:\n{done.stdout}\n{done.stderr}")
-    return float(found.group(1))
+    # An app answering with errors is not the contender being measured: stop, do not rank it.
+    failed = _NON_2XX.search(done.stdout)
+    if failed is not None:
+        raise RuntimeError(f"{url} answered {failed.group(1)} requests with an error:\n{done.stdout}")
+    return WrkRun(requests=int(requests.group(1)), rate=float(rate.group(1)))
 
 
-def _server(interface: str, attribute: str, port: int) -> ServerProcess:
+@dataclass(frozen=True)
+class Sample:
+    """One wrk run against one contender."""
+
+    rate: float
+    cpu_us: float  # the server's CPU time per request
+    probe: float  # the speed probe's seconds around the run: higher = a slower CPU
+
+
+@dataclass
+class Samples:
+    """One contender's samples, one per round."""
+
+    runs: list[Sample] = field(default_factory=list)
+
+    @property
+    def rates(self) -> list[float]:
+        return [run.rate for run in self.runs]
+
+    def cpu_us(self, reference_probe: float) -> list[float]:
+        """CPU µs per request, each scaled to a CPU as fast as ``reference_probe`` says."""
+        return [run.cpu_us * reference_probe / run.probe for run in self.runs]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One interface's samples, and the share of the measuring time other work wanted a CPU."""
+
+    samples: dict[str, Samples]
+    pressure: float | None
+
+    @property
+    def reference_probe(self) -> float:
+        """The speed probe's median over the whole measurement: the run's typical CPU speed."""
+        return statistics.median(run.probe for one in self.samples.values() for run in one.runs)
+
+
+def measure_once(server: ServerProcess, load: Load, pins: Pinning) -> Sample:
+    """One wrk run: requests per second, and the server's CPU µs per request, with the CPU's
+    speed probed just before and just after."""
+    # Read the tree each time: a server that replaced a worker must not be half-counted.
+    pids = process_tree(server.pid)
+    probe = speed_probe(pins.server_cpu)
+    before = cpu_seconds(pids)
+    run = wrk(server.base_url + "/", seconds=load.seconds, connections=load.connections, pin=pins.load)
+    used = cpu_seconds(pids) - before
+    probe = (probe + speed_probe(pins.server_cpu)) / 2
+    return Sample(rate=run.rate, cpu_us=used / max(run.requests, 1) * 1e6, probe=probe)
+
+
+def round_orders(names: Sequence[str], rounds: int) -> Iterator[list[str]]:
+    """Each round's order: rotated one place per round, reversed every other round, so no
+    contender always runs first (after a pause) or right after the same neighbour."""
+    for number in range(rounds):
+        shift = number % len(names)
+        order = [*names[shift:], *names[:shift]]
+        yield order[::-1] if number % 2 else order
+
+
+def _server(interface: str, attribute: str, port: int, pins: Pinning) -> ServerProcess:
     app = f"bench.server_apps:{attribute}"
     if interface == "asgi":
         command = uvicorn_command(app, port, "--loop", "uvloop", "--http", "httptools", "--no-access-log")
     else:
         command = gunicorn_command(app, port, "-w", "1", "-k", "sync")
+    # taskset execs the server: the PID that ServerProcess stops is the server's own.
+    server = ServerProcess([*pins.server, *command], port=port, ready_path="/", cwd=ROOT)
     # Single-process numbers: no multiprocess directory, no snapshot files.
-    env = {"PROMETHEUS_MULTIPROC_DIR": "", "GATEWATCH_LIVE_DIR": ""}
-    server = ServerProcess(command, port=port, ready_path="/", cwd=ROOT, env=env)
     for name in ("PROMETHEUS_MULTIPROC_DIR", "GATEWATCH_LIVE_DIR"):
         server.env.pop(name, None)
     return server
 
 
-def throughput(interface: str, contenders: dict[str, str], load: Load) -> dict[str, list[float]]:
-    """Requests/s of every contender in every round, rounds interleaved (order rotated)."""
-    rates: dict[str, list[float]] = {name: [] for name in contenders}
-    names = list(contenders)
-    for round_number in range(load.rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            port = free_port()
-            with _server(interface, contenders[name], port) as server:
-                url = server.base_url + "/"
-                wrk(url, seconds=load.warmup, connections=load.connections)
-                rates[name].append(wrk(url, seconds=load.seconds, connections=load.connections))
-    return rates
+def throughput(interface: str, contenders: dict[str, str], load: Load, pins: Pinning) -> Measurement:
+    """Every contender's samples in every round, all servers up, rounds interleaved."""
+    samples = {name: Samples() for name in contenders}
+    with ExitStack() as servers:
+        # One after another: each takes its port before the next asks for a free one.
+        running = {
+            name: servers.enter_context(_server(interface, attribute, free_port(), pins))
+            for name, attribute in contenders.items()
+        }
+        if load.warmup:
+            for server in running.values():
+                wrk(server.base_url + "/", seconds=load.warmup, connections=load.connections, pin=pins.load)
+        started, stalled = time.monotonic(), pressure_stalled_us()
+        for order in round_orders(list(running), load.rounds):
+            for name in order:
+                samples[name].runs.append(measure_once(running[name], load, pins))
+        elapsed, stalled_after = time.monotonic() - started, pressure_stalled_us()
+    pressure = None if stalled is None or stalled_after is None else (stalled_after - stalled) / 1e6 / elapsed
+    return Measurement(samples, pressure)
 
 
-def throughput_table(title: str, rates: dict[str, list[float]]) -> list[str]:
+def _spread(values: Sequence[float]) -> str:
+    """Interquartile range over the median: unlike max - min, one disturbed round does not
+    widen it, just as it does not move the median it goes with."""
+    if len(values) < 2:
+        return "-"
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{(high - low) / statistics.median(values):.0%}"
+
+
+_HEADER = (
+    "case",
+    "requests/s",
+    "share of bare",
+    "spread",
+    "CPU µs/request",
+    "share by CPU",
+    "CPU spread",
+    "rounds",
+)
+
+
+def throughput_table(title: str, measurement: Measurement) -> list[str]:
+    """One row per contender; the first one is the bare app the shares are relative to."""
+    reference = measurement.reference_probe
+    rates = {name: one.rates for name, one in measurement.samples.items()}
+    cpu = {name: one.cpu_us(reference) for name, one in measurement.samples.items()}
     bare_name = next(iter(rates))
-    bare = statistics.median(rates[bare_name])
+    bare_rate, bare_cpu = statistics.median(rates[bare_name]), statistics.median(cpu[bare_name])
     rows = []
-    for name, values in rates.items():
-        median = statistics.median(values)
-        share = "-" if name == bare_name else f"{median / bare:.0%}"
-        rows.append((name, f"{median:,.0f}", share, f"{max(values) - min(values):,.0f}", str(len(values))))
-    return [title, *text_table(("case", "requests/s", "share of bare", "spread", "rounds"), rows)]
+    for name in rates:
+        rate, cpu_us = statistics.median(rates[name]), statistics.median(cpu[name])
+        is_bare = name == bare_name
+        rows.append(
+            (
+                name,
+                f"{rate:,.0f}",
+                "-" if is_bare else f"{rate / bare_rate:.0%}",
+                _spread(rates[name]),
+                f"{cpu_us:,.1f}",
+                "-" if is_bare else f"{bare_cpu / cpu_us:.0%}",
+                _spread(cpu[name]),
+                str(len(rates[name])),
+            )
+        )
+    lines = [title, *text_table(_HEADER, rows)]
+    if measurement.pressure is not None:
+        # Tells a quiet run from a crowded one: the spreads grow with this.
+        lines.append(
+            f"  other work wanted a CPU {measurement.pressure:.0%} of the time (Linux PSI, cpu some)"
+        )
+    return lines
 
 
 def _rss_kib(pid: int) -> int:
@@ -106,58 +337,84 @@ def _rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def memory_run(total: int, *, checkpoints: int = 4, connections: int = 32) -> list[str]:
+def memory_run(total: int, pins: Pinning, *, checkpoints: int = 4, connections: int = 32) -> list[str]:
     """Resident memory after each quarter of ``total`` requests over 1 000 routes, then the
     series a scrape shows, twice. Scrapes come last: one of ~94 000 series builds tens of MiB
     of short-lived objects that the allocator keeps, which is the scrape's cost, not growth."""
     port = free_port()
     rows = []
-    with tempfile.TemporaryDirectory() as scratch, _server("asgi", "asgi_thousand_routes", port) as server:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        _server("asgi", "asgi_thousand_routes", port, pins) as server,
+    ):
         script = Path(scratch) / "routes.lua"
         script.write_text(_SCRIPT)
         url = server.base_url + "/"
+        load = partial(wrk, url, connections=connections, script=str(script), pin=pins.load)
         sent = 0
         for step in range(checkpoints):
             # wrk runs for a time, not a count: size each step from the rate measured so far.
-            rate = wrk(url, seconds=1, connections=connections, script=str(script))
-            sent += int(rate)
+            first = load(seconds=1)
+            sent += first.requests
             remaining = total * (step + 1) // checkpoints - sent
             if remaining > 0:
-                seconds = max(round(remaining / rate), 1)
-                sent += int(wrk(url, seconds=seconds, connections=connections, script=str(script)) * seconds)
+                sent += load(seconds=max(round(remaining / first.rate), 1)).requests
             rows.append((f"{sent:,}", f"{_rss_kib(server.pid) / 1024:.1f}", "-"))
         for _ in range(2):
             text = httpx.get(server.base_url + "/metrics", timeout=30).text
             series = sum(1 for line in text.splitlines() if line.startswith("gatewatch_"))
             rows.append(("a scrape", f"{_rss_kib(server.pid) / 1024:.1f}", f"{series:,}"))
-    header = ("requests sent (about)", "resident MiB", "gatewatch series")
+    header = ("requests sent", "resident MiB", "gatewatch series")
     return ["Memory: uvicorn, 1 000 route templates, requests spread evenly", *text_table(header, rows)]
+
+
+def _title(server: str, load: Load, pins: Pinning) -> str:
+    plural = "s" if load.rounds > 1 else ""
+    rounds = f"{load.rounds} interleaved round{plural} of {load.seconds} s, medians"
+    title = f"{server}, wrk -t1 -c{load.connections}, {rounds}"
+    if not pins.pinned:
+        title += f" [{pins.description}]"
+    if load == QUICK:
+        title += " [--quick: not a measurement]"
+    return title
 
 
 def run(load: Load, *, memory_requests: int) -> list[str]:
     if shutil.which("wrk") is None:
         return ["Server level: skipped, wrk is not installed (Debian: apt-get install wrk)."]
-    lines = throughput_table(
-        f"ASGI: Starlette hello world, uvicorn (uvloop, httptools, 1 worker), wrk -t1 -c{load.connections}",
-        throughput("asgi", ASGI_CONTENDERS, load),
+    pins = pinning()
+    lines = [machine_line(pins), ""]
+    lines += throughput_table(
+        _title("ASGI: Starlette hello world, uvicorn (uvloop, httptools, 1 worker)", load, pins),
+        throughput("asgi", ASGI_CONTENDERS, load, pins),
     )
     lines += [
         "",
         *throughput_table(
-            f"WSGI: Flask hello world, gunicorn (1 sync worker), wrk -t1 -c{load.connections}",
-            throughput("wsgi", WSGI_CONTENDERS, load),
+            _title("WSGI: Flask hello world, gunicorn (1 sync worker)", load, pins),
+            throughput("wsgi", WSGI_CONTENDERS, load, pins),
         ),
+        "",
+        "share of bare = requests/s over the bare app's; CPU µs/request = the server's CPU time per request,",
+        "scaled to the run's typical CPU speed; share by CPU = the bare app's CPU µs/request over the",
+        "contender's; spread = interquartile range / median over the rounds.",
     ]
     if memory_requests:
-        lines += ["", *memory_run(memory_requests)]
+        lines += ["", *memory_run(memory_requests, pins)]
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m bench.server_bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.server_bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one short round: a smoke run, not a measurement"
+    )
     parser.add_argument("--memory-requests", type=int, default=MEMORY_REQUESTS)
     args = parser.parse_args(argv)
     load = QUICK if args.quick else Load()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -10,7 +9,16 @@ from collections.abc import Callable, Iterable
 from time import perf_counter
 
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
-from gatewatch.labels import OTHER, BoundedLabels, RouteLabels, exception_name, method_label, status_label
+from gatewatch.in_flight import InFlight
+from gatewatch.labels import (
+    OTHER,
+    UNMATCHED,
+    BoundedLabels,
+    RouteLabels,
+    exception_name,
+    method_label,
+    status_label,
+)
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.sessions import SessionTable
@@ -85,7 +93,7 @@ def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], .
 class Monitor:
     """Everything a process knows about its HTTP traffic, shared by all its middlewares.
 
-    The hot path takes one short lock at arrival (in-flight counts) and hands each
+    The hot path takes no lock of its own (:mod:`gatewatch.in_flight`) and hands each
     finished record to the sinks once; sinks only add numbers and build their views
     when they are read.
     """
@@ -95,11 +103,7 @@ class Monitor:
         self.max_routes = max_routes
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
         self._lock = threading.Lock()
-        self._in_flight: dict[tuple[str, str], int] = {}
-        self._in_flight_by_interface: dict[str, int] = {}
-        # The records in flight, oldest first (for the live view), and how many started.
-        self._flying: dict[RequestRecord, None] = {}
-        self._started = 0
+        self._in_flight = InFlight()
         # Called once, at this process's first request (gatewatch.live starts its writer).
         self._first_request: list[Callable[[], None]] = []
         self._sinks: tuple[Sink, ...] = ()
@@ -149,14 +153,7 @@ class Monitor:
 
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
         record = RequestRecord(interface, method_label(method), path, perf_counter())
-        key = (interface, record.method)
-        with self._lock:
-            already = self._in_flight_by_interface.get(interface, 0)
-            record.concurrency = already
-            self._in_flight_by_interface[interface] = already + 1
-            self._in_flight[key] = self._in_flight.get(key, 0) + 1
-            self._started = record.number = self._started + 1
-            self._flying[record] = None
+        self._in_flight.arrive(record)
         if self._first_request:
             self._run_first_request()
         for hook in self._on_started:
@@ -174,11 +171,7 @@ class Monitor:
         record.left = True
         record.scope = None
         record.coroutine = None
-        interface = record.interface
-        with self._lock:
-            self._in_flight_by_interface[interface] -= 1
-            self._in_flight[(interface, record.method)] -= 1
-            self._flying.pop(record, None)
+        self._in_flight.depart(record)
         for hook in self._on_left:
             try:
                 hook(record)
@@ -213,18 +206,21 @@ class Monitor:
                 record.after_response = max(returned - record.end, 0.0)
                 if exception is not None:
                     record.after_exception_label = self.exception_types.label(exception_name(exception))
-            record.route_label = self.routes.route(record.route)
+            route = record.route
+            record.route_label = UNMATCHED if route is None else self.routes.label(route)
             if record.disconnected:
                 record.status_label = status_label(CLIENT_CLOSED_STATUS)
             else:
                 # No response started at all: the server answers 500 on the app's behalf.
                 record.status_label = status_label(record.status or 500)
-            self._label_exception(record)
+            if record.exception is not None:
+                self._label_exception(record)
         except Exception as exc:  # noqa: BLE001 - a bad annotation must not lose the request
             self.report_internal_error("monitor.finish", exc)
             record.route_label = record.route_label or OTHER
             record.status_label = record.status_label or status_label(record.status or 500)
-        self.leave_in_flight(record)
+        if not record.left:
+            self.leave_in_flight(record)
         for hook in self._on_finished:
             try:
                 hook(record)
@@ -295,20 +291,15 @@ class Monitor:
 
     def flying(self, limit: int) -> tuple[list[RequestRecord], int]:
         """The oldest ``limit`` records in flight, and how many more there are."""
-        with self._lock:
-            flying = self._flying
-            if len(flying) <= limit:
-                return list(flying), 0
-            return list(itertools.islice(flying, limit)), len(flying) - limit
+        return self._in_flight.oldest(limit)
 
     def in_flight(self) -> dict[tuple[str, str], int]:
-        with self._lock:
-            return dict(self._in_flight)
+        """Requests in flight by (interface, method label)."""
+        return self._in_flight.counts()
 
     def in_flight_of(self, interface: str) -> int | None:
         """Requests of ``interface`` in flight now; None when it has served none yet."""
-        with self._lock:
-            return self._in_flight_by_interface.get(interface)
+        return self._in_flight.count_of(interface)
 
     def report_internal_error(self, where: str, exc: BaseException) -> None:
         """Count and (rate-limited) log an error inside gatewatch; never raises."""

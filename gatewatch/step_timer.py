@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Coroutine, Generator
 from time import perf_counter, thread_time
+from types import CoroutineType
 from typing import Any
 
 from gatewatch.loop_watch import claim_stack
@@ -38,8 +39,11 @@ class StepTimer(Generator[Any, Any, Any]):
     def __init__(self, awaitable: Awaitable[Any], record: RequestRecord, *, fresh: bool = True) -> None:
         # Apps are coroutine functions nearly always; any other awaitable is driven
         # through the iterator its __await__ returns.
+        # (The exact type first: an ABC's isinstance() costs a look-up in its cache.)
         self._coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any] = (
-            awaitable if isinstance(awaitable, Coroutine) else awaitable.__await__()
+            awaitable
+            if type(awaitable) is CoroutineType or isinstance(awaitable, Coroutine)
+            else awaitable.__await__()
         )
         self._record = record
         # fresh=False adds to a record another timer is already filling (an inner layer

@@ -69,7 +69,7 @@ def test_bench_quick_prints_every_row() -> None:
 @pytest.mark.slow
 def test_server_bench_quick_serves_every_contender() -> None:
     """The server-level part (real uvicorn and gunicorn, wrk): every contender answers and gets
-    a row; the numbers of a one-second quick run are not a measurement."""
+    a row with both measures; the numbers of a one-second quick run are not a measurement."""
     import shutil
 
     from bench.server_apps import ASGI_CONTENDERS, WSGI_CONTENDERS
@@ -79,16 +79,39 @@ def test_server_bench_quick_serves_every_contender() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "bench.server_bench", "--quick"],
         cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
         capture_output=True,
         encoding="utf-8",
         timeout=120,
     )
+    print(completed.stdout, completed.stderr)
     assert completed.returncode == 0, completed.stderr
-    rows = [line.strip() for line in completed.stdout.splitlines()]
-    # The two tables share some names ("gatewatch", the floor): one row per table for those.
-    for names in (ASGI_CONTENDERS, WSGI_CONTENDERS):
-        for name in names:
-            found = [row for row in rows if row.startswith(name + "  ")]
-            assert found, name
-            for row in found:
-                assert int(row[len(name) :].split()[0].replace(",", "")) > 0, row
+    out = completed.stdout
+    assert out.startswith("Machine: ") and " CPUs, Python " in out.splitlines()[0], out
+    starts = [out.index(heading) for heading in ("\nASGI:", "\nWSGI:", "\nshare of bare =")]
+    assert starts == sorted(starts)
+    asgi, wsgi = (out[start:end] for start, end in itertools.pairwise(starts))
+    for section, names in ((asgi, ASGI_CONTENDERS), (wsgi, WSGI_CONTENDERS)):
+        rows = _rows(section)
+        # Under the table, where Linux has PSI: how busy the machine was with other work.
+        rows = [row for row in rows if not row.startswith("other work wanted a CPU ")]
+        assert len(rows) == len(names), rows
+        for row, name in zip(rows, names, strict=True):
+            assert row.startswith(name + "  "), (row, name)
+            _assert_server_row(row[len(name) :].split(), bare=name == next(iter(names)))
+
+
+def _assert_server_row(cells: list[str], *, bare: bool) -> None:
+    """requests/s, share of bare, spread, CPU µs/request, share by CPU, CPU spread, rounds."""
+    assert len(cells) == 7, cells
+    rate, share, _, cpu_us, cpu_share, _, rounds = cells
+    assert float(rate.replace(",", "")) > 0, cells
+    assert float(cpu_us.replace(",", "")) > 0, cells
+    assert rounds == "1", cells
+    for value in (share, cpu_share):
+        if bare:
+            assert value == "-", cells
+        else:
+            # Plausible: every contender does at least the bare app's work, give or take the noise
+            # of one short round; none is free, none is 20 times the bare app's cost.
+            assert value.endswith("%") and 5 <= int(value[:-1]) <= 150, cells
