@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
     return app
 
 
-def _flask() -> Flask:
+def flask_hello() -> Flask:
     app = Flask("hello")
 
     @app.get("/")
@@ -72,7 +72,9 @@ def _otel_wsgi() -> Any:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
     tracer_provider, meter_provider = _otel_providers()
-    return OpenTelemetryMiddleware(_flask(), tracer_provider=tracer_provider, meter_provider=meter_provider)
+    return OpenTelemetryMiddleware(
+        flask_hello(), tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
 
 
 def _gatewatch_otel(interface: str) -> Any:
@@ -80,7 +82,7 @@ def _gatewatch_otel(interface: str) -> Any:
     options = {"otel": True, "tracer_provider": tracer_provider, "meter_provider": meter_provider}
     if interface == "asgi":
         return GatewatchASGI(starlette_hello(), registry=CollectorRegistry(), **options)
-    return GatewatchWSGI(_flask(), registry=CollectorRegistry(), **options)
+    return GatewatchWSGI(flask_hello(), registry=CollectorRegistry(), **options)
 
 
 def _starlette_exporter() -> Any:
@@ -106,9 +108,9 @@ _BUILDERS: dict[str, Any] = {
     "wsgi_gatewatch_otel": lambda: _gatewatch_otel("wsgi"),
     "asgi_otel": _otel_asgi,
     "asgi_otel_one_span": lambda: _otel_asgi(exclude_spans=["receive", "send"]),
-    "wsgi_bare": _flask,
-    "wsgi_floor": lambda: FloorWSGI(_flask(), CollectorRegistry()),
-    "wsgi_gatewatch": lambda: GatewatchWSGI(_flask(), registry=CollectorRegistry()),
+    "wsgi_bare": flask_hello,
+    "wsgi_floor": lambda: FloorWSGI(flask_hello(), CollectorRegistry()),
+    "wsgi_gatewatch": lambda: GatewatchWSGI(flask_hello(), registry=CollectorRegistry()),
     "wsgi_otel": _otel_wsgi,
 }
 

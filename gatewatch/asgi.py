@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import weakref
 from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
@@ -15,6 +14,7 @@ from prometheus_client.registry import CollectorRegistry
 from gatewatch import frameworks, thread_offload
 from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
+from gatewatch.asgi_exchange import HTTPExchange
 from gatewatch.asgi_routes import route_template
 from gatewatch.asgi_websocket import serve_websocket
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
@@ -29,7 +29,7 @@ from gatewatch.prometheus.exposition import metrics_asgi_app
 from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.request_queue import queue_seconds
 from gatewatch.step_timer import timer_class
-from gatewatch.types import ASGIApp, Message, Receive, Scope, Send, WrappedASGIApp
+from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
 
 
 class GatewatchASGI:
@@ -139,59 +139,10 @@ class GatewatchASGI:
         record.scope, record.root_path = scope, root_path
         token = current_record.set(record)
 
-        async def receive_counted() -> Message:
-            message = await receive()
-            try:
-                kind = message["type"]
-                if kind == "http.request":
-                    record.request_bytes += len(message.get("body", b""))
-                elif kind == "http.disconnect" and not record.response_complete:
-                    record.disconnected = True
-            except Exception as exc:  # noqa: BLE001
-                monitor.report_internal_error("asgi.receive", exc)
-            return message
-
-        async def send_counted(message: Message) -> None:
-            kind = message.get("type")
-            if kind == "http.response.body":
-                body_size = len(message.get("body", b""))
-                final = not message.get("more_body", False)
-                if record.first_byte is None and (body_size or final):
-                    record.first_byte = perf_counter()
-            elif kind == "http.response.start":
-                record.status = message.get("status", 0)
-                body_size, final = 0, False
-            else:
-                body_size, final = _extension_body(message)
-                if record.first_byte is None and body_size:
-                    record.first_byte = perf_counter()
-            if final and client_gone(send):
-                # The server knows the client left and will drop this message silently
-                # (uvicorn and hypercorn do for HTTP: no ASGI 2.4 OSError), and an app that
-                # never calls receive() never hears of it: the response never ended.
-                record.disconnected = True
-                final = False
-            if final:
-                # Marked before the send returns: some servers (hypercorn) queue an
-                # http.disconnect for the app inside the final send, and a listener task
-                # may read it before this send returns; the response was delivered.
-                record.response_complete = True
-            try:
-                await send(message)
-            except OSError:
-                # The server could not deliver it: the client has gone.
-                record.response_complete = False
-                record.disconnected = True
-                raise
-            record.response_bytes += body_size
-            if final:
-                record.end = perf_counter()
-                # The client has the response: whatever the app does from here on (Django's
-                # close hop, background tasks) is after-response work, not in flight.
-                monitor.leave_in_flight(record)
+        exchange = HTTPExchange(record, monitor, receive, send)
 
         try:
-            coroutine = self.app(scope, receive_counted, send_counted)
+            coroutine = self.app(scope, exchange.receive, exchange.send)
             # For the live view (what it awaits now), held weakly: the live view keeps its
             # in-flight records, and a request whose task is dropped must still be collected,
             # closed and counted.
@@ -251,24 +202,3 @@ class GatewatchASGI:
             watch(loop, self.monitor, interval=options.loop_lag_interval, threshold=options.block_threshold)
         except Exception as exc:  # noqa: BLE001 - a probe must never stop the request
             self.monitor.report_internal_error("asgi.loop_watch", exc)
-
-
-def _extension_body(message: Message) -> tuple[int, bool]:
-    """Bytes and finality of the ASGI ``pathsend`` / ``zerocopysend`` extension messages."""
-    kind = message.get("type")
-    if kind == "http.response.pathsend":
-        try:
-            return os.path.getsize(message["path"]), True
-        except (OSError, KeyError, TypeError):
-            return 0, True
-    if kind == "http.response.zerocopysend":
-        final = not message.get("more_body", False)
-        count = message.get("count")
-        if isinstance(count, int):
-            return count, final
-        try:
-            size = os.fstat(message["file"].fileno()).st_size - int(message.get("offset", 0) or 0)
-            return max(size, 0), final
-        except (OSError, KeyError, AttributeError, TypeError, ValueError):
-            return 0, final
-    return 0, False

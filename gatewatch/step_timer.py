@@ -58,7 +58,19 @@ class StepTimer(Generator[Any, Any, Any]):
         return self
 
     def __next__(self) -> Any:
-        return self.send(None)
+        # What an event loop calls at every step (it sends None): send(None) spelt out, as a
+        # call to it would cost a frame per step.
+        started = perf_counter()
+        try:
+            return self._coro.send(None)
+        finally:
+            step = perf_counter() - started
+            record = self._record
+            record.blocking += step
+            if step > record.longest_step:
+                record.longest_step = step
+            if step > self._block_threshold:
+                _note_block(record, started, step)
 
     def send(self, value: Any) -> Any:
         started = perf_counter()
@@ -99,6 +111,9 @@ class CpuStepTimer(StepTimer):
 
     __slots__ = ()
     _initial_cpu: float | None = 0.0
+
+    def __next__(self) -> Any:
+        return self.send(None)
 
     def send(self, value: Any) -> Any:
         started = perf_counter()

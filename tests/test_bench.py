@@ -112,6 +112,7 @@ def _assert_server_row(cells: list[str], *, bare: bool) -> None:
         if bare:
             assert value == "-", cells
         else:
-            # Plausible: every contender does at least the bare app's work, give or take the noise
-            # of one short round; none is free, none is 20 times the bare app's cost.
-            assert value.endswith("%") and 5 <= int(value[:-1]) <= 150, cells
+            # A share that parses and is not absurd: one 1 s round on a shared machine can put
+            # a contender well above the bare app (187 % was seen), so only the order of
+            # magnitude is checked; none is free, none is 20 times the bare app's cost.
+            assert value.endswith("%") and 5 <= int(value[:-1]) <= 500, cells

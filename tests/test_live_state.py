@@ -240,6 +240,9 @@ def test_per_second_totals_are_exact_and_old_seconds_go(
             call(app, make_environ("/error"))
     call(app, make_environ("/busy"))
     call(app, make_environ("/ok"), stop_after=1)  # the client leaves after one chunk
+    # A snapshot adds what finished so far into the totals, each in the wall-clock second of
+    # its end (the faked clock's, less the few microseconds since).
+    wsgi_view(app)
     clock[0] = 1_000_001.5
     call(app, make_environ("/ok"))
 
@@ -393,3 +396,29 @@ def test_one_state_per_monitor(registry: CollectorRegistry) -> None:
     assert state.snapshot_dir is None
     view = json.loads(live_body(state))
     assert view["schema"] == 1 and [p["pid"] for p in view["processes"]] == [os.getpid()]
+
+
+def test_per_second_totals_added_in_batches_lose_nothing(registry: CollectorRegistry) -> None:
+    # Finished records wait in a queue of at most PENDING_RECORDS and are added into the
+    # totals a batch at a time, from several threads at once: every request is counted once.
+    def ok(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    app = GatewatchWSGI(ok, registry=registry)
+    state = live_state_for(app.monitor)
+
+    def serve_many() -> None:
+        for _ in range(250):
+            call(app, make_environ("/ok"))
+
+    threads = [threading.Thread(target=serve_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(state._pending) < live_module.PENDING_RECORDS
+    process = wsgi_view(app)
+    assert sum(entry["requests"] for entry in process["per_second"]) == 1000
+    assert len(process["recent"]) == live_module.RECENT_REQUESTS
+    assert len(state._pending) == 0

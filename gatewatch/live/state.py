@@ -28,6 +28,8 @@ from gatewatch.record import RequestRecord, WebSocketRecord
 
 MAX_IN_FLIGHT_LISTED = 10_000
 RECENT_REQUESTS = 200
+# Finished records are added into the totals in batches of at most this many.
+PENDING_RECORDS = 64
 WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
@@ -105,6 +107,8 @@ class LiveState(Sink):
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._recent: deque[RequestRecord] = deque(maxlen=RECENT_REQUESTS)
+        # Finished records not yet added into the per-second totals (see request_finished).
+        self._pending: deque[RequestRecord] = deque()
         self._seconds: dict[str, list[_Second | None]] = {}
         self._lag: deque[tuple[float, float]] = deque(maxlen=LAG_SAMPLES)
         self._blocks: deque[tuple[float, str, float, tuple[str, ...]]] = deque(maxlen=LOOP_BLOCKS)
@@ -118,35 +122,62 @@ class LiveState(Sink):
         self.snapshot_path: str | None = None
 
     def request_finished(self, record: RequestRecord) -> None:
-        # The record itself goes into the ring: a finished record no longer changes, and
-        # describing it only when a snapshot is taken keeps this path to a few operations.
-        second = int(time())
-        duration = record.duration
-        blocking = record.blocking
+        # One append (atomic, no lock) on every request's path: the records are added into the
+        # per-second totals in batches, every PENDING_RECORDS of them or when a snapshot is
+        # taken, whichever comes first. A finished record no longer changes, and it is
+        # described only when a snapshot is taken.
+        pending = self._pending
+        pending.append(record)
+        if len(pending) >= PENDING_RECORDS:
+            self._absorb()
+
+    def _absorb(self) -> None:
+        """Add the pending records into the recent ring and the per-second totals."""
+        pending = self._pending
+        # Each record's second on the wall clock, from when its response ended.
+        wall_offset = time() - perf_counter()
+        oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
+        seconds = self._seconds
         with self._lock:
-            self._recent.append(record)
-            ring = self._seconds.get(record.interface)
-            if ring is None:
-                ring = self._seconds[record.interface] = [None] * WINDOW_SECONDS
-            slot = ring[second % WINDOW_SECONDS]
-            if slot is None or slot.second != second:
-                slot = ring[second % WINDOW_SECONDS] = _Second(second)
-            # _Second's totals, added inline: this runs for every request.
-            slot.requests += 1
-            if record.status_label[0] == "5":
-                slot.server_errors += 1
-            if record.disconnected:
-                slot.disconnects += 1
-            if record.exception is not None:
-                slot.exceptions += 1
-            slot.duration_sum += duration
-            if duration > slot.duration_max:
-                slot.duration_max = duration
-            slot.blocking_sum += blocking
-            if blocking > slot.blocking_max:
-                slot.blocking_max = blocking
-            if record.concurrency > slot.concurrency_max:
-                slot.concurrency_max = record.concurrency
+            while pending:
+                try:
+                    record = pending.popleft()
+                except IndexError:  # another thread took the last one
+                    break
+                try:
+                    self._recent.append(record)
+                    start = record.start
+                    end = record.end if record.end is not None else start
+                    second = int(end + wall_offset)
+                    if second <= oldest:
+                        continue
+                    ring = seconds.get(record.interface)
+                    if ring is None:
+                        ring = seconds[record.interface] = [None] * WINDOW_SECONDS
+                    slot = ring[second % WINDOW_SECONDS]
+                    if slot is None or slot.second != second:
+                        if slot is not None and slot.second > second:
+                            continue  # that slot holds a later second now
+                        slot = ring[second % WINDOW_SECONDS] = _Second(second)
+                    slot.requests += 1
+                    if record.status_label[0] == "5":
+                        slot.server_errors += 1
+                    if record.disconnected:
+                        slot.disconnects += 1
+                    if record.exception is not None:
+                        slot.exceptions += 1
+                    duration = end - start
+                    slot.duration_sum += duration
+                    if duration > slot.duration_max:
+                        slot.duration_max = duration
+                    blocking = record.blocking
+                    slot.blocking_sum += blocking
+                    if blocking > slot.blocking_max:
+                        slot.blocking_max = blocking
+                    if record.concurrency > slot.concurrency_max:
+                        slot.concurrency_max = record.concurrency
+                except Exception as exc:  # noqa: BLE001 - one bad record must not stop a snapshot
+                    self._report_error("live.absorb", exc)
 
     def loop_lag(self, seconds: float) -> None:
         self.add_lag_sample(seconds)
@@ -173,9 +204,12 @@ class LiveState(Sink):
             self._start_writer()
 
     def report_write_error(self, exc: Exception) -> None:
+        self._report_error("live.write", exc)
+
+    def _report_error(self, where: str, exc: Exception) -> None:
         monitor = self._monitor()
         if monitor is not None:
-            monitor.report_internal_error("live.write", exc)
+            monitor.report_internal_error(where, exc)
 
     def _start_writer(self) -> None:
         with self._lock:
@@ -192,6 +226,7 @@ class LiveState(Sink):
         oldest = int(wall) - WINDOW_SECONDS
         monitor = self._monitor()
         in_flight, unlisted = monitor.flying(self._max_in_flight) if monitor is not None else ([], 0)
+        self._absorb()
         with self._lock:
             finished = list(self._recent)
             per_second = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from time import time
 from typing import Any
@@ -33,6 +34,9 @@ from gatewatch.options import Options
 from gatewatch.prometheus.websocket import SessionStats, collect_sessions
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
+
+# Finished records are added up in batches of at most this many.
+PENDING_RECORDS = 64
 
 __all__ = [
     "DEFAULT_CHOICE",
@@ -103,6 +107,8 @@ class PrometheusAggregator(Collector, Sink):
             spec for spec in c.METRICS if spec.kind != "histogram" or spec.key in histograms.enabled
         )
         self._lock = threading.Lock()
+        # Finished records not yet added up (see request_finished).
+        self._pending: deque[RequestRecord] = deque()
         self._routes: dict[tuple[str, str, str], _RouteStats] = {}
         self._concurrency: dict[str, Histogram] = {}
         self._exceptions: dict[tuple[str, str, str], int] = {}
@@ -141,75 +147,97 @@ class PrometheusAggregator(Collector, Sink):
             stats.add(record)
 
     def request_finished(self, record: RequestRecord) -> None:
-        # This runs for every request: each histogram is observed inline (a bisect and two
-        # additions, as Histogram.observe does) rather than through a method call.
+        # One append (atomic, no lock) on every request's path: records are added up in
+        # batches, every PENDING_RECORDS of them or when a scrape (or an exemplar) reads the
+        # totals, whichever comes first.
+        pending = self._pending
+        pending.append(record)
+        if len(pending) >= PENDING_RECORDS:
+            self._absorb()
+
+    def _absorb(self) -> None:
+        """Add the pending records into the per-route totals."""
+        pending = self._pending
+        with self._lock:
+            while pending:
+                try:
+                    record = pending.popleft()
+                except IndexError:  # another thread took the last one
+                    break
+                try:
+                    self._add(record)
+                except Exception as exc:  # noqa: BLE001 - one bad record must not stop a scrape
+                    self.monitor.report_internal_error("prometheus.add", exc)
+
+    def _add(self, record: RequestRecord) -> None:
+        # Under the lock, for every request: each histogram is observed inline (a bisect and
+        # two additions, as Histogram.observe does) rather than through a method call.
         interface = record.interface
         route = record.route_label
         key = (interface, record.method, route)
         start = record.start
-        with self._lock:
-            stats = self._routes.get(key)
-            if stats is None:
-                stats = self._routes[key] = self._new_route(interface)
-            # A family not exported costs one check here, and nothing at scrape time.
-            if self._duration_bounds is not None:
-                histogram = stats.durations.get(record.status_label)
-                if histogram is None:
-                    histogram = stats.durations[record.status_label] = Histogram(self._duration_bounds)
-                value = (record.end or start) - start
-                histogram.counts[bisect_left(histogram.bounds, value)] += 1
-                histogram.sum += value
-            histogram = stats.blocking
+        stats = self._routes.get(key)
+        if stats is None:
+            stats = self._routes[key] = self._new_route(interface)
+        # A family not exported costs one check here, and nothing at scrape time.
+        if self._duration_bounds is not None:
+            histogram = stats.durations.get(record.status_label)
+            if histogram is None:
+                histogram = stats.durations[record.status_label] = Histogram(self._duration_bounds)
+            value = (record.end or start) - start
+            histogram.counts[bisect_left(histogram.bounds, value)] += 1
+            histogram.sum += value
+        histogram = stats.blocking
+        if histogram is not None:
+            value = record.blocking
+            histogram.counts[bisect_left(histogram.bounds, value)] += 1
+            histogram.sum += value
+        histogram = stats.ttfb
+        if record.first_byte is not None and histogram is not None:
+            value = record.first_byte - start
+            histogram.counts[bisect_left(histogram.bounds, value)] += 1
+            histogram.sum += value
+        histogram = stats.concurrency
+        if histogram is not None:
+            histogram.counts[bisect_left(histogram.bounds, record.concurrency)] += 1
+            histogram.sum += record.concurrency
+        if record.after_response is not None:
+            histogram = stats.after_response
             if histogram is not None:
-                value = record.blocking
+                value = record.after_response
                 histogram.counts[bisect_left(histogram.bounds, value)] += 1
                 histogram.sum += value
-            histogram = stats.ttfb
-            if record.first_byte is not None and histogram is not None:
-                value = record.first_byte - start
-                histogram.counts[bisect_left(histogram.bounds, value)] += 1
-                histogram.sum += value
-            histogram = stats.concurrency
-            if histogram is not None:
-                histogram.counts[bisect_left(histogram.bounds, record.concurrency)] += 1
-                histogram.sum += record.concurrency
-            if record.after_response is not None:
-                histogram = stats.after_response
-                if histogram is not None:
-                    value = record.after_response
-                    histogram.counts[bisect_left(histogram.bounds, value)] += 1
-                    histogram.sum += value
-                if record.after_exception_label:
-                    ekey = (interface, route, record.after_exception_label)
-                    self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
-            if record.cpu is not None and stats.cpu is not None:
-                stats.cpu.observe(record.cpu)
-            stats.request_bytes += record.request_bytes
-            stats.response_bytes += record.response_bytes
-            if record.offload is not None:
-                stats.offloaded += 1
-                if stats.offload is not None:
-                    stats.offload.observe(record.offload)
-                if stats.offload_queue is not None:
-                    stats.offload_queue.observe(record.offload_queue)
-                stats.thread_hops += record.thread_hops
-            if record.view is not None:
-                self._views[(interface, route)] = (record.view, record.view_kind)
-            if record.queue is not None and self._queue_bounds is not None:
-                queue = self._queue.get(interface)
-                if queue is None:
-                    queue = self._queue[interface] = Histogram(self._queue_bounds)
-                queue.observe(record.queue)
-            if interface == "wsgi":
-                threads = self.monitor.worker_threads
-                if threads is not None and record.concurrency + 1 >= threads:
-                    self._saturated += 1
-            if record.exception is not None:
-                ekey = (interface, route, record.exception_label)
+            if record.after_exception_label:
+                ekey = (interface, route, record.after_exception_label)
                 self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
-            if record.disconnected:
-                dkey = (interface, route)
-                self._disconnects[dkey] = self._disconnects.get(dkey, 0) + 1
+        if record.cpu is not None and stats.cpu is not None:
+            stats.cpu.observe(record.cpu)
+        stats.request_bytes += record.request_bytes
+        stats.response_bytes += record.response_bytes
+        if record.offload is not None:
+            stats.offloaded += 1
+            if stats.offload is not None:
+                stats.offload.observe(record.offload)
+            if stats.offload_queue is not None:
+                stats.offload_queue.observe(record.offload_queue)
+            stats.thread_hops += record.thread_hops
+        if record.view is not None:
+            self._views[(interface, route)] = (record.view, record.view_kind)
+        if record.queue is not None and self._queue_bounds is not None:
+            queue = self._queue.get(interface)
+            if queue is None:
+                queue = self._queue[interface] = Histogram(self._queue_bounds)
+            queue.observe(record.queue)
+        if interface == "wsgi":
+            threads = self.monitor.worker_threads
+            if threads is not None and record.concurrency + 1 >= threads:
+                self._saturated += 1
+        if record.exception is not None:
+            ekey = (interface, route, record.exception_label)
+            self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
+        if record.disconnected:
+            dkey = (interface, route)
+            self._disconnects[dkey] = self._disconnects.get(dkey, 0) + 1
 
     def _new_route(self, interface: str) -> _RouteStats:
         # Under the lock. The interface's concurrency histogram is shared by its routes' stats.
@@ -228,6 +256,7 @@ class PrometheusAggregator(Collector, Sink):
         if bounds is None:
             return
         value = record.duration
+        self._absorb()
         with self._lock:
             stats = self._routes.get((record.interface, record.method, record.route_label))
             if stats is None or record.status_label not in stats.durations:
@@ -248,6 +277,7 @@ class PrometheusAggregator(Collector, Sink):
 
     def collect(self) -> Iterator[Metric]:
         f = _families(self._specs)
+        self._absorb()
         with self._lock:
             for key, stats in self._routes.items():
                 labels = list(key)
