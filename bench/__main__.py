@@ -14,7 +14,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from bench import server_bench, websocket_bench
+from bench import instructions, server_bench, websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.django_cases import BARE_DJANGO, DJANGO_PROMETHEUS, django_wsgi_cases
 from bench.harness import Timing, measure
@@ -74,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-server", action="store_true", help="in-process tables only (no uvicorn/gunicorn/wrk)"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per request with valgrind's callgrind (about 5 minutes more)",
+    )
     args = parser.parse_args(argv)
     # A timed batch runs in one task that never yields: to gatewatch's watchdog that is
     # the loop blocked for the whole batch, and it says so at WARNING. True, but noise here.
@@ -118,11 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(*websocket_bench.format_rows(websocket_bench.run(quick=args.quick)), sep="\n")
+    if args.instructions:
+        print("", *instructions.run(), sep="\n", flush=True)
     if args.no_server:
         return 0
     print(
-        "\nServer level: each contender under a real server on 127.0.0.1, loaded by wrk; "
-        "rounds interleaved, median requests/s, share of the bare app's"
+        "\nServer level: each contender under a real server on 127.0.0.1, loaded by wrk; all servers "
+        "up at once, pinned, interleaved 1 s rounds; medians of requests/s and of the server's "
+        "CPU time per request, each as a share of the bare app's"
         + (" [--quick: not a measurement]" if args.quick else ""),
         flush=True,
     )

@@ -84,7 +84,8 @@ def child(interface: str, spec: str, requests: int) -> None:
     serve(requests)
 
 
-def _count(interface: str, spec: str, requests: int) -> int:
+def count(interface: str, spec: str, requests: int) -> int:
+    """Instructions of a whole run: start-up, a warm-up, then ``requests`` requests."""
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -104,9 +105,9 @@ def _count(interface: str, spec: str, requests: int) -> int:
     return int(found.group(1))
 
 
-def per_request(interface: str, spec: str) -> float:
+def per_request(interface: str, spec: str, *, few: int = FEW, many: int = MANY) -> float:
     """Instructions one request costs: the difference of a long and a short run, per request."""
-    return (_count(interface, spec, MANY) - _count(interface, spec, FEW)) / (MANY - FEW)
+    return (count(interface, spec, many) - count(interface, spec, few)) / (many - few)
 
 
 def run(workers: int = 2) -> list[str]:

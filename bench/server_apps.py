@@ -26,6 +26,9 @@ ASGI_CONTENDERS = {
     "gatewatch, OpenTelemetry spans + metrics": "asgi_gatewatch_otel",
     "OpenTelemetry contrib ASGI middleware": "asgi_otel",
     "OpenTelemetry contrib ASGI, one span (no receive/send spans)": "asgi_otel_one_span",
+    # Traces from OpenTelemetry, metrics from Prometheus alone (a no-op meter provider).
+    "gatewatch, OpenTelemetry spans only": "asgi_gatewatch_spans",
+    "OpenTelemetry contrib ASGI, one span, spans only": "asgi_otel_one_span_only",
 }
 WSGI_CONTENDERS = {
     "bare Flask": "wsgi_bare",
@@ -33,6 +36,8 @@ WSGI_CONTENDERS = {
     "gatewatch": "wsgi_gatewatch",
     "gatewatch, OpenTelemetry spans + metrics": "wsgi_gatewatch_otel",
     "OpenTelemetry contrib WSGI middleware": "wsgi_otel",
+    "gatewatch, OpenTelemetry spans only": "wsgi_gatewatch_spans",
+    "OpenTelemetry contrib WSGI, spans only": "wsgi_otel_spans_only",
 }
 
 # A benchmark run must not be slowed by its own log lines (the watchdog warns of real blocks).
@@ -59,26 +64,33 @@ def flask_hello() -> Flask:
     return app
 
 
-def _otel_asgi(**options: Any) -> Any:
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+def _providers(*, metrics: bool) -> tuple[Any, Any]:
+    from opentelemetry.metrics import NoOpMeterProvider
 
     tracer_provider, meter_provider = _otel_providers()
+    return tracer_provider, meter_provider if metrics else NoOpMeterProvider()
+
+
+def _otel_asgi(*, metrics: bool = True, **options: Any) -> Any:
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    tracer_provider, meter_provider = _providers(metrics=metrics)
     return OpenTelemetryMiddleware(
         starlette_hello(), tracer_provider=tracer_provider, meter_provider=meter_provider, **options
     )
 
 
-def _otel_wsgi() -> Any:
+def _otel_wsgi(*, metrics: bool = True) -> Any:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
-    tracer_provider, meter_provider = _otel_providers()
+    tracer_provider, meter_provider = _providers(metrics=metrics)
     return OpenTelemetryMiddleware(
         flask_hello(), tracer_provider=tracer_provider, meter_provider=meter_provider
     )
 
 
-def _gatewatch_otel(interface: str) -> Any:
-    tracer_provider, meter_provider = _otel_providers()
+def _gatewatch_otel(interface: str, *, metrics: bool = True) -> Any:
+    tracer_provider, meter_provider = _providers(metrics=metrics)
     options = {"otel": True, "tracer_provider": tracer_provider, "meter_provider": meter_provider}
     if interface == "asgi":
         return GatewatchASGI(starlette_hello(), registry=CollectorRegistry(), **options)
@@ -108,6 +120,10 @@ _BUILDERS: dict[str, Any] = {
     "wsgi_gatewatch_otel": lambda: _gatewatch_otel("wsgi"),
     "asgi_otel": _otel_asgi,
     "asgi_otel_one_span": lambda: _otel_asgi(exclude_spans=["receive", "send"]),
+    "asgi_otel_one_span_only": lambda: _otel_asgi(metrics=False, exclude_spans=["receive", "send"]),
+    "asgi_gatewatch_spans": lambda: _gatewatch_otel("asgi", metrics=False),
+    "wsgi_gatewatch_spans": lambda: _gatewatch_otel("wsgi", metrics=False),
+    "wsgi_otel_spans_only": lambda: _otel_wsgi(metrics=False),
     "wsgi_bare": flask_hello,
     "wsgi_floor": lambda: FloorWSGI(flask_hello(), CollectorRegistry()),
     "wsgi_gatewatch": lambda: GatewatchWSGI(flask_hello(), registry=CollectorRegistry()),

@@ -116,3 +116,25 @@ def _assert_server_row(cells: list[str], *, bare: bool) -> None:
             # a contender well above the bare app (187 % was seen), so only the order of
             # magnitude is checked; none is free, none is 20 times the bare app's cost.
             assert value.endswith("%") and 5 <= int(value[:-1]) <= 500, cells
+
+
+@pytest.mark.slow
+def test_instruction_counts_are_exact_and_see_the_middleware() -> None:
+    """callgrind counts the same run the same, and a wrapped app costs more instructions per
+    request than the bare one (by less than a whole bare Flask request)."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bench import instructions
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed (Debian: apt-get install valgrind)")
+    runs = [("wsgi_bare", 50), ("wsgi_bare", 250), ("wsgi_bare", 250), ("{}", 50), ("{}", 250)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        few, many, again, wrapped_few, wrapped_many = pool.map(
+            lambda run: instructions.count("wsgi", *run), runs
+        )
+    assert abs(again - many) < 0.001 * many
+    bare = (many - few) / 200
+    wrapped = (wrapped_many - wrapped_few) / 200
+    assert bare < wrapped < 2 * bare
