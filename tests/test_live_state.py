@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor, set_route
+from gatewatch.batches import PENDING_RECORDS
 from gatewatch.hub import detect_server
 from gatewatch.live import state as live_module
 from gatewatch.live.endpoint import live_body
@@ -417,7 +418,7 @@ def test_per_second_totals_added_in_batches_lose_nothing(registry: CollectorRegi
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert len(state._pending) < live_module.PENDING_RECORDS
+    assert len(state._pending) < PENDING_RECORDS
     process = wsgi_view(app)
     assert sum(entry["requests"] for entry in process["per_second"]) == 1000
     assert len(process["recent"]) == live_module.RECENT_REQUESTS

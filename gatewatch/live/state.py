@@ -15,6 +15,7 @@ import weakref
 from collections import deque
 from time import perf_counter, time
 
+from gatewatch.batches import PENDING_RECORDS, drained
 from gatewatch.live.describe import describe_finished, describe_in_flight, monitor_part
 from gatewatch.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.live.snapshot_files import (
@@ -28,8 +29,6 @@ from gatewatch.record import RequestRecord, WebSocketRecord
 
 MAX_IN_FLIGHT_LISTED = 10_000
 RECENT_REQUESTS = 200
-# Finished records are added into the totals in batches of at most this many.
-PENDING_RECORDS = 64
 WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
@@ -133,17 +132,12 @@ class LiveState(Sink):
 
     def _absorb(self) -> None:
         """Add the pending records into the recent ring and the per-second totals."""
-        pending = self._pending
         # Each record's second on the wall clock, from when its response ended.
         wall_offset = time() - perf_counter()
         oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
         seconds = self._seconds
         with self._lock:
-            while pending:
-                try:
-                    record = pending.popleft()
-                except IndexError:  # another thread took the last one
-                    break
+            for record in drained(self._pending):
                 try:
                     self._recent.append(record)
                     start = record.start

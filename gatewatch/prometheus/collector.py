@@ -28,15 +28,13 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Exemplar
 
 from gatewatch import catalogue as c
+from gatewatch.batches import PENDING_RECORDS, drained
 from gatewatch.histogram import DEFAULT_CHOICE, Histogram, HistogramChoice, histogram_choice
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.options import Options
 from gatewatch.prometheus.websocket import SessionStats, collect_sessions
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
-
-# Finished records are added up in batches of at most this many.
-PENDING_RECORDS = 64
 
 __all__ = [
     "DEFAULT_CHOICE",
@@ -157,13 +155,8 @@ class PrometheusAggregator(Collector, Sink):
 
     def _absorb(self) -> None:
         """Add the pending records into the per-route totals."""
-        pending = self._pending
         with self._lock:
-            while pending:
-                try:
-                    record = pending.popleft()
-                except IndexError:  # another thread took the last one
-                    break
+            for record in drained(self._pending):
                 try:
                     self._add(record)
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop a scrape
