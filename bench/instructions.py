@@ -2,7 +2,7 @@
 
 Timings on a shared VM move by 10-30 % from one second to the next, more than the difference
 between close contenders. The number of machine instructions the interpreter executes for a
-request does not: callgrind counts them exactly, run after run (to well under 1 %). Each
+request does not: callgrind counts them exactly, run after run (with a fixed hash seed). Each
 contender's app is served ``FEW`` and then ``MANY`` times in process (as :mod:`bench.cases`
 serves it, after a warm-up), each in its own ``valgrind --tool=callgrind`` run, and the
 difference divided by ``MANY - FEW`` is its cost per request, free of start-up and import.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -98,7 +99,10 @@ def count(interface: str, spec: str, requests: int) -> int:
         spec,
         str(requests),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    # A fixed hash seed: with a random one, dict and set layouts (and so their probes) differ
+    # from run to run by about 1 % of the count.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True, env=env)
     found = _COLLECTED.search(done.stderr)
     if found is None:
         raise RuntimeError(f"callgrind printed no count:\n{done.stderr[-2000:]}")

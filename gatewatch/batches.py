@@ -8,7 +8,6 @@ it holds :data:`PENDING_RECORDS` records or when its numbers are read, whichever
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from typing import TypeVar
 
 # Finished records are added up in batches of at most this many.
@@ -17,11 +16,14 @@ PENDING_RECORDS = 64
 Item = TypeVar("Item")
 
 
-def drained(pending: deque[Item]) -> Iterator[Item]:
-    """Take items from the front of ``pending`` until it is empty; other threads may append, or
-    drain it too, meanwhile (each item is taken once)."""
+def take_all(pending: deque[Item]) -> list[Item]:
+    """Take every item from the front of ``pending`` until it is empty; other threads may
+    append, or take too, meanwhile (each item is taken once). A list, not a generator: a
+    generator's resume per item costs more than the item's popleft."""
+    taken: list[Item] = []
+    append, popleft = taken.append, pending.popleft
     while True:
         try:
-            yield pending.popleft()
+            append(popleft())
         except IndexError:
-            return
+            return taken

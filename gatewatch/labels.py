@@ -17,20 +17,20 @@ OTHER_STATUS: Final = "_OTHER"
 
 # The methods of RFC 9110 and PATCH (RFC 5789), as OpenTelemetry's HTTP semantic
 # conventions list them; anything else is "_OTHER".
-_KNOWN_METHODS: Final = {
+METHOD_LABELS: Final = {
     m: m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 }
-_STATUS_LABELS: Final = {code: str(code) for code in range(100, 600)}
+STATUS_LABELS: Final = {code: str(code) for code in range(100, 600)}
 
 MAX_LABEL_LENGTH: Final = 200
 
 
 def method_label(method: str) -> str:
-    return _KNOWN_METHODS.get(method, OTHER_METHOD)
+    return METHOD_LABELS.get(method, OTHER_METHOD)
 
 
 def status_label(status: int) -> str:
-    return _STATUS_LABELS.get(status, OTHER_STATUS)
+    return STATUS_LABELS.get(status, OTHER_STATUS)
 
 
 class Admission(Protocol):

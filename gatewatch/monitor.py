@@ -11,12 +11,15 @@ from time import perf_counter
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.in_flight import InFlight
 from gatewatch.labels import (
+    METHOD_LABELS,
     OTHER,
+    OTHER_METHOD,
+    OTHER_STATUS,
+    STATUS_LABELS,
     UNMATCHED,
     BoundedLabels,
     RouteLabels,
     exception_name,
-    method_label,
     status_label,
 )
 from gatewatch.options import Options
@@ -24,6 +27,7 @@ from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.sessions import SessionTable
 
 logger = logging.getLogger("gatewatch")
+CLIENT_CLOSED_LABEL = status_label(CLIENT_CLOSED_STATUS)
 
 MAX_EXCEPTION_TYPES = 200
 # One log line per place at most this often: a broken exporter must not flood the app's logs.
@@ -152,7 +156,8 @@ class Monitor:
         self._first_request.append(callback)
 
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
-        record = RequestRecord(interface, method_label(method), path, perf_counter())
+        # The label dicts read inline: these run for every request.
+        record = RequestRecord(interface, METHOD_LABELS.get(method, OTHER_METHOD), path, perf_counter())
         self._in_flight.arrive(record)
         if self._first_request:
             self._run_first_request()
@@ -209,10 +214,10 @@ class Monitor:
             route = record.route
             record.route_label = UNMATCHED if route is None else self.routes.label(route)
             if record.disconnected:
-                record.status_label = status_label(CLIENT_CLOSED_STATUS)
+                record.status_label = CLIENT_CLOSED_LABEL
             else:
                 # No response started at all: the server answers 500 on the app's behalf.
-                record.status_label = status_label(record.status or 500)
+                record.status_label = STATUS_LABELS.get(record.status or 500, OTHER_STATUS)
             if record.exception is not None:
                 self._label_exception(record)
         except Exception as exc:  # noqa: BLE001 - a bad annotation must not lose the request

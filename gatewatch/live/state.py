@@ -15,7 +15,7 @@ import weakref
 from collections import deque
 from time import perf_counter, time
 
-from gatewatch.batches import PENDING_RECORDS, drained
+from gatewatch.batches import PENDING_RECORDS, take_all
 from gatewatch.live.describe import describe_finished, describe_in_flight, monitor_part
 from gatewatch.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.live.snapshot_files import (
@@ -137,7 +137,7 @@ class LiveState(Sink):
         oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
         seconds = self._seconds
         with self._lock:
-            for record in drained(self._pending):
+            for record in take_all(self._pending):
                 try:
                     self._recent.append(record)
                     start = record.start

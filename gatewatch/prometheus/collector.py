@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Exemplar
 
 from gatewatch import catalogue as c
-from gatewatch.batches import PENDING_RECORDS, drained
+from gatewatch.batches import PENDING_RECORDS, take_all
 from gatewatch.histogram import DEFAULT_CHOICE, Histogram, HistogramChoice, histogram_choice
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.options import Options
@@ -156,7 +156,7 @@ class PrometheusAggregator(Collector, Sink):
     def _absorb(self) -> None:
         """Add the pending records into the per-route totals."""
         with self._lock:
-            for record in drained(self._pending):
+            for record in take_all(self._pending):
                 try:
                     self._add(record)
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop a scrape
