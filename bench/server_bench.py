@@ -55,15 +55,11 @@ import re
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-
-import httpx
 
 from bench.cpu_meter import cpu_seconds, pressure_stalled_us, process_tree, speed_probe
 from bench.server_apps import ASGI_CONTENDERS, WSGI_CONTENDERS
@@ -74,11 +70,6 @@ ROOT = Path(__file__).resolve().parents[1]
 _RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
 _REQUESTS = re.compile(r"(\d+) requests in ")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
-_SCRIPT = """request = function()
-  n = (n or 0) + 1
-  return wrk.format("GET", "/r/" .. (n % 1000))
-end
-"""
 
 
 @dataclass(frozen=True)
@@ -242,7 +233,7 @@ def round_orders(names: Sequence[str], rounds: int) -> Iterator[list[str]]:
         yield order[::-1] if number % 2 else order
 
 
-def _server(interface: str, attribute: str, port: int, pins: Pinning) -> ServerProcess:
+def server_process(interface: str, attribute: str, port: int, pins: Pinning) -> ServerProcess:
     app = f"bench.server_apps:{attribute}"
     if interface == "asgi":
         command = uvicorn_command(app, port, "--loop", "uvloop", "--http", "httptools", "--no-access-log")
@@ -262,7 +253,7 @@ def throughput(interface: str, contenders: dict[str, str], load: Load, pins: Pin
     with ExitStack() as servers:
         # One after another: each takes its port before the next asks for a free one.
         running = {
-            name: servers.enter_context(_server(interface, attribute, free_port(), pins))
+            name: servers.enter_context(server_process(interface, attribute, free_port(), pins))
             for name, attribute in contenders.items()
         }
         if load.warmup:
@@ -330,44 +321,6 @@ def throughput_table(title: str, measurement: Measurement) -> list[str]:
     return lines
 
 
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def memory_run(total: int, pins: Pinning, *, checkpoints: int = 4, connections: int = 32) -> list[str]:
-    """Resident memory after each quarter of ``total`` requests over 1 000 routes, then the
-    series a scrape shows, twice. Scrapes come last: one of ~94 000 series builds tens of MiB
-    of short-lived objects that the allocator keeps, which is the scrape's cost, not growth."""
-    port = free_port()
-    rows = []
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        _server("asgi", "asgi_thousand_routes", port, pins) as server,
-    ):
-        script = Path(scratch) / "routes.lua"
-        script.write_text(_SCRIPT)
-        url = server.base_url + "/"
-        load = partial(wrk, url, connections=connections, script=str(script), pin=pins.load)
-        sent = 0
-        for step in range(checkpoints):
-            # wrk runs for a time, not a count: size each step from the rate measured so far.
-            first = load(seconds=1)
-            sent += first.requests
-            remaining = total * (step + 1) // checkpoints - sent
-            if remaining > 0:
-                sent += load(seconds=max(round(remaining / first.rate), 1)).requests
-            rows.append((f"{sent:,}", f"{_rss_kib(server.pid) / 1024:.1f}", "-"))
-        for _ in range(2):
-            text = httpx.get(server.base_url + "/metrics", timeout=30).text
-            series = sum(1 for line in text.splitlines() if line.startswith("gatewatch_"))
-            rows.append(("a scrape", f"{_rss_kib(server.pid) / 1024:.1f}", f"{series:,}"))
-    header = ("requests sent", "resident MiB", "gatewatch series")
-    return ["Memory: uvicorn, 1 000 route templates, requests spread evenly", *text_table(header, rows)]
-
-
 def _title(server: str, load: Load, pins: Pinning) -> str:
     plural = "s" if load.rounds > 1 else ""
     rounds = f"{load.rounds} interleaved round{plural} of {load.seconds} s, medians"
@@ -400,6 +353,9 @@ def run(load: Load, *, memory_requests: int) -> list[str]:
         "contender's; spread = interquartile range / median over the rounds.",
     ]
     if memory_requests:
+        # Imported here: the memory run loads its server with this module's wrk and servers.
+        from bench.memory_bench import memory_run
+
         lines += ["", *memory_run(memory_requests, pins)]
     return lines
 

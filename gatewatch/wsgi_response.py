@@ -47,9 +47,15 @@ class RequestEnd:
         self._cpu_started = cpu_started
         self._thread = get_ident() if cpu_started is not None else 0
 
-    def response_ended(self, *, cpu: bool = True) -> None:
-        """The last byte is with the server: the worker is free as far as the client is
-        concerned. Times the request and takes it out of in-flight (it is recorded later)."""
+    def completed(self) -> None:
+        """The last byte is with the server: the response is whole, and the worker is free as
+        far as the client is concerned (the request is recorded at the close)."""
+        self.record.response_ended()
+        self.stop()
+
+    def stop(self, *, cpu: bool = True) -> None:
+        """Stop the request's clocks and take it out of in-flight, whether or not its response
+        was whole; once."""
         record = self.record
         if record.end is not None:
             return
@@ -71,7 +77,7 @@ class RequestEnd:
         """Record a request that ended without a complete response (or whose close never came)."""
         if self.record.finished:
             return
-        self.response_ended(cpu=cpu)
+        self.stop(cpu=cpu)
         # Never raises, and takes the request out of in-flight whatever failed above.
         self._monitor.finish(self.record)
 
@@ -104,7 +110,7 @@ def _hook_file_wrapper(result: Any, end: RequestEnd) -> bool:
             if original_close is not None:
                 original_close()
         finally:
-            record.response_ended()
+            end.completed()
             end.finish()
 
     try:
@@ -153,8 +159,7 @@ class ClosingIterator:
             chunk = next(iterator)
         except StopIteration:
             if not record.response_complete:
-                record.response_ended()
-                self._end.response_ended()
+                self._end.completed()
             raise
         except BaseException as exc:
             note_exception(record, exc)
