@@ -107,8 +107,8 @@ class GatewatchMiddleware:
         if self._async:
             return self.__acall__(request)
         special = self._special(request.path_info)
-        if special is not None and special is not EXCLUDED:
-            return special(request)  # type: ignore[operator]
+        if callable(special):
+            return special(request)
         record = current_record.get()
         if record is None:
             if special is EXCLUDED:
@@ -123,10 +123,10 @@ class GatewatchMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> Any:
         special = self._special(request.path_info)
-        if special is not None and special is not EXCLUDED:
+        if callable(special):
             # The pages are sync on purpose: a scrape is built in a thread, off the loop, and
             # not in the thread Django keeps for the project's sync views.
-            return await sync_to_async(special, thread_sensitive=False)(request)  # type: ignore[arg-type]
+            return await sync_to_async(special, thread_sensitive=False)(request)
         record = current_record.get()
         if record is None:
             if special is EXCLUDED:
@@ -146,7 +146,8 @@ class GatewatchMiddleware:
     # -- without an outer gatewatch middleware ------------------------------------------
 
     def _special(self, path: str) -> PageView | object | None:
-        """The page this middleware answers at ``path``, :data:`EXCLUDED`, or None."""
+        """The page this middleware answers at ``path`` (the only callable answer),
+        :data:`EXCLUDED`, or None."""
         paths = self._paths
         if paths is None:
             with self._first_use_lock:
