@@ -24,16 +24,17 @@ ADDS_URLS = (
     "where you choose (a prefix, your own decorators); the middleware then leaves them to it."
 )
 ADDS_WSGI = (
-    "application = GatewatchWSGI(get_wsgi_application()) in {module} adds what the server's side "
-    "sees: Django's handler around the middleware chain, time to first byte and bytes of streamed "
-    "responses, request body bytes, clients that leave, queue time (X-Request-Start), and worker "
-    "capacity and saturation."
+    "application = GatewatchWSGI(get_wsgi_application()) in {module} adds what only the server's "
+    "side sees: Django's handler around the middleware chain, after-response time (close()), "
+    "request body bytes, time to first byte and bytes of streamed responses, clients that leave "
+    "mid-response, queue time (X-Request-Start), and worker capacity and saturation."
 )
 ADDS_ASGI = (
     "application = GatewatchASGI(get_asgi_application()) in {module} (around the ProtocolTypeRouter "
-    "with Channels) adds what the server's side sees: Django's handler around the middleware chain "
-    "(reading the request body), time to first byte and bytes of streamed responses, request body "
-    "bytes, clients that leave (499), and WebSocket sessions."
+    "with Channels) adds what only the server's side sees: Django's handler around the middleware "
+    "chain (it reads the whole request body first), request body bytes, after-response time, time "
+    "to first byte and bytes of streamed responses, clients that leave while it is sent, and "
+    "WebSocket sessions."
 )
 
 
