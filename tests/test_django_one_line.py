@@ -13,15 +13,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.core.wsgi import get_wsgi_application
 from django.test import Client
 from pytest_django.fixtures import Settings
 
+from gatewatch import GatewatchWSGI
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
 from gatewatch.django import checks
 from gatewatch.django._steps import check_optional_steps, check_pages
 from gatewatch.multiprocess_dir import ENV_VAR
 from tests.support.django_support import django_registry
 from tests.support.traffic import ROOT, duration_counts, gunicorn_config, scrape_until
+from tests.support.wsgi_driver import call, make_environ
 
 __all__ = ["django_registry"]
 
@@ -182,3 +185,14 @@ def test_metrics_path_moves_or_turns_off_the_page(one_line: Settings) -> None:
     assert client.get("/metrics").status_code == 404
     one_line.GATEWATCH = {**one_line.GATEWATCH, "METRICS_PATH": None}
     assert Client().get("/ops/scrape").status_code == 404
+
+
+@pytest.mark.usefixtures("one_line")
+def test_behind_the_outer_middleware_the_page_is_answered_once_and_unrecorded() -> None:
+    """wsgi.py wrapped (a later optional step): the outer middleware leaves /metrics to the
+    Django middleware, which answers it; only the project's request is counted."""
+    wrapped = GatewatchWSGI(get_wsgi_application())
+    assert call(wrapped, make_environ("/items/3/", HTTP_HOST="localhost")).status.startswith("200")
+    response = call(wrapped, make_environ("/metrics", HTTP_HOST="localhost"))
+    assert response.status.startswith("200")
+    assert duration_counts(response.body.decode(), "wsgi") == {("GET", ITEM, "200"): 1}
