@@ -1,7 +1,9 @@
 """Django: ``gatewatch.django.GatewatchMiddleware`` first in ``settings.MIDDLEWARE``.
 
-Add ``"gatewatch.django"`` to ``INSTALLED_APPS`` for the system checks and
-``path("", include("gatewatch.django.urls"))`` for ``/metrics`` and the live view.
+That line records every request and answers ``/metrics`` and the live view. Optional:
+``"gatewatch.django"`` in ``INSTALLED_APPS`` for the system checks (``manage.py check`` then
+lists the other optional steps), ``include("gatewatch.django.urls")`` to mount the pages
+yourself, and ``GatewatchWSGI`` / ``GatewatchASGI`` around ``wsgi.py`` / ``asgi.py``.
 """
 
 from gatewatch.django.middleware import GatewatchMiddleware

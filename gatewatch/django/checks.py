@@ -11,6 +11,15 @@
 - ``gatewatch.I001``: under ASGI, middleware built on Django's ``MiddlewareMixin`` whose
   ``process_request`` / ``process_response`` hooks are sync; the mixin runs each hook in
   a thread (Django's own middleware are like this: usually the price, not a mistake).
+- ``gatewatch.W003``: the project's URLconf routes ``metrics_path`` or ``live_path`` to a view
+  of its own, so gatewatch does not answer there.
+- ``gatewatch.I002``-``I004``: the optional steps after the MIDDLEWARE line not taken yet, each
+  with what it adds: including ``gatewatch.django.urls``, wrapping ``wsgi.py`` in
+  ``GatewatchWSGI``, wrapping ``asgi.py`` in ``GatewatchASGI``.
+
+Django runs the checks of installed apps and of modules already imported: ``manage.py check``
+never imports ``MIDDLEWARE``, so with the MIDDLEWARE line alone these run only once
+``gatewatch.django`` is in ``INSTALLED_APPS`` (the middleware logs that step at start-up).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ logger = logging.getLogger("gatewatch")
 TAG = "gatewatch"
 _HOPS = catalogue.metric("thread_hops").name
 MIDDLEWARE_PATH = "gatewatch.django.GatewatchMiddleware"
+APP = "gatewatch.django"
 _MIDDLEWARE_PATHS = (MIDDLEWARE_PATH, "gatewatch.django.middleware.GatewatchMiddleware")
 
 _registered = False
@@ -49,6 +59,10 @@ def register_checks() -> None:
         checks.register(check_sync_middleware, TAG)
         checks.register(check_sync_hooks, TAG)
         checks.register(check_entry_points, TAG)
+        from gatewatch.django._steps import check_optional_steps, check_pages
+
+        checks.register(check_pages, TAG)
+        checks.register(check_optional_steps, TAG)
         _registered = True
 
 
@@ -186,3 +200,12 @@ def run_at_startup() -> None:
     for message in (*check_middleware_order(), *check_sync_middleware()):
         if message.id not in silenced:
             logger.warning("%s: %s %s", message.id, message.msg, message.hint or "")
+    if APP not in (getattr(settings, "INSTALLED_APPS", None) or ()):
+        # manage.py check never imports MIDDLEWARE: the app is what makes it speak.
+        logger.info(
+            "gatewatch: %s records every request and answers /metrics (METRICS_PATH) and the "
+            "live view. Optional: add %r to INSTALLED_APPS for its system checks; `manage.py "
+            "check` then lists the other optional steps, one line each with what it adds.",
+            MIDDLEWARE_PATH,
+            APP,
+        )

@@ -4,6 +4,9 @@ Behind :class:`~gatewatch.GatewatchASGI` / :class:`~gatewatch.GatewatchWSGI` (wr
 ``asgi.py`` / ``wsgi.py``) it only annotates the request record they already keep:
 route template, view and its kind, thread hand-offs. Alone it records each request
 itself, from the moment Django calls it until the response is closed.
+
+Either way it answers gatewatch's pages (``/metrics``, the live view) where the project's
+URLconf routes nothing (:mod:`._pages`), so the MIDDLEWARE line alone gives a scrape page.
 """
 
 from __future__ import annotations
@@ -17,19 +20,20 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter, thread_time
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from gatewatch import thread_offload
 from gatewatch.django import checks, exceptions
+from gatewatch.django._pages import PageView, find_pages, shadowed_message
 from gatewatch.django.options import configured_options
 from gatewatch.django.project_monitor import project_monitor
-from gatewatch.django.urls import own_paths
 from gatewatch.django.view_names import name_view
 from gatewatch.loop_watch import watch
 from gatewatch.monitor import Monitor
-from gatewatch.paths import SpecialPaths
+from gatewatch.multiprocess_dir import check_single_process, multiprocess_enabled
+from gatewatch.paths import EXCLUDED, SpecialPaths
 from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
 from gatewatch.step_timer import timer_class
 
@@ -44,7 +48,14 @@ class GatewatchMiddleware:
 
     def __init__(self, get_response: GetResponse) -> None:
         options = configured_options()
+        # manage.py check then knows gatewatch's checks in this process even without the app.
+        checks.register_checks()
         checks.run_at_startup()
+        if not multiprocess_enabled():
+            # Under gunicorn -w 2 without a shared directory each worker would count and
+            # scrape alone: refuse to boot the worker, saying how to fix it, as the outer
+            # middleware does (recording alone would otherwise fail on every request).
+            check_single_process()
         # Also connected by the app's ready(), for projects that skip INSTALLED_APPS.
         exceptions.connect()
         if options.track_offload:
@@ -72,11 +83,12 @@ class GatewatchMiddleware:
         self._timer_no_cpu = timer_class(cpu_time=False, block_threshold=threshold)
         self._offload_start = 0.0 if options.track_offload else None
         self._monitor: Monitor | None = None
-        self._monitor_lock = threading.Lock()
+        self._first_use_lock = threading.Lock()
         self._watched_loop: object = False
-        # Paths never recorded: EXCLUDE_PATHS and gatewatch's own views. Found on the first
-        # request alone (reversing them loads the URLconf, which is not ready at start-up).
-        self._excluded: SpecialPaths[object] | None = None
+        # gatewatch's pages this middleware answers, and the paths never recorded
+        # (EXCLUDE_PATHS, the pages wherever they are served). Found on the first request
+        # (reading the URLconf loads it, which is not ready at start-up).
+        self._paths: SpecialPaths[PageView] | None = None
         # Django calls process_view once it has resolved the URL, before the view: the route
         # is named then, so the live view shows it while the request is in flight. The hook
         # matches the handler's mode (an async hook under WSGI, or a sync one under ASGI,
@@ -94,8 +106,13 @@ class GatewatchMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self._async:
             return self.__acall__(request)
+        special = self._special(request.path_info)
+        if callable(special):
+            return special(request)
         record = current_record.get()
         if record is None:
+            if special is EXCLUDED:
+                return self.get_response(request)
             return self._serve_alone(request)
         if record.offload is None:
             record.offload = self._offload_start
@@ -105,8 +122,15 @@ class GatewatchMiddleware:
             name_view(record, request)
 
     async def __acall__(self, request: HttpRequest) -> Any:
+        special = self._special(request.path_info)
+        if callable(special):
+            # The pages are sync on purpose: a scrape is built in a thread, off the loop, and
+            # not in the thread Django keeps for the project's sync views.
+            return await sync_to_async(special, thread_sensitive=False)(request)
         record = current_record.get()
         if record is None:
+            if special is EXCLUDED:
+                return await self.get_response(request)
             return await self._serve_alone_async(request)
         if record.offload is None:
             record.offload = self._offload_start
@@ -121,16 +145,29 @@ class GatewatchMiddleware:
 
     # -- without an outer gatewatch middleware ------------------------------------------
 
-    def _is_excluded(self, path: str) -> bool:
-        # An excluded request reaches here unrecorded by an outer middleware too.
-        excluded = self._excluded
-        if excluded is None:
-            excluded = self._excluded = SpecialPaths({}, (*self._options.exclude_paths, *own_paths()))
-        return excluded.active and excluded.find(path) is not None
+    def _special(self, path: str) -> PageView | object | None:
+        """The page this middleware answers at ``path`` (the only callable answer),
+        :data:`EXCLUDED`, or None."""
+        paths = self._paths
+        if paths is None:
+            with self._first_use_lock:
+                if self._paths is None:
+                    self._paths = self._find_paths()
+                paths = self._paths
+        return paths.find(path) if paths.active else None
+
+    def _find_paths(self) -> SpecialPaths[PageView]:
+        exclude = self._options.exclude_paths
+        try:
+            pages = find_pages(self._options)
+        except Exception as exc:  # a URLconf that fails to load fails the request anyway
+            logger.error("gatewatch could not read the URLconf; it answers no page of its own", exc_info=exc)
+            return SpecialPaths({}, exclude)
+        for shadowed in pages.shadowed:
+            logger.warning("gatewatch.W003: %s", shadowed_message(*shadowed))
+        return SpecialPaths(pages.served, (*exclude, *pages.routed))
 
     def _serve_alone(self, request: HttpRequest) -> Any:
-        if self._is_excluded(request.path_info):
-            return self.get_response(request)
         interface = ASGI if isinstance(request, ASGIRequest) else WSGI
         started = self._start(request, interface)
         if started is None:
@@ -153,8 +190,6 @@ class GatewatchMiddleware:
         return response
 
     async def _serve_alone_async(self, request: HttpRequest) -> Any:
-        if self._is_excluded(request.path_info):
-            return await self.get_response(request)
         started = self._start(request, ASGI)
         if started is None:
             return await self.get_response(request)
@@ -212,7 +247,7 @@ class GatewatchMiddleware:
     def _find_monitor(self, interface: str) -> Monitor:
         # Found on first use, not at start-up: behind an outer middleware it is never
         # needed, and that middleware may have been built with other options.
-        with self._monitor_lock:
+        with self._first_use_lock:
             if self._monitor is None:
                 self._monitor = project_monitor(self._options, interface)
             return self._monitor

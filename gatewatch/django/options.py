@@ -20,6 +20,10 @@ from django.core.exceptions import ImproperlyConfigured
 from gatewatch.options import Options, layered, normalise
 
 SETTING = "GATEWATCH"
+# Django's default for ``metrics_path``: with the one MIDDLEWARE line, GatewatchMiddleware
+# answers the scrape itself (where the project's URLconf routes nothing). The outer
+# GatewatchASGI/GatewatchWSGI keep the library's default (no page) unless the key is set.
+DEFAULT_METRICS_PATH = "/metrics"
 
 
 class GatewatchSettingsError(ImproperlyConfigured, ValueError):
@@ -87,5 +91,8 @@ def project_settings() -> dict[str, Any]:
 
 
 def configured_options() -> Options:
-    """The options of the project: ``settings.GATEWATCH`` under the ``GATEWATCH_*`` environment."""
-    return layered({}, project=project_settings())
+    """The options of the project: ``settings.GATEWATCH`` under the ``GATEWATCH_*`` environment,
+    ``metrics_path`` defaulting to :data:`DEFAULT_METRICS_PATH`."""
+    project = project_settings()
+    project.setdefault("metrics_path", DEFAULT_METRICS_PATH)
+    return layered({}, project=project)

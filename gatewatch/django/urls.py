@@ -1,4 +1,9 @@
-"""``path("", include("gatewatch.django.urls"))``: ``/metrics`` and ``/_gatewatch/live.json``."""
+"""``path("", include("gatewatch.django.urls"))``: ``/metrics`` and ``/_gatewatch/live.json``.
+
+Optional: ``GatewatchMiddleware`` answers both pages itself where the URLconf routes nothing.
+Including these mounts them where you choose (``path("ops/", include(...))``: ``/ops/metrics``)
+and behind your own decorators; the middleware then leaves them to the URLconf.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +20,9 @@ urlpatterns = [
 
 
 def own_paths() -> tuple[str, ...]:
-    """Where the project's URLconf serves these views (none when it does not include them), so
-    the outer middleware leaves them unrecorded, as it does its own pages."""
-    from django.urls import NoReverseMatch, reverse
+    """Where the project serves gatewatch's pages (through these views, or the middleware's
+    own), so the outer middleware leaves them unrecorded, as it does its own pages."""
+    from gatewatch.django._pages import find_pages
+    from gatewatch.django.options import configured_options
 
-    found = []
-    for name in ("metrics", "live"):
-        try:
-            found.append(reverse(f"{app_name}:{name}"))
-        except NoReverseMatch:
-            continue
-    return tuple(found)
+    return find_pages(configured_options()).own_paths

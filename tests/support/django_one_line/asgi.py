@@ -1,0 +1,10 @@
+"""As ``startproject`` writes it: nothing of gatewatch."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"{__package__}.settings")
+application = get_asgi_application()
