@@ -233,7 +233,7 @@ def _walk(router: object) -> dict[int, tuple[object, _Entry]]:
                 stack.extend((child, full, host, depth + 1, None) for child in reversed(inner))
             else:
                 place(node, labelled(full, host), full, host)
-        except Exception:  # noqa: BLE001,S112 - an odd route is left out; it is named as unseen
+        except Exception:  # noqa: BLE001 - an odd route is left out; it is named as unseen
             continue
     return {key: (node, _entry(found)) for key, (node, found) in places.items()}
 

@@ -108,7 +108,10 @@ def test_nested_routers_with_parameters_are_labelled_by_their_patterns(registry:
                 "websocket": URLRouter(
                     [
                         path("t/<slug:tenant>/", rooms),
-                        re_path(r"^r/(?P<tenant>[^/]+)/", URLRouter([path("echo/", consumers.EchoConsumer.as_asgi())])),
+                        re_path(
+                            r"^r/(?P<tenant>[^/]+)/",
+                            URLRouter([path("echo/", consumers.EchoConsumer.as_asgi())]),
+                        ),
                     ]
                 )
             }
