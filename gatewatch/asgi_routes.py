@@ -12,6 +12,7 @@ templates the app declares: the first time a route object is seen, the router tr
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from gatewatch.types import Scope
@@ -67,6 +68,9 @@ def route_template(scope: Scope, root_path: str) -> str | None:
         if route is None:
             return None
     router = scope.get("router")
+    if router is None:
+        # No Starlette router above it (a framework of its own): no tree to look in.
+        return _unseen(route, scope, root_path)
     tree = _trees.get(id(router))
     if tree is not None and tree.router is router:
         entry = tree.entries.get(id(route))
@@ -95,10 +99,9 @@ def _look_up(router: object, route: Any, scope: Scope, root_path: str) -> str | 
         if len(_trees) >= _MAX_TREES:
             _trees.pop(next(iter(_trees)), None)
         tree = _trees[id(router)] = _Tree(router)
-    if router is not None:
-        for key, (node, entry) in _walk(router).items():
-            if len(tree.entries) < _MAX_ROUTES:
-                tree.entries[key] = (node, entry)
+    for key, (node, entry) in _walk(router).items():
+        if len(tree.entries) < _MAX_ROUTES:
+            tree.entries[key] = (node, entry)
     entry_pair = tree.entries.get(id(route))
     if entry_pair is not None and entry_pair[0] is route:
         entry = entry_pair[1]
@@ -154,9 +157,8 @@ def _host(scope: Scope) -> str:
 
 
 def _is_mount(node: object) -> bool:
-    from starlette.routing import Mount
-
-    return isinstance(node, Mount)
+    routing = sys.modules.get("starlette.routing")
+    return routing is not None and isinstance(node, routing.Mount)
 
 
 def _routes_of(app: Any) -> list[Any]:
