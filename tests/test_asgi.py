@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI, set_route
 from gatewatch.paths import SpecialPaths
@@ -15,6 +15,9 @@ from gatewatch.types import Message, Receive, Scope, Send
 from tests.support.asgi_driver import Exchange, http_scope, serve
 from tests.support.scrape import label_values, value
 from tests.support.sinks import BrokenSink
+from tests.support.websocket_driver import Session, websocket_scope
+from tests.support.websocket_driver import run as websocket_run
+from tests.support.websocket_driver import text as websocket_text
 
 
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
@@ -582,3 +585,37 @@ def real_asgi_apps() -> list[Any]:
 def test_real_asgi_apps_are_accepted(registry: CollectorRegistry) -> None:
     for app in real_asgi_apps():
         GatewatchASGI(app, registry=registry)
+
+
+def test_starlette_websocket_and_hidden_mounts_are_named_by_templates(registry: CollectorRegistry) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.close()
+
+    hidden = Starlette(routes=[WebSocketRoute("/ws/{room}", echo)])
+
+    async def opaque(scope: Scope, receive: Receive, send: Send) -> None:
+        # A mounted app that keeps its routes out of sight (no routes, no app attribute).
+        await hidden(scope, receive, send)
+
+    app = Starlette(
+        routes=[
+            Mount("/t/{tenant}", routes=[WebSocketRoute("/ws", echo)]),
+            Mount("/o/{tenant}", app=opaque),
+        ]
+    )
+    wrapped = GatewatchASGI(app, registry=registry)
+    for path in ("/t/customer-1/ws", "/t/customer-2/ws", "/o/customer-3/ws/rawroom"):
+        session = websocket_run(wrapped, Session(websocket_text("hi")), websocket_scope(path))
+        assert session.sent_types() == ["websocket.accept", "websocket.send", "websocket.close"]
+    sessions = "gatewatch_websocket_sessions_total"
+    assert value(registry, sessions, route="/t/{tenant}/ws", outcome="accepted") == 2
+    # The mount's template is out of sight: the route's own template, marked, never the path.
+    assert value(registry, sessions, route="…/ws/{room}", outcome="accepted") == 1
+    text = generate_latest(registry).decode()
+    assert "customer-" not in text and "rawroom" not in text

@@ -96,3 +96,38 @@ def test_naming_walks_middleware_and_nested_routers() -> None:
 @pytest.mark.parametrize("app", [object(), None, ProtocolTypeRouter({})])
 def test_naming_leaves_other_applications_alone(app: object) -> None:
     assert name_channels_routes(app) == 0
+
+
+def test_nested_routers_with_parameters_are_labelled_by_their_patterns(registry: CollectorRegistry) -> None:
+    from django.urls import re_path
+
+    rooms = URLRouter([re_path(r"^room/(?P<room>\w+)/$", consumers.EchoConsumer.as_asgi())])
+    app = GatewatchASGI(
+        ProtocolTypeRouter(
+            {
+                "websocket": URLRouter(
+                    [
+                        path("t/<slug:tenant>/", rooms),
+                        re_path(
+                            r"^r/(?P<tenant>[^/]+)/",
+                            URLRouter([path("echo/", consumers.EchoConsumer.as_asgi())]),
+                        ),
+                    ]
+                )
+            }
+        ),
+        registry=registry,
+    )
+
+    async def sessions() -> None:
+        for path_ in ("/t/customer-1/room/rawroom/", "/r/customer-2@example.com/echo/"):
+            session = WebsocketCommunicator(app, path_)
+            assert (await session.connect())[0]
+            await session.disconnect()
+
+    asyncio.run(sessions())
+    text = generate_latest(registry).decode()
+    assert value(text, SESSIONS, route="/t/<slug:tenant>/room/<room>/", outcome="accepted") == 1
+    assert value(text, SESSIONS, route="/r/<tenant>/echo/", outcome="accepted") == 1
+    for raw in ("customer-", "rawroom"):
+        assert raw not in text

@@ -279,3 +279,23 @@ def test_metrics_and_live_views(settings: Settings) -> None:
         client.get("/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3", headers={"Host": "localhost"}).status_code
         == 403
     )
+
+
+@pytest.mark.urls("tests.support.django_route_shapes")
+@pytest.mark.usefixtures("django_registry")
+def test_include_and_re_path_routes_are_labelled_by_their_patterns(registry: CollectorRegistry) -> None:
+    client = Client()
+    tenants = [f"customer-{n}" for n in range(25)]
+    for tenant in tenants:
+        assert client.get(f"/t/{tenant}/items/").status_code == 200
+        assert client.get(f"/r/{tenant}@example.com/orders/94242/").status_code == 200
+    assert client.get("/articles/2026/rawslug/").status_code == 200
+    text = scrape(registry)
+    # One label per pattern: a re_path regex without its anchors, named groups as <name>.
+    assert duration_counts(text, "wsgi") == {
+        ("GET", "/t/<slug:tenant>/items/", "200"): 25,
+        ("GET", "/r/<tenant>/orders/<order>/", "200"): 25,
+        ("GET", "/articles/<year>/(\\w+)/", "200"): 1,
+    }
+    for raw in ("customer-", "94242", "2026", "rawslug"):
+        assert raw not in text

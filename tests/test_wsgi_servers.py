@@ -165,6 +165,26 @@ def test_flask_upload_counts_every_request_byte(servers: dict[str, ServerProcess
     assert value(text, "gatewatch_http_request_body_bytes_total", route="/flask/upload") == 100_000
 
 
+@pytest.mark.parametrize("name", ["waitress", "gunicorn-gthread"])
+def test_flask_blueprint_prefix_parameters_are_one_label(
+    servers: dict[str, ServerProcess], name: str
+) -> None:
+    # Issue 26: a parameter in a blueprint's url_prefix is part of the rule, never the raw path.
+    server = servers[name]
+    tenants = [f"customer-{n}@example.com" for n in range(25)]
+    for tenant in tenants:
+        assert httpx.get(f"{server.base_url}/flask/t/{tenant}/items", timeout=10.0).status_code == 200
+    assert httpx.get(f"{server.base_url}/flask/t/{tenants[0]}/d/raw-d/x", timeout=10.0).status_code == 200
+    items, nested = "/flask/t/<tenant>/items", "/flask/t/<tenant>/d/<d>/x"
+    text = settle(
+        server.base_url,
+        lambda t: route_counts(t, items) == {"200": 25} and route_counts(t, nested) == {"200": 1},
+    )
+    assert route_counts(text, items) == {"200": 25}
+    assert route_counts(text, nested) == {"200": 1}
+    assert "customer-" not in text and "raw-d" not in text
+
+
 def test_work_in_close_is_after_the_response(servers: dict[str, ServerProcess]) -> None:
     # A close() that cleans up for SLOW_CLOSE seconds after the body went out: the request is
     # out of in-flight as soon as the body is exhausted, and recorded when close() returned,

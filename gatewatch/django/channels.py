@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gatewatch.django._patterns import join, route_label
 from gatewatch.record import current_record
 from gatewatch.types import ASGIApp, Receive, Scope, Send
 
@@ -57,7 +58,7 @@ def name_channels_routes(application: Any) -> int:
             continue
         seen.add(id(app))
         if isinstance(app, URLRouter):
-            named += _name_router(app, "/", URLRouter)
+            named += _name_router(app, "", URLRouter)
             continue
         mapping = getattr(app, "application_mapping", None)
         if isinstance(mapping, dict):
@@ -72,12 +73,13 @@ def name_channels_routes(application: Any) -> int:
 def _name_router(router: Any, prefix: str, router_type: type) -> int:
     named = 0
     for route in router.routes:
-        template = prefix + str(route.pattern)
+        # Nested routers' patterns, joined as Django joins an include()'s.
+        pattern = join(prefix, str(route.pattern))
         callback = route.callback
         if isinstance(callback, router_type):
-            named += _name_router(callback, template, router_type)
+            named += _name_router(callback, pattern, router_type)
         elif not isinstance(callback, NamedRoute):
-            route.callback = NamedRoute(callback, template, _consumer_name(callback))
+            route.callback = NamedRoute(callback, route_label(pattern), _consumer_name(callback))
             named += 1
     return named
 

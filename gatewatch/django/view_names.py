@@ -6,6 +6,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 
+from gatewatch.django._patterns import route_label
 from gatewatch.record import RequestRecord
 
 # view function -> (dotted name, "sync"/"async"); bounded by the URLconf in practice,
@@ -21,9 +22,8 @@ def name_view(record: RequestRecord, request: Any) -> None:
     if match is None:
         return
     route = match.route
-    # Django's templates are relative to the site root; a leading "/" makes them read
-    # like the paths they match, as Starlette's and Flask's do.
-    record.route = "/" + route if isinstance(route, str) else None
+    # Django's templates (re_path regexes made readable) are relative to the site root.
+    record.route = route_label(route) if isinstance(route, str) else None
     func = match.func
     named = _views.get(func)
     if named is None:

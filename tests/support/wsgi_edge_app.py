@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.util import FileWrapper
 
-from flask import Flask, request
+from flask import Blueprint, Flask, request
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, set_route
@@ -195,6 +195,23 @@ def upload() -> str:
     return str(len(request.get_data()))
 
 
+# Blueprints with a parameter in their url_prefix, one nested in the other.
+tenants = Blueprint("tenants", __name__, url_prefix="/flask/t/<tenant>")
+deeper = Blueprint("deeper", __name__, url_prefix="/d/<d>")
+
+
+@tenants.get("/items")
+def tenant_items(tenant: str) -> str:
+    return "items"
+
+
+@deeper.get("/x")
+def deeper_x(tenant: str, d: str) -> str:
+    return "x"
+
+
+tenants.register_blueprint(deeper)
+flask_app.register_blueprint(tenants)
 flask_app.wsgi_app = GatewatchWSGI(flask_app.wsgi_app, registry=REGISTRY)  # type: ignore[method-assign]
 
 
