@@ -12,8 +12,8 @@ from gatewatch.catalogue import metric
 from tests.support.grafana import (
     GRAFANA,
     RULE_FILES,
-    RULES,
     RULE_TESTS,
+    RULES,
     alerts,
     load_yaml,
     rules,
