@@ -160,8 +160,9 @@ def run_server(command: Command, context: Context) -> None:
 def run_top(command: Command, context: Context) -> None:
     cwd, env = context.place(command)
     urls = [word for word in command.words if word.startswith(("http://", "https://"))]
-    # Top names each source it polls: the first one drawn shows it is up.
-    shown = urlsplit(urls[0]).netloc if urls else "gatewatch"
+    # Top names each source it polls: the first one drawn shows it is up (without a URL, its
+    # title at least).
+    shown = urlsplit(urls[0]).netloc if urls else "gatewatch top"
     terminal = Terminal(command, cwd, env)
     try:
         terminal.wait_for(lambda t: shown in t.text(), timeout=60, what=f"showing {shown}")
