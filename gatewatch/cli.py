@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the scenarios run, all of them (default: 60 live, 10 with --json)",
     )
     _add_top(commands)
+    _add_export_grafana(commands)
     return parser
 
 
@@ -115,11 +116,47 @@ def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _add_export_grafana(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export-grafana",
+        help="write the Grafana boards, their provisioning and the Prometheus rules into a directory",
+        description=(
+            "Write the files that ship with gatewatch into DIR, laid out as grafana/ in "
+            "gatewatch's repository: dashboards/*.json (the boards to import), provisioning/ "
+            "(Grafana's datasource and dashboard providers), rules/gatewatch-*.yml (recording and "
+            "alerting rules), rules/tests/ (their promtool unit test) and prometheus.yml (an "
+            "example configuration loading the rules). Nothing is written if any file exists, "
+            "unless --force."
+        ),
+    )
+    export.add_argument("directory", type=Path, metavar="DIR", help="where to write (created if missing)")
+    export.add_argument("--force", action="store_true", help="overwrite files that exist")
+
+
+def _export_grafana(args: argparse.Namespace) -> int:
+    from gatewatch._grafana_files import ExportError, export
+
+    try:
+        written = export(args.directory, force=args.force)
+    except ExportError as exc:
+        print(f"gatewatch export-grafana: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gatewatch export-grafana: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "top":
         return _top(args, parser)
+    if args.command == "export-grafana":
+        return _export_grafana(args)
     if args.command == "demo":
         from gatewatch.demo import live_demo
         from gatewatch.demo.run import DemoError, run

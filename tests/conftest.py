@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from prometheus_client import CollectorRegistry
+
+from tests.support.installed import build_wheel, install_venv
 
 
 @pytest.fixture
@@ -22,3 +26,15 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Tests marked ``anyio`` run on asyncio and on trio."""
     backend: str = request.param
     return backend
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gatewatch's wheel, built from the checkout once per session."""
+    return build_wheel(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def installed_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the wheel and the extras the README installs."""
+    return install_venv(tmp_path_factory.mktemp("installed") / "venv", wheel)

@@ -13,6 +13,7 @@ from tests.support.grafana import (
     GRAFANA,
     RULE_FILES,
     RULE_TESTS,
+    RULES,
     alerts,
     load_yaml,
     rules,
@@ -45,6 +46,14 @@ def test_promtool_check_rules() -> None:
     assert checked.stdout.count("SUCCESS") == len(RULE_FILES)
 
 
+def test_the_rule_glob_takes_only_rule_files() -> None:
+    """``promtool check rules grafana/rules/gatewatch-*.yml`` (the README's) exited 1 when the
+    glob took the unit test file, which is not a rule file."""
+    assert sorted(RULES.glob("gatewatch-*.yml")) == sorted(RULE_FILES)
+    checked = _promtool("check", "rules", *map(str, sorted(RULES.glob("gatewatch-*.yml"))))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_promtool_test_rules() -> None:
     tested = _promtool("test", "rules", RULE_TESTS.name, cwd=RULE_TESTS.parent)
     assert tested.returncode == 0, tested.stdout + tested.stderr
@@ -53,7 +62,8 @@ def test_promtool_test_rules() -> None:
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     suite: dict[str, Any] = load_yaml(RULE_TESTS)
-    assert sorted(suite["rule_files"]) == sorted(path.name for path in RULE_FILES)
+    loaded = sorted((RULE_TESTS.parent / name).resolve() for name in suite["rule_files"])
+    assert loaded == sorted(path.resolve() for path in RULE_FILES)
     firing: set[str] = set()
     quiet: set[str] = set()
     for case in suite["tests"]:

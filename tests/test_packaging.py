@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,9 +14,12 @@ from typing import Any
 
 import pytest
 
+from gatewatch._grafana_files import PATTERNS, shipped_files
+from tests.support.installed import user_environment
 from tests.support.traffic import ROOT
 
 APPS = "gatewatch.demo.apps"
+GRAFANA = "gatewatch.grafana"
 
 
 def _pyproject() -> dict[str, Any]:
@@ -42,6 +43,7 @@ def test_pyproject_lists_every_package() -> None:
     expected = (
         _packages_under(ROOT / "gatewatch", "gatewatch")
         | _packages_under(ROOT / "examples", APPS)
+        | _packages_under(ROOT / "grafana", GRAFANA)
         | _packages_under(ROOT / "dashboard" / "gatewatch_dashboard", "gatewatch_dashboard")
     )
     listed = set(setuptools["packages"])
@@ -49,8 +51,11 @@ def test_pyproject_lists_every_package() -> None:
     assert not listed - expected, f"no such package: {sorted(listed - expected)}"
     assert setuptools["package-dir"] == {
         APPS: "examples",
+        GRAFANA: "grafana",
         "gatewatch_dashboard": "dashboard/gatewatch_dashboard",
     }
+    # gatewatch export-grafana writes what the wheel carries: the same globs in both places.
+    assert tuple(setuptools["package-data"][GRAFANA]) == PATTERNS
 
 
 def test_core_dependencies_are_what_a_web_worker_imports() -> None:
@@ -62,38 +67,8 @@ def test_core_dependencies_are_what_a_web_worker_imports() -> None:
     assert not any("channels" in requirement for requirement in extras["django"])
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Built from a copy: setuptools leaves build/ and *.egg-info in the tree it builds, and a
-    # build/ left from an earlier run would carry modules since removed into this wheel.
-    source = tmp_path_factory.mktemp("source") / "gatewatch"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            "build",
-            "dist",
-            "*.egg-info",
-            "__pycache__",
-            ".*_cache",
-            ".benchmarks",
-        ),
-    )
-    directory = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(directory), str(source)],
-        check=True,
-        capture_output=True,
-        timeout=240,
-    )
-    (built,) = directory.glob("gatewatch-*.whl")
-    return built
-
-
 @pytest.mark.slow
-def test_wheel_ships_the_demo_apps_and_the_licence(wheel: Path) -> None:
+def test_wheel_ships_the_demo_apps_the_boards_and_the_licence(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -103,6 +78,11 @@ def test_wheel_ships_the_demo_apps_and_the_licence(wheel: Path) -> None:
     for path in ROOT.joinpath("examples").rglob("*.py"):
         assert "gatewatch/demo/apps/" + path.relative_to(ROOT / "examples").as_posix() in names, path
     assert "gatewatch/py.typed" in names
+    # The boards, provisioning and rules, as in the checkout's grafana/ (generator and
+    # docker-compose file aside: they need a checkout).
+    grafana = {n.removeprefix("gatewatch/grafana/") for n in names if n.startswith("gatewatch/grafana/")}
+    assert grafana - {"__init__.py", "generate.py"} == set(shipped_files()), sorted(grafana)
+    assert {"dashboards/gatewatch-overview.json", "rules/gatewatch-alerts.yml"} <= grafana
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
     # examples/ ships only under its package name, never as a top-level `examples`.
     assert not any(n.startswith(("examples/", "tests/", "bench/")) for n in names)
@@ -118,31 +98,17 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_fresh_environment_runs_the_demo_from_an_empty_directory(wheel: Path, tmp_path: Path) -> None:
+def test_fresh_environment_runs_the_demo_from_an_empty_directory(
+    installed_venv: Path, tmp_path: Path
+) -> None:
     """The acceptance run: the wheel with its demo extra in a new virtual environment (its
     dependencies from the configured package index), then ``gatewatch demo --app all`` where
     there is no checkout, no PYTHONPATH and no settings module."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    venv = installed_venv
     python = venv / "bin" / "python"
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[demo]"],
-        capture_output=True,
-        text=True,
-        timeout=480,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    scrubbed = {
-        "PYTHONPATH",
-        "DJANGO_SETTINGS_MODULE",
-        "VIRTUAL_ENV",
-        "PROMETHEUS_MULTIPROC_DIR",
-        "prometheus_multiproc_dir",
-        "GATEWATCH_LIVE_DIR",
-    }
-    env = {key: value for key, value in os.environ.items() if key not in scrubbed}
+    env = user_environment()
 
     imported = "import gatewatch, gatewatch.demo.apps as apps; print(gatewatch.__file__, apps.__file__)"
     where = subprocess.run(
@@ -177,3 +143,20 @@ def test_fresh_environment_runs_the_demo_from_an_empty_directory(wheel: Path, tm
     ports = [int(p) for p in re.findall(r"driving \w+ at http://127\.0\.0\.1:(\d+) ", demo.stdout)]
     assert len(ports) == 4, demo.stdout
     assert not any(_listening(port) for port in ports), ports
+
+
+@pytest.mark.slow
+def test_installed_gatewatch_writes_the_boards_and_rules(installed_venv: Path, tmp_path: Path) -> None:
+    """A pip user has no checkout: ``gatewatch export-grafana`` writes the checkout's grafana/
+    files (the boards, provisioning, rules and their unit test), byte for byte."""
+    command = [str(installed_venv / "bin" / "gatewatch"), "export-grafana", "grafana"]
+    run = subprocess.run(
+        command, cwd=tmp_path, env=user_environment(), capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = sorted(path.relative_to(tmp_path / "grafana").as_posix() for path in tmp_path.rglob("*.*"))
+    assert written == sorted(shipped_files()), written
+    assert len([name for name in written if name.startswith("dashboards/")]) == 4
+    for name in written:
+        assert (tmp_path / "grafana" / name).read_bytes() == (ROOT / "grafana" / name).read_bytes(), name
+    assert run.stdout.splitlines() == [f"grafana/{name}" for name in written]

@@ -13,14 +13,12 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from gatewatch.demo.plan import DJANGO, DemoPlan, plans_for
@@ -37,7 +35,7 @@ from gatewatch.demo.scenarios import (
     interface_summary,
     play,
 )
-from gatewatch.demo.servers import ServerProcess
+from gatewatch.demo.servers import ServerProcess, terminated_as_exit
 
 MAX_DURATION = 600.0
 INSTALL_DASHBOARD = "the live demo needs Textual: pip install 'gatewatch[dashboard]' (or pass --headless)"
@@ -45,25 +43,6 @@ INSTALL_DASHBOARD = "the live demo needs Textual: pip install 'gatewatch[dashboa
 
 def scenarios_of(plan: DemoPlan) -> tuple[Scenario, ...]:
     return DJANGO_SCENARIOS if plan is DJANGO else STARLETTE_FLASK_SCENARIOS
-
-
-@contextmanager
-def _terminated_as_exit() -> Iterator[None]:
-    """SIGTERM and SIGHUP (the terminal closed) unwind like Ctrl-C, so that every server started
-    is stopped on the way out."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @contextmanager
@@ -75,7 +54,7 @@ def running_servers(plan: DemoPlan, root: Path | None) -> Iterator[list[tuple[Si
     source = app_source([plan], root)
     workdir = Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
     try:
-        with _terminated_as_exit(), ExitStack() as stack:
+        with terminated_as_exit(), ExitStack() as stack:
             started = []
             for spec in plan.sides:
                 server = _server(spec, plan, source, workdir)

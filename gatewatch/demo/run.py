@@ -39,7 +39,13 @@ from gatewatch.demo.plan import (
     plans_for,
 )
 from gatewatch.demo.report import ClientStats, Result, report
-from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.demo.servers import (
+    ServerProcess,
+    free_port,
+    gunicorn_command,
+    terminated_as_exit,
+    uvicorn_command,
+)
 from gatewatch.prometheus.scrape_summary import route_summaries, summarize
 
 MAX_SECONDS = 60.0
@@ -162,7 +168,9 @@ def run(
 def _run_plan(plan: DemoPlan, source: AppSource, *, seconds: float, clients: int, out: TextIO) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
     try:
-        results = _run_servers(plan, source, workdir, seconds=seconds, clients=clients, out=out)
+        # SIGTERM (and SIGHUP) unwind like Ctrl-C, so the servers are stopped on the way out.
+        with terminated_as_exit():
+            results = _run_servers(plan, source, workdir, seconds=seconds, clients=clients, out=out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(

@@ -25,7 +25,8 @@ GRAFANA = ROOT / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
 RULES = GRAFANA / "rules"
 RULE_FILES = (RULES / "gatewatch-recording.yml", RULES / "gatewatch-alerts.yml")
-RULE_TESTS = RULES / "gatewatch-alerts.test.yml"
+# In a directory of its own, so that the glob gatewatch-*.yml takes only the rule files.
+RULE_TESTS = RULES / "tests" / "gatewatch-alerts.test.yml"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 
 # Labels Prometheus or the exposition adds to gatewatch's own: the scrape's target labels,
