@@ -20,9 +20,10 @@ from rich.text import Text
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 ESCAPE_STYLE = "reverse"
-# Longer strings are cut in a table cell or a title: the library keeps route labels to 200
-# characters, but an in-flight route or an error message has no such bound.
-LIMIT = 200
+# Longer strings are cut in a table cell or a title, so that one long route (a label may have
+# 200 characters; an in-flight route or an error message, more) never pushes every other column
+# off the screen. The stack panel shows the route whole.
+LIMIT = 80
 
 
 def escape(character: str) -> str:

@@ -100,7 +100,7 @@ class TopApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = plain("  ".join(source.name for source in self.sources))
+        self.sub_title = plain("  ".join(source.name for source in self.sources), limit=None)
         self._show_status()
         if self.poll:
             self.run_worker(self._poll_forever(), exclusive=True, group="poll", name="poll")
