@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,10 +25,11 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from gatewatch import catalogue
+from gatewatch._printable import gatewatch_logger
 from gatewatch.django.options import SETTING, read_settings
 from gatewatch.hub import detect_server
 
-logger = logging.getLogger("gatewatch")
+logger = gatewatch_logger()
 
 TAG = "gatewatch"
 _HOPS = catalogue.metric("thread_hops").name

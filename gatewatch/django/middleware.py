@@ -9,7 +9,6 @@ itself, from the moment Django calls it until the response is closed.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
 from asyncio.events import _get_running_loop
@@ -22,6 +21,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from gatewatch import thread_offload
+from gatewatch._printable import gatewatch_logger
 from gatewatch.django import checks, exceptions
 from gatewatch.django.options import configured_options
 from gatewatch.django.project_monitor import project_monitor
@@ -34,7 +34,7 @@ from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
 from gatewatch.step_timer import timer_class
 
 GetResponse = Callable[[HttpRequest], Any]
-logger = logging.getLogger("gatewatch")
+logger = gatewatch_logger()
 
 
 class GatewatchMiddleware:

@@ -37,7 +37,7 @@ _TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</t
 def terminal_text(app: TopApp) -> str:
     """Every character the screen's segments send to the terminal, controls included (the SVG
     export leaves controls out, so it cannot show one reaching the terminal)."""
-    strips = app.screen._compositor.render_strips()  # noqa: SLF001 - what the driver writes
+    strips = app.screen._compositor.render_strips()  # what the driver writes
     return "\n".join("".join(segment.text for segment in strip) for strip in strips)
 
 
