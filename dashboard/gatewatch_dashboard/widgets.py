@@ -102,7 +102,7 @@ class TabView(Widget):
         text = Text()
         for reading in self.readings:
             if reading.error is not None:
-                text.append_text(literal(f"{reading.source}: {reading.error}", HOT))
+                text.append_text(literal(f"{reading.source}: {reading.error}", HOT, limit=None))
                 text.append("\n")
         return text
 
@@ -156,7 +156,7 @@ class InterfaceCard(Vertical):
         status = self.query_one(".card-status", Static)
         if reading.error is not None:
             kept = " (its last answer below)" if stats is not None else ""
-            status.update(literal(f"{reading.error}{kept}", HOT))
+            status.update(literal(f"{reading.error}{kept}", HOT, limit=None))
             self.add_class("failing")
         else:
             status.update(literal(f"{reading.kind} · poll {reading.polls}", DIM))
