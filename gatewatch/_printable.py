@@ -74,11 +74,14 @@ def _printable_argument(value: object) -> object:
 
 
 class PrintableRecords(logging.Filter):
-    """Every string argument of a record, and its exception's text, printable (the format
-    string is gatewatch's own). The record's ``exc_info`` stays whole for handlers that read it."""
+    """Every string argument of a record, and its exception's text, printable (a format string
+    is gatewatch's own, with the line breaks it means). The record's ``exc_info`` stays whole
+    for handlers that read it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
+            if not isinstance(record.msg, str):  # logger.error(exc): the message is the app's
+                record.msg = printable(record.msg)
             if isinstance(record.args, Mapping):
                 record.args = {key: _printable_argument(value) for key, value in record.args.items()}
             elif record.args:

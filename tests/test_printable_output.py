@@ -122,6 +122,11 @@ def test_an_internal_error_quoting_a_route_is_one_record(
     assert "Traceback (most recent call last):" in error
 
 
+def test_an_exception_logged_as_the_message_is_data(log: io.StringIO) -> None:
+    logging.getLogger("gatewatch").warning(RuntimeError(FORGED))
+    assert log.getvalue() == "WARNING gatewatch: /forged\\r\\nCRITICAL gatewatch: forged line\n"
+
+
 def test_printable_exception_keeps_the_traceback_of_a_plain_error() -> None:
     try:
         raise ValueError("plain")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.sources import RecordedSource, Source
@@ -43,6 +44,14 @@ def column(app: TopApp, name: str, selector: str = "DataTable") -> set[str]:
     table: DataTable[Any] = pane.query_one(selector, DataTable)
     [index] = [i for i, c in enumerate(table.ordered_columns) if c.label.plain == name]
     return {row[index] for row in cells(app, selector)}
+
+
+def test_literal_is_the_string_as_written_with_its_controls_escaped() -> None:
+    text = literal("[b]a\u202eb\x9b\x00\tc[/b]", "bold")
+    assert text.plain == "[b]a\\u202eb\\x9b\\x00\\tc[/b]"
+    assert (text.style, text.spans[0].style) == ("bold", "reverse")  # the escapes stand out
+    assert literal("x" * 81).plain == "x" * 80 + "…(+1)"
+    assert literal("x" * 81, limit=None).plain == "x" * 81
 
 
 # -- the regression: a Django re_path route, served by Django's own handler ------------------
