@@ -16,7 +16,7 @@ from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.sources import RecordedSource, Source
 from pytest_django.fixtures import Settings
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from tests.support.dashboard_support import ASGI_SOURCE, SIZE, WSGI_SOURCE, screen_text, terminal_text
 from tests.support.django_support import django_registry
@@ -178,14 +178,14 @@ async def test_a_route_shaped_like_an_action_does_nothing_when_clicked() -> None
     action = ROUTES["/blocking"]
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        for key in "245":  # the tabs listing "[@click=app.quit]quit[/]"
-            await pilot.press(key)
-            await pilot.pause()
-            await click_on(pilot, "quit", action)
-            assert app.is_running, key
+        await pilot.press("4")
+        await pilot.pause()
+        await click_on(pilot, "quit", action)
+        assert app.is_running
         # The filter, pasted from a route, is quoted in the status line: before, a live link.
         await pilot.press("slash")
-        await pilot.press(*action, "enter")
+        app.query_one("#filter", Input).value = action  # pasted
+        await pilot.press("enter")
         await pilot.pause()
         assert app.route_filter == action
         assert column(app, "route") == {action}
