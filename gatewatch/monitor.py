@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from time import perf_counter
 
+from gatewatch._printable import Printed, gatewatch_logger
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.in_flight import InFlight
 from gatewatch.labels import (
@@ -26,7 +26,8 @@ from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.sessions import SessionTable
 
-logger = logging.getLogger("gatewatch")
+logger = gatewatch_logger()
+NO_STACK = "(no stack: shorter than the watchdog's resolution)"
 CLIENT_CLOSED_LABEL = status_label(CLIENT_CLOSED_STATUS)
 
 MAX_EXCEPTION_TYPES = 200
@@ -269,7 +270,8 @@ class Monitor:
         if last is None or now - last >= LOOP_BLOCK_LOG_INTERVAL:
             if len(self._block_logged) < self.max_routes + 2:
                 self._block_logged[route] = now
-            where = "\n    ".join(stack) if stack else "(no stack: shorter than the watchdog's resolution)"
+            # One frame a line, each printable; the logger makes the route printable.
+            where = Printed.lines(stack, "\n    ") if stack else NO_STACK
             logger.warning(
                 "gatewatch: %s held the event loop for %.0f ms; nothing else on the loop ran "
                 "meanwhile.\n    %s",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
-import logging
 import os
 import re
 import shutil
@@ -28,6 +27,8 @@ import tempfile
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+from gatewatch._printable import gatewatch_logger
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 # Set beside ENV_VAR when gatewatch's hooks made the directory, so that a process inheriting
@@ -42,7 +43,7 @@ RUN_FILE_PATTERNS = ("*.db", "gatewatch_labels_*.jsonl", "gatewatch-live-*.json"
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)*_(\d+)\.db$")
 _STALE_NAMES_SHOWN = 4
 
-logger = logging.getLogger("gatewatch")
+logger = gatewatch_logger()
 
 
 def multiprocess_enabled() -> bool:

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
+from gatewatch_dashboard._literal import literal, literal_lines, plain
 from gatewatch_dashboard.model import SORT_KEYS, History, Reading
 from gatewatch_dashboard.sources import Source
 from gatewatch_dashboard.widgets import (
@@ -99,7 +100,7 @@ class TopApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "  ".join(source.name for source in self.sources)
+        self.sub_title = plain("  ".join(source.name for source in self.sources), limit=None)
         self._show_status()
         if self.poll:
             self.run_worker(self._poll_forever(), exclusive=True, group="poll", name="poll")
@@ -137,7 +138,7 @@ class TopApp(App[None]):
 
     def watch_scenario(self, scenario: str) -> None:
         panel = self.query_one("#scenario", Static)
-        panel.update(scenario)
+        panel.update(literal_lines(scenario))
         panel.display = bool(scenario)
 
     def _show_status(self) -> None:
@@ -153,7 +154,8 @@ class TopApp(App[None]):
         if self.paused:
             parts.append("PAUSED (p to resume)")
         status = self.query_one("#status", Static)
-        status.update("   ".join(parts))
+        # The filter is typed by the user and may quote a route: data, like the routes.
+        status.update(literal("   ".join(parts), limit=None))
         status.set_class(self.paused, "paused")
         status.set_class(bool(failing), "failing")
 

@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Sparkline, Static
 
+from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.model import (
     InterfaceStats,
     Reading,
@@ -101,16 +102,21 @@ class TabView(Widget):
         text = Text()
         for reading in self.readings:
             if reading.error is not None:
-                text.append(f"{reading.source}: {reading.error}\n", style=HOT)
+                text.append_text(literal(f"{reading.source}: {reading.error}", HOT, limit=None))
+                text.append("\n")
         return text
 
 
 def fill(table: DataTable[RenderableType], rows: Iterable[Sequence[RenderableType]]) -> None:
-    """Replace a table's rows, keeping the cursor where it was."""
+    """Replace a table's rows, keeping the cursor where it was.
+
+    A ``str`` cell is shown literally (a table would read it as markup); styled cells holding
+    an app's string build it with :func:`literal` themselves.
+    """
     row = table.cursor_row
     table.clear()
     for cells in rows:
-        table.add_row(*cells)
+        table.add_row(*(literal(cell) if isinstance(cell, str) else cell for cell in cells))
     if table.row_count:
         table.move_cursor(row=min(row, table.row_count - 1), animate=False)
 
@@ -137,22 +143,26 @@ class InterfaceCard(Vertical):
         yield Sparkline([], classes="spark-third")
 
     def show(self, reading: Reading, stats: InterfaceStats | None, in_flight: Sequence[float]) -> None:
-        title = Text(reading.source, style="bold")
+        title = literal(reading.source, "bold")
         if stats is not None:
             title = Text.assemble(
-                (stats.interface.upper(), "bold reverse"), " ", (stats.server, "bold"), f"  {reading.source}"
+                literal(stats.interface.upper(), "bold reverse"),
+                " ",
+                literal(stats.server, "bold"),
+                "  ",
+                literal(reading.source),
             )
         self.query_one(".card-title", Static).update(title)
         status = self.query_one(".card-status", Static)
         if reading.error is not None:
             kept = " (its last answer below)" if stats is not None else ""
-            status.update(Text(f"{reading.error}{kept}", style=HOT))
+            status.update(literal(f"{reading.error}{kept}", HOT, limit=None))
             self.add_class("failing")
         else:
-            status.update(Text(f"{reading.kind} · poll {reading.polls}", style=DIM))
+            status.update(literal(f"{reading.kind} · poll {reading.polls}", DIM))
             self.remove_class("failing")
         if stats is None:
-            self.query_one(".card-numbers", Static).update("no data yet")
+            self.query_one(".card-numbers", Static).update(Text("no data yet"))
             return
         self.query_one(".card-numbers", Static).update(numbers_table(stats))
         self.query_one(".spark-rate", Sparkline).data = list(stats.rate_history)
@@ -238,7 +248,7 @@ class InFlightView(TabView):
         holding = sum(1 for row in rows if row.holding_loop)
         note = Text.assemble(
             f"{len(rows)} running, oldest first",
-            (f"  filter: {self.route_filter}" if self.route_filter else "", "bold"),
+            literal(f"  filter: {self.route_filter}" if self.route_filter else "", "bold"),
             (f"  {holding} holding the loop" if holding else "", HOT),
             "   held = time holding the loop (ASGI) or the worker (WSGI) so far\n",
         )
@@ -251,9 +261,9 @@ class InFlightView(TabView):
                 [
                     row.source,
                     str(row.pid),
-                    Text(row.interface if row.kind == "http" else "ws", style=style),
+                    literal(row.interface if row.kind == "http" else "ws", style),
                     row.method,
-                    Text(row.route, style=style),
+                    literal(row.route, style),
                     seconds(row.age),
                     Text(seconds(row.held), style=style),
                     seconds(row.offload),
@@ -320,7 +330,7 @@ class WebSocketsView(TabView):
                     row.source,
                     str(row.id),
                     row.route,
-                    Text(row.outcome, style="" if row.outcome == "accepted" else HOT),
+                    literal(row.outcome, "" if row.outcome == "accepted" else HOT),
                     seconds(row.duration),
                     count(row.received + row.sent),
                     "-" if row.close_code is None else str(row.close_code),
@@ -347,8 +357,8 @@ class RoutesView(TabView):
         rows = sort_routes((row for r in self.readings for row in r.routes), self.sort_key, self.route_filter)
         note = Text.assemble(
             f"{len(rows)} routes, sorted by ",
-            (self.sort_key, "bold"),
-            (f"   filter: {self.route_filter}" if self.route_filter else "", "bold"),
+            literal(self.sort_key, "bold"),
+            literal(f"   filter: {self.route_filter}" if self.route_filter else "", "bold"),
             ("   (s: sort, /: filter)", DIM),
             "\n",
         )
@@ -413,7 +423,7 @@ class BlockingView(TabView):
         fill(
             table,
             [
-                [row.source, str(row.pid), ago(row.ago), Text(row.route, style=HOT), seconds(row.duration)]
+                [row.source, str(row.pid), ago(row.ago), literal(row.route, HOT), seconds(row.duration)]
                 for row in self._blocks
             ],
         )
@@ -433,10 +443,14 @@ class BlockingView(TabView):
             return
         block = blocks[min(max(index, 0), len(blocks) - 1)]
         text = Text.assemble(
-            (f"{block.route}", "bold"),
+            literal(block.route, "bold", limit=None),
             f" held the loop for {seconds(block.duration)}; its stack, innermost last:\n\n",
         )
-        text.append("\n".join(block.stack) if block.stack else "(too short for the watchdog to read a stack)")
+        if block.stack:
+            # Each frame on its own line: a newline inside one is shown, never followed.
+            text.append_text(Text("\n").join(literal(frame, limit=None) for frame in block.stack))
+        else:
+            text.append("(too short for the watchdog to read a stack)")
         stack.update(text)
 
 

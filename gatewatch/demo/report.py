@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from gatewatch._printable import printable
 from gatewatch.demo.text_table import text_table
 from gatewatch.prometheus.scrape_summary import InterfaceSummary, RouteSummary
 
@@ -248,11 +249,12 @@ def report(
         print(line, file=out)
     print("", file=out)
     print("What differs:", file=out)
+    # The notes quote routes and numbers from the scrape: printed as data, like the tables.
     for note in notes:
-        print(wrap("- " + note, indent="  "), file=out)
+        print(wrap("- " + printable(note), indent="  "), file=out)
     if footnote:
         print("", file=out)
-        print(wrap(footnote, indent=""), file=out)
+        print(wrap(printable(footnote), indent=""), file=out)
 
 
 def wrap(text: str, *, indent: str, width: int = 96) -> str:

@@ -24,7 +24,6 @@ never imports ``MIDDLEWARE``, so with the MIDDLEWARE line alone these run only o
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -35,10 +34,11 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from gatewatch import catalogue
+from gatewatch._printable import gatewatch_logger
 from gatewatch.django.options import SETTING, read_settings
 from gatewatch.hub import detect_server
 
-logger = logging.getLogger("gatewatch")
+logger = gatewatch_logger()
 
 TAG = "gatewatch"
 _HOPS = catalogue.metric("thread_hops").name

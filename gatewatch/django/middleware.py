@@ -12,7 +12,6 @@ URLconf routes nothing (:mod:`._pages`), so the MIDDLEWARE line alone gives a sc
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
 from asyncio.events import _get_running_loop
@@ -25,6 +24,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from gatewatch import thread_offload
+from gatewatch._printable import gatewatch_logger
 from gatewatch.django import checks, exceptions
 from gatewatch.django._pages import PageView, find_pages, shadowed_message
 from gatewatch.django.options import configured_options
@@ -38,7 +38,7 @@ from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
 from gatewatch.step_timer import timer_class
 
 GetResponse = Callable[[HttpRequest], Any]
-logger = logging.getLogger("gatewatch")
+logger = gatewatch_logger()
 
 
 class GatewatchMiddleware:

@@ -34,6 +34,13 @@ CELL_WIDTH = 12.2
 _TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
 
 
+def terminal_text(app: TopApp) -> str:
+    """Every character the screen's segments send to the terminal, controls included (the SVG
+    export leaves controls out, so it cannot show one reaching the terminal)."""
+    strips = app.screen._compositor.render_strips()  # what the driver writes
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
 def screen_text(app: TopApp) -> str:
     """What the terminal shows, as lines of text (from Textual's SVG export)."""
     svg = app.export_screenshot()

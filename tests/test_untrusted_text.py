@@ -1,0 +1,213 @@
+"""Every string from an app is data in every output (issue 26 item 6): ``gatewatch top`` on a
+real Django ``re_path`` route and on hostile names in every tab, never reading them as markup or
+sending their controls to the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from gatewatch_dashboard._literal import literal
+from gatewatch_dashboard.app import TopApp
+from gatewatch_dashboard.model import Reading
+from gatewatch_dashboard.sources import RecordedSource, Source
+from pytest_django.fixtures import Settings
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from tests.support.dashboard_support import ASGI_SOURCE, SIZE, WSGI_SOURCE, screen_text, terminal_text
+from tests.support.django_support import django_registry
+from tests.support.django_untrusted_urls import FILE_PATTERN, ITEM_PATTERN
+from tests.support.hostile_names import AWAITING, LONG, ROUTES, SERVER, SHOWN, hostile_views
+
+__all__ = ["django_registry"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Textual runs on asyncio."""
+    return "asyncio"
+
+
+def cells(app: TopApp, selector: str = "DataTable") -> list[list[str]]:
+    """The cells of the first table matching ``selector`` in the active tab, as the text shown."""
+    pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
+    table: DataTable[Any] = pane.query_one(selector, DataTable)
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+def column(app: TopApp, name: str, selector: str = "DataTable") -> set[str]:
+    pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
+    table: DataTable[Any] = pane.query_one(selector, DataTable)
+    [index] = [i for i, c in enumerate(table.ordered_columns) if c.label.plain == name]
+    return {row[index] for row in cells(app, selector)}
+
+
+def test_literal_is_the_string_as_written_with_its_controls_escaped() -> None:
+    text = literal("[b]a\u202eb\x9b\x00\tc[/b]", "bold")
+    assert text.plain == "[b]a\\u202eb\\x9b\\x00\\tc[/b]"
+    assert (text.style, text.spans[0].style) == ("bold", "reverse")  # the escapes stand out
+    assert literal("x" * 81).plain == "x" * 80 + "…(+1)"
+    assert literal("x" * 81, limit=None).plain == "x" * 81
+
+
+# -- the regression: a Django re_path route, served by Django's own handler ------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("django_registry")
+async def test_a_django_re_path_route_is_shown_as_written(settings: Settings) -> None:
+    """Before: the Routes tab raised MarkupError on ``[/\\w.-]`` and dropped ``[a-z-]``."""
+    settings.ROOT_URLCONF = "tests.support.django_untrusted_urls"
+    client = Client(HTTP_HOST="127.0.0.1")
+    assert [client.get(path).status_code for path in ("/items/a-b/", "/items/c/", "/files/a/b.txt")] == [
+        200,
+        200,
+        200,
+    ]
+    answer = client.get("/_gatewatch/live.json")
+    assert answer.status_code == 200
+    app = TopApp([RecordedSource("django", [answer.content])], poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.poll_once()
+        await pilot.press("4")
+        await pilot.pause()
+        routes = {(row[2], row[3]) for row in cells(app)}
+        assert routes == {("/" + ITEM_PATTERN, "2"), ("/" + FILE_PATTERN, "1")}
+        screen = screen_text(app)
+    assert "/^items/(?P<slug>[a-z-]+)/$" in screen
+    assert "/^files/(?P<path>[/\\w.-]+)$" in screen
+
+
+# -- hostile names on every tab ------------------------------------------------------------------
+
+BROKEN = "broken[/]\x1b[2J"
+ERROR = "[/] gone\x1b[2J\r\nforged"
+ERROR_SHOWN = "broken[/]\\x1b[2J: RuntimeError: [/] gone\\x1b[2J\\r\\nforged; retrying"
+
+
+class BrokenSource:
+    """A source whose every read fails with a message (and a name) shaped like markup."""
+
+    name = BROKEN
+    kind = "live"
+
+    async def read(self) -> Reading:
+        raise RuntimeError(ERROR)
+
+    async def close(self) -> None:
+        return None
+
+
+def hostile_app() -> TopApp:
+    asgi, wsgi = hostile_views()
+    sources: list[Source] = [
+        RecordedSource(ASGI_SOURCE, [asgi]),
+        RecordedSource(WSGI_SOURCE, [wsgi]),
+        BrokenSource(),
+    ]
+    return TopApp(sources, poll=False)
+
+
+async def started(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, TopApp)
+    await app.poll_once()
+    await pilot.pause()
+
+
+def shown(*originals: str) -> set[str]:
+    return {SHOWN[ROUTES[route]] for route in originals}
+
+
+@pytest.mark.anyio
+async def test_hostile_names_are_shown_literally_in_every_tab() -> None:
+    app = hostile_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screens = {}
+        for key in "123456":
+            await pilot.press(key)
+            await pilot.pause()
+            screens[key] = screen = screen_text(app)
+            # Nothing the app wrote reaches the terminal as a control.
+            sent = terminal_text(app)
+            assert not [c for c in sent if c != "\n" and (ord(c) < 32 or 0x7F <= ord(c) < 0xA0)], key
+            if key != "1":
+                assert ERROR_SHOWN in screen, key
+
+            if key == "1":
+                assert SHOWN[SERVER] in screen
+            elif key == "2":
+                assert column(app, "route") == shown("/slow", "/stream", "/blocking", "/ws/echo")
+                awaiting = column(app, "awaiting now") - {""}
+                assert awaiting and all(text.startswith(SHOWN[AWAITING] + "  ") for text in awaiting)
+            elif key == "3":
+                assert column(app, "route", "#ws-open") == shown("/ws/echo")
+                assert column(app, "route", "#ws-closed") == shown("/ws/echo", "/ws/reject")
+            elif key == "4":
+                assert column(app, "route") == shown("/slow", "/blocking", "/fast", "/error", "/ws/echo")
+                assert SHOWN[LONG] in column(app, "route")
+            elif key == "5":
+                assert column(app, "route") == shown("/blocking")
+                stack = str(app.query_one("#stack", Static).render())
+                assert stack.startswith("[@click=app.quit]quit[/] held the loop")
+                assert stack.count("\\x1b[2J[/]") == 2  # one per frame, each frame on its line
+            elif key == "6":
+                assert column(app, "servers") == {f"asgi: {SHOWN[SERVER]}", f"wsgi: {SHOWN[SERVER]}"}
+        assert app.is_running
+    # The overview's card of the broken source names it, and its error, as written.
+    assert "broken[/]\\x1b[2J" in screens["1"]
+    assert "RuntimeError: [/] gone\\x1b[2J\\r\\nforged; retrying" in screens["1"]
+
+
+async def click_on(pilot: Pilot[None], word: str, line_has: str) -> None:
+    """Click the first ``word`` on the first screen line holding ``line_has``."""
+    lines = screen_text(pilot.app).splitlines()  # type: ignore[arg-type]
+    y = next(y for y, line in enumerate(lines) if line_has in line)
+    assert await pilot.click(offset=(lines[y].index(word, lines[y].index(line_has)) + 1, y))
+    await pilot.pause()
+
+
+@pytest.mark.anyio
+async def test_a_route_shaped_like_an_action_does_nothing_when_clicked() -> None:
+    app = hostile_app()
+    action = ROUTES["/blocking"]
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        await click_on(pilot, "quit", action)
+        assert app.is_running
+        # The filter, pasted from a route, is quoted in the status line: before, a live link.
+        await pilot.press("slash")
+        app.query_one("#filter", Input).value = action  # pasted
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.route_filter == action
+        assert column(app, "route") == {action}
+        await click_on(pilot, "quit", f"filter: {action}")
+        assert app.is_running
+    assert app.return_code is None
+
+
+@pytest.mark.parametrize("key", ["2", "4", "5"])
+def test_snapshot_of_hostile_names(key: str, snap_compare: Callable[..., bool]) -> None:
+    """In flight, Routes and Blocking with every hostile name, as the screen shows them."""
+
+    async def before(pilot: Pilot[None]) -> None:
+        await started(pilot)
+        await pilot.press(key)
+        await pilot.pause()
+
+    assert snap_compare(hostile_app(), run_before=before, terminal_size=SIZE)
+
+
+def test_the_hostile_views_hold_every_hostile_name() -> None:
+    """The swap reached every kind of string the tests look for."""
+    text = b"".join(hostile_views()).decode()
+    for name in (*ROUTES.values(), SERVER, AWAITING):
+        assert json.dumps(name)[1:-1] in text
