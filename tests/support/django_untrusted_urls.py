@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 
 
-def item(request: HttpRequest, **kwargs: str) -> HttpResponse:
+def item(request: HttpRequest, *args: str, **kwargs: str) -> HttpResponse:
     return HttpResponse("item\n")
 
 
@@ -21,9 +21,12 @@ async def blocking(request: HttpRequest, **kwargs: str) -> HttpResponse:
 
 # Seen in issue 26: Django's template of an re_path route is its regular expression. This one
 # lost "[a-z-]" (read as a style tag), the next one crashed `gatewatch top` ("[/...]" read as a
-# closing tag that closes nothing: MarkupError).
-ITEM_PATTERN = r"^items/(?P<slug>[a-z-]+)/$"
-FILE_PATTERN = r"^files/(?P<path>[/\w.-]+)$"
+# closing tag that closes nothing: MarkupError). Their groups are unnamed, so the label keeps
+# them as written (a named group would read "<slug>": gatewatch.django._patterns).
+ITEM_PATTERN = r"^items/([a-z-]+)/$"
+FILE_PATTERN = r"^files/([/\w.-]+)$"
+ITEM_LABEL = r"/items/([a-z-]+)/"
+FILE_LABEL = r"/files/([/\w.-]+)"
 # Route templates that would act on a terminal or forge a log line if written raw (a path
 # reaches them percent-encoded: /clear%1B%5B2J/).
 CLEAR_PATTERN = "^clear\x1b\\[2J/$"
