@@ -11,23 +11,24 @@ given the same id (pids repeat, quickly in a container), and the file is still t
 from __future__ import annotations
 
 import os
+import time
 from typing import Literal
 
 WriterState = Literal["running", "gone", "replaced"]
 
-# When a process started is known to about a second (the boot time's whole seconds) and a
-# file's time to the clock's tick: a file must predate its process by more to be an earlier one's.
+# A file whose writer runs can still look older than it by a second where file times are
+# coarse (ext3, some network filesystems): only a file older by more is an earlier process's.
 PREDATES_MARGIN = 1.0
-
-_boot_time: float | None = None
 
 
 def _boot() -> float:
-    global _boot_time
-    if _boot_time is None:
-        with open("/proc/stat", "rb") as file:
-            _boot_time = float(next(int(line.split()[1]) for line in file if line.startswith(b"btime ")))
-    return _boot_time
+    """When the machine booted (Unix time), to a hundredth of a second: /proc/stat's btime is
+    whole seconds, too coarse to tell a file written just before a server's start from one
+    written just after."""
+    with open("/proc/uptime", "rb") as file:
+        uptime = float(file.read().split()[0])
+    # Read each time: the wall clock may be set after boot (NTP in a fresh container).
+    return time.time() - uptime
 
 
 def _stat(pid: int) -> tuple[bytes, float] | None:
@@ -40,13 +41,13 @@ def _stat(pid: int) -> tuple[bytes, float] | None:
         # comm may hold spaces and parentheses, so the fields are counted from the last ")".
         fields = stat[stat.rindex(b")") + 2 :].split()
         return fields[0], _boot() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+    except (OSError, ValueError, IndexError):
         return None
 
 
 def process_started(pid: int) -> float | None:
-    """When process ``pid`` started (Unix time, up to a second early), from Linux's ``/proc``;
-    None elsewhere or when it is gone."""
+    """When process ``pid`` started (Unix time, to a few hundredths of a second), from Linux's
+    ``/proc``; None elsewhere or when it is gone."""
     try:
         found = _stat(pid)
     except OSError:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from gatewatch._processes import PREDATES_MARGIN, process_started, writer_state
+from gatewatch._processes import process_started, writer_state
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 # Set beside ENV_VAR when gatewatch's hooks made the directory, so that a process inheriting
@@ -212,7 +212,9 @@ def warn_stale_files(directory: str) -> list[str]:
     started = process_started(os.getppid() if worker else os.getpid())
     earlier, siblings, unknown = [], [], []
     for pid, written in sorted(last_write.items()):
-        if started is not None and written < started - PREDATES_MARGIN:
+        # No margin: a file written within hundredths of a second of the server's start is
+        # not an earlier run's (servers take longer than that to stop and start again).
+        if started is not None and written < started:
             earlier.append(pid)
         elif started is not None and worker:
             # Written since the master started: by one of its workers.
