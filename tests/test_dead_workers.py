@@ -26,8 +26,9 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from gatewatch import _processes as processes
 from gatewatch import multiprocess_dir as md
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
-from gatewatch.live.snapshot_files import merged_snapshot
+from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
+from tests.support.live_support import idle_snapshot
 from tests.support.scrape import samples, value
 from tests.support.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape
 
@@ -62,6 +63,31 @@ def test_a_zombie_is_not_running() -> None:
     finally:
         child.wait()
     assert processes.process_running(os.getpid())
+
+
+@pytest.mark.skipif(NO_PROC, reason="no /proc to tell a zombie or when a process started")
+def test_the_live_view_leaves_out_snapshots_of_workers_not_running(tmp_path: Path) -> None:
+    # A killed worker's last snapshot lists its requests in flight; it is fresh for seconds.
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    later = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert poll(lambda: Path(f"/proc/{zombie.pid}/stat").read_bytes().split(b") ")[1][:1] == b"Z")
+        write_atomically(str(tmp_path / f"gatewatch-live-{zombie.pid}.json"), idle_snapshot(zombie.pid))
+        # Written before the process now holding the pid started: a dead worker's, id reused.
+        reused = tmp_path / f"gatewatch-live-{later.pid}.json"
+        write_atomically(str(reused), idle_snapshot(later.pid))
+        started = processes.process_started(later.pid)
+        assert started is not None
+        os.utime(reused, (started - 5, started - 5))
+        running = os.getppid()
+        write_atomically(str(tmp_path / f"gatewatch-live-{running}.json"), idle_snapshot(running))
+        view = merged_snapshot(str(tmp_path), stale_after=60)
+        assert [p["pid"] for p in view["processes"]] == [running]
+    finally:
+        zombie.wait()
+        assert later.stdin is not None
+        later.stdin.close()
+        later.wait()
 
 
 def write_value(path: Path, key: str, number: float) -> Path:
