@@ -224,7 +224,9 @@ def warn_stale_files(directory: str) -> list[str]:
     if earlier or unknown:
         what = f"processes that are not running (pids {_pids(earlier + unknown)})"
         if not unknown:
-            what = f"processes that ended before this server started (pids {_pids(earlier)}), an earlier run"
+            what = (
+                f"processes that ended before this server started (an earlier run's: pids {_pids(earlier)})"
+            )
         logger.warning(
             "gatewatch: %s=%s holds %d files of %d %s: their counters and histograms are added to "
             "this server's (their live gauges are left out); empty the directory before the server "

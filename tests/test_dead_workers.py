@@ -25,7 +25,7 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from gatewatch import _processes as processes
 from gatewatch import multiprocess_dir as md
-from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, hypercorn_command, uvicorn_command
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
 from tests.support.live_support import idle_snapshot
@@ -202,8 +202,8 @@ def test_a_worker_tells_dead_siblings_from_an_earlier_run(tmp_path: Path) -> Non
     [(warning_level, warning), (info_level, info)] = records
     assert warning_level == "WARNING"
     assert (
-        f"holds 1 files of 1 processes that ended before this server started (pids {earlier}), an earlier run"
-        in warning
+        "holds 1 files of 1 processes that ended before this server started "
+        f"(an earlier run's: pids {earlier})" in warning
     )
     assert str(sibling) not in warning and str(os.getpid()) not in warning
     assert info_level == "INFO"
@@ -315,3 +315,40 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
         assert "earlier run" not in log.read_text() and "holds" not in log.read_text()
     finally:
         sock.close()
+
+
+@pytest.mark.slow
+def test_hypercorn_started_again_after_a_worker_was_killed(tmp_path: Path) -> None:
+    # hypercorn does not restart a killed worker: the whole server stops. Started again on the
+    # same directory (a supervisor, a container restart), the dead worker's open request must
+    # not come back as in flight.
+    directory = tmp_path / "prom"
+    directory.mkdir(mode=0o700)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+
+    def hypercorn(name: str) -> ServerProcess:
+        port = free_port()
+        command = hypercorn_command(APP, port, "--workers", "2")
+        log = tmp_path / f"{name}.log"
+        return ServerProcess(command, port=port, ready_path="/pid", env=env, cwd=ROOT, log_path=log)
+
+    with hypercorn("first") as first:
+        sock, pid = hold_stream(first.port)
+        try:
+            assert sum(in_flight_values(scrape(first.base_url))) == 1
+            os.kill(pid, signal.SIGKILL)
+            assert first.process is not None
+            assert poll(lambda: first.process is not None and first.process.poll() is not None)
+        finally:
+            sock.close()
+    with hypercorn("second") as second:
+        text = scrape(second.base_url)
+    assert sum(in_flight_values(text)) == 0
+    # An earlier run's counts are added (the ready probes of both runs), and said so.
+    assert value(text, DURATION_COUNT) == 2
+    # Each worker tells it (no worker speaks for the others, as gunicorn's first one does).
+    warnings = [line for line in (tmp_path / "second.log").read_text().splitlines() if " holds " in line]
+    assert len(warnings) in (1, 2)
+    for warning in warnings:
+        assert "processes that ended before this server started (an earlier run's: pids " in warning, warning
+        assert str(pid) in warning.split("pids ")[1].split(")")[0].split(", ")

@@ -25,8 +25,8 @@ from prometheus_client import values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 import gatewatch.gunicorn as hooks
-from gatewatch import _processes as processes
 from gatewatch import GatewatchWSGI
+from gatewatch import _processes as processes
 from gatewatch import multiprocess_dir as md
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from tests.support.promtool import check_metrics
@@ -281,7 +281,7 @@ def test_stale_files_warned_without_hooks_and_cleared_by_them(tmp_path: Path) ->
     warnings = [line for line in log.splitlines() if "ended before this server started" in line]
     assert len(warnings) == 1, log
     assert f"PROMETHEUS_MULTIPROC_DIR={directory} holds" in warnings[0]
-    assert f"(pids {', '.join(map(str, first_pids))}), an earlier run" in warnings[0]
+    assert f"(an earlier run's: pids {', '.join(map(str, first_pids))})" in warnings[0]
     assert value(inherited, DURATION_COUNT) == REQUESTS
 
     # The hooks empty the directory first: the count starts from zero.
@@ -342,7 +342,9 @@ def test_stale_files(tmp_path: Path, dead_pid: int) -> None:
     assert md.stale_files(str(tmp_path)) == [f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db"]
 
 
-@pytest.mark.skipif(processes.process_started(os.getpid()) is None, reason="no /proc to tell when a process started")
+@pytest.mark.skipif(
+    processes.process_started(os.getpid()) is None, reason="no /proc to tell when a process started"
+)
 def test_files_older_than_their_running_process_are_stale(tmp_path: Path) -> None:
     # The id is reused (a restarted container's workers get the same pids): older files are
     # an earlier process's.
@@ -375,7 +377,7 @@ def test_warn_stale_files_once(
     message = record.getMessage()
     assert record.name == "gatewatch" and record.levelname == "WARNING"
     # This process is no server's worker: whose the file was, it cannot tell.
-    assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path} holds 1 files of 1 processes that are not running " in message
+    assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path} holds 1 files of 1 processes that are not running" in message
     assert f"(pids {dead_pid}): their counters" in message and "\n" not in message
 
 
