@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 WriterState = Literal["running", "gone", "replaced"]
@@ -22,13 +23,15 @@ PREDATES_MARGIN = 1.0
 
 
 def _boot() -> float:
-    """When the machine booted (Unix time), to a hundredth of a second: /proc/stat's btime is
-    whole seconds, too coarse to tell a file written just before a server's start from one
-    written just after."""
+    """When the machine booted (Unix time), to the hundredth of a second or better: /proc/stat's
+    btime is whole seconds, too coarse to tell a file written just before a server's start
+    from one written just after. Computed each time: the wall clock may be set after boot (NTP
+    in a fresh container); a process's start in /proc counts on the same boot clock."""
+    clock = getattr(time, "CLOCK_BOOTTIME", None)
+    if clock is not None:
+        return time.time() - time.clock_gettime(clock)
     with open("/proc/uptime", "rb") as file:
-        uptime = float(file.read().split()[0])
-    # Read each time: the wall clock may be set after boot (NTP in a fresh container).
-    return time.time() - uptime
+        return time.time() - float(file.read().split()[0])
 
 
 def _stat(pid: int) -> tuple[bytes, float] | None:
@@ -66,30 +69,48 @@ def _signalable(pid: int) -> bool:
     return True
 
 
-def process_running(pid: int) -> bool:
-    """Whether ``pid`` is a running process: not gone, and not a zombie (dead, not yet reaped:
-    it still answers ``kill(pid, 0)``, and a server may take seconds to reap it)."""
+@dataclass(frozen=True)
+class Process:
+    """What ``/proc`` (or ``kill(pid, 0)`` without it) says of a pid, read once."""
+
+    running: bool
+    # When it started (Unix time); None when it is not running or there is no /proc.
+    started: float | None
+
+    def wrote(self, written: float) -> WriterState:
+        """What became of the process that last wrote a file at ``written`` (its mtime) with
+        this pid: ``"running"``; ``"gone"`` (it died); ``"replaced"`` (it died, and a later
+        process runs with its id: that process started after the write)."""
+        if not self.running:
+            return "gone"
+        if self.started is not None and written < self.started - PREDATES_MARGIN:
+            return "replaced"
+        return "running"
+
+
+def process(pid: int) -> Process:
+    """``pid`` as it is now: running (not gone, and not a zombie: dead, not yet reaped, it
+    still answers ``kill(pid, 0)``, and a server may take seconds to reap it), and since when."""
     if pid <= 0:
         # kill(0) and kill(-n) address process groups, which "exist": no worker is one.
-        return False
+        return Process(running=False, started=None)
     try:
         found = _stat(pid)
     except FileNotFoundError:
-        return False
+        return Process(running=False, started=None)
     except OSError:
-        return _signalable(pid)
+        return Process(running=_signalable(pid), started=None)
     if found is None:
-        return _signalable(pid)
-    return found[0] not in (b"Z", b"X")
+        return Process(running=_signalable(pid), started=None)
+    running = found[0] not in (b"Z", b"X")
+    return Process(running=running, started=found[1] if running else None)
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` is a running process (:func:`process`)."""
+    return process(pid).running
 
 
 def writer_state(pid: int, written: float) -> WriterState:
-    """What became of the process ``pid`` that last wrote a file at ``written`` (its mtime):
-    ``"running"``; ``"gone"`` (it died); ``"replaced"`` (it died, and a later process runs
-    with its id: that process started after the write)."""
-    if not process_running(pid):
-        return "gone"
-    started = process_started(pid)
-    if started is not None and written < started - PREDATES_MARGIN:
-        return "replaced"
-    return "running"
+    """What became of the process ``pid`` that last wrote a file at ``written`` (:meth:`Process.wrote`)."""
+    return process(pid).wrote(written)

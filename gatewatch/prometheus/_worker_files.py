@@ -24,7 +24,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch._processes import PREDATES_MARGIN, process_started, writer_state
+from gatewatch._processes import PREDATES_MARGIN, Process, process, process_started
 
 # prometheus-client names a gauge's file gauge_<mode>_<pid>.db; the live modes start "live".
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
@@ -40,6 +40,8 @@ def current_files(paths: Iterable[str]) -> list[str]:
     """``paths`` (prometheus-client's files) without the live gauges of writers that are not
     running any more; those of writers that are gone are removed from the directory too."""
     kept = []
+    # Each worker has a file per live mode: its process is read once per scrape.
+    found: dict[int, Process] = {}
     for path in paths:
         pid = live_gauge_pid(os.path.basename(path))
         if pid is None:
@@ -49,7 +51,10 @@ def current_files(paths: Iterable[str]) -> list[str]:
             written = os.stat(path).st_mtime
         except OSError:
             continue
-        state = writer_state(pid, written)
+        writer = found.get(pid)
+        if writer is None:
+            writer = found[pid] = process(pid)
+        state = writer.wrote(written)
         if state == "running":
             kept.append(path)
         elif state == "gone":
