@@ -40,7 +40,14 @@ PRIVATE_PREFIX = "gatewatch-prom-"
 HOOKS_FIX = "start gunicorn with -c gunicorn.conf.py containing `from gatewatch.gunicorn import *`"
 # What a run leaves in the directory: prometheus-client's files, gatewatch's server-wide label
 # admissions (gatewatch.prometheus.shared_labels) and live-view snapshots (gatewatch.live.snapshot_files).
-RUN_FILE_PATTERNS = ("*.db", "gatewatch_labels_*.jsonl", "gatewatch-live-*.json", ".gatewatch-live-*.tmp")
+RUN_FILE_PATTERNS = (
+    "*.db",
+    "gatewatch_labels_*.jsonl",
+    "gatewatch-live-*.json",
+    ".gatewatch-live-*.tmp",
+    # A dead worker's live gauges being retired (gatewatch.prometheus._worker_files).
+    ".gatewatch-ended-*.tmp",
+)
 # prometheus-client names its files <type>_<pid>.db, gauges <type>_<mode>_<pid>.db.
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)*_(\d+)\.db$")
 _STALE_NAMES_SHOWN = 4

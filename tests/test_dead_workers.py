@@ -115,6 +115,8 @@ def test_the_scrape_leaves_out_the_live_gauges_of_workers_not_running(tmp_path: 
     labels = {"interface": "asgi", "method": "GET"}
     dead = exited_pid()
     dead_gauge = write_gauge(tmp_path, "livesum", dead, IN_FLIGHT, labels, 1)
+    # A label set only the dead worker had: it has been 3, it must read 0, not vanish.
+    write_gauge(tmp_path, "livesum", dead, IN_FLIGHT, {"interface": "asgi", "method": "POST"}, 3)
     dead_busy = write_gauge(tmp_path, "liveall", dead, "busy", {}, 1)
     write_counter(tmp_path, dead, 5)
     # A file older than the running process with its pid: the id was reused.
@@ -131,17 +133,22 @@ def test_the_scrape_leaves_out_the_live_gauges_of_workers_not_running(tmp_path: 
     WorkerFilesCollector(registry, str(tmp_path))
     text = generate_latest(registry).decode()
     assert value(text, IN_FLIGHT, **labels) == 2
+    post = (IN_FLIGHT, frozenset({"interface": "asgi", "method": "POST"}.items()))
+    assert samples(text)[post] == 0
     assert value(text, "busy", pid=str(os.getpid())) == 1
     assert not any(name == "busy" and ("pid", str(dead)) in found for name, found in samples(text))
     # Nothing counted is lost: the dead worker's requests happened.
     assert value(text, "requests_total") == 8
-    # A dead worker's live gauges go, as mark_process_dead would; a reused pid's file stays
-    # (its new owner may be a worker about to open it).
+    # A dead worker's live gauges go, as mark_process_dead would (its in-flight label sets
+    # kept at 0 in a file no scrape asks about again); a reused pid's file stays (its new owner
+    # may be a worker about to open it).
     assert not dead_gauge.exists() and not dead_busy.exists()
     assert replaced.exists()
+    assert not list(tmp_path.glob(".gatewatch-ended-*"))
     assert sorted(Path(p).name for p in current_files(str(p) for p in tmp_path.iterdir())) == sorted(
         [
             f"counter_{dead}.db",
+            f"gauge_sum_{dead}-ended.db",
             f"counter_{os.getpid()}.db",
             f"gauge_livesum_{os.getpid()}.db",
             f"gauge_liveall_{os.getpid()}.db",
@@ -304,8 +311,9 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
         assert poll(lambda: in_flight_listed(directory, pid))
         os.kill(pid, signal.SIGKILL)
         # Whichever worker answers (the survivor, or the replacement), and for good.
-        assert poll(lambda: sum(in_flight_values(scrape(process.base_url))) == 0), scrape(process.base_url)
-        assert not poll(lambda: sum(in_flight_values(scrape(process.base_url))) != 0, timeout=1.0)
+        # The series reads 0, it does not vanish.
+        assert poll(lambda: in_flight_values(scrape(process.base_url)) == [0.0]), scrape(process.base_url)
+        assert not poll(lambda: in_flight_values(scrape(process.base_url)) != [0.0], timeout=1.0)
         assert not in_flight_listed(directory, pid)
         # Nothing counted is lost: the dead worker's requests stay in the totals.
         assert value(scrape(process.base_url), DURATION_COUNT) == 6
@@ -343,7 +351,7 @@ def test_hypercorn_started_again_after_a_worker_was_killed(tmp_path: Path) -> No
             sock.close()
     with hypercorn("second") as second:
         text = scrape(second.base_url)
-    assert sum(in_flight_values(text)) == 0
+    assert in_flight_values(text) == [0.0]
     # An earlier run's counts are added (the ready probes of both runs), and said so.
     assert value(text, DURATION_COUNT) == 2
     # Each worker tells it (no worker speaks for the others, as gunicorn's first one does).

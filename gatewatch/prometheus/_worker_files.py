@@ -8,8 +8,9 @@ holding a request kept it in ``gatewatch_http_requests_in_flight`` for good. Eac
 instead whether the files' writers still run (:mod:`gatewatch._processes`): a dead writer's
 live-gauge files are removed, as ``mark_process_dead`` would; a file whose pid a later process
 holds now is left out but left in place (that process may be a new worker about to open it:
-:func:`forget_predecessor` removes it then). Counters and histograms of dead workers stay in
-the totals: their requests happened.
+:func:`forget_predecessor` removes it then). A dead worker's in-flight series read 0 rather
+than vanish (:func:`retire`). Counters and histograms of dead workers stay in the totals:
+their requests happened.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import contextlib
 import glob
 import os
 import re
+import tempfile
 from collections.abc import Iterable
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
@@ -58,10 +61,53 @@ def current_files(paths: Iterable[str]) -> list[str]:
         if state == "running":
             kept.append(path)
         elif state == "gone":
-            # A read-only or foreign directory only costs the removal: the file is left out.
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            retired = retire(path, pid)
+            if retired is not None:
+                kept.append(retired)
     return kept
+
+
+# A dead worker's livesum label sets at 0: "sum" merges as "livesum" does (prometheus-client
+# adds both across files), is no live mode, so no scrape asks about it again, and the suffix
+# keeps it apart from a gauge of the worker's own with multiprocess_mode="sum".
+_RETIRED = "gauge_sum_{pid}-ended.db"
+
+
+def retire(path: str, pid: int) -> str | None:
+    """Take a dead writer's live-gauge file out of the merge, as ``mark_process_dead`` does;
+    a ``livesum`` one (requests in flight, open WebSockets) first leaves its label sets at 0 in
+    a file of its own, so that a series that has been 1 reads 0 rather than vanishing (as in
+    single-process mode), even when no running worker has that label set. Returns that file."""
+    retired = None
+    if os.path.basename(path).startswith("gauge_livesum_"):
+        retired = _zeroed_copy(path, os.path.join(os.path.dirname(path), _RETIRED.format(pid=pid)))
+    # A read-only or foreign directory only costs the removal: the file is left out.
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    return retired
+
+
+def _zeroed_copy(path: str, target: str) -> str | None:
+    try:
+        keys = [key for key, _, _, _ in MmapedDict.read_all_values_from_file(path)]  # type: ignore[no-untyped-call]
+        # Whole or not at all: a scrape merging the directory meanwhile sees no half file.
+        fd, temporary = tempfile.mkstemp(".tmp", ".gatewatch-ended-", os.path.dirname(target))
+    except OSError:
+        return None
+    os.close(fd)
+    try:
+        values = MmapedDict(temporary)  # type: ignore[no-untyped-call]
+        try:
+            for key in keys:
+                values.write_value(key, 0.0, 0.0)  # type: ignore[no-untyped-call]
+        finally:
+            values.close()  # type: ignore[no-untyped-call]
+        os.replace(temporary, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return None
+    return target
 
 
 def forget_predecessor(directory: str) -> list[str]:
@@ -82,12 +128,10 @@ def forget_predecessor(directory: str) -> list[str]:
 
 
 def forget_live_gauges(directory: str, pid: int) -> None:
-    """prometheus-client's ``mark_process_dead``, without failing when a scrape removed the
-    file first (this module's scrapes remove dead workers' files too)."""
+    """A dead worker's live gauges out of the merge (:func:`retire`): gunicorn's ``child_exit``."""
     for path in glob.glob(os.path.join(glob.escape(directory), f"gauge_live*_{pid}.db")):
         if live_gauge_pid(os.path.basename(path)) == pid:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            retire(path, pid)
 
 
 class WorkerFilesCollector(MultiProcessCollector):
