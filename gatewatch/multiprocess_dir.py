@@ -214,8 +214,10 @@ def warn_stale_files(directory: str) -> list[str]:
     for _, pid, written in ended:
         last_write[pid] = max(written, last_write.get(pid, written))
     # One worker of several its master started (gunicorn's arbiter; uvicorn, hypercorn and
-    # granian start theirs with multiprocessing): the server started with the master.
-    worker = server is not None or multiprocessing.parent_process() is not None
+    # granian start theirs with multiprocessing): the server started with the master. The
+    # arbiter itself (--preload) is the server.
+    in_gunicorn_worker = server is not None and server.worker_age is not None
+    worker = in_gunicorn_worker or multiprocessing.parent_process() is not None
     started = process_started(os.getppid() if worker else os.getpid())
     earlier, siblings, unknown = [], [], []
     for pid, written in sorted(last_write.items()):

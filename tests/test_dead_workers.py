@@ -30,7 +30,7 @@ from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
 from tests.support.live_support import idle_snapshot
 from tests.support.scrape import samples, value
-from tests.support.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape
+from tests.support.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape, scrape_until
 
 IN_FLIGHT = "gatewatch_http_requests_in_flight"
 APP = "tests.support.worker_death_app:wrapped"
@@ -305,7 +305,8 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
     sock, pid = hold_stream(process.port)
     try:
         # The ready probe and the five; the held request is in flight, in the scrape and the view.
-        before = scrape(process.base_url)
+        # A record ends when the app returns, a moment after the client has its response.
+        before = scrape_until(process.base_url, lambda text: value(text, DURATION_COUNT) == 6)
         assert value(before, DURATION_COUNT) == 6
         assert sum(in_flight_values(before)) == 1
         assert poll(lambda: in_flight_listed(directory, pid))
@@ -350,7 +351,7 @@ def test_hypercorn_started_again_after_a_worker_was_killed(tmp_path: Path) -> No
         finally:
             sock.close()
     with hypercorn("second") as second:
-        text = scrape(second.base_url)
+        text = scrape_until(second.base_url, lambda text: value(text, DURATION_COUNT) == 2)
     assert in_flight_values(text) == [0.0]
     # An earlier run's counts are added (the ready probes of both runs), and said so.
     assert value(text, DURATION_COUNT) == 2
