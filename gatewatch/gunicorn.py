@@ -9,7 +9,8 @@ check it and remove an earlier run's files from it. Every scrape then shows the 
 whichever worker answers it. ``post_worker_init`` tells gatewatch how many requests the worker
 serves at once (``--threads``, or ``--worker-connections`` for gevent/eventlet workers), for
 ``gatewatch_wsgi_workers_capacity``. ``child_exit`` removes a dead worker's live gauges from
-prometheus-client's multiprocess files.
+prometheus-client's multiprocess files at once (without it, the next scrape finds the worker
+dead and leaves them out: :mod:`gatewatch.prometheus._worker_files`).
 
 A configuration that defines one of these hooks itself calls gatewatch's from its own.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from gatewatch.multiprocess_dir import (
     ENV_VAR,
+    multiprocess_directory,
     multiprocess_enabled,
     prepare_directory,
     prepared,
@@ -69,9 +71,10 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     if multiprocess_enabled():
-        from prometheus_client import multiprocess
+        from gatewatch.prometheus._worker_files import forget_live_gauges
 
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+        # prometheus-client's mark_process_dead, tolerating a scrape that removed them first.
+        forget_live_gauges(multiprocess_directory(), worker.pid)
 
 
 def _prepare(server: Any) -> None:

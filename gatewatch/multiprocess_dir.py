@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import multiprocessing
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from types import FrameType
 from typing import Any
 
 from gatewatch._printable import gatewatch_logger
+from gatewatch._processes import process_started, writer_state
 
 ENV_VAR = "PROMETHEUS_MULTIPROC_DIR"
 # Set beside ENV_VAR when gatewatch's hooks made the directory, so that a process inheriting
@@ -38,7 +40,14 @@ PRIVATE_PREFIX = "gatewatch-prom-"
 HOOKS_FIX = "start gunicorn with -c gunicorn.conf.py containing `from gatewatch.gunicorn import *`"
 # What a run leaves in the directory: prometheus-client's files, gatewatch's server-wide label
 # admissions (gatewatch.prometheus.shared_labels) and live-view snapshots (gatewatch.live.snapshot_files).
-RUN_FILE_PATTERNS = ("*.db", "gatewatch_labels_*.jsonl", "gatewatch-live-*.json", ".gatewatch-live-*.tmp")
+RUN_FILE_PATTERNS = (
+    "*.db",
+    "gatewatch_labels_*.jsonl",
+    "gatewatch-live-*.json",
+    ".gatewatch-live-*.tmp",
+    # A dead worker's live gauges being retired (gatewatch.prometheus._worker_files).
+    ".gatewatch-ended-*.tmp",
+)
 # prometheus-client names its files <type>_<pid>.db, gauges <type>_<mode>_<pid>.db.
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)*_(\d+)\.db$")
 _STALE_NAMES_SHOWN = 4
@@ -134,57 +143,28 @@ def file_pid(name: str) -> int | None:
     return pid if pid > 0 else None
 
 
-def process_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        # It exists, under another user.
-        return True
-    return True
-
-
-def process_started(pid: int) -> float | None:
-    """When process ``pid`` started (Unix time, up to a second early), from Linux's ``/proc``;
-    None elsewhere or when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as file:
-            stat = file.read()
-        with open("/proc/stat", "rb") as file:
-            boot = next(int(line.split()[1]) for line in file if line.startswith(b"btime "))
-        # After "pid (comm) ": state is field 3, starttime field 22 (clock ticks after boot).
-        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-    return boot + ticks / os.sysconf("SC_CLK_TCK")
-
-
-# Clock granularity and the boot time's whole seconds: a file must predate its process by more.
-_PREDATES_MARGIN = 1.0
-
-
 def stale_files(directory: str) -> list[str]:
-    """prometheus-client's files in ``directory`` of processes that are not running, or that
-    predate the running process with their id (an earlier process's, the id reused: pids
-    repeat across restarts of a container); sorted."""
-    stale = []
+    """prometheus-client's files in ``directory`` of processes that are not running (gone, or
+    zombies), or that predate the running process with their id (an earlier process's, the id
+    reused: pids repeat across restarts of a container); sorted."""
+    return sorted(name for name, _, _ in _ended_writers_files(directory))
+
+
+def _ended_writers_files(directory: str) -> list[tuple[str, int, float]]:
+    """(name, pid, mtime) of each prometheus-client file in ``directory`` whose writer ended."""
+    ended = []
     for path in glob.glob(os.path.join(glob.escape(directory), "*.db")):
         name = os.path.basename(path)
         pid = file_pid(name)
         if pid is None:
             continue
-        if not process_running(pid):
-            stale.append(name)
-            continue
-        started = process_started(pid)
         try:
-            modified = os.stat(path).st_mtime
+            written = os.stat(path).st_mtime
         except OSError:
             continue
-        if started is not None and modified < started - _PREDATES_MARGIN:
-            stale.append(name)
-    return sorted(stale)
+        if writer_state(pid, written) != "running":
+            ended.append((name, pid, written))
+    return ended
 
 
 def clear_run_files(directory: str) -> list[str]:
@@ -203,9 +183,18 @@ def clear_run_files(directory: str) -> list[str]:
 _stale_checked_pid: int | None = None
 
 
+def _pids(pids: list[int]) -> str:
+    shown = ", ".join(str(pid) for pid in pids[:_STALE_NAMES_SHOWN])
+    return shown + (", ..." if len(pids) > _STALE_NAMES_SHOWN else "")
+
+
 def warn_stale_files(directory: str) -> list[str]:
-    """Warn once per process (logger ``gatewatch``) when ``directory`` holds files of processes
-    that are not running, whose counts every scrape would add to this server's."""
+    """Say once per process (logger ``gatewatch``) what ``directory`` holds of processes that
+    ended, whose counters and histograms every scrape adds to this server's (their live gauges
+    are left out: :mod:`gatewatch.prometheus._worker_files`): a warning for an earlier run's
+    files, which should not be there; a line at INFO for workers of this server that died
+    (uvicorn, hypercorn and granian restart workers without a hook gatewatch could use).
+    Returns the ended processes' file names, sorted."""
     global _stale_checked_pid
     if _stale_checked_pid is not None:
         # Checked here or in the process this one was forked from (gunicorn --preload).
@@ -214,21 +203,57 @@ def warn_stale_files(directory: str) -> list[str]:
     server = gunicorn_process()
     if server is not None and server.worker_age not in (None, 1):
         # The first worker speaks for the server (its siblings see the same files), and a
-        # replacement worker's dead predecessors are this server's own, whose counts stay.
+        # replacement worker's dead predecessors are this server's own (child_exit dropped
+        # their live gauges).
         return []
-    stale = stale_files(directory)
-    if stale:
-        shown = ", ".join(stale[:_STALE_NAMES_SHOWN]) + (", ..." if len(stale) > _STALE_NAMES_SHOWN else "")
+    ended = _ended_writers_files(directory)
+    if not ended:
+        return []
+    # A process's last write: before this server started, it was an earlier run's.
+    last_write: dict[int, float] = {}
+    for _, pid, written in ended:
+        last_write[pid] = max(written, last_write.get(pid, written))
+    # One worker of several its master started (gunicorn's arbiter; uvicorn, hypercorn and
+    # granian start theirs with multiprocessing): the server started with the master. The
+    # arbiter itself (--preload) is the server.
+    in_gunicorn_worker = server is not None and server.worker_age is not None
+    worker = in_gunicorn_worker or multiprocessing.parent_process() is not None
+    started = process_started(os.getppid() if worker else os.getpid())
+    earlier, siblings, unknown = [], [], []
+    for pid, written in sorted(last_write.items()):
+        # No margin: a file written within hundredths of a second of the server's start is
+        # not an earlier run's (servers take longer than that to stop and start again).
+        if started is not None and written < started:
+            earlier.append(pid)
+        elif started is not None and worker:
+            # Written since the master started: by one of its workers.
+            siblings.append(pid)
+        else:
+            unknown.append(pid)
+    if earlier or unknown:
+        what = f"processes that are not running (pids {_pids(earlier + unknown)})"
+        if not unknown:
+            what = (
+                f"processes that ended before this server started (an earlier run's: pids {_pids(earlier)})"
+            )
         logger.warning(
-            "gatewatch: %s=%s holds %d files of processes that are not running (%s), left by an "
-            "earlier run: their counts are added to this server's; empty the directory before the "
-            "server starts (gatewatch.gunicorn's hooks do it)",
+            "gatewatch: %s=%s holds %d files of %d %s: their counters and histograms are added to "
+            "this server's (their live gauges are left out); empty the directory before the server "
+            "starts (gatewatch.gunicorn's hooks do it)",
             ENV_VAR,
             directory,
-            len(stale),
-            shown,
+            sum(1 for _, pid, _ in ended if pid not in siblings),
+            len(earlier) + len(unknown),
+            what,
         )
-    return stale
+    if siblings:
+        logger.info(
+            "gatewatch: workers of this server ended without a hook telling gatewatch (pids %s): "
+            "their counters and histograms stay in the totals, their live gauges (requests in "
+            "flight, busy workers, open WebSockets) are left out",
+            _pids(siblings),
+        )
+    return sorted(name for name, _, _ in ended)
 
 
 # -- gunicorn ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 import gatewatch.gunicorn as hooks
 from gatewatch import GatewatchWSGI
+from gatewatch import _processes as processes
 from gatewatch import multiprocess_dir as md
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from tests.support.promtool import check_metrics
@@ -277,11 +278,10 @@ def test_stale_files_warned_without_hooks_and_cleared_by_them(tmp_path: Path) ->
     with server(tmp_path, "second", FLASK, env=env) as second:
         inherited = scrape(second.base_url)
     log = (tmp_path / "second.log").read_text()
-    warnings = [line for line in log.splitlines() if "files of processes that are not running" in line]
+    warnings = [line for line in log.splitlines() if "ended before this server started" in line]
     assert len(warnings) == 1, log
     assert f"PROMETHEUS_MULTIPROC_DIR={directory} holds" in warnings[0]
-    for pid in first_pids:
-        assert f"counter_{pid}.db" in warnings[0]
+    assert f"(an earlier run's: pids {', '.join(map(str, first_pids))})" in warnings[0]
     assert value(inherited, DURATION_COUNT) == REQUESTS
 
     # The hooks empty the directory first: the count starts from zero.
@@ -291,7 +291,7 @@ def test_stale_files_warned_without_hooks_and_cleared_by_them(tmp_path: Path) ->
         after = settled_scrape(third.base_url, REQUESTS)
     log = (tmp_path / "third.log").read_text()
     assert f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={directory}; removed" in log
-    assert "files of processes that are not running" not in log
+    assert "holds" not in log and "ended without" not in log
     assert value(fresh, DURATION_COUNT) == 0
     assert duration_counts(after, "wsgi") == {("GET", "/fast", "200"): REQUESTS}
 
@@ -324,7 +324,7 @@ def dead_pid() -> int:
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )
     pid = int(child.stdout)
-    assert not md.process_running(pid)
+    assert not processes.process_running(pid)
     return pid
 
 
@@ -342,11 +342,13 @@ def test_stale_files(tmp_path: Path, dead_pid: int) -> None:
     assert md.stale_files(str(tmp_path)) == [f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db"]
 
 
-@pytest.mark.skipif(md.process_started(os.getpid()) is None, reason="no /proc to tell when a process started")
+@pytest.mark.skipif(
+    processes.process_started(os.getpid()) is None, reason="no /proc to tell when a process started"
+)
 def test_files_older_than_their_running_process_are_stale(tmp_path: Path) -> None:
     # The id is reused (a restarted container's workers get the same pids): older files are
     # an earlier process's.
-    started = md.process_started(os.getpid())
+    started = processes.process_started(os.getpid())
     assert started is not None and started <= time.time()
     older = tmp_path / f"histogram_{os.getpid()}.db"
     older.write_bytes(b"")
@@ -374,8 +376,9 @@ def test_warn_stale_files_once(
     [record] = caplog.records
     message = record.getMessage()
     assert record.name == "gatewatch" and record.levelname == "WARNING"
-    assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path} holds 1 files" in message
-    assert f"counter_{dead_pid}.db" in message and "\n" not in message
+    # This process is no server's worker: whose the file was, it cannot tell.
+    assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path} holds 1 files of 1 processes that are not running" in message
+    assert f"(pids {dead_pid}): their counters" in message and "\n" not in message
 
 
 @pytest.mark.parametrize("problem", ["empty", "missing", "file", "unwritable"])

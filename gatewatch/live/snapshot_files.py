@@ -3,8 +3,9 @@ directory, and whichever worker answers the live endpoint merges the files.
 
 A worker's file is ``<dir>/gatewatch-live-<pid>.json``, rewritten atomically (a temporary
 file, then ``os.replace``) every :data:`WRITE_INTERVAL` by one daemon thread per process.
-Readers skip files not rewritten for :data:`STALE_AFTER` seconds and files whose process is
-gone, so a killed worker drops out of the view by itself.
+Readers skip files not rewritten for :data:`STALE_AFTER` seconds and files whose writer is
+not running (gone, a zombie, or its pid another process's now: :mod:`gatewatch._processes`),
+so a killed worker and its requests in flight drop out of the view by itself, under any server.
 
 The directory is trusted only when no one else can write to it (another local user could
 otherwise add a forged worker to the view), and a reader opens only regular files of its own
@@ -30,6 +31,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Protocol
 
+from gatewatch._processes import writer_state
 from gatewatch.live.schema import SCHEMA, LiveView, ProcessSnapshot, parse_process_snapshot
 from gatewatch.multiprocess_dir import ENV_VAR as PROMETHEUS_DIR_VAR
 from gatewatch.multiprocess_dir import multiprocess_enabled
@@ -112,24 +114,27 @@ def merged_snapshot(
     own_pid = None if current is None else current["pid"]
     for path in glob.glob(os.path.join(glob.escape(directory), FILE_PREFIX + "*.json")):
         try:
-            data = _read_own_regular_file(path, now - stale_after)
-            if data is None:
+            found = _read_own_regular_file(path, now - stale_after)
+            if found is None:
                 continue
+            data, written = found
             snapshot = parse_process_snapshot(data)
         except (OSError, ValueError):
             # OSError: removed or replaced between the listing and the read (that worker is
             # gone); ValueError: not JSON, or not a snapshot of this schema.
             continue
         pid = snapshot["pid"]
-        if pid != own_pid and _process_exists(pid):
+        # A killed worker's requests stay in its last file: it must be the running writer's
+        # (not a zombie's, nor one of a later process given the same pid).
+        if pid != own_pid and pid > 0 and writer_state(pid, written) == "running":
             processes.append(snapshot)
     processes.sort(key=lambda snapshot: snapshot["pid"])
     return {"schema": SCHEMA, "time": now, "processes": processes}
 
 
-def _read_own_regular_file(path: str, fresh_after: float) -> bytes | None:
-    """The file's bytes if it is a regular file of this user modified after ``fresh_after``;
-    never follows a link, never waits on a FIFO or a device."""
+def _read_own_regular_file(path: str, fresh_after: float) -> tuple[bytes, float] | None:
+    """The file's bytes and mtime if it is a regular file of this user modified after
+    ``fresh_after``; never follows a link, never waits on a FIFO or a device."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         info = os.fstat(fd)
@@ -141,23 +146,9 @@ def _read_own_regular_file(path: str, fresh_after: float) -> bytes | None:
         ):
             return None
         with os.fdopen(os.dup(fd), "rb") as file:
-            return file.read(MAX_SNAPSHOT_BYTES + 1)
+            return file.read(MAX_SNAPSHOT_BYTES + 1), info.st_mtime
     finally:
         os.close(fd)
-
-
-def _process_exists(pid: int) -> bool:
-    if pid <= 0:
-        # kill(0) and kill(-n) address process groups, which "exist": no worker is one.
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except OSError:
-        # EPERM: it exists, under another user.
-        return True
-    return True
 
 
 class _Writer:

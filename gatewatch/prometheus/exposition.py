@@ -12,12 +12,13 @@ from gatewatch.types import ASGIApp, WSGIApp
 
 def scrape_registry(registry: CollectorRegistry | None = None) -> CollectorRegistry:
     """The registry a scrape should read: under multiprocess mode, a fresh one that
-    merges every worker's files; otherwise ``registry`` (default: the global one)."""
+    merges every worker's files (the live gauges of running workers only); otherwise
+    ``registry`` (default: the global one)."""
     if multiprocess_enabled():
-        from prometheus_client import multiprocess
+        from gatewatch.prometheus._worker_files import WorkerFilesCollector
 
         merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        WorkerFilesCollector(merged)
         return merged
     return REGISTRY if registry is None else registry
 

@@ -7,7 +7,9 @@ prometheus-client metric objects, so this sink uses them, with the labelled
 children cached per label set so the hot path skips the label look-up.
 
 :mod:`gatewatch.gunicorn`'s hooks set the directory up before the workers fork, clear an
-earlier run's files, and drop a dead worker's live gauges (``child_exit``).
+earlier run's files, and drop a dead worker's live gauges (``child_exit``); under servers
+without such hooks the scrape leaves dead workers' live gauges out by itself
+(:mod:`gatewatch.prometheus._worker_files`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gatewatch.multiprocess_dir import (
     warn_stale_files,
 )
 from gatewatch.options import Options
+from gatewatch.prometheus._worker_files import forget_predecessor
 from gatewatch.prometheus.shared_labels import shared_admission
 from gatewatch.prometheus.websocket import MAX_CLOSE_CODES, close_code_label
 from gatewatch.record import RequestRecord, WebSocketRecord
@@ -288,6 +291,8 @@ def process_monitor(
             directory = check_directory()
             use_multiprocess_values()
             warn_stale_files(directory)
+            # Before the first metric opens its files: an earlier process with this pid left them.
+            forget_predecessor(directory)
             _process_sink = MultiprocessSink(histograms)
             _process_monitor = Monitor(max_routes=max_routes, sinks=(_process_sink,))
             _share_label_caps(_process_monitor, _process_sink)
