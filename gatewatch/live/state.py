@@ -17,6 +17,7 @@ from time import perf_counter, time
 
 from gatewatch.batches import PENDING_RECORDS, take_all
 from gatewatch.live.describe import describe_finished, describe_in_flight, monitor_part
+from gatewatch.live.local_dir import own_server_dir
 from gatewatch.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.live.snapshot_files import (
     check_snapshot_dir,
@@ -274,14 +275,22 @@ _states_lock = threading.Lock()
 
 def live_state_for(monitor: Monitor) -> LiveState:
     """The live state of ``monitor``, created and attached as its sink on first use; it writes
-    snapshot files when ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory)
-    is set at that moment."""
+    its snapshot into ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory) when
+    set at that moment, else into this process's private local directory
+    (:mod:`gatewatch.live.local_dir`), where ``gatewatch top`` reads it without HTTP."""
     with _states_lock:
         state = _states.get(monitor)
         if state is None:
             directory = snapshot_dir()
             if directory is not None:
                 check_snapshot_dir(directory)
+            else:
+                try:
+                    directory = own_server_dir()
+                except (OSError, ValueError) as exc:
+                    # The local channel is a convenience: the app and the token's HTTP view
+                    # run without it (a read-only filesystem, a name taken by another user).
+                    monitor.report_internal_error("live.local_dir", exc)
             state = LiveState(monitor, snapshot_dir=directory)
             monitor.add_sink(state)
             _states[monitor] = state

@@ -1,0 +1,136 @@
+"""The live view's local channel: a directory of this user's that no one else can open, where
+every process writes its snapshot and ``gatewatch top`` reads it, no HTTP involved.
+
+Headers cannot tell a local user from a stranger behind a proxy on the same host (nginx's
+default ``proxy_pass`` sends a loopback ``Host`` from a loopback peer), so the HTTP live view
+needs a token; without one, the operating system's file permissions decide who reads.
+
+Where, when neither ``GATEWATCH_LIVE_DIR`` nor a multiprocess directory is set (those hold the
+snapshots of their workers already, and ``gatewatch top --dir`` reads them):
+``$XDG_RUNTIME_DIR/gatewatch`` when that variable is set (systemd's ``/run/user/<uid>``: a
+per-user tmpfs, mode 0700, emptied at logout), else ``<tempdir>/gatewatch-<uid>``. A server run
+by systemd as a service has no ``XDG_RUNTIME_DIR`` while its user's shell has one, so the
+reader looks in both. Each process writes into ``<root>/pid-<pid>/`` (one directory per server,
+removed when the process exits); gatewatch's gunicorn hooks make their workers' shared
+directory inside the root too, so one server's workers are one directory.
+
+A directory is used, and read, only when it is a real directory (not a link) owned by this user
+with no permission for anyone else: in a shared ``/tmp`` another user could create the name
+first, and would then see or forge the view.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+
+from gatewatch.live.schema import LiveView
+from gatewatch.live.snapshot_files import FILE_PREFIX, merged_snapshot
+
+ROOT_NAME = "gatewatch"
+SERVER_PREFIX = "pid-"
+
+
+def local_roots(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Where local snapshots live, in order of preference: the writer uses the first."""
+    environ = os.environ if environ is None else environ
+    roots = []
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        roots.append(os.path.join(runtime, ROOT_NAME))
+    roots.append(os.path.join(tempfile.gettempdir(), f"{ROOT_NAME}-{os.getuid()}"))
+    return roots
+
+
+def private_problem(path: str) -> str | None:
+    """Why ``path`` is not a directory only this user can use, or None when it is one."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a directory"
+    if info.st_uid != os.getuid():
+        return f"{path} belongs to uid {info.st_uid}, not to this user (uid {os.getuid()})"
+    if info.st_mode & 0o077:
+        return f"{path} has mode {stat.S_IMODE(info.st_mode):o}; only its owner may use it (chmod 0700)"
+    return None
+
+
+def make_private_dir(path: str) -> None:
+    """Create ``path`` (mode 0700) unless it exists; ValueError unless it is then private."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    problem = private_problem(path)
+    if problem is not None:
+        raise ValueError(f"the live view's local directory is unsafe: {problem}")
+
+
+def own_server_dir() -> str:
+    """This process's directory under the first root, created private; removed at exit."""
+    root = local_roots()[0]
+    make_private_dir(root)
+    path = os.path.join(root, f"{SERVER_PREFIX}{os.getpid()}")
+    make_private_dir(path)
+    atexit.register(_remove_server_dir, path, os.getpid())
+    return path
+
+
+def shared_root() -> str | None:
+    """The root, created private, for a directory the workers of one server share (gatewatch's
+    gunicorn hooks); None when it cannot be made safe (the caller then makes one elsewhere)."""
+    root = local_roots()[0]
+    try:
+        make_private_dir(root)
+    except (OSError, ValueError):
+        return None
+    return root
+
+
+def _remove_server_dir(path: str, pid: int) -> None:
+    if os.getpid() != pid:
+        return  # a forked child inherited the hook: the directory is its parent's
+    # atexit runs hooks last-registered first: this process's files go before their directory.
+    from gatewatch.live import snapshot_files
+
+    snapshot_files._remove_own_files()
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def server_dirs(roots: list[str] | None = None) -> list[str]:
+    """The directories under the local roots that hold snapshot files, sorted; roots and
+    directories that are not private are skipped."""
+    found = []
+    for root in local_roots() if roots is None else roots:
+        if private_problem(root) is not None:
+            continue
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.scandir(root), key=lambda entry: entry.name):
+                if not entry.is_dir(follow_symlinks=False) or private_problem(entry.path) is not None:
+                    continue
+                with contextlib.suppress(OSError):
+                    if any(name.startswith(FILE_PREFIX) for name in os.listdir(entry.path)):
+                        found.append(entry.path)
+    return found
+
+
+def read_dir(path: str) -> LiveView:
+    """Every live process's snapshot in ``path``; ValueError when the directory is not this
+    user's alone to write (its files could be forged)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ValueError(f"{path} is not a directory")
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ValueError(
+            f"{path} can be written by other users (mode {stat.S_IMODE(info.st_mode):o}, owner uid "
+            f"{info.st_uid}); its snapshots could be forged"
+        )
+    return merged_snapshot(path)
