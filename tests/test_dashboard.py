@@ -332,7 +332,8 @@ def test_without_textual_top_prints_the_install_line() -> None:
 
 def test_the_dashboard_reads_only_the_schema_and_scrapes() -> None:
     """It never imports the middleware's internals: the live schema and the /metrics reader only."""
-    allowed = {"gatewatch.live.schema", "gatewatch.prometheus.scrape_summary"}
+    # and the local channel's reader (its directory rule, the snapshot files' format).
+    allowed = {"gatewatch.live.schema", "gatewatch.live.local_dir", "gatewatch.prometheus.scrape_summary"}
     for path in (ROOT / "dashboard" / "gatewatch_dashboard").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gatewatch."):

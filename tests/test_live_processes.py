@@ -22,6 +22,7 @@ from gatewatch.live.schema import parse_live_view
 from gatewatch.live.snapshot_files import merged_snapshot, snapshot_dir, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from tests.support.live_support import (
+    TOKEN,
     idle_snapshot,
     ok_wsgi,
     wsgi_view,
@@ -139,7 +140,7 @@ def test_writer_starts_with_the_first_request(
     registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
-    app = GatewatchWSGI(ok_wsgi, registry=registry)
+    app = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
     state = live_state_for(app.monitor)
     assert state.snapshot_dir == str(tmp_path)
     time.sleep(0.6)
@@ -157,7 +158,7 @@ def test_a_forked_child_writes_its_own_file(
     registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
-    app = GatewatchWSGI(ok_wsgi, registry=registry)
+    app = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
     state = live_state_for(app.monitor)
     call(app, make_environ("/parent"))
     assert state.snapshot_path is not None

@@ -168,9 +168,10 @@ class _Writer:
         self.targets: list[tuple[weakref.ref[SnapshotSource], str]] = []
         self.thread: threading.Thread | None = None
         self.files_written = 0
-        # A failing write is reported once, until a write succeeds again (a directory removed
-        # under a running server would otherwise be an error every half second).
-        self.failing = False
+        # A failing write is reported once per file, until it succeeds again (a directory removed
+        # under a running server would otherwise be an error every half second). Per file: since
+        # every process writes its local snapshot, one file failing beside others is usual.
+        self.failing: set[str] = set()
 
 
 _writer = _Writer()
@@ -217,10 +218,10 @@ def _write_forever(writer: _Writer) -> None:
                     continue
                 try:
                     write_atomically(path, source.snapshot())
-                    writer.failing = False
+                    writer.failing.discard(path)
                 except Exception as exc:  # noqa: BLE001 - the writer must outlive a bad write
-                    if not writer.failing:
-                        writer.failing = True
+                    if path not in writer.failing:
+                        writer.failing.add(path)
                         source.report_write_error(exc)
                 del source
 
