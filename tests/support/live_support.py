@@ -18,6 +18,8 @@ LIVE = "/_gatewatch/live.json"
 # The live_token of the tests' apps: over HTTP the live view answers nothing else.
 TOKEN = "t3st-live-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+# What a server started by a test needs in its environment to answer BEARER.
+TOKEN_ENV = {"GATEWATCH_LIVE_TOKEN": TOKEN}
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 # Values sent with requests that must never reach the live view.
 SECRET_QUERY = "q=qu3ry-s3cret"
