@@ -1,0 +1,122 @@
+"""The live view's local channel: each process's snapshot in a directory only its user can open,
+refused when someone else could (a name taken first in a shared /tmp, a link, loose modes),
+without ever breaking the app; and ``gatewatch top`` with no URL reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from gatewatch_dashboard.sources import DirectorySource
+
+from gatewatch import GatewatchWSGI, Monitor
+from gatewatch.cli import main
+from gatewatch.live import local_dir, snapshot_files
+from gatewatch.live.local_dir import local_roots, private_problem, read_dir, server_dirs
+from gatewatch.live.state import live_state_for
+from tests.support.live_support import ok_wsgi
+from tests.support.wsgi_driver import call, make_environ
+
+pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
+
+
+@pytest.fixture
+def roots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path]:
+    """(the runtime root, the temporary-directory root), both under tmp_path."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    return runtime / "gatewatch", temporary / f"gatewatch-{os.getuid()}"
+
+
+def test_the_roots_both_sides_agree_on(roots: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert local_roots() == [str(roots[0]), str(roots[1])]
+    # A service started without XDG_RUNTIME_DIR writes into the second, which readers also read.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "relative/path")
+    assert local_roots() == [str(roots[1])]
+
+
+def test_every_process_writes_into_its_own_private_directory(roots: tuple[Path, Path]) -> None:
+    monitor = Monitor()
+    app = GatewatchWSGI(ok_wsgi, monitor=monitor)
+    state = live_state_for(monitor)
+    expected = roots[0] / f"pid-{os.getpid()}"
+    assert state.snapshot_dir == str(expected)
+    for directory in (roots[0], expected):
+        assert directory.stat().st_mode & 0o777 == 0o700
+    call(app, make_environ("/hello"))
+    deadline = time.monotonic() + 10
+    while str(expected) not in server_dirs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # What `gatewatch top` with no URL shows: this process, its request.
+    reading = asyncio.run(DirectorySource(str(expected)).read())
+    assert reading.error is None and reading.view is not None
+    [process] = [p for p in reading.view["processes"] if p["recent"]]
+    assert process["pid"] == os.getpid()
+    assert [r["route_label"] for r in process["recent"]] == ["<unmatched>"]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "problem"),
+    [
+        (lambda root: (root.mkdir(), root.chmod(0o755)), "only its owner may use it"),
+        (lambda root: (root.mkdir(), os.chown(root, 65534, 65534)), "belongs to uid 65534"),
+        (lambda root: root.symlink_to(root.parent), "is not a directory"),
+        (lambda root: root.write_text(""), "is not a directory"),
+    ],
+)
+def test_a_root_someone_else_could_open_is_never_used(
+    roots: tuple[Path, Path], prepare: object, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if "65534" in problem and os.geteuid() != 0:
+        pytest.skip("chown to another user needs root")
+    root = roots[0]
+    prepare(root)  # type: ignore[operator]
+    assert problem in (private_problem(str(root)) or "")
+    monitor = Monitor()
+    # The app still starts and serves: the local channel is off, counted and logged once.
+    app = GatewatchWSGI(ok_wsgi, monitor=monitor)
+    assert live_state_for(monitor).snapshot_dir is None
+    assert monitor.internal_errors == 1 and problem in caplog.text
+    assert call(app, make_environ("/hello")).body == b"ok"
+    # Readers skip it too.
+    assert server_dirs([str(root)]) == []
+
+
+def test_a_reader_refuses_a_directory_others_can_write(tmp_path: Path) -> None:
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    with pytest.raises(ValueError, match="can be written by other users"):
+        read_dir(str(loose))
+    reading = asyncio.run(DirectorySource(str(loose)).read())
+    assert reading.error is not None and "can be written by other users" in reading.error
+
+
+def test_the_directory_goes_when_the_process_exits(
+    roots: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    removed: list[int] = []
+    # The process' files go first (the real one would stop this test process' writer).
+    monkeypatch.setattr(snapshot_files, "_remove_own_files", lambda: removed.append(1))
+    path = local_dir.own_server_dir()
+    assert os.path.isdir(path)
+    local_dir._remove_server_dir(path, os.getpid() + 1)  # a forked child: not its directory
+    assert os.path.isdir(path) and removed == []
+    local_dir._remove_server_dir(path, os.getpid())
+    assert not os.path.exists(path) and removed == [1]
+
+
+def test_top_with_no_url_and_no_local_server_says_what_to_do(
+    roots: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["top"]) == 2
+    error = capsys.readouterr().err
+    assert str(roots[0]) in error and "--dir" in error and "--token" in error
