@@ -63,11 +63,17 @@ def test_every_process_writes_into_its_own_private_directory(roots: tuple[Path, 
     assert [r["route_label"] for r in process["recent"]] == ["<unmatched>"]
 
 
+def _give_away(root: Path) -> None:
+    """A name another user took first in a shared /tmp."""
+    root.mkdir(mode=0o700)
+    os.chown(root, 65534, 65534)
+
+
 @pytest.mark.parametrize(
     ("prepare", "problem"),
     [
         (lambda root: (root.mkdir(), root.chmod(0o755)), "only its owner may use it"),
-        (lambda root: (root.mkdir(), os.chown(root, 65534, 65534)), "belongs to uid 65534"),
+        (lambda root: _give_away(root), "belongs to uid 65534"),
         (lambda root: root.symlink_to(root.parent), "is not a directory"),
         (lambda root: root.write_text(""), "is not a directory"),
     ],
