@@ -5,9 +5,11 @@ without ever breaking the app; and ``gatewatch top`` with no URL reading it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.cli import main
 from gatewatch.live import local_dir, snapshot_files
 from gatewatch.live.local_dir import local_roots, private_problem, read_dir, server_dirs
-from gatewatch.live.state import live_state_for
+from gatewatch.live.state import LiveState, live_state_for
 from tests.support.live_support import ok_wsgi
 from tests.support.wsgi_driver import call, make_environ
 
@@ -126,3 +128,46 @@ def test_top_with_no_url_and_no_local_server_says_what_to_do(
     assert main(["top"]) == 2
     error = capsys.readouterr().err
     assert str(roots[0]) in error and "--dir" in error and "--token" in error
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_a_process_directory_is_rewritten_only_while_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unread, the file is only touched (alive for readers); once a reader marks the directory,
+    it is rewritten every half second again."""
+    monkeypatch.setattr(snapshot_files, "IDLE_REWRITE", 3600.0)
+    monitor = Monitor()
+    state = LiveState(monitor, snapshot_dir=str(tmp_path), local_only=True)
+    monitor.add_sink(state)
+    monitor.finish(monitor.start("wsgi", "GET", "/"))
+
+    def recent() -> int:
+        if state.snapshot_path is None:
+            return 0
+        path = Path(state.snapshot_path)
+        try:
+            return len(json.loads(path.read_bytes())["recent"])
+        except (OSError, ValueError):
+            return 0
+
+    _wait_for(lambda: recent() == 1, "the first write")
+    assert state.snapshot_path is not None
+    path = Path(state.snapshot_path)
+    monitor.finish(monitor.start("wsgi", "GET", "/"))
+    touched = path.stat().st_mtime_ns
+    _wait_for(lambda: path.stat().st_mtime_ns > touched, "a touch")
+    touched = path.stat().st_mtime_ns
+    _wait_for(lambda: path.stat().st_mtime_ns > touched, "another touch")
+    assert recent() == 1
+    # `gatewatch top` reads it: the next write is whole.
+    assert [p["pid"] for p in read_dir(str(tmp_path))["processes"]] == [os.getpid()]
+    _wait_for(lambda: recent() == 2, "a whole write once read")
+    # The HTTP view of such a process is its own, never its directory's.
+    assert state.view()["processes"][0]["pid"] == os.getpid() and len(state.view()["processes"]) == 1

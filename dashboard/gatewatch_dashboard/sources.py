@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.samples import Sample
 
-from gatewatch.live.local_dir import read_dir
+from gatewatch.live.local_dir import mark_read, read_dir
 from gatewatch.live.schema import parse_live_view
 from gatewatch.prometheus.scrape_summary import histogram, histogram_quantile, parse, route_summaries
 from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, live_reading, ratio
@@ -112,6 +112,8 @@ class DirectorySource:
     def __init__(self, path: str) -> None:
         self.path = path
         self.name = "local " + (os.path.basename(path.rstrip(os.sep)) or path)
+        # Its writers rewrite it at the polling pace only while someone reads it: say so now.
+        mark_read(path)
         self._last = Reading(source=self.name, kind="live", error="waiting for the first reading")
         self.polls = 0
 

@@ -17,6 +17,11 @@ directory inside the root too, so one server's workers are one directory.
 A directory is used, and read, only when it is a real directory (not a link) owned by this user
 with no permission for anyone else: in a shared ``/tmp`` another user could create the name
 first, and would then see or forge the view.
+
+Writing costs a busy process about 2 ms of CPU a snapshot (its JSON), so a process's own
+directory is rewritten every half second only while a reader has marked it read lately
+(:func:`mark_read`, which ``gatewatch top`` does at every poll), else every few seconds
+(:mod:`gatewatch.live.snapshot_files`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,18 @@ import tempfile
 from collections.abc import Mapping
 
 from gatewatch.live.schema import LiveView
-from gatewatch.live.snapshot_files import FILE_PREFIX, merged_snapshot
+from gatewatch.live.snapshot_files import FILE_PREFIX, mark_read, merged_snapshot
+
+__all__ = [
+    "local_roots",
+    "make_private_dir",
+    "mark_read",
+    "own_server_dir",
+    "private_problem",
+    "read_dir",
+    "server_dirs",
+    "shared_root",
+]
 
 ROOT_NAME = "gatewatch"
 SERVER_PREFIX = "pid-"
@@ -133,4 +149,5 @@ def read_dir(path: str) -> LiveView:
             f"{path} can be written by other users (mode {stat.S_IMODE(info.st_mode):o}, owner uid "
             f"{info.st_uid}); its snapshots could be forged"
         )
+    mark_read(path)
     return merged_snapshot(path)
