@@ -85,17 +85,30 @@ def test_a_root_someone_else_could_open_is_never_used(
 ) -> None:
     if "65534" in problem and os.geteuid() != 0:
         pytest.skip("chown to another user needs root")
-    root = roots[0]
-    prepare(root)  # type: ignore[operator]
-    assert problem in (private_problem(str(root)) or "")
+    for root in roots:
+        prepare(root)  # type: ignore[operator]
+        assert problem in (private_problem(str(root)) or "")
     monitor = Monitor()
     # The app still starts and serves: the local channel is off, counted and logged once.
     app = GatewatchWSGI(ok_wsgi, monitor=monitor)
     assert live_state_for(monitor).snapshot_dir is None
     assert monitor.internal_errors == 1 and problem in caplog.text
     assert call(app, make_environ("/hello")).body == b"ok"
-    # Readers skip it too.
-    assert server_dirs([str(root)]) == []
+    # Readers skip them too.
+    assert server_dirs([str(root) for root in roots]) == []
+
+
+def test_the_next_root_serves_when_the_first_cannot(roots: tuple[Path, Path]) -> None:
+    """``su`` keeps the other user's XDG_RUNTIME_DIR: this user cannot make its root there."""
+    roots[0].parent.chmod(0o500)
+    if os.access(roots[0].parent, os.W_OK):
+        # root writes anywhere: another user's root then, which is as unusable.
+        roots[0].parent.chmod(0o700)
+        _give_away(roots[0])
+    monitor = Monitor()
+    GatewatchWSGI(ok_wsgi, monitor=monitor)
+    assert live_state_for(monitor).snapshot_dir == str(roots[1] / f"pid-{os.getpid()}")
+    assert monitor.internal_errors == 0
 
 
 def test_a_reader_refuses_a_directory_others_can_write(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ needs a token; without one, the operating system's file permissions decide who r
 Where, when neither ``GATEWATCH_LIVE_DIR`` nor a multiprocess directory is set (those hold the
 snapshots of their workers already, and ``gatewatch top --dir`` reads them):
 ``$XDG_RUNTIME_DIR/gatewatch`` when that variable is set (systemd's ``/run/user/<uid>``: a
-per-user tmpfs, mode 0700, emptied at logout), else ``<tempdir>/gatewatch-<uid>``. A server run
+per-user tmpfs, mode 0700, emptied at logout), else (or when that one cannot be made: ``su``
+keeps the other user's variable) ``<tempdir>/gatewatch-<uid>``. A server run
 by systemd as a service has no ``XDG_RUNTIME_DIR`` while its user's shell has one, so the
 reader looks in both. Each process writes into ``<root>/pid-<pid>/`` (one directory per server,
 removed when the process exits); gatewatch's gunicorn hooks make their workers' shared
@@ -45,6 +46,7 @@ __all__ = [
     "read_dir",
     "server_dirs",
     "shared_root",
+    "usable_root",
 ]
 
 ROOT_NAME = "gatewatch"
@@ -86,10 +88,24 @@ def make_private_dir(path: str) -> None:
         raise ValueError(f"the live view's local directory is unsafe: {problem}")
 
 
+def usable_root() -> str:
+    """The first root that is, or can be made, private to this user. The next one serves when
+    the first cannot (``su`` keeps the other user's ``XDG_RUNTIME_DIR``); OSError or ValueError
+    saying why the last one cannot."""
+    problem: Exception = ValueError("no root for the live view's local directory")
+    for root in local_roots():
+        try:
+            make_private_dir(root)
+        except (OSError, ValueError) as exc:
+            problem = exc
+            continue
+        return root
+    raise problem
+
+
 def own_server_dir() -> str:
-    """This process's directory under the first root, created private; removed at exit."""
-    root = local_roots()[0]
-    make_private_dir(root)
+    """This process's directory under the first usable root, created private; removed at exit."""
+    root = usable_root()
     path = os.path.join(root, f"{SERVER_PREFIX}{os.getpid()}")
     make_private_dir(path)
     atexit.register(_remove_server_dir, path, os.getpid())
@@ -99,12 +115,10 @@ def own_server_dir() -> str:
 def shared_root() -> str | None:
     """The root, created private, for a directory the workers of one server share (gatewatch's
     gunicorn hooks); None when it cannot be made safe (the caller then makes one elsewhere)."""
-    root = local_roots()[0]
     try:
-        make_private_dir(root)
+        return usable_root()
     except (OSError, ValueError):
         return None
-    return root
 
 
 def _remove_server_dir(path: str, pid: int) -> None:
