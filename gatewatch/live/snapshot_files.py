@@ -239,6 +239,8 @@ def _write_forever(writer: _Writer) -> None:
                 if ref() is None:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
+                    writer.when_read.pop(path, None)
+                    writer.failing.discard(path)
             writer.targets = alive
             if not alive:
                 writer.thread = None
