@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,8 +21,9 @@ from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.cli import main
 from gatewatch.live import local_dir, snapshot_files
 from gatewatch.live.local_dir import local_roots, private_problem, read_dir, server_dirs
+from gatewatch.live.snapshot_files import write_atomically
 from gatewatch.live.state import LiveState, live_state_for
-from tests.support.live_support import ok_wsgi
+from tests.support.live_support import idle_snapshot, ok_wsgi
 from tests.support.wsgi_driver import call, make_environ
 
 pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
@@ -184,3 +187,36 @@ def test_a_process_directory_is_rewritten_only_while_read(
     _wait_for(lambda: recent() == 2, "a whole write once read")
     # The HTTP view of such a process is its own, never its directory's.
     assert state.view()["processes"][0]["pid"] == os.getpid() and len(state.view()["processes"]) == 1
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def test_a_killed_servers_directory_is_not_shown_and_goes_at_the_next_start(
+    roots: tuple[Path, Path],
+) -> None:
+    """uvicorn ends by re-raising SIGTERM after its graceful shutdown: no exit hook runs, so its
+    directory stays behind; readers do not list it, and the next process to start removes it."""
+    root = roots[0]
+    root.mkdir(mode=0o700)
+    dead, alive = _dead_pid(), os.getppid()
+    for pid in (dead, alive):
+        directory = root / f"pid-{pid}"
+        directory.mkdir(mode=0o700)
+        write_atomically(str(directory / f"gatewatch-live-{pid}.json"), idle_snapshot(pid))
+    stale = root / f"pid-{alive}" / f"gatewatch-live-{alive}-1.json"
+    write_atomically(str(stale), idle_snapshot(alive))
+    kept = [root / "gatewatch-prom-x", root / "pid-0", root / "pid-99999999999999999999", root / "pid-x"]
+    for directory in kept:
+        directory.mkdir(mode=0o700)
+    assert server_dirs() == [str(root / f"pid-{alive}")]
+    # Stale, the live process's file no longer counts either.
+    old = time.time() - 60
+    for path in (root / f"pid-{alive}").iterdir():
+        os.utime(path, (old, old))
+    assert server_dirs() == []
+    assert local_dir.remove_dead_servers(str(root)) == [f"pid-{dead}"]
+    assert sorted(p.name for p in root.iterdir()) == sorted([f"pid-{alive}", *(p.name for p in kept)])

@@ -30,12 +30,21 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Mapping
 
 from gatewatch.live.schema import LiveView
-from gatewatch.live.snapshot_files import FILE_PREFIX, mark_read, merged_snapshot
+from gatewatch.live.snapshot_files import (
+    FILE_PREFIX,
+    READER_MARK,
+    STALE_AFTER,
+    mark_read,
+    merged_snapshot,
+)
+from gatewatch.multiprocess_dir import process_running
 
 __all__ = [
     "local_roots",
@@ -104,8 +113,10 @@ def usable_root() -> str:
 
 
 def own_server_dir() -> str:
-    """This process's directory under the first usable root, created private; removed at exit."""
+    """This process's directory under the first usable root, created private; removed at exit
+    (or, when the process dies first, by the next one starting)."""
     root = usable_root()
+    remove_dead_servers(root)
     path = os.path.join(root, f"{SERVER_PREFIX}{os.getpid()}")
     make_private_dir(path)
     atexit.register(_remove_server_dir, path, os.getpid())
@@ -121,6 +132,32 @@ def shared_root() -> str | None:
         return None
 
 
+def remove_dead_servers(root: str) -> list[str]:
+    """Remove the directories in ``root`` of processes that are gone: killed (uvicorn ends by
+    its signal again after a graceful shutdown, so no exit hook runs), their files stay behind.
+    Returns the names removed."""
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(root) as entries:
+        for entry in entries:
+            pid = _server_pid(entry.name)
+            if pid is None or pid == os.getpid() or process_running(pid):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.name)
+    return sorted(removed)
+
+
+def _server_pid(name: str) -> int | None:
+    return _pid(name[len(SERVER_PREFIX) :]) if name.startswith(SERVER_PREFIX) else None
+
+
+def _pid(digits: str) -> int | None:
+    """A process id written in a name; 0 (a process group for os.kill) and numbers too large
+    for one (OverflowError) are none."""
+    return int(digits) if digits.isascii() and digits.isdigit() and 0 < int(digits) < 2**31 else None
+
+
 def _remove_server_dir(path: str, pid: int) -> None:
     if os.getpid() != pid:
         return  # a forked child inherited the hook: the directory is its parent's
@@ -129,12 +166,14 @@ def _remove_server_dir(path: str, pid: int) -> None:
 
     snapshot_files._remove_own_files()
     with contextlib.suppress(OSError):
+        os.unlink(os.path.join(path, READER_MARK))
+    with contextlib.suppress(OSError):
         os.rmdir(path)
 
 
 def server_dirs(roots: list[str] | None = None) -> list[str]:
-    """The directories under the local roots that hold snapshot files, sorted; roots and
-    directories that are not private are skipped."""
+    """The directories under the local roots where a running process keeps its snapshot fresh,
+    sorted; roots and directories that are not private are skipped."""
     found = []
     for root in local_roots() if roots is None else roots:
         if private_problem(root) is not None:
@@ -143,10 +182,27 @@ def server_dirs(roots: list[str] | None = None) -> list[str]:
             for entry in sorted(os.scandir(root), key=lambda entry: entry.name):
                 if not entry.is_dir(follow_symlinks=False) or private_problem(entry.path) is not None:
                     continue
-                with contextlib.suppress(OSError):
-                    if any(name.startswith(FILE_PREFIX) for name in os.listdir(entry.path)):
-                        found.append(entry.path)
+                if _written_by_a_live_process(entry.path):
+                    found.append(entry.path)
     return found
+
+
+def _written_by_a_live_process(directory: str) -> bool:
+    fresh_after = time.time() - STALE_AFTER
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(FILE_PREFIX) and name.endswith(".json")):
+                continue
+            pid = _pid(name[len(FILE_PREFIX) : -len(".json")].split("-")[0])
+            with contextlib.suppress(OSError):
+                if (
+                    pid is not None
+                    and entry.stat(follow_symlinks=False).st_mtime >= fresh_after
+                    and process_running(pid)
+                ):
+                    return True
+    return False
 
 
 def read_dir(path: str) -> LiveView:
