@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from gatewatch.demo.plan import APP_CHOICES, STARLETTE_FLASK
+from gatewatch.live.local_dir import local_roots, server_dirs
 from gatewatch.version import VERSION
 
 
@@ -72,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 INSTALL_DASHBOARD = "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
+NO_LOCAL_SERVER = (
+    "gatewatch top: no server of this user writes its live view in {roots} (a server appears "
+    "with its first request); pass --dir PATH, a URL with --token, or --prometheus URL"
+)
 
 
 def _add_top(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,10 +85,12 @@ def _add_top(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "top",
         help="watch servers live in the terminal (a Textual dashboard)",
         description=(
-            "Poll gatewatch's live endpoints (about twice a second) and show each server side "
+            "Poll gatewatch's live views (about twice a second) and show each server side "
             "by side: overview, requests in flight and what they await, WebSockets, routes, "
-            "loop blocks, workers. A URL ending in /metrics is scraped instead; --prometheus "
-            "shows a whole fleet through PromQL. Needs gatewatch[dashboard]."
+            "loop blocks, workers. With no URL, the servers of this user on this host, read from "
+            "their owner-only snapshot directories (no HTTP, no token); a URL is a live endpoint, "
+            "which answers only with --token; a URL ending in /metrics is scraped instead; "
+            "--prometheus shows a whole fleet through PromQL. Needs gatewatch[dashboard]."
         ),
     )
     top.add_argument(
@@ -90,27 +98,45 @@ def _add_top(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         nargs="*",
         metavar="URL",
         help="a live endpoint (http://127.0.0.1:8000/_gatewatch/live.json; a bare http://HOST:PORT "
-        "means that path) or a /metrics page; several are shown side by side",
+        "means that path; it needs --token) or a /metrics page; several are shown side by side. "
+        "None: this user's local servers",
     )
     top.add_argument("--prometheus", metavar="URL", action="append", default=[], help="a Prometheus server")
-    top.add_argument("--token", default=None, help="the live_token the endpoints expect, if any")
+    top.add_argument(
+        "--dir",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="a directory of snapshot files (GATEWATCH_LIVE_DIR, or a PROMETHEUS_MULTIPROC_DIR): "
+        "the processes writing there, as one server",
+    )
+    top.add_argument(
+        "--token",
+        default=os.environ.get("GATEWATCH_LIVE_TOKEN"),
+        help="the live_token the live endpoints expect (default: $GATEWATCH_LIVE_TOKEN)",
+    )
     top.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
 
 
 def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if not args.urls and not args.prometheus:
-        parser.error("gatewatch top needs at least one URL or --prometheus URL")
     if not 0.1 <= args.interval <= 60:
         parser.error("--interval must be between 0.1 and 60 seconds")
     try:
         from gatewatch_dashboard.app import run
-        from gatewatch_dashboard.sources import PrometheusSource, Source, source_for
+        from gatewatch_dashboard.sources import DirectorySource, PrometheusSource, Source, source_for
     except ImportError as exc:
         if exc.name is not None and exc.name.split(".")[0] in ("textual", "httpx", "gatewatch_dashboard"):
             print(INSTALL_DASHBOARD, file=sys.stderr)
             return 2
         raise
+    directories = list(args.dir)
+    if not args.urls and not args.prometheus and not directories:
+        directories = server_dirs()
+        if not directories:
+            print(NO_LOCAL_SERVER.format(roots=" or ".join(local_roots())), file=sys.stderr)
+            return 2
     sources: list[Source] = [source_for(url, token=args.token) for url in args.urls]
+    sources += [DirectorySource(path) for path in directories]
     sources += [PrometheusSource(url) for url in args.prometheus]
     run(sources, interval=args.interval)
     return 0

@@ -350,9 +350,10 @@ def prepare_directory(*, reexecuted: bool = False, owner: tuple[int, int] | None
     inherited = found is not None and found[1] != "" and found[1] == os.environ.get(PRIVATE_ENV_VAR)
     if found is None or inherited:
         # An inherited private directory belongs to the master that made it, which removes it.
-        path = tempfile.mkdtemp(prefix=PRIVATE_PREFIX)
-        if owner is not None and owner != (os.geteuid(), os.getegid()):
-            os.chown(path, *owner)
+        switch_to = owner if owner is not None and owner != (os.geteuid(), os.getegid()) else None
+        path = tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=None if switch_to else _live_root())
+        if switch_to is not None:
+            os.chown(path, *switch_to)
         os.environ[ENV_VAR] = path
         os.environ[PRIVATE_ENV_VAR] = path
         os.environ.pop(ENV_VAR.lower(), None)
@@ -375,6 +376,14 @@ def prepare_directory(*, reexecuted: bool = False, owner: tuple[int, int] | None
     use_multiprocess_values()
     _prepared_pid = pid
     return message
+
+
+def _live_root() -> str | None:
+    # Inside the live view's private root, the workers' snapshots are where `gatewatch top`
+    # looks with no URL. Not when the workers switch user: they could not enter this user's root.
+    from gatewatch.live.local_dir import shared_root
+
+    return shared_root()
 
 
 def prepared() -> bool:

@@ -53,7 +53,8 @@ class Options:
     cpu_time: bool = True
     # gatewatch answers this path with the live view (None: it does not).
     live_path: str | None = "/_gatewatch/live.json"
-    # The live view then answers "Authorization: Bearer <token>" from anywhere (None: local only).
+    # The HTTP live view answers only "Authorization: Bearer <token>" (None: it answers nobody;
+    # local users read the owner-only snapshot directory with `gatewatch top`).
     live_token: str | None = None
     # How often the event-loop lag is sampled, seconds (None: no probe). ASGI.
     loop_lag_interval: float | None = 0.1

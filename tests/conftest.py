@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.support.installed import build_wheel, install_venv
+
+# Every process writes its live snapshot into the user's runtime directory: the tests, and the
+# servers they start (which inherit the environment), use one of their own, never the user's.
+_RUNTIME_DIR = tempfile.mkdtemp(prefix="gatewatch-tests-runtime-")
+os.environ["XDG_RUNTIME_DIR"] = _RUNTIME_DIR
+atexit.register(shutil.rmtree, _RUNTIME_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -17,9 +17,11 @@ import pytest
 from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.model import HOLDING_LOOP, live_reading, sort_routes
 from gatewatch_dashboard.sources import LiveSource, MetricsSource, PrometheusSource, RecordedSource
+from prometheus_client import CollectorRegistry
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from gatewatch import GatewatchASGI
 from gatewatch.live.schema import parse_live_view
 from tests.support.dashboard_support import (
     ASGI_SOURCE,
@@ -30,6 +32,7 @@ from tests.support.dashboard_support import (
     screen_text,
 )
 from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
+from tests.support.live_support import ok_asgi
 from tests.support.traffic import ROOT
 
 DOCS = ROOT / "docs"
@@ -257,6 +260,23 @@ async def test_an_endpoint_that_goes_away_is_named_and_retried() -> None:
         assert "not answering" not in screen_text(app)
 
 
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_snapshot_dir")
+async def test_a_refusing_live_endpoint_says_why() -> None:
+    """No token set on the server, or none sent: the endpoint's one line is on screen."""
+    for server_token, sent, expected in (
+        (None, "t0ken", "answered HTTP 403: the live view over HTTP is off: set live_token"),
+        ("t0ken", None, "answered HTTP 401: unauthorized: send Authorization: Bearer <live_token>"),
+    ):
+        app = GatewatchASGI(ok_asgi, registry=CollectorRegistry(), live_token=server_token)
+        headers = {"Authorization": f"Bearer {sent}"} if sent else {}
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=headers)
+        source = LiveSource("http://127.0.0.1:8001/_gatewatch/live.json", client=client)
+        reading = await source.read()
+        assert reading.error is not None and reading.error.startswith(expected), reading.error
+        await source.close()
+
+
 # -- /metrics and Prometheus -----------------------------------------------------------------
 
 
@@ -332,7 +352,8 @@ def test_without_textual_top_prints_the_install_line() -> None:
 
 def test_the_dashboard_reads_only_the_schema_and_scrapes() -> None:
     """It never imports the middleware's internals: the live schema and the /metrics reader only."""
-    allowed = {"gatewatch.live.schema", "gatewatch.prometheus.scrape_summary"}
+    # and the local channel's reader (its directory rule, the snapshot files' format).
+    allowed = {"gatewatch.live.schema", "gatewatch.live.local_dir", "gatewatch.prometheus.scrape_summary"}
     for path in (ROOT / "dashboard" / "gatewatch_dashboard").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gatewatch."):

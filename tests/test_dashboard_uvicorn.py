@@ -1,18 +1,22 @@
 """End to end: the example Starlette app under uvicorn, traffic from the test, and the dashboard
-(headless, ``run_test``) polling its live endpoint, showing that traffic and what an in-flight
-request awaits now."""
+(headless, ``run_test``) reading the server's snapshot in the local owner-only directory, as
+``gatewatch top`` with no URL does (no HTTP, no token), showing that traffic and what an
+in-flight request awaits now."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from gatewatch_dashboard.app import TopApp
-from gatewatch_dashboard.sources import LiveSource
+from gatewatch_dashboard.sources import DirectorySource
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from gatewatch.live.local_dir import local_roots, server_dirs
 from tests.support.dashboard_support import SIZE, screen_text
 from tests.support.traffic import ROOT
 
@@ -46,9 +50,15 @@ async def test_top_shows_a_real_servers_traffic_and_an_awaited_frame(tmp_path: P
         )
         slow.start()
         try:
-            app = TopApp([LiveSource(server.base_url + "/_gatewatch/live.json")], poll=False)
+            # What `gatewatch top` finds with no URL: this server's directory among the user's.
+            directory = os.path.join(local_roots()[0], f"pid-{server.pid}")
+            deadline = time.monotonic() + 10
+            while directory not in server_dirs() and time.monotonic() < deadline:
+                time.sleep(0.05)  # its writer starts with its first request, writes every 0.5 s
+            assert directory in server_dirs()
+            app = TopApp([DirectorySource(directory)], poll=False)
             async with app.run_test(size=SIZE) as pilot:
-                for _ in range(50):
+                for _ in range(80):
                     await app.poll_once()
                     await pilot.pause()
                     [reading] = app.readings

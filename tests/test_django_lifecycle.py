@@ -134,7 +134,7 @@ def test_the_live_token_setting_guards_the_outer_live_view(settings: Settings) -
     settings.GATEWATCH = {"REGISTRY": CollectorRegistry(), "LIVE_TOKEN": "s3cret"}
     wrapped = GatewatchWSGI(get_wsgi_application())
     local = make_environ("/_gatewatch/live.json", REMOTE_ADDR="127.0.0.1", HTTP_HOST="127.0.0.1")
-    assert call(wrapped, local).status.startswith("403")
+    assert call(wrapped, local).status.startswith("401")
     local["HTTP_AUTHORIZATION"] = "Bearer s3cret"
     assert call(wrapped, local).status.startswith("200")
 

@@ -261,24 +261,21 @@ def test_metrics_and_live_views(settings: Settings) -> None:
     assert metrics.status_code == 200
     assert metrics["Content-Type"].startswith("text/plain")
     assert value(metrics.content.decode(), DURATION_COUNT, route=ITEM) == 1
-    # Django's test client asks for "testserver", not a loopback host: refused without a token.
-    assert client.get("/_gatewatch/live.json").status_code == 403
-    live = client.get("/_gatewatch/live.json", headers={"Host": "localhost:8000"})
+    # Without a token, nobody: not even a loopback client asking for a loopback host.
+    refused = client.get("/_gatewatch/live.json", headers={"Host": "localhost:8000"})
+    assert refused.status_code == 403 and "live_token" in json.loads(refused.content)["error"]
+
+    settings.GATEWATCH = {**settings.GATEWATCH, "LIVE_TOKEN": "s3cret"}
+    assert client.get("/_gatewatch/live.json", headers={"Host": "localhost:8000"}).status_code == 401
+    wrong = client.get("/_gatewatch/live.json", headers={"Authorization": "Bearer s3cre"})
+    assert wrong.status_code == 401 and wrong["WWW-Authenticate"].startswith("Bearer")
+    live = client.get(
+        "/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3", headers={"Authorization": "Bearer s3cret"}
+    )
     assert live.status_code == 200
     recent = [r for process in json.loads(live.content)["processes"] for r in process["recent"]]
     # gatewatch's own views (the scrape, the live view) are not the project's requests.
     assert [(r["route_label"], r["view"]) for r in recent] == [(ITEM, f"{VIEWS}.item")]
-
-    settings.GATEWATCH = {**settings.GATEWATCH, "LIVE_TOKEN": "s3cret"}
-    assert client.get("/_gatewatch/live.json").status_code == 403
-    authorized = client.get("/_gatewatch/live.json", headers={"Authorization": "Bearer s3cret"})
-    assert authorized.status_code == 200
-    # Not from loopback: refused without a token.
-    settings.GATEWATCH = {**settings.GATEWATCH, "LIVE_TOKEN": None}
-    assert (
-        client.get("/_gatewatch/live.json", REMOTE_ADDR="10.1.2.3", headers={"Host": "localhost"}).status_code
-        == 403
-    )
 
 
 @pytest.mark.urls("tests.support.django_route_shapes")

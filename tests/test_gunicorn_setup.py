@@ -136,7 +136,9 @@ def served_per_process(directory: Path) -> dict[int, int]:
 
 
 def private_dirs(tmpdir: Path) -> list[Path]:
-    return sorted(tmpdir.glob(md.PRIVATE_PREFIX + "*"))
+    # Made in the live view's local root (under TMPDIR without XDG_RUNTIME_DIR), where
+    # `gatewatch top` finds the workers' snapshots with no URL.
+    return sorted((tmpdir / f"gatewatch-{os.getuid()}").glob(md.PRIVATE_PREFIX + "*"))
 
 
 # -- (a) the documented gunicorn.conf.py alone: whole-server numbers -------------------------
@@ -159,7 +161,12 @@ def test_documented_conf_gives_whole_server_numbers(tmp_path: Path, kind: str) -
     tmpdir.mkdir()
     # TMPDIR: where the arbiter's private directory goes, to be found (and found gone) here.
     with server(
-        tmp_path, kind, app, *args, conf=documented_conf(tmp_path), env={"TMPDIR": str(tmpdir)}
+        tmp_path,
+        kind,
+        app,
+        *args,
+        conf=documented_conf(tmp_path),
+        env={"TMPDIR": str(tmpdir), "XDG_RUNTIME_DIR": ""},
     ) as running:
         send(running.base_url, path)
         settled = settled_scrape(running.base_url, REQUESTS)
@@ -483,6 +490,7 @@ def fresh_arbiter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: No
     monkeypatch.setattr(md, "_prepared_pid", None)
     monkeypatch.setattr(md, "_private", None)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(values, "ValueClass", values.ValueClass)
     return tmp_path
 
@@ -490,7 +498,9 @@ def fresh_arbiter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: No
 def test_prepare_makes_and_removes_a_private_directory(fresh_arbiter: Path) -> None:
     message = md.prepare_directory()
     path = os.environ[md.ENV_VAR]
-    assert os.path.dirname(path) == str(fresh_arbiter)
+    # In the live view's local root, private to this user.
+    assert os.path.dirname(path) == str(fresh_arbiter / f"gatewatch-{os.getuid()}")
+    assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
     assert os.path.basename(path).startswith(md.PRIVATE_PREFIX)
     assert message == (
         f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={path} (removed when gunicorn exits)"

@@ -22,6 +22,9 @@ from gatewatch.live.schema import parse_live_view
 from gatewatch.live.snapshot_files import merged_snapshot, snapshot_dir, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from tests.support.live_support import (
+    BEARER,
+    TOKEN,
+    TOKEN_ENV,
     idle_snapshot,
     ok_wsgi,
     wsgi_view,
@@ -139,7 +142,7 @@ def test_writer_starts_with_the_first_request(
     registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
-    app = GatewatchWSGI(ok_wsgi, registry=registry)
+    app = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
     state = live_state_for(app.monitor)
     assert state.snapshot_dir == str(tmp_path)
     time.sleep(0.6)
@@ -157,7 +160,7 @@ def test_a_forked_child_writes_its_own_file(
     registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
-    app = GatewatchWSGI(ok_wsgi, registry=registry)
+    app = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
     state = live_state_for(app.monitor)
     call(app, make_environ("/parent"))
     assert state.snapshot_path is not None
@@ -215,9 +218,9 @@ def test_uvicorn_shows_a_slow_request_while_it_runs(tmp_path: Path) -> None:
     command = uvicorn_command("examples.starlette_app:wrapped", port)
     with (
         ServerProcess(
-            command, port=port, ready_path="/fast", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+            command, port=port, ready_path="/fast", cwd=ROOT, env=TOKEN_ENV, log_path=tmp_path / "uvicorn.log"
         ) as server,
-        httpx.Client(base_url=server.base_url, timeout=10.0) as client,
+        httpx.Client(base_url=server.base_url, timeout=10.0, headers=BEARER) as client,
     ):
         result: dict[str, httpx.Response] = {}
         slow = threading.Thread(
@@ -256,13 +259,13 @@ def test_gunicorn_workers_are_merged(tmp_path: Path) -> None:
     """Two sync workers, each held by one slow request: whichever answers shows both."""
     port = free_port()
     command = gunicorn_command("examples.flask_app:wrapped", port, "-w", "2")
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"), **TOKEN_ENV}
     (tmp_path / "prom").mkdir()
     with (
         ServerProcess(
             command, port=port, ready_path="/fast", cwd=ROOT, env=env, log_path=tmp_path / "gunicorn.log"
         ) as server,
-        httpx.Client(base_url=server.base_url, timeout=10.0) as client,
+        httpx.Client(base_url=server.base_url, timeout=10.0, headers=BEARER) as client,
     ):
         slow = [threading.Thread(target=client.get, args=("/slow?seconds=0.5",)) for _ in range(2)]
         for thread in slow:

@@ -22,7 +22,7 @@ from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.record import RequestRecord, current_record
 from tests.support.asgi_driver import Exchange, http_scope, serve
 from tests.support.django_support import django_registry
-from tests.support.live_support import asgi_view, fetch_asgi, wsgi_view
+from tests.support.live_support import TOKEN, asgi_view, fetch_asgi, wsgi_view
 from tests.support.wsgi_driver import call, make_environ
 
 __all__ = ["django_registry"]
@@ -63,7 +63,7 @@ def test_starlette_request_in_flight_names_its_route(
 
     async def main() -> tuple[dict[str, Any], dict[str, Any], Exchange]:
         entered, release = asyncio.Event(), asyncio.Event()
-        app = GatewatchASGI(starlette_app(entered, release, seen), registry=registry)
+        app = GatewatchASGI(starlette_app(entered, release, seen), registry=registry, live_token=TOKEN)
         task = asyncio.create_task(serve(app, http_scope(path, root_path=root_path)))
         await asyncio.wait_for(entered.wait(), 5)
         during = asgi_view(await fetch_asgi(app))
@@ -93,7 +93,7 @@ def test_asgi_request_not_routed_yet_has_no_route(registry: CollectorRegistry) -
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-        app = GatewatchASGI(raw, registry=registry)
+        app = GatewatchASGI(raw, registry=registry, live_token=TOKEN)
         task = asyncio.create_task(serve(app, http_scope("/anything")))
         await entered.wait()
         during = asgi_view(await fetch_asgi(app))
@@ -136,7 +136,7 @@ def test_flask_request_in_flight_names_its_route(registry: CollectorRegistry) ->
         release.wait(5)
         return f"item {item_id}"
 
-    app = GatewatchWSGI(flask_app, registry=registry)
+    app = GatewatchWSGI(flask_app, registry=registry, live_token=TOKEN)
     worker = threading.Thread(target=call, args=(app, make_environ("/items/7")))
     worker.start()
     try:
@@ -154,7 +154,7 @@ def test_flask_request_in_flight_names_its_route(registry: CollectorRegistry) ->
 def test_django_request_in_flight_names_its_route(registry: CollectorRegistry) -> None:
     from django.core.wsgi import get_wsgi_application
 
-    app = GatewatchWSGI(get_wsgi_application(), registry=registry)
+    app = GatewatchWSGI(get_wsgi_application(), registry=registry, live_token=TOKEN)
     state = live_state_for(app.monitor)
     worker = threading.Thread(
         target=call, args=(app, make_environ("/slow-sync/", QUERY_STRING="seconds=0.5"))

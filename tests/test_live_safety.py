@@ -20,7 +20,7 @@ from gatewatch.demo.servers import ServerProcess, free_port
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.monitor import Monitor
-from tests.support.live_support import idle_snapshot
+from tests.support.live_support import BEARER, TOKEN_ENV, idle_snapshot
 from tests.support.traffic import ROOT, uvicorn_workers_command
 from tests.support.wsgi_driver import call, make_environ
 
@@ -114,7 +114,11 @@ def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) 
             await session.close()
 
     with ServerProcess(
-        command, port=port, ready_path="/ready", cwd=ROOT, env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+        command,
+        port=port,
+        ready_path="/ready",
+        cwd=ROOT,
+        env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc), **TOKEN_ENV},
     ) as server:
 
         async def main() -> list[int]:
@@ -123,7 +127,7 @@ def test_workers_serving_only_websockets_are_in_the_merged_view(tmp_path: Path) 
             await ready.wait()
             await asyncio.sleep(1.0)  # every worker's writer has written once
             seen = []
-            async with httpx.AsyncClient(base_url=server.base_url) as client:
+            async with httpx.AsyncClient(base_url=server.base_url, headers=BEARER) as client:
                 for _ in range(6):
                     view = (await client.get("/_gatewatch/live.json")).json()
                     seen.append(sum(len(p["websockets"]["open"]) for p in view["processes"]))
@@ -163,14 +167,18 @@ def test_under_gunicorn_a_fifo_and_a_forged_worker_are_ignored(tmp_path: Path) -
     # One worker: the one answering reads the directory, FIFO and forged file included.
     command = uvicorn_workers_command("tests.support.label_bound_apps:asgi", port, tmp_path, workers=1)
     with ServerProcess(
-        command, port=port, ready_path="/ready", cwd=ROOT, env={"GATEWATCH_LIVE_DIR": str(live_dir)}
+        command,
+        port=port,
+        ready_path="/ready",
+        cwd=ROOT,
+        env={"GATEWATCH_LIVE_DIR": str(live_dir), **TOKEN_ENV},
     ) as server:
 
         async def main() -> list[dict[str, object]]:
             url = server.base_url.replace("http://", "ws://") + "/ws"
             sessions = [await websockets.connect(url) for _ in range(3)]
             await asyncio.sleep(0.8)
-            async with httpx.AsyncClient(base_url=server.base_url, timeout=3.0) as client:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=3.0, headers=BEARER) as client:
                 views = [(await client.get("/_gatewatch/live.json")).json() for _ in range(4)]
             for session in sessions:
                 await session.close()

@@ -28,6 +28,7 @@ from tests.support.live_support import (
     SECRET_COOKIE,
     SECRET_PATH,
     SECRET_QUERY,
+    TOKEN,
     asgi_view,
     fetch_asgi,
     ok_asgi,
@@ -59,7 +60,7 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
             await send({"type": "http.response.start", "status": 201, "headers": []})
             await send({"type": "http.response.body", "body": b"done"})
 
-        app = GatewatchASGI(slow, registry=registry)
+        app = GatewatchASGI(slow, registry=registry, live_token=TOKEN)
         begun = time.time()
         scope = http_scope(
             SECRET_PATH, query_string=SECRET_QUERY.encode(), headers=[(b"cookie", SECRET_COOKIE.encode())]
@@ -177,14 +178,14 @@ def test_wsgi_request_in_flight_holds_its_worker(registry: CollectorRegistry) ->
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"done"]
 
-    app = GatewatchWSGI(slow, registry=registry)
+    app = GatewatchWSGI(slow, registry=registry, live_token=TOKEN)
     environ = make_environ(SECRET_PATH, QUERY_STRING=SECRET_QUERY, HTTP_COOKIE=SECRET_COOKIE)
     worker = threading.Thread(target=call, args=(app, environ))
     worker.start()
     try:
         assert started.wait(5)
         time.sleep(0.02)
-        response = call(app, make_environ(LIVE, REMOTE_ADDR="127.0.0.1"))
+        response = call(app, make_environ(LIVE, HTTP_AUTHORIZATION=f"Bearer {TOKEN}"))
     finally:
         release.set()
         worker.join(5)
@@ -210,7 +211,7 @@ def test_recent_ring_keeps_the_last_200(registry: CollectorRegistry) -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"x" * int(environ["PATH_INFO"].rsplit("/", 1)[1])]
 
-    app = GatewatchWSGI(sized, registry=registry)
+    app = GatewatchWSGI(sized, registry=registry, live_token=TOKEN)
     for size in range(205):
         call(app, make_environ(f"/size/{size}"))
     process = wsgi_view(app)
@@ -233,7 +234,7 @@ def test_per_second_totals_are_exact_and_old_seconds_go(
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"a", b"b", b"c"]
 
-    app = GatewatchWSGI(mixed, registry=registry)
+    app = GatewatchWSGI(mixed, registry=registry, live_token=TOKEN)
     for _ in range(3):
         call(app, make_environ("/ok"))
     for _ in range(2):
@@ -297,7 +298,7 @@ def test_concurrency_at_arrival_per_second(registry: CollectorRegistry) -> None:
             await release.wait()
             await ok_asgi(scope, receive, send)
 
-        app = GatewatchASGI(waits, registry=registry)
+        app = GatewatchASGI(waits, registry=registry, live_token=TOKEN)
         tasks = [asyncio.create_task(serve(app, http_scope("/w"))) for _ in range(3)]
         await asyncio.sleep(0.01)
         during = await fetch_asgi(app)
@@ -386,15 +387,16 @@ def test_websocket_sessions_come_from_the_monitor(registry: CollectorRegistry) -
 
 
 def test_one_state_per_monitor(registry: CollectorRegistry) -> None:
-    first = GatewatchWSGI(ok_wsgi, registry=registry)
-    second = GatewatchASGI(ok_asgi, registry=registry)
+    first = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
+    second = GatewatchASGI(ok_asgi, registry=registry, live_token=TOKEN)
     assert first.monitor is second.monitor
     state = live_state_for(first.monitor)
     assert live_state_for(second.monitor) is state
     call(first, make_environ("/a"))
     # Attached once: the request is in the view once.
     assert len(state.snapshot()["recent"]) == 1
-    assert state.snapshot_dir is None
+    # No shared directory: its own, private, where `gatewatch top` reads it.
+    assert state.snapshot_dir is not None and os.path.basename(state.snapshot_dir) == f"pid-{os.getpid()}"
     view = json.loads(live_body(state))
     assert view["schema"] == 1 and [p["pid"] for p in view["processes"]] == [os.getpid()]
 
@@ -406,7 +408,7 @@ def test_per_second_totals_added_in_batches_lose_nothing(registry: CollectorRegi
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    app = GatewatchWSGI(ok, registry=registry)
+    app = GatewatchWSGI(ok, registry=registry, live_token=TOKEN)
     state = live_state_for(app.monitor)
 
     def serve_many() -> None:

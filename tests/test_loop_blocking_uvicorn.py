@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from tests.support.live_support import BEARER, TOKEN_ENV
 from tests.support.scrape import value
 from tests.support.traffic import ROOT, scrape_until
 
@@ -51,7 +52,7 @@ async def traffic(base_url: str) -> tuple[list[float], float]:
 
 
 def live(base_url: str) -> dict[str, Any]:
-    response = httpx.get(base_url + "/_gatewatch/live.json", timeout=5.0)
+    response = httpx.get(base_url + "/_gatewatch/live.json", headers=BEARER, timeout=5.0)
     assert response.status_code == 200
     (process,) = response.json()["processes"]
     result: dict[str, Any] = process
@@ -62,7 +63,7 @@ def test_one_blocking_request_under_uvicorn(tmp_path: Path) -> None:
     port = free_port()
     command = uvicorn_command("tests.support.loop_app:wrapped", port)
     with ServerProcess(
-        command, port=port, ready_path="/metrics", cwd=ROOT, log_path=tmp_path / "uvicorn.log"
+        command, port=port, ready_path="/metrics", cwd=ROOT, env=TOKEN_ENV, log_path=tmp_path / "uvicorn.log"
     ) as server:
         fast_latencies, _ = asyncio.run(traffic(server.base_url))
         text = scrape_until(server.base_url, lambda t: value(t, DURATION_COUNT, route="/slow") == 21)

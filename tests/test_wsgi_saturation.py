@@ -22,6 +22,7 @@ from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.request_queue import environ_key, queue_seconds
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.support.asgi_driver import Exchange, http_scope
+from tests.support.live_support import BEARER, TOKEN_ENV
 from tests.support.scrape import samples, value
 from tests.support.traffic import ROOT, gunicorn_config, scrape_until
 from tests.support.wsgi_driver import call, make_environ
@@ -44,7 +45,7 @@ def test_two_threads_six_slow_requests(
 ) -> None:
     # Single-process: only the capacity hook (all of them would switch to multiprocess mode).
     config = gunicorn_config(tmp_path, hooks="*" if multiprocess else "post_worker_init")
-    env: dict[str, str] = {}
+    env: dict[str, str] = dict(TOKEN_ENV)
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     if multiprocess:
         directory = tmp_path / "multiproc"
@@ -62,7 +63,7 @@ def test_two_threads_six_slow_requests(
         text = scrape_until(
             server.base_url, lambda t: value(t, "gatewatch_http_request_duration_seconds_count") == 6
         )
-        live = httpx.get(server.base_url + "/_gatewatch/live.json").json()
+        live = httpx.get(server.base_url + "/_gatewatch/live.json", headers=BEARER).json()
 
     # Two at a time: the last pair waited for two rounds of the first ones.
     assert max(latencies) >= 2.5 * SLEEP

@@ -1,5 +1,5 @@
-"""Where the dashboard's numbers come from: a live endpoint, a ``/metrics`` page, a Prometheus
-server, or (tests, screenshots) recorded live views.
+"""Where the dashboard's numbers come from: a live endpoint, the local snapshot directory, a
+``/metrics`` page, a Prometheus server, or (tests, screenshots) recorded live views.
 
 Every source's :meth:`Source.read` returns a :class:`~gatewatch_dashboard.model.Reading` and
 never raises: a source that cannot be reached, or answers something that is not what it should
@@ -9,7 +9,9 @@ The live view is read only through :func:`gatewatch.live.schema.parse_live_view`
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.samples import Sample
 
+from gatewatch.live.local_dir import mark_read, read_dir
 from gatewatch.live.schema import parse_live_view
 from gatewatch.prometheus.scrape_summary import histogram, histogram_quantile, parse, route_summaries
 from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, live_reading, ratio
@@ -49,9 +52,22 @@ def _problem(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "no answer (timed out)"
     if isinstance(exc, httpx.HTTPStatusError):
-        return f"answered HTTP {exc.response.status_code}"
+        return f"answered HTTP {exc.response.status_code}{_said(exc.response)}"
     text = str(exc) or type(exc).__name__
     return text if len(text) < 200 else text[:197] + "..."
+
+
+def _said(response: httpx.Response) -> str:
+    """The one-line reason a refusing live endpoint gives (401: send the token; 403: none is
+    set), as data: at most a line of it."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(error, str):
+        return ""
+    line = error.splitlines()[0] if error else ""
+    return f": {line[:157]}..." if len(line) > 160 else (f": {line}" if line else "")
 
 
 class _HTTPSource(ABC):
@@ -98,6 +114,38 @@ class LiveSource(_HTTPSource):
     async def _fetch(self) -> Reading:
         response = await self._get(self.url)
         return live_reading(self.name, parse_live_view(response.content))
+
+
+class DirectorySource:
+    """A directory of snapshot files (:mod:`gatewatch.live.local_dir`): the live view of the
+    processes writing there, read without HTTP, as their user only can. Every tab."""
+
+    kind = "live"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.name = "local " + (os.path.basename(path.rstrip(os.sep)) or path)
+        # Its writers rewrite it at the polling pace only while someone reads it: say so now.
+        mark_read(path)
+        self._last = Reading(source=self.name, kind="live", error="waiting for the first reading")
+        self.polls = 0
+
+    async def read(self) -> Reading:
+        self.polls += 1
+        try:
+            # A few small files, read off the UI's loop.
+            view = await asyncio.to_thread(read_dir, self.path)
+            if not view["processes"]:
+                raise ValueError(f"no running process writes into {self.path}")
+            reading = live_reading(self.name, view)
+        except (OSError, ValueError) as exc:
+            self._last = replace(self._last.failed(f"{exc}; retrying"), polls=self.polls)
+            return self._last
+        self._last = replace(reading, polls=self.polls)
+        return self._last
+
+    async def close(self) -> None:
+        return None
 
 
 class RecordedSource:

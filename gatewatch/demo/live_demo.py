@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -53,16 +54,18 @@ def running_servers(plan: DemoPlan, root: Path | None) -> Iterator[list[tuple[Si
         raise DemoError(f"the demo needs {', '.join(missing)}: pip install 'gatewatch[demo]'")
     source = app_source([plan], root)
     workdir = Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
+    # The servers' HTTP live view answers only a token's bearer: one made up for this run.
+    token = secrets.token_urlsafe(24)
     try:
         with terminated_as_exit(), ExitStack() as stack:
             started = []
             for spec in plan.sides:
-                server = _server(spec, plan, source, workdir)
+                server = _server(spec, plan, source, workdir, live_token=token)
                 try:
                     stack.enter_context(server)
                 except (RuntimeError, TimeoutError) as exc:
                     raise DemoError(f"the {spec.label} server did not start: {exc}\n{_tail(server)}") from exc
-                started.append((Side(spec.label, spec.interface, server.base_url), server))
+                started.append((Side(spec.label, spec.interface, server.base_url, token), server))
             yield started
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -91,7 +94,7 @@ def run_headless_json(
             asyncio.run(play(sides, scenarios, duration=duration / len(plans)))
             interfaces = {}
             for side, _server_process in servers:
-                metrics, live = fetch(side.base_url)
+                metrics, live = fetch(side.base_url, side.live_token)
                 interfaces[side.interface] = interface_summary(side, metrics, live)
             documents.append(
                 {
@@ -130,7 +133,9 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
     for plan in plans:
         with running_servers(plan, root) as servers:
             sides = [side for side, _ in servers]
-            sources: Sequence[Source] = [LiveSource(side.base_url + LIVE_PATH) for side in sides]
+            sources: Sequence[Source] = [
+                LiveSource(side.base_url + LIVE_PATH, token=side.live_token) for side in sides
+            ]
             scenarios = scenarios_of(plan)
             top = TopApp(sources)
             driver = _Driver(top, sides, scenarios, duration / len(plans), plan.title)

@@ -199,8 +199,11 @@ def _server_env(plan: DemoPlan, source: AppSource, **extra: str) -> dict[str, st
     return env
 
 
-def _server(spec: AppSpec, plan: DemoPlan, source: AppSource, workdir: Path) -> ServerProcess:
+def _server(
+    spec: AppSpec, plan: DemoPlan, source: AppSource, workdir: Path, *, live_token: str | None = None
+) -> ServerProcess:
     port = free_port()
+    extra = {"GATEWATCH_LIVE_TOKEN": live_token} if live_token else {}
     log_path = workdir / f"{spec.server}.log"
     target = spec.target(source.package)
     # The servers run in the demo's own scratch directory: nothing is imported from, or
@@ -212,7 +215,7 @@ def _server(spec: AppSpec, plan: DemoPlan, source: AppSource, workdir: Path) -> 
             gunicorn_command(target, port, "-w", str(WSGI_WORKERS), "--threads", "1"),
             port=port,
             ready_path=plan.ready_path,
-            env=_server_env(plan, source, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir)),
+            env=_server_env(plan, source, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir), **extra),
             cwd=workdir,
             log_path=log_path,
         )
@@ -220,7 +223,7 @@ def _server(spec: AppSpec, plan: DemoPlan, source: AppSource, workdir: Path) -> 
         uvicorn_command(target, port),
         port=port,
         ready_path=plan.ready_path,
-        env=_server_env(plan, source),
+        env=_server_env(plan, source, **extra),
         cwd=workdir,
         log_path=log_path,
     )

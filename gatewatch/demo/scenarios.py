@@ -31,6 +31,8 @@ class Side:
     label: str  # "ASGI" or "WSGI"
     interface: str
     base_url: str
+    # The live_token the demo gave its servers: their HTTP live view answers only with it.
+    live_token: str | None = None
     websocket_accepted: int = 0
     websocket_refused: int = 0
     responses: int = 0
@@ -262,12 +264,13 @@ def interface_summary(side: Side, metrics: str, live: bytes) -> dict[str, Any]:
     }
 
 
-def fetch(base_url: str) -> tuple[str, bytes]:
-    """A side's /metrics page and live view, after the traffic."""
+def fetch(base_url: str, token: str | None = None) -> tuple[str, bytes]:
+    """A side's /metrics page and live view (with the server's live_token), after the traffic."""
     import httpx
 
     metrics = httpx.get(base_url + "/metrics", timeout=10.0)
     metrics.raise_for_status()
-    live = httpx.get(base_url + LIVE_PATH, timeout=10.0)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    live = httpx.get(base_url + LIVE_PATH, headers=headers, timeout=10.0)
     live.raise_for_status()
     return metrics.text, live.content

@@ -1,81 +1,47 @@
-"""Serve the live view as JSON, safe by default.
+"""Serve the live view as JSON, to bearers of the token only.
 
-Without a token only loopback clients (127.0.0.0/8, ::1) get an answer, and only when the
-``Host`` header names a loopback host too (``127.0.0.1``, ``[::1]``, ``localhost``, any port)
-and the request carries no proxy's forwarding header (``Forwarded``, ``X-Forwarded-For``,
-``X-Real-IP``). Behind a proxy on the same host every client looks local; a proxy that adds
-no forwarding header (nginx ``proxy_pass`` without ``X-Forwarded-For``, HAProxy in TCP mode, a
-plain TCP forwarder) still passes on the ``Host`` the client asked for, which then names the
-public host. What stays local on purpose is a tunnel to a loopback name: ``ssh -L 9000:127.0.0.1:8000``
-or ``kubectl port-forward`` with ``curl http://127.0.0.1:9000/...``.
-With a token, every request must carry ``Authorization: Bearer <token>``, loopback included.
+Headers cannot tell a local user from a stranger: behind nginx with its defaults
+(``proxy_pass`` sends ``Host: $proxy_host`` and no forwarding header) or any TCP forwarder on the
+same host, a stranger's request arrives from a loopback peer asking for a loopback host. So over
+HTTP the live view answers only ``Authorization: Bearer <live_token>``, loopback included; without
+a ``live_token`` it answers nobody (403, with a line saying how to enable it). Local users read
+without a token through a channel the operating system guards: the owner-only snapshot directory
+(:mod:`gatewatch.live.local_dir`) that ``gatewatch top`` reads with no URL.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from collections.abc import Iterable
 
 from gatewatch.live.state import LiveState
 from gatewatch.types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
 
-_FORWARDING_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
-_FORWARDING_ENVIRON_KEYS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")
-_REASONS = {200: "OK", 403: "Forbidden", 405: "Method Not Allowed"}
-_FORBIDDEN = b'{"error":"forbidden: the live view answers loopback clients, or a valid live_token"}'
+_REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 405: "Method Not Allowed"}
+# Every client gets the same answer: nothing in a request can make the view local.
+NOT_ENABLED = (
+    b'{"error":"the live view over HTTP is off: set live_token (GATEWATCH_LIVE_TOKEN) and send '
+    b"Authorization: Bearer <token>; on this host, run gatewatch top with no URL (it reads the "
+    b'owner-only snapshot directory)"}'
+)
+UNAUTHORIZED = b'{"error":"unauthorized: send Authorization: Bearer <live_token>"}'
 _NOT_ALLOWED = b'{"error":"method not allowed: use GET"}'
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` is a loopback address (IPv4-mapped IPv6 included); names are not."""
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
-def is_loopback_host_header(host: str | None) -> bool:
-    """Whether a ``Host`` header value names a loopback host: an address, or ``localhost``."""
-    if not host:
-        return False
-    host = host.strip()
-    if host.startswith("["):
-        name, bracket, _ = host[1:].partition("]")
-        if not bracket:
-            return False
-    else:
-        name, colon, port = host.rpartition(":")
-        if not colon or not port.isdigit():
-            name = host
-    name = name.lower().rstrip(".")
-    return name == "localhost" or is_loopback(name)
-
-
-def authorize(
-    client_host: str | None,
-    authorization: str | None,
-    token: str | None,
-    *,
-    host: str | None,
-    forwarded: bool = False,
-) -> bool:
-    """May this client read the live view? ``authorization`` and ``host`` are the raw header
-    values; ``forwarded`` says the request carried a proxy's forwarding header."""
-    if token is not None:
-        if authorization is None:
-            return False
-        scheme, _, credentials = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(credentials.strip().encode("utf-8", "replace"), token.encode())
-    return not forwarded and is_loopback(client_host) and is_loopback_host_header(host)
+def authorize(authorization: str | None, token: str | None) -> int:
+    """The status a request with this raw ``Authorization`` value gets before its method is
+    looked at: 200 for the token's bearer, 401 without it, 403 when no token is configured."""
+    if token is None:
+        return 403
+    if authorization is None:
+        return 401
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return 401
+    if hmac.compare_digest(credentials.strip().encode("utf-8", "replace"), token.encode()):
+        return 200
+    return 401
 
 
 def live_body(state: LiveState) -> bytes:
@@ -83,9 +49,11 @@ def live_body(state: LiveState) -> bytes:
     return json.dumps(state.view(), separators=(",", ":")).encode()
 
 
-def _respond(state: LiveState, method: str, allowed: bool) -> tuple[int, list[tuple[str, str]], bytes]:
-    if not allowed:
-        status, body = 403, _FORBIDDEN
+def _respond(state: LiveState, method: str, allowed: int) -> tuple[int, list[tuple[str, str]], bytes]:
+    if allowed == 403:
+        status, body = 403, NOT_ENABLED
+    elif allowed == 401:
+        status, body = 401, UNAUTHORIZED
     elif method not in ("GET", "HEAD"):
         status, body = 405, _NOT_ALLOWED
     else:
@@ -96,6 +64,8 @@ def _respond(state: LiveState, method: str, allowed: bool) -> tuple[int, list[tu
         ("X-Content-Type-Options", "nosniff"),
         ("Content-Length", str(len(body))),
     ]
+    if status == 401:
+        headers.append(("WWW-Authenticate", 'Bearer realm="gatewatch"'))
     if status == 405:
         headers.append(("Allow", "GET, HEAD"))
     return status, headers, b"" if method == "HEAD" else body
@@ -105,20 +75,11 @@ def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
     """An ASGI app (HTTP scopes) answering with :func:`live_body`."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        authorization = host = None
-        forwarded = False
+        authorization = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-            elif name == b"host":
-                host = value.decode("latin-1")
-            elif name in _FORWARDING_HEADERS:
-                forwarded = True
-        client = scope.get("client")
-        allowed = authorize(
-            client[0] if client else None, authorization, token, host=host, forwarded=forwarded
-        )
-        status, headers, body = _respond(state, scope.get("method", "GET"), allowed)
+        status, headers, body = _respond(state, scope.get("method", "GET"), authorize(authorization, token))
         await send(
             {
                 "type": "http.response.start",
@@ -135,14 +96,7 @@ def live_wsgi_app(state: LiveState, *, token: str | None = None) -> WSGIApp:
     """A WSGI app answering with :func:`live_body`."""
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        forwarded = any(key in environ for key in _FORWARDING_ENVIRON_KEYS)
-        allowed = authorize(
-            environ.get("REMOTE_ADDR"),
-            environ.get("HTTP_AUTHORIZATION"),
-            token,
-            host=environ.get("HTTP_HOST"),
-            forwarded=forwarded,
-        )
+        allowed = authorize(environ.get("HTTP_AUTHORIZATION"), token)
         status, headers, body = _respond(state, environ.get("REQUEST_METHOD", "GET"), allowed)
         start_response(f"{status} {_REASONS[status]}", headers)
         return [body]

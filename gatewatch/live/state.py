@@ -17,6 +17,7 @@ from time import perf_counter, time
 
 from gatewatch.batches import PENDING_RECORDS, take_all
 from gatewatch.live.describe import describe_finished, describe_in_flight, monitor_part
+from gatewatch.live.local_dir import own_server_dir
 from gatewatch.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.live.snapshot_files import (
     check_snapshot_dir,
@@ -94,11 +95,15 @@ class LiveState(Sink):
         *,
         snapshot_dir: str | None = None,
         max_in_flight: int = MAX_IN_FLIGHT_LISTED,
+        local_only: bool = False,
     ) -> None:
         # Weak: the monitor holds this state as a sink, and live_state_for's table must not
         # keep a monitor alive through its own state.
         self._monitor = weakref.ref(monitor)
         self.snapshot_dir = snapshot_dir
+        # The directory is this process's own (gatewatch.live.local_dir): only local readers
+        # read it, and no other worker's snapshot is there to merge.
+        self.local_only = local_only
         self._max_in_flight = max_in_flight
         self._reset()
         _all_states.add(self)
@@ -211,7 +216,7 @@ class LiveState(Sink):
                 return
             self._writer_pending = False
         if self.snapshot_dir is not None:
-            self.snapshot_path = start_writing(self, self.snapshot_dir)
+            self.snapshot_path = start_writing(self, self.snapshot_dir, when_read=self.local_only)
 
     def snapshot(self) -> ProcessSnapshot:
         """This process's live view as plain JSON-ready values (:mod:`gatewatch.live.schema`)."""
@@ -258,7 +263,7 @@ class LiveState(Sink):
     def view(self) -> LiveView:
         """What the live endpoint serves: every worker's snapshot, this process's fresh."""
         current = self.snapshot()
-        if self.snapshot_dir is None:
+        if self.snapshot_dir is None or self.local_only:
             return {"schema": SCHEMA, "time": current["time"], "processes": [current]}
         return merged_snapshot(self.snapshot_dir, current=current)
 
@@ -274,15 +279,24 @@ _states_lock = threading.Lock()
 
 def live_state_for(monitor: Monitor) -> LiveState:
     """The live state of ``monitor``, created and attached as its sink on first use; it writes
-    snapshot files when ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory)
-    is set at that moment."""
+    its snapshot into ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory) when
+    set at that moment, else into this process's private local directory
+    (:mod:`gatewatch.live.local_dir`), where ``gatewatch top`` reads it without HTTP."""
     with _states_lock:
         state = _states.get(monitor)
         if state is None:
             directory = snapshot_dir()
+            local_only = directory is None
             if directory is not None:
                 check_snapshot_dir(directory)
-            state = LiveState(monitor, snapshot_dir=directory)
+            else:
+                try:
+                    directory = own_server_dir()
+                except (OSError, ValueError) as exc:
+                    # The local channel is a convenience: the app and the token's HTTP view
+                    # run without it (a read-only filesystem, a name taken by another user).
+                    monitor.report_internal_error("live.local_dir", exc)
+            state = LiveState(monitor, snapshot_dir=directory, local_only=local_only)
             monitor.add_sink(state)
             _states[monitor] = state
         return state

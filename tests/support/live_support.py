@@ -15,6 +15,11 @@ from tests.support.asgi_driver import Exchange, http_scope, serve
 from tests.support.wsgi_driver import call, make_environ
 
 LIVE = "/_gatewatch/live.json"
+# The live_token of the tests' apps: over HTTP the live view answers nothing else.
+TOKEN = "t3st-live-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+# What a server started by a test needs in its environment to answer BEARER.
+TOKEN_ENV = {"GATEWATCH_LIVE_TOKEN": TOKEN}
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 # Values sent with requests that must never reach the live view.
 SECRET_QUERY = "q=qu3ry-s3cret"
@@ -34,9 +39,10 @@ async def ok_asgi(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def fetch_asgi(app: GatewatchASGI, path: str = LIVE, **scope: Any) -> Exchange:
-    """``path`` fetched the way a local client does (``Host: 127.0.0.1:8000``) unless ``headers``
-    are given."""
-    scope.setdefault("headers", [(b"host", b"127.0.0.1:8000")])
+    """``path`` fetched by a local client bearing :data:`TOKEN` unless ``headers`` are given."""
+    scope.setdefault(
+        "headers", [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {TOKEN}".encode())]
+    )
     return await serve(app, http_scope(path, **scope))
 
 
@@ -64,6 +70,7 @@ def asgi_view(exchange: Exchange) -> dict[str, Any]:
 
 
 def wsgi_view(app: GatewatchWSGI, **environ: Any) -> dict[str, Any]:
+    environ.setdefault("HTTP_AUTHORIZATION", f"Bearer {TOKEN}")
     response = call(app, make_environ(LIVE, REMOTE_ADDR="127.0.0.1", **environ))
     assert response.status == "200 OK"
     view: dict[str, Any] = json.loads(response.body)
