@@ -167,6 +167,11 @@ class OtelSink(Sink):
                 description=f"Event-loop lag over the last {_LAG_SAMPLES} samples: {stat} (Node.js' shape).",
             )
 
+    @property
+    def records_metrics(self) -> bool:
+        """False with a no-op meter provider (spans alone)."""
+        return self._metrics
+
     # -- spans ------------------------------------------------------------------------
 
     def start_span(
