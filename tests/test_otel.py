@@ -116,6 +116,10 @@ def openmetrics_families(text: str) -> list[Any]:
     return list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
 
 
+def parent_id(span: Any) -> int | None:
+    return None if span.parent is None else int(span.parent.span_id)
+
+
 def only(spans: list[Any]) -> Any:
     assert len(spans) == 1, [s.name for s in spans]
     return spans[0]
@@ -237,6 +241,46 @@ def test_exception_is_recorded_and_propagates(registry: CollectorRegistry, otel:
     assert event.attributes["exception.message"] == "boom"
     ((labels, _),) = otel.points("gatewatch.http.server.exceptions")
     assert labels == {"gatewatch.interface": "asgi", "http.route": "/raise", "error.type": "RuntimeError"}
+
+
+def test_fastapi_that_traces_itself_defers_for_what_gatewatch_records(
+    registry: CollectorRegistry, otel: Otel
+) -> None:
+    # Issue 26: FastAPI's own SERVER span made a second trace, and its instruments doubled
+    # gatewatch's. For a request gatewatch records, gatewatch's span is the one SERVER span and
+    # FastAPI's spans are under it; a path gatewatch excludes keeps FastAPI's telemetry.
+    from fastapi import FastAPI
+
+    app = FastAPI(telemetry={"tracer_provider": otel.tracer_provider, "meter_provider": otel.meter_provider})
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        with app_tracer[0].start_as_current_span("load item"):
+            return {"item": item_id}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {}
+
+    app_tracer[:] = [otel.tracer_provider.get_tracer("tests")]
+    wrapped = GatewatchASGI(app, registry=registry, exclude_paths=["/health"], **otel.options)
+    serve_all(wrapped, http_scope("/items/1"), http_scope("/health"))
+
+    servers = sorted((s.name, getattr(s.instrumentation_scope, "name", "")) for s in otel.server_spans())
+    assert servers == [("GET /health", "fastapi"), ("GET /items/{item_id}", "gatewatch")]
+    (server,) = [s for s in otel.server_spans() if s.name == "GET /items/{item_id}"]
+    spans = {s.name: s for s in otel.spans() if s.context.trace_id == server.context.trace_id}
+    assert sorted(spans) == [
+        "GET /items/{item_id}",
+        "fastapi.dependencies",
+        "fastapi.endpoint",
+        "fastapi.serialization",
+        "load item",
+    ]
+    assert parent_id(spans["fastapi.endpoint"]) == server.context.span_id
+    assert parent_id(spans["load item"]) == spans["fastapi.endpoint"].context.span_id
+    durations = sorted((scope, labels["http.route"]) for scope, labels, _ in otel.scoped_points(DURATION))
+    assert durations == [("fastapi", "/health"), ("gatewatch", "/items/{item_id}")]
 
 
 def test_streaming_response(registry: CollectorRegistry, otel: Otel) -> None:

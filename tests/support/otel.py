@@ -46,6 +46,20 @@ class Otel:
                         found += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
         return found
 
+    def scoped_points(self, name: str) -> list[tuple[str, dict[str, Any], Any]]:
+        """(instrumentation scope, attributes, data point) of every point of metric ``name``."""
+        data = self.reader.get_metrics_data()
+        if data is None:
+            return []
+        return [
+            (scope_metrics.scope.name, dict(point.attributes or {}), point)
+            for resource_metrics in data.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            if metric.name == name
+            for point in metric.data.data_points
+        ]
+
     def metric_names(self) -> set[str]:
         data = self.reader.get_metrics_data()
         if data is None:
