@@ -243,8 +243,9 @@ def test_exception_is_recorded_and_propagates(registry: CollectorRegistry, otel:
     assert labels == {"gatewatch.interface": "asgi", "http.route": "/raise", "error.type": "RuntimeError"}
 
 
+@pytest.mark.parametrize("histograms", [None, ("blocking",)], ids=["all", "no-duration"])
 def test_fastapi_that_traces_itself_defers_for_what_gatewatch_records(
-    registry: CollectorRegistry, otel: Otel
+    registry: CollectorRegistry, otel: Otel, histograms: tuple[str, ...] | None
 ) -> None:
     # Issue 26: FastAPI's own SERVER span made a second trace, and its instruments doubled
     # gatewatch's. For a request gatewatch records, gatewatch's span is the one SERVER span and
@@ -263,7 +264,8 @@ def test_fastapi_that_traces_itself_defers_for_what_gatewatch_records(
         return {}
 
     app_tracer[:] = [otel.tracer_provider.get_tracer("tests")]
-    wrapped = GatewatchASGI(app, registry=registry, exclude_paths=["/health"], **otel.options)
+    chosen: dict[str, Any] = {} if histograms is None else {"histograms": histograms}
+    wrapped = GatewatchASGI(app, registry=registry, exclude_paths=["/health"], **chosen, **otel.options)
     serve_all(wrapped, http_scope("/items/1"), http_scope("/health"))
 
     servers = sorted((s.name, getattr(s.instrumentation_scope, "name", "")) for s in otel.server_spans())
@@ -280,7 +282,11 @@ def test_fastapi_that_traces_itself_defers_for_what_gatewatch_records(
     assert parent_id(spans["fastapi.endpoint"]) == server.context.span_id
     assert parent_id(spans["load item"]) == spans["fastapi.endpoint"].context.span_id
     durations = sorted((scope, labels["http.route"]) for scope, labels, _ in otel.scoped_points(DURATION))
-    assert durations == [("fastapi", "/health"), ("gatewatch", "/items/{item_id}")]
+    # Without gatewatch's duration histogram, FastAPI's is the one.
+    recorder = "gatewatch" if histograms is None else "fastapi"
+    assert durations == sorted([("fastapi", "/health"), (recorder, "/items/{item_id}")])
+    active = {scope for scope, _, _ in otel.scoped_points("http.server.active_requests")}
+    assert active == {"gatewatch", "fastapi"}  # FastAPI's: the excluded /health
 
 
 def test_streaming_response(registry: CollectorRegistry, otel: Otel) -> None:

@@ -11,8 +11,9 @@ request, so it leads, for the requests it traces and records, and only those:
   own span context, not recording: FastAPI makes it current as it would its own, so its
   operation spans (dependencies, endpoint, serialization) and the app's spans are children of
   gatewatch's span, and its log records carry its trace;
-- FastAPI's two instruments record nothing for a request gatewatch records (gatewatch exports
-  both, with the same attributes), unless gatewatch records no metrics (a no-op meter provider).
+- FastAPI's two instruments record nothing for a request gatewatch records, as long as gatewatch
+  records the same instrument (not with a no-op meter provider; the duration not if
+  ``histograms=`` leaves it out).
 
 Everything else of FastAPI's telemetry is left as it is: excluded paths, requests gatewatch
 does not record, its logs, its ``exclude`` and ``telemetry`` settings. This reaches into
@@ -122,21 +123,22 @@ def _deferring_tracer(get_tracer: Callable[..., Any], sink: OtelSink) -> Callabl
 
 
 class _Deferring:
-    """One of FastAPI's instruments, silent for a request whose metrics gatewatch records."""
+    """One of FastAPI's instruments, silent for a request gatewatch records, if gatewatch
+    records the same instrument."""
 
     def __init__(self, instrument: Any, sink: OtelSink) -> None:
         self._instrument = instrument
         self._sink = sink
-
-    def _silent(self) -> bool:
-        return self._sink.records_metrics and current_record.get() is not None
+        # The SDK's instruments and the API's proxies name themselves differently.
+        name = getattr(instrument, "name", None) or getattr(instrument, "_name", None)
+        self._duplicated = isinstance(name, str) and sink.exports(name)
 
     def record(self, *args: Any, **kwargs: Any) -> None:
-        if not self._silent():
+        if not (self._duplicated and current_record.get() is not None):
             self._instrument.record(*args, **kwargs)
 
     def add(self, *args: Any, **kwargs: Any) -> None:
-        if not self._silent():
+        if not (self._duplicated and current_record.get() is not None):
             self._instrument.add(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -40,6 +40,11 @@ _MAX_CACHED = 4096
 _LAG_SAMPLES = 600
 MAX_CLOSE_CODES = 64
 
+# Instruments recorded whenever metrics are (the other histograms follow histograms=).
+_EXPORTED_ALWAYS = frozenset(
+    {"http.server.active_requests", "http.server.request.body.size", "http.server.response.body.size"}
+)
+
 ExemplarHook = Callable[[RequestRecord, str, str], None]
 # A context without a span: the SDK's trace-based exemplar filter then offers nothing.
 _NO_EXEMPLAR = otel_context.Context()
@@ -167,10 +172,14 @@ class OtelSink(Sink):
                 description=f"Event-loop lag over the last {_LAG_SAMPLES} samples: {stat} (Node.js' shape).",
             )
 
-    @property
-    def records_metrics(self) -> bool:
-        """False with a no-op meter provider (spans alone)."""
-        return self._metrics
+    def exports(self, name: str) -> bool:
+        """Whether this sink records the metric of OpenTelemetry name ``name`` (a no-op meter
+        provider records none; ``histograms=`` may leave the duration out)."""
+        if not self._metrics:
+            return False
+        if name == "http.server.request.duration":
+            return self._duration is not None
+        return name in _EXPORTED_ALWAYS
 
     # -- spans ------------------------------------------------------------------------
 
