@@ -289,6 +289,36 @@ def test_fastapi_that_traces_itself_defers_for_what_gatewatch_records(
     assert active == {"gatewatch", "fastapi"}  # FastAPI's: the excluded /health
 
 
+def test_exception_stack_is_the_interpreters_without_markers() -> None:
+    import re
+    import traceback
+
+    from gatewatch.otel._stacktrace import exception_attributes
+
+    def chained() -> None:
+        try:
+            try:
+                {}["missing"]
+            except KeyError:
+                raise ValueError("during handling")  # noqa: B904 - a context, not a cause
+        except ValueError as exc:
+            raise RuntimeError("caused") from exc
+
+    with pytest.raises(RuntimeError) as caught:
+        chained()
+    exception = caught.value
+    attributes = exception_attributes(exception)
+    interpreter = "".join(traceback.format_exception(exception))
+    without_markers = "".join(
+        line for line in interpreter.splitlines(keepends=True) if not re.fullmatch(r"\s*[~^]+\s*", line)
+    )
+    assert attributes["exception.stacktrace"] == without_markers
+    assert "The above exception was the direct cause" in without_markers
+    assert "During handling of the above exception" in without_markers
+    assert attributes["exception.type"] == "RuntimeError"
+    assert attributes["exception.message"] == "caused"
+
+
 def test_streaming_response(registry: CollectorRegistry, otel: Otel) -> None:
     wrapped = GatewatchASGI(starlette_app(otel), registry=registry, **otel.options)
     (exchange,) = serve_all(wrapped, http_scope("/stream"))
