@@ -298,7 +298,7 @@ def test_exception_stack_is_the_interpreters_without_markers() -> None:
     def chained() -> None:
         try:
             try:
-                {}["missing"]
+                raise KeyError("missing")
             except KeyError:
                 raise ValueError("during handling")  # noqa: B904 - a context, not a cause
         except ValueError as exc:
