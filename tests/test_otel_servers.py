@@ -1,5 +1,6 @@
-"""The OTLP/HTTP round trip: spans and metrics of requests served by a real uvicorn and a real
-gunicorn ``-w 2``, exported by the SDK to a receiver on 127.0.0.1 and decoded there."""
+"""The OTLP/HTTP round trip: spans and metrics of requests served by a real uvicorn (a Starlette
+app, and a FastAPI app that traces itself) and a real gunicorn ``-w 2``, exported by the SDK to a
+receiver on 127.0.0.1 and decoded there."""
 
 from __future__ import annotations
 
