@@ -3,7 +3,8 @@ which never calls ``receive()`` is recorded as 499 where the server lets gatewat
 
 ``tests.support.asgi_edge_apps:app`` runs under uvicorn (``--http h11`` and ``--http httptools``) and
 hypercorn (asyncio and trio workers) on 127.0.0.1. Raw-socket clients talk to each app bare
-(``/bare/...``) and wrapped, and the tests compare, byte for byte, what the clients got and what
+(``/bare/...``) and wrapped (and wrapped with OpenTelemetry spans on, ``/spans/...``, issue 26),
+and the tests compare, byte for byte, what the clients got and what
 the apps saw (every ``send`` returned, nothing raised, the app ran to its end), then read
 ``/metrics``.
 
@@ -146,8 +147,8 @@ def upload(path: str, port: int) -> bytes:
 
 # path -> what its client got before leaving
 Received = dict[str, bytes]
-STREAMS = ["/bare/stream", "/stream", "/outer/stream"]
-SLOWS = ["/bare/slow", "/slow", "/outer/slow"]
+STREAMS = ["/bare/stream", "/stream", "/outer/stream", "/spans/stream"]
+SLOWS = ["/bare/slow", "/slow", "/outer/slow", "/spans/slow"]
 UPLOADS = ["/bare/upload/slow", "/upload/slow"]
 
 
@@ -245,22 +246,64 @@ def test_a_returned_value_reaches_uvicorn(http: str, tmp_path: Path) -> None:
     command = uvicorn_command(APP, port, "--http", http)
     with ServerProcess(command, port=port, ready_path=READY, cwd=ROOT, log_path=log_path) as running:
 
-        async def both() -> tuple[tuple[bytes, bool], tuple[bytes, bool]]:
+        async def all_three() -> list[tuple[bytes, bool]]:
             return await asyncio.gather(
-                read_until_closed(port, get("/bare/returns", port) * 2),
-                read_until_closed(port, get("/returns", port) * 2),
+                *(
+                    read_until_closed(port, get(path, port) * 2)
+                    for path in ("/bare/returns", "/returns", "/spans/returns")
+                )
             )
 
-        (bare, bare_closed), (wrapped, wrapped_closed) = asyncio.run(both())
+        (bare, bare_closed), (wrapped, wrapped_closed), (spans, spans_closed) = asyncio.run(all_three())
         seen = httpx.get(running.base_url + "/bare/observed", timeout=TIMEOUT).json()
         runs = seen["/returns"]["runs"]
         text = scrape_until(running.base_url, lambda text: value(text, DURATION_COUNT) == runs)
     log = log_of(log_path)
 
-    assert bare_closed and wrapped_closed, (bare, wrapped)
+    assert bare_closed and wrapped_closed and spans_closed, (bare, wrapped, spans)
     assert bare.count(b"HTTP/1.1 ") == 1, bare  # the second pipelined request got no answer
     assert without_dates(wrapped) == without_dates(bare)
-    assert runs == seen["/bare/returns"]["runs"], seen
+    assert without_dates(spans) == without_dates(bare)  # spans on too (issue 26)
+    assert runs == seen["/bare/returns"]["runs"] == seen["/spans/returns"]["runs"], seen
     # Every run's value reached uvicorn, bare or wrapped.
-    assert log.count(RETURNED_LOG) == 2 * runs, log
+    assert log.count(RETURNED_LOG) == 3 * runs, log
     assert statuses(text, "/returns") == {"200": runs}, text
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_spans_on_leave_the_close_after_an_exception_to_uvicorn(http: str, tmp_path: Path) -> None:
+    """Issue 26: an app that answers 500 and raises (Starlette's ServerErrorMiddleware) gets its
+    connection closed by uvicorn at once; with spans on, ending the span ran first, and a
+    keep-alive client sent its next request into the connection meanwhile. Here the exporter
+    is held (a slow collector behind a SimpleSpanProcessor) until the client has seen the close:
+    bare and with spans on, the client gets the same bytes and then the close, without waiting
+    for the export; once released, the span is exported whole."""
+    port = free_port()
+    hold = tmp_path / "hold"
+    command = uvicorn_command(APP, port, "--http", http)
+    env = {"GATEWATCH_TEST_HOLD": str(hold)}
+    with ServerProcess(command, port=port, ready_path=READY, cwd=ROOT, env=env) as running:
+        # One request on a keep-alive connection: a client that would send its next one on it
+        # once it has the 500 (a pipelined one would run before the close, and end its span).
+        bare, bare_closed = asyncio.run(read_until_closed(port, get("/bare/raises", port), quiet=TIMEOUT))
+        hold.touch()
+        try:
+            spans, spans_closed = asyncio.run(
+                read_until_closed(port, get("/spans/raises", port), quiet=TIMEOUT)
+            )
+        finally:
+            hold.unlink()
+        deadline = time.monotonic() + 10.0
+        while True:
+            exported = httpx.get(running.base_url + "/bare/exported", timeout=TIMEOUT).json()
+            if exported or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+
+    # A 500, then the close.
+    assert bare_closed, bare
+    assert bare.startswith(b"HTTP/1.1 500 "), bare
+    # The same with spans on, while the span's export was still held.
+    assert spans_closed, spans
+    assert without_dates(spans) == without_dates(bare)
+    assert exported == [{"name": "GET /spans/raises", "status": "ERROR", "events": ["exception"]}]

@@ -116,6 +116,10 @@ def openmetrics_families(text: str) -> list[Any]:
     return list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
 
 
+def parent_id(span: Any) -> int | None:
+    return None if span.parent is None else int(span.parent.span_id)
+
+
 def only(spans: list[Any]) -> Any:
     assert len(spans) == 1, [s.name for s in spans]
     return spans[0]
@@ -237,6 +241,82 @@ def test_exception_is_recorded_and_propagates(registry: CollectorRegistry, otel:
     assert event.attributes["exception.message"] == "boom"
     ((labels, _),) = otel.points("gatewatch.http.server.exceptions")
     assert labels == {"gatewatch.interface": "asgi", "http.route": "/raise", "error.type": "RuntimeError"}
+
+
+@pytest.mark.parametrize("histograms", [None, ("blocking",)], ids=["all", "no-duration"])
+def test_fastapi_that_traces_itself_defers_for_what_gatewatch_records(
+    registry: CollectorRegistry, otel: Otel, histograms: tuple[str, ...] | None
+) -> None:
+    # Issue 26: FastAPI's own SERVER span made a second trace, and its instruments doubled
+    # gatewatch's. For a request gatewatch records, gatewatch's span is the one SERVER span and
+    # FastAPI's spans are under it; a path gatewatch excludes keeps FastAPI's telemetry.
+    from fastapi import FastAPI
+
+    app = FastAPI(telemetry={"tracer_provider": otel.tracer_provider, "meter_provider": otel.meter_provider})
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        with app_tracer[0].start_as_current_span("load item"):
+            return {"item": item_id}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {}
+
+    app_tracer[:] = [otel.tracer_provider.get_tracer("tests")]
+    chosen: dict[str, Any] = {} if histograms is None else {"histograms": histograms}
+    wrapped = GatewatchASGI(app, registry=registry, exclude_paths=["/health"], **chosen, **otel.options)
+    serve_all(wrapped, http_scope("/items/1"), http_scope("/health"))
+
+    servers = sorted((s.name, getattr(s.instrumentation_scope, "name", "")) for s in otel.server_spans())
+    assert servers == [("GET /health", "fastapi"), ("GET /items/{item_id}", "gatewatch")]
+    (server,) = [s for s in otel.server_spans() if s.name == "GET /items/{item_id}"]
+    spans = {s.name: s for s in otel.spans() if s.context.trace_id == server.context.trace_id}
+    assert sorted(spans) == [
+        "GET /items/{item_id}",
+        "fastapi.dependencies",
+        "fastapi.endpoint",
+        "fastapi.serialization",
+        "load item",
+    ]
+    assert parent_id(spans["fastapi.endpoint"]) == server.context.span_id
+    assert parent_id(spans["load item"]) == spans["fastapi.endpoint"].context.span_id
+    durations = sorted((scope, labels["http.route"]) for scope, labels, _ in otel.scoped_points(DURATION))
+    # Without gatewatch's duration histogram, FastAPI's is the one.
+    recorder = "gatewatch" if histograms is None else "fastapi"
+    assert durations == sorted([("fastapi", "/health"), (recorder, "/items/{item_id}")])
+    active = {scope for scope, _, _ in otel.scoped_points("http.server.active_requests")}
+    assert active == {"gatewatch", "fastapi"}  # FastAPI's: the excluded /health
+
+
+def test_exception_stack_is_the_interpreters_without_markers() -> None:
+    import re
+    import traceback
+
+    from gatewatch.otel._stacktrace import exception_attributes
+
+    def chained() -> None:
+        try:
+            try:
+                raise KeyError("missing")
+            except KeyError:
+                raise ValueError("during handling")  # noqa: B904 - a context, not a cause
+        except ValueError as exc:
+            raise RuntimeError("caused") from exc
+
+    with pytest.raises(RuntimeError) as caught:
+        chained()
+    exception = caught.value
+    attributes = exception_attributes(exception)
+    interpreter = "".join(traceback.format_exception(exception))
+    without_markers = "".join(
+        line for line in interpreter.splitlines(keepends=True) if not re.fullmatch(r"\s*[~^]+\s*", line)
+    )
+    assert attributes["exception.stacktrace"] == without_markers
+    assert "The above exception was the direct cause" in without_markers
+    assert "During handling of the above exception" in without_markers
+    assert attributes["exception.type"] == "RuntimeError"
+    assert attributes["exception.message"] == "caused"
 
 
 def test_streaming_response(registry: CollectorRegistry, otel: Otel) -> None:

@@ -1,5 +1,6 @@
-"""The OTLP/HTTP round trip: spans and metrics of requests served by a real uvicorn and a real
-gunicorn ``-w 2``, exported by the SDK to a receiver on 127.0.0.1 and decoded there."""
+"""The OTLP/HTTP round trip: spans and metrics of requests served by a real uvicorn (a Starlette
+app, and a FastAPI app that traces itself) and a real gunicorn ``-w 2``, exported by the SDK to a
+receiver on 127.0.0.1 and decoded there."""
 
 from __future__ import annotations
 
@@ -82,6 +83,56 @@ def test_uvicorn_exports_spans_and_metrics(receiver: tuple[str, Received]) -> No
     by_id = {span.span_id: span for _, span in spans}
     assert len(inner) == 7 and all(by_id[span.parent_span_id].name.startswith("GET") for span in inner)
     assert sum(request_counts(received).values()) == expected
+
+
+def test_fastapi_tracing_itself_gives_one_trace_per_request(receiver: tuple[str, Received]) -> None:
+    """Issue 26: FastAPI opens a SERVER span of its own and records two of the HTTP instruments;
+    wrapped with otel=True, each request gave two traces and each instrument twice."""
+    endpoint, received = receiver
+    port = free_port()
+    command = uvicorn_command("tests.support.otel_server_app:fastapi_app", port)
+    env = otel_env(endpoint, "gatewatch-fastapi")
+    with ServerProcess(command, port=port, ready_path="/items/0", env=env, cwd=ROOT) as server:
+        with httpx.Client(base_url=server.base_url) as client:
+            for n in range(1, 6):
+                assert client.get(f"/items/{n}").status_code == 200
+            assert client.get("/items/9", headers={"traceparent": TRACEPARENT}).status_code == 200
+            assert client.get("/fails").status_code == 500
+        expected = 1 + 5 + 1 + 1  # the ready probe too
+        endpoints = expected  # FastAPI's operation span around each endpoint
+
+        def arrived() -> bool:
+            fastapi_spans = [span for _, span in received.spans() if span.name == "fastapi.endpoint"]
+            return len(fastapi_spans) >= endpoints and sum(request_counts(received).values()) >= expected
+
+        received.wait(arrived)
+    spans = [span for _, span in received.spans()]
+    traces: dict[bytes, list[Any]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    # One trace per request, with one SERVER span (gatewatch's), every other span under it.
+    assert len(traces) == expected
+    for members in traces.values():
+        (root,) = [span for span in members if span.kind == SERVER_KIND]
+        by_id = {span.span_id: span for span in members}
+        for span in members:
+            ancestor = span
+            while ancestor is not root:
+                ancestor = by_id[ancestor.parent_span_id]
+    names = sorted(span.name for span in spans if span.kind == SERVER_KIND)
+    assert names == ["GET /fails"] + ["GET /items/{item_id}"] * 7
+    by_id = {span.span_id: span for span in spans}
+    for span in spans:
+        if span.name == "fastapi.endpoint":
+            assert by_id[span.parent_span_id].kind == SERVER_KIND
+        if span.name == "load item":
+            assert by_id[span.parent_span_id].name == "fastapi.endpoint"
+    (joined,) = [span for span in spans if span.kind == SERVER_KIND and span.trace_id.hex() == TRACE_ID]
+    assert joined.parent_span_id.hex() == "b7ad6b7169203331"
+    # Each instrument once: gatewatch's.
+    assert sum(request_counts(received).values()) == expected
+    assert received.metric_scopes("http.server.request.duration") == {"gatewatch"}
+    assert received.metric_scopes("http.server.active_requests") == {"gatewatch"}
 
 
 def test_gunicorn_two_workers_export_their_own(receiver: tuple[str, Received]) -> None:

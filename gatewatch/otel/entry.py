@@ -24,6 +24,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
+from gatewatch.otel._fastapi import settle as settle_fastapi
 from gatewatch.otel.attributes import ENVIRON_GETTER, asgi_attributes, asgi_headers, environ_attributes
 from gatewatch.otel.sink import OtelSink, _span_method
 from gatewatch.record import RequestRecord, WebSocketRecord, current_record
@@ -36,6 +37,8 @@ class TracedASGI:
     def __init__(self, app: ASGIApp, sink: OtelSink) -> None:
         self.app = app
         self.sink = sink
+        # A framework that traces itself (FastAPI) defers to this span and these instruments.
+        settle_fastapi(app, sink)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[Any]:
         record = current_record.get()

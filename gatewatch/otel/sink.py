@@ -12,6 +12,7 @@ more.
 from __future__ import annotations
 
 import threading
+from asyncio.events import _get_running_loop
 from collections import deque
 from collections.abc import Callable, Iterable
 from time import perf_counter, time_ns
@@ -25,6 +26,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from gatewatch import catalogue as c
 from gatewatch.histogram import HistogramChoice
 from gatewatch.monitor import Monitor, Sink
+from gatewatch.otel._stacktrace import exception_attributes
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
 
@@ -38,6 +40,11 @@ _MAX_CACHED = 4096
 # Loop-lag samples kept for the nodejs.eventloop.delay-shaped gauges (about a minute at 0.1 s).
 _LAG_SAMPLES = 600
 MAX_CLOSE_CODES = 64
+
+# Instruments recorded whenever metrics are (the other histograms follow histograms=).
+_EXPORTED_ALWAYS = frozenset(
+    {"http.server.active_requests", "http.server.request.body.size", "http.server.response.body.size"}
+)
 
 ExemplarHook = Callable[[RequestRecord, str, str], None]
 # A context without a span: the SDK's trace-based exemplar filter then offers nothing.
@@ -166,6 +173,15 @@ class OtelSink(Sink):
                 description=f"Event-loop lag over the last {_LAG_SAMPLES} samples: {stat} (Node.js' shape).",
             )
 
+    def exports(self, name: str) -> bool:
+        """Whether this sink records the metric of OpenTelemetry name ``name`` (a no-op meter
+        provider records none; ``histograms=`` may leave the duration out)."""
+        if not self._metrics:
+            return False
+        if name == "http.server.request.duration":
+            return self._duration is not None
+        return name in _EXPORTED_ALWAYS
+
     # -- spans ------------------------------------------------------------------------
 
     def start_span(
@@ -225,12 +241,27 @@ class OtelSink(Sink):
 
     def request_finished(self, record: RequestRecord) -> None:
         traced = self.spans.get(record)
+        if traced is not None and traced.token is not None:
+            # The ASGI entry attached it in the middleware's context; this hook runs in the
+            # same one (the middleware's finally), after the application returned.
+            token, traced.token = traced.token, None
+            otel_context.detach(token)  # type: ignore[arg-type]
+        loop = _get_running_loop() if record.exception is not None else None
+        if loop is None:
+            self._export_http(record, traced)
+        else:
+            # The app's exception is on its way to the server, which acts on it in this very
+            # step: uvicorn closes the connection once a response has started, and asyncio and
+            # uvloop shut the socket on the loop's next turn. Exporting before that (the span's
+            # exception formatted, the processor's on_end, under SimpleSpanProcessor the export
+            # itself, and a dozen SDK measurements) held the close back long enough for a
+            # keep-alive client to send its next request into a connection about to close
+            # (issue 26). It is done a turn later instead (scheduled from the next turn), with
+            # the numbers the record holds now.
+            loop.call_soon(loop.call_soon, self._export_later, record, traced)
+
+    def _export_http(self, record: RequestRecord, traced: Traced | None) -> None:
         if traced is not None:
-            if traced.token is not None:
-                # The ASGI entry attached it in the middleware's context; this hook runs in the
-                # same one (the middleware's finally), after the application returned.
-                token, traced.token = traced.token, None
-                otel_context.detach(token)  # type: ignore[arg-type]
             self._end_http_span(record, traced)
         if record.after_response is not None:
             self._add_after_response(record, traced)
@@ -238,6 +269,12 @@ class OtelSink(Sink):
             self._close(record, traced, None)
         if self._metrics:
             self._record_http(record, traced)
+
+    def _export_later(self, record: RequestRecord, traced: Traced | None) -> None:
+        try:
+            self._export_http(record, traced)
+        except Exception as exc:  # noqa: BLE001 - the monitor's guard is not around a callback
+            self.monitor.report_internal_error("sink.request_finished", exc)
 
     def _add_after_response(self, record: RequestRecord, traced: Traced | None) -> None:
         after = record.after_response or 0.0
@@ -532,7 +569,8 @@ def _http_metric_attributes(
 def _finish_status(span: Span, record: RequestRecord, status: int) -> None:
     exception = record.exception
     if exception is not None:
-        span.record_exception(exception)
+        # The SDK's record_exception, without its costly ^^^ markers (gatewatch.otel._stacktrace).
+        span.add_event("exception", exception_attributes(exception))
         span.set_attribute("error.type", record.exception_label or type(exception).__qualname__)
         span.set_status(Status(StatusCode.ERROR, f"{type(exception).__qualname__}: {exception}"))
     elif status >= 500:

@@ -17,6 +17,8 @@ nothing the app sees.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, set_route
 from gatewatch.types import Message, Receive, Scope, Send, WrappedASGIApp
+from tests.support.otel import held
 
 STREAM_CHUNKS = 20
 STREAM_DELAY = 0.05  # seconds between chunks: the stream lasts about a second
@@ -89,6 +92,15 @@ async def slow(scope: Scope, receive: Receive, send: Send) -> None:
     seen["finished"] = True
 
 
+async def raises(scope: Scope, receive: Receive, send: Send) -> None:
+    """A whole 500, then the exception raised on to the server: what Starlette's
+    ServerErrorMiddleware does with an unhandled exception (uvicorn then closes the connection)."""
+    set_route(scope["path"])
+    await send(text_start(6) | {"status": 500})
+    await send({"type": "http.response.body", "body": b"error\n"})
+    raise RuntimeError("raised after the 500")
+
+
 async def hello(scope: Scope, receive: Receive, send: Send) -> None:
     await send(text_start(6))
     await send({"type": "http.response.body", "body": b"hello\n"})
@@ -106,12 +118,35 @@ async def observed(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def exported(scope: Scope, receive: Receive, send: Send) -> None:
+    """The spans the ``/spans/...`` side exported: name, status and event names of each."""
+    spans = [
+        {
+            "name": span.name,
+            "status": span.status.status_code.name,
+            "events": [event.name for event in span.events],
+        }
+        for span in OTEL.spans()
+    ]
+    body = json.dumps(spans).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 APPS: dict[str, WrappedASGIApp] = {
     "returns": returns_value,
     "stream": stream,
     "slow": slow,
     "hello": hello,
+    "raises": raises,
     "observed": observed,
+    "exported": exported,
 }
 
 
@@ -135,11 +170,18 @@ async def by_last_segment(scope: Scope, receive: Receive, send: Send) -> Any:
 wrapped = GatewatchASGI(
     by_last_segment, registry=CollectorRegistry(), metrics_path="/metrics", live_path=None
 )
+_hold = os.environ.get("GATEWATCH_TEST_HOLD")
+OTEL = held(Path(_hold) if _hold else None)
+spans = GatewatchASGI(
+    by_last_segment, registry=CollectorRegistry(), metrics_path=None, live_path=None, **OTEL.options
+)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> Any:
     if scope["type"] == "http" and scope["path"].startswith("/bare/"):
         return await by_last_segment(scope, receive, send)
+    if scope["type"] == "http" and scope["path"].startswith("/spans/"):
+        return await spans(scope, receive, send)
     if scope["type"] == "http" and scope["path"].startswith("/outer/"):
 
         async def outer_send(message: Message) -> None:

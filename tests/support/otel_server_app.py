@@ -1,4 +1,5 @@
-"""Apps for the OTLP round trip under real servers (uvicorn: ``asgi_app``, gunicorn: ``wsgi_app``).
+"""Apps for the OTLP round trip under real servers (uvicorn: ``asgi_app`` and ``fastapi_app``,
+gunicorn: ``wsgi_app``).
 
 The SDK is configured here, when the server imports the module: under gunicorn that is in
 each worker after the fork (no ``--preload``), so every worker has providers of its own. The
@@ -12,6 +13,7 @@ import os
 import socket
 import time
 
+from fastapi import FastAPI
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -45,6 +47,25 @@ async def item(request: Request) -> Response:
 
 # The global providers: otel=True and nothing else.
 asgi_app = GatewatchASGI(Starlette(routes=[Route("/items/{item_id:int}", item)]), otel=True)
+
+
+# FastAPI traces itself once a provider is configured (here, the global ones): its own SERVER
+# span, operation spans, and two of the HTTP instruments gatewatch exports too (issue 26).
+fastapi = FastAPI()
+
+
+@fastapi.get("/items/{item_id}")
+async def fastapi_item(item_id: int) -> dict[str, int]:
+    with tracer.start_as_current_span("load item"):
+        return {"item": item_id}
+
+
+@fastapi.get("/fails")
+async def fastapi_fails() -> None:
+    raise RuntimeError("fails")
+
+
+fastapi_app = GatewatchASGI(fastapi, otel=True)
 
 
 def hello(environ: Environ, start_response: StartResponse) -> list[bytes]:

@@ -54,6 +54,19 @@ class Received:
                         found += [(resource, attributes(p.attributes), p) for p in data.data_points]
         return found
 
+    def metric_scopes(self, name: str) -> set[str]:
+        """The instrumentation scopes that exported metric ``name``."""
+        with self.lock:
+            requests = list(self.metrics)
+        return {
+            scope_metrics.scope.name
+            for request in requests
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+            if metric.name == name
+        }
+
     def wait(self, done: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while not done():

@@ -1,7 +1,8 @@
 """PEP 3333 edge cases, served bare and wrapped side by side by one server process.
 
 ``/bare/<case>`` runs the case as it is, ``/wrapped/<case>`` through ``GatewatchWSGI`` (which
-names the route ``/<case>``), ``/flask/...`` is a Flask app wrapped the README's way, and
+names the route ``/<case>``), ``/spans/<case>`` through another one with OpenTelemetry spans and
+metrics on (in-memory providers), ``/flask/...`` is a Flask app wrapped the README's way, and
 ``/metrics`` is the wrapped side's registry. The dispatcher only passes the call through,
 so both sides get the very same server.
 """
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, set_route
 from gatewatch.types import Environ, StartResponse, WSGIApp
+from tests.support.otel import in_memory
 
 # A real file on disk for wsgi.file_wrapper: this module's own source.
 PAYLOAD = Path(__file__)
@@ -187,6 +189,11 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
 REGISTRY = CollectorRegistry()
 WRAPPED = GatewatchWSGI(cases, registry=REGISTRY, metrics_path="/metrics")
 
+# Spans on: what the server does must not change either (issue 26).
+SPANS = GatewatchWSGI(
+    cases, registry=CollectorRegistry(), metrics_path=None, live_path=None, **in_memory().options
+)
+
 flask_app = Flask(__name__)
 
 
@@ -221,4 +228,6 @@ def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return flask_app(environ, start_response)
     if path.startswith("/bare/"):
         return cases(environ, start_response)
+    if path.startswith("/spans/"):
+        return SPANS(environ, start_response)
     return WRAPPED(environ, start_response)
