@@ -63,6 +63,7 @@ class GatewatchASGI:
         tracer_provider: Any = DEFAULT,
         meter_provider: Any = DEFAULT,
         otel_url_query: bool | Default = DEFAULT,
+        otel_url_path: bool | Default = DEFAULT,
     ) -> None:
         """Every option is described in :class:`gatewatch.options.Options`; one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then

@@ -81,6 +81,9 @@ class Options:
     meter_provider: Any = None
     # Put the query string in the span's url.query (it may carry secrets: off by default).
     otel_url_query: bool = False
+    # Put the raw path in the span's url.path: the span name and http.route are the route
+    # template either way; a path may carry personal data (ids, e-mail addresses), so it is off.
+    otel_url_path: bool = False
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -122,7 +125,7 @@ class Options:
         """``ValueError`` for an OpenTelemetry option given without ``otel`` (checked on the
         whole set: one setting alone is checked without the others)."""
         if not self.otel:
-            for name in ("tracer_provider", "meter_provider", "otel_url_query"):
+            for name in ("tracer_provider", "meter_provider", "otel_url_query", "otel_url_path"):
                 value = getattr(self, name)
                 if value is not None and value is not False:
                     raise ValueError(f"{name} has no effect without otel=True")
@@ -178,6 +181,7 @@ _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "tracer_provider": (object,),
     "meter_provider": (object,),
     "otel_url_query": (bool,),
+    "otel_url_path": (bool,),
 }
 _SPELLED: Final = {
     "registry": "a prometheus_client CollectorRegistry or None",
@@ -198,6 +202,7 @@ _SPELLED: Final = {
     "tracer_provider": "an OpenTelemetry TracerProvider or None",
     "meter_provider": "an OpenTelemetry MeterProvider or None",
     "otel_url_query": "a bool",
+    "otel_url_path": "a bool",
 }
 
 
@@ -235,6 +240,7 @@ ENVIRONMENT: Final = {
     "GATEWATCH_HISTOGRAMS": "histograms",
     "GATEWATCH_OTEL": "otel",
     "GATEWATCH_OTEL_URL_QUERY": "otel_url_query",
+    "GATEWATCH_OTEL_URL_PATH": "otel_url_path",
 }
 _OFF = frozenset({"", "none", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})

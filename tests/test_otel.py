@@ -139,7 +139,6 @@ def test_success_span_and_metrics_on_the_conventions(registry: CollectorRegistry
     attributes = dict(server.attributes)
     assert {k: attributes[k] for k in attributes if not k.startswith("gatewatch.")} == {
         "http.request.method": "GET",
-        "url.path": "/items/7",
         "url.scheme": "http",
         "http.route": "/items/{item_id:int}",
         "http.response.status_code": 200,
@@ -152,6 +151,7 @@ def test_success_span_and_metrics_on_the_conventions(registry: CollectorRegistry
         "http.response.body.size": len(b"item 7\n"),
     }
     assert "url.query" not in attributes  # only with otel_url_query=True
+    assert "url.path" not in attributes  # only with otel_url_path=True: no raw path by default
     assert attributes["gatewatch.interface"] == "asgi"
     for name in ("gatewatch.blocking", "gatewatch.time_to_first_byte", "gatewatch.after_response"):
         assert 0 <= attributes[name] < 1, name
@@ -192,6 +192,15 @@ def test_the_query_only_when_asked(registry: CollectorRegistry, otel: Otel) -> N
     wrapped = GatewatchASGI(starlette_app(otel), registry=registry, otel_url_query=True, **otel.options)
     serve_all(wrapped, http_scope("/items/1", query_string=b"page=2"))
     assert only(otel.server_spans()).attributes["url.query"] == "page=2"
+
+
+def test_the_raw_path_only_when_asked(registry: CollectorRegistry, otel: Otel) -> None:
+    """By default no span holds the raw path (issue 26: it may carry personal data)."""
+    wrapped = GatewatchASGI(starlette_app(otel), registry=registry, otel_url_path=True, **otel.options)
+    serve_all(wrapped, http_scope("/items/1"))
+    assert only(otel.server_spans()).attributes["url.path"] == "/items/1"
+    with pytest.raises(ValueError, match="otel_url_path has no effect without otel=True"):
+        GatewatchASGI(starlette_app(otel), registry=registry, otel_url_path=True)
 
 
 def test_not_found_has_no_route(registry: CollectorRegistry, otel: Otel) -> None:

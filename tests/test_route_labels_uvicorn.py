@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from tests.support.live_support import BEARER, TOKEN_ENV
 from tests.support.scrape import label_values, value
 from tests.support.traffic import ROOT
 
@@ -51,12 +52,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, ServerProcess]
     port = free_port()
     app = f"tests.support.route_shapes_apps:{request.param}_app"
     command = uvicorn_command(app, port, "--root-path", "/shop")
-    with ServerProcess(command, port=port, ready_path="/metrics", cwd=ROOT) as running:
+    with ServerProcess(command, port=port, ready_path="/metrics", env=TOKEN_ENV, cwd=ROOT) as running:
         yield request.param, running
 
 
 def in_flight(client: httpx.Client) -> tuple[list[dict[str, Any]], str]:
-    response = client.get(LIVE)
+    response = client.get(LIVE, headers=BEARER)
     assert response.status_code == 200
     [process] = response.json()["processes"]
     return process["in_flight"], response.text

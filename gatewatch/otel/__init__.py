@@ -40,13 +40,14 @@ def attach(monitor: Monitor, options: Options) -> OtelSink:
                 sink.tracer_provider is options.tracer_provider
                 and sink.meter_provider is options.meter_provider
                 and sink.url_query == options.otel_url_query
+                and sink.url_path == options.otel_url_path
                 and sink.histograms == choice
             )
             if not same:
                 raise ValueError(
-                    "otel options (tracer_provider, meter_provider, otel_url_query, histograms) conflict "
-                    "with the OpenTelemetry export already on this monitor; pass the same ones, a "
-                    "separate registry=, or a shared monitor="
+                    "otel options (tracer_provider, meter_provider, otel_url_query, otel_url_path, "
+                    "histograms) conflict with the OpenTelemetry export already on this monitor; "
+                    "pass the same ones, a separate registry=, or a shared monitor="
                 )
             return sink
         sink = OtelSink(
@@ -54,6 +55,7 @@ def attach(monitor: Monitor, options: Options) -> OtelSink:
             tracer_provider=options.tracer_provider,
             meter_provider=options.meter_provider,
             url_query=options.otel_url_query,
+            url_path=options.otel_url_path,
             histograms=choice,
             duration_buckets=dict(options.buckets).get("duration"),
         )

@@ -42,10 +42,13 @@ def asgi_headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
-def asgi_attributes(scope: Scope, method: str, headers: Mapping[str, str], *, url_query: bool) -> Attributes:
+def asgi_attributes(
+    scope: Scope, method: str, headers: Mapping[str, str], *, url_query: bool, url_path: bool
+) -> Attributes:
     attributes: Attributes = {"gatewatch.interface": "asgi"}
     _method(attributes, method, str(scope.get("method", "GET")))
-    attributes["url.path"] = scope.get("path", "")
+    if url_path:
+        attributes["url.path"] = scope.get("path", "")
     attributes["url.scheme"] = scope.get("scheme") or ("ws" if scope.get("type") == "websocket" else "http")
     if url_query:
         query = scope.get("query_string", b"")
@@ -76,12 +79,19 @@ def asgi_attributes(scope: Scope, method: str, headers: Mapping[str, str], *, ur
 
 
 def environ_attributes(
-    environ: Mapping[str, Any], method: str, *, interface: str, scheme: str | None, url_query: bool
+    environ: Mapping[str, Any],
+    method: str,
+    *,
+    interface: str,
+    scheme: str | None,
+    url_query: bool,
+    url_path: bool,
 ) -> Attributes:
     """From a WSGI environ, or a Django ``request.META`` (both interfaces)."""
     attributes: Attributes = {"gatewatch.interface": interface}
     _method(attributes, method, str(environ.get("REQUEST_METHOD", "")))
-    attributes["url.path"] = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "")
+    if url_path:
+        attributes["url.path"] = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "")
     attributes["url.scheme"] = scheme or environ.get("wsgi.url_scheme", "http")
     if url_query:
         query = environ.get("QUERY_STRING")

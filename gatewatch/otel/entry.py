@@ -60,7 +60,9 @@ class TracedASGI:
         sink = self.sink
         headers = asgi_headers(scope)
         parent = propagate.extract(headers)
-        attributes = asgi_attributes(scope, record.method, headers, url_query=sink.url_query)
+        attributes = asgi_attributes(
+            scope, record.method, headers, url_query=sink.url_query, url_path=sink.url_path
+        )
         traced = sink.start_span(
             record, parent, attributes, "WebSocket" if websocket else _span_method(record)
         )
@@ -95,7 +97,12 @@ def _enter_environ(
     try:
         parent = propagate.extract(environ, getter=ENVIRON_GETTER)
         attributes = environ_attributes(
-            environ, record.method, interface=interface, scheme=scheme, url_query=sink.url_query
+            environ,
+            record.method,
+            interface=interface,
+            scheme=scheme,
+            url_query=sink.url_query,
+            url_path=sink.url_path,
         )
         traced = sink.start_span(record, parent, attributes, _span_method(record))
         return otel_context.attach(trace.set_span_in_context(traced.span, parent))

@@ -77,6 +77,7 @@ class OtelSink(Sink):
         tracer_provider: Any = None,
         meter_provider: Any = None,
         url_query: bool = False,
+        url_path: bool = False,
         histograms: HistogramChoice,
         duration_buckets: tuple[float, ...] | None = None,
     ) -> None:
@@ -84,6 +85,7 @@ class OtelSink(Sink):
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.url_query = url_query
+        self.url_path = url_path
         self.histograms = histograms
         self.tracer = trace.get_tracer(SCOPE_NAME, VERSION, tracer_provider=tracer_provider)
         meter = metrics.get_meter(SCOPE_NAME, VERSION, meter_provider=meter_provider)
