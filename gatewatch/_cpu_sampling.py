@@ -1,0 +1,43 @@
+"""Which requests have their CPU time measured: each one on its own, with probability 1/N.
+
+``thread_time()`` is a system call, so CPU time is measured on one request in
+:data:`~gatewatch.catalogue.CPU_SAMPLE_EVERY`. A fixed countdown (every Nth request) aliases
+with periodic traffic: two routes alternating under a countdown of 8 put every sample on
+one route and none on the other, and it always took a process's first request, the cold one.
+
+Here the gap to the next sampled request is drawn when one is sampled, from the geometric
+distribution. The gaps between successes of independent Bernoulli(1/N) trials are exactly
+that, so the requests sampled are the same as tossing a 1/N coin for each request: whatever
+the order of the traffic, each request of each route is sampled with probability 1/N, the
+first one too. A request not sampled pays one decrement and one comparison, as under the
+countdown; only a sampled one (1 in N) pays for the draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import log
+from random import random
+
+
+class SampleGaps:
+    """``gaps()`` is how many requests from here to the next one sampled (1: the next one)."""
+
+    __slots__ = ("_log_keep", "_random")
+
+    def __init__(self, every: int, draw: Callable[[], float] = random) -> None:
+        if every < 1:
+            raise ValueError(f"a CPU sample rate must be 1 in at least 1 request, got 1 in {every}")
+        # log of the probability that a request is not sampled; None: every request is.
+        self._log_keep = log(1.0 - 1.0 / every) if every > 1 else None
+        # random.random by default: reseeded in each child after a fork, so gunicorn's
+        # workers (even with --preload) draw different gaps.
+        self._random = draw
+
+    def __call__(self) -> int:
+        log_keep = self._log_keep
+        if log_keep is None:
+            return 1
+        # Inverse transform: 1 - random() lies in (0, 1], so the log is defined and the
+        # gap at least 1; P(gap = k) = (1 - p) ** (k - 1) * p.
+        return 1 + int(log(1.0 - self._random()) / log_keep)
