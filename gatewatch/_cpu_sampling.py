@@ -25,14 +25,14 @@ class SampleGaps:
 
     __slots__ = ("_log_keep", "_random")
 
-    def __init__(self, every: int, draw: Callable[[], float] = random) -> None:
+    def __init__(self, every: int, draw: Callable[[], float] | None = None) -> None:
         if every < 1:
             raise ValueError(f"a CPU sample rate must be 1 in at least 1 request, got 1 in {every}")
         # log of the probability that a request is not sampled; None: every request is.
         self._log_keep = log(1.0 - 1.0 / every) if every > 1 else None
         # random.random by default: reseeded in each child after a fork, so gunicorn's
         # workers (even with --preload) draw different gaps.
-        self._random = draw
+        self._random = random if draw is None else draw
 
     def __call__(self) -> int:
         log_keep = self._log_keep

@@ -125,9 +125,13 @@ class CpuStepTimer(StepTimer):
             step = perf_counter() - started
             record = self._record
             record.blocking += step
-            # Read inside the step's wall interval, so at most the step but for the clocks'
-            # granularity (see gatewatch.wsgi_response): clamped, on sampled requests only.
-            record.cpu += cpu if cpu < step else step  # type: ignore[operator]
+            if record.cpu_end is None:
+                # Read inside the step's wall interval, so at most the step but for the
+                # clocks' granularity (see gatewatch.wsgi_response): clamped.
+                record.cpu += cpu if cpu < step else step  # type: ignore[operator]
+            elif record.cpu_end >= cpu_started:
+                # The response ended in this step: its CPU time stops there, as its duration.
+                record.cpu += _until_end(record, started, cpu_started)  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
             if step > self._block_threshold:
@@ -143,11 +147,22 @@ class CpuStepTimer(StepTimer):
             step = perf_counter() - started
             record = self._record
             record.blocking += step
-            record.cpu += cpu if cpu < step else step  # type: ignore[operator]
+            if record.cpu_end is None:
+                record.cpu += cpu if cpu < step else step  # type: ignore[operator]
+            elif record.cpu_end >= cpu_started:
+                record.cpu += _until_end(record, started, cpu_started)  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
             if step > self._block_threshold:
                 _note_block(record, started, step)
+
+
+def _until_end(record: RequestRecord, started: float, cpu_started: float) -> float:
+    """The CPU time of the step in which the response ended, up to that end (at most the wall
+    time from the step's start to the end); the steps after it add none."""
+    cpu = record.cpu_end - cpu_started  # type: ignore[operator]
+    held = (record.end if record.end is not None else started) - started
+    return max(min(cpu, held), 0.0)
 
 
 def _note_block(record: RequestRecord, started: float, step: float) -> None:
