@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI
+from gatewatch._serving_server import wsgi_server
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, hypercorn_command
 from gatewatch.prometheus.scrape_summary import matching, parse
 from gatewatch.types import Receive, Scope, Send
@@ -190,3 +191,24 @@ async def test_scope_without_path_is_served_as_bare(
     # Counted, under <unmatched>: no route names it.
     assert value(registry, DURATION_COUNT, route="<unmatched>", status="200") == 1
     assert value(registry, "gatewatch_internal_errors_total") == 0
+
+
+# -- what each server says of itself ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"SERVER_SOFTWARE": "gunicorn/23.0.0"}, "gunicorn"),
+        ({"SERVER_SOFTWARE": "waitress"}, "waitress"),
+        ({"SERVER_SOFTWARE": "Granian"}, "granian"),
+        ({"SERVER_SOFTWARE": "WSGIServer/0.2 CPython/3.11.2"}, "wsgiref"),
+        ({"SERVER_SOFTWARE": "Werkzeug/3.1.3"}, "werkzeug"),
+        ({"mod_wsgi.version": (5, 0, 0)}, "mod_wsgi"),
+        ({"uwsgi.version": b"2.0.28"}, "uwsgi"),
+        # Nothing said, and no server's frame calls this test: pytest is no server.
+        ({}, "unknown"),
+    ],
+)
+def test_wsgi_server_from_what_the_server_says(environ: dict[str, object], expected: str) -> None:
+    assert wsgi_server(environ) == expected
