@@ -20,24 +20,25 @@ from math import log
 from random import random
 
 
-class SampleGaps:
-    """``gaps()`` is how many requests from here to the next one sampled (1: the next one)."""
+def sample_gaps(every: int, draw: Callable[[], float] | None = None) -> Callable[[], int]:
+    """A function that returns how many requests from here to the next one sampled (1: the
+    next one), each request being sampled with probability ``1 / every``.
 
-    __slots__ = ("_log_keep", "_random")
+    ``draw`` is the uniform generator on [0, 1): ``random.random`` by default, which CPython
+    reseeds in each child after a fork, so gunicorn's workers (even with ``--preload``) draw
+    different gaps. (A closure: cheaper to call than an object's ``__call__``.)
+    """
+    if every < 1:
+        raise ValueError(f"a CPU sample rate must be 1 in at least 1 request, got 1 in {every}")
+    if every == 1:
+        return lambda: 1
+    # log of the probability that a request is not sampled.
+    log_keep = log(1.0 - 1.0 / every)
+    uniform = random if draw is None else draw
 
-    def __init__(self, every: int, draw: Callable[[], float] | None = None) -> None:
-        if every < 1:
-            raise ValueError(f"a CPU sample rate must be 1 in at least 1 request, got 1 in {every}")
-        # log of the probability that a request is not sampled; None: every request is.
-        self._log_keep = log(1.0 - 1.0 / every) if every > 1 else None
-        # random.random by default: reseeded in each child after a fork, so gunicorn's
-        # workers (even with --preload) draw different gaps.
-        self._random = random if draw is None else draw
+    def gap() -> int:
+        # Inverse transform: 1 - uniform() lies in (0, 1], so the log is defined and the gap
+        # at least 1; P(gap = k) = (1 - p) ** (k - 1) * p.
+        return 1 + int(log(1.0 - uniform()) / log_keep)
 
-    def __call__(self) -> int:
-        log_keep = self._log_keep
-        if log_keep is None:
-            return 1
-        # Inverse transform: 1 - random() lies in (0, 1], so the log is defined and the
-        # gap at least 1; P(gap = k) = (1 - p) ** (k - 1) * p.
-        return 1 + int(log(1.0 - self._random()) / log_keep)
+    return gap

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import frameworks, thread_offload
-from gatewatch._cpu_sampling import SampleGaps
+from gatewatch._cpu_sampling import sample_gaps
 from gatewatch._serving_server import calling_server
 from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
@@ -95,7 +95,7 @@ class GatewatchASGI:
         )
         # Which requests are sampled: each one with probability 1/CPU_SAMPLE_EVERY
         # (gatewatch._cpu_sampling); the first gap is drawn again in the serving process.
-        self._cpu_gap = SampleGaps(CPU_SAMPLE_EVERY)
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
         self._cpu_countdown = self._cpu_gap()
         if options.track_offload:
             thread_offload.install()
@@ -125,9 +125,13 @@ class GatewatchASGI:
             if kind == "websocket":
                 return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
             return await self.app(scope, receive, send)
-        # A server may leave out what ASGI says it must send: served as the bare app would
-        # be, counted under <unmatched> (no route names it) and an empty method label.
-        path = scope.get("path", "")
+        try:  # subscripts: cheaper than .get() calls on every request
+            path = scope["path"]
+            method = scope["method"]
+        except KeyError:
+            # A server may leave out what ASGI says it must send: served as the bare app
+            # would be, and counted under <unmatched> (no route names it).
+            path, method = scope.get("path", ""), scope.get("method", "")
         root_path = scope.get("root_path", "")
         if self._paths.active:
             special = self._paths.find(path, root_path)
@@ -137,7 +141,7 @@ class GatewatchASGI:
                 return await special(scope, receive, send)  # type: ignore[operator]
         monitor = self.monitor
         try:
-            record = monitor.start(ASGI, scope.get("method", ""), path)
+            record = monitor.start(ASGI, method, path)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             monitor.report_internal_error("asgi.start", exc)
             return await self.app(scope, receive, send)

@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import frameworks, wsgi_workers
-from gatewatch._cpu_sampling import SampleGaps
+from gatewatch._cpu_sampling import sample_gaps
 from gatewatch._serving_server import wsgi_server
 from gatewatch.app_check import check_wsgi_app
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
@@ -86,7 +86,7 @@ class GatewatchWSGI:
         # CPU_SAMPLE_EVERY, each one picked at random (gatewatch._cpu_sampling), as under
         # ASGI; the CPU histogram's count is the sampled requests.
         self._cpu_time = options.cpu_time
-        self._cpu_gap = SampleGaps(CPU_SAMPLE_EVERY)
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
         self._cpu_countdown = self._cpu_gap()
         # Flask names the route when the app starts its response (gatewatch.flask).
         self._name_route = framework.name_route

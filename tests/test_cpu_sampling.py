@@ -127,7 +127,7 @@ def test_a_first_request_is_sampled_like_any_other() -> None:
         records = Records()
         monitor.add_sink(records)
         wrapped = GatewatchWSGI(_ok, monitor=monitor)
-        wrapped._cpu_gap = cpu_sampling.SampleGaps(CPU_SAMPLE_EVERY, draw)
+        wrapped._cpu_gap = cpu_sampling.sample_gaps(CPU_SAMPLE_EVERY, draw)
         call(wrapped, make_environ("/"))
         [(_, cpu, _, _)] = records.finished
         sampled += cpu is not None

@@ -22,7 +22,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from gatewatch import thread_offload
-from gatewatch._cpu_sampling import SampleGaps
+from gatewatch._cpu_sampling import sample_gaps
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.django import checks, exceptions
 from gatewatch.django.options import configured_options
@@ -72,7 +72,7 @@ class GatewatchMiddleware:
         # on one request in CPU_SAMPLE_EVERY picked at random (gatewatch._cpu_sampling).
         self._timer_cpu = timer_class(cpu_time=True, block_threshold=threshold)
         self._timer_no_cpu = timer_class(cpu_time=False, block_threshold=threshold)
-        self._cpu_gap = SampleGaps(CPU_SAMPLE_EVERY)
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
         self._cpu_countdown = self._cpu_gap()
         self._offload_start = 0.0 if options.track_offload else None
         self._monitor: Monitor | None = None
