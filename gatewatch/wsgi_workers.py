@@ -9,6 +9,7 @@ this capacity.
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from collections.abc import Callable, Mapping
@@ -32,7 +33,10 @@ def set_worker_threads(threads: int) -> None:
         if listener is None:
             _listeners.remove(reference)
         else:
-            listener()
+            try:
+                listener()
+            except Exception:  # gunicorn's hook must boot the worker whatever fails here
+                logging.getLogger("gatewatch").exception("gatewatch could not note the worker capacity")
 
 
 def when_known(listener: Callable[[], None]) -> None:
