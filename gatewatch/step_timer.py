@@ -121,17 +121,18 @@ class CpuStepTimer(StepTimer):
         try:
             return self._coro.send(value)
         finally:
-            cpu = thread_time() - cpu_started
-            step = perf_counter() - started
             record = self._record
+            # The CPU clock is read inside the step's wall interval. Once the response has
+            # ended (gatewatch.asgi_exchange read the clock then), the request's CPU time
+            # stops there, as its duration does: the steps after it add none. The total is
+            # clamped to the duration once, when the request ends (gatewatch.asgi).
+            cpu_stopped = record.cpu_end
+            if cpu_stopped is None:
+                cpu_stopped = thread_time()
+            step = perf_counter() - started
             record.blocking += step
-            if record.cpu_end is None:
-                # Read inside the step's wall interval, so at most the step but for the
-                # clocks' granularity (see gatewatch.wsgi_response): clamped.
-                record.cpu += cpu if cpu < step else step  # type: ignore[operator]
-            elif record.cpu_end >= cpu_started:
-                # The response ended in this step: its CPU time stops there, as its duration.
-                record.cpu += _until_end(record, started, cpu_started)  # type: ignore[operator]
+            if cpu_stopped > cpu_started:
+                record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
             if step > self._block_threshold:
@@ -143,26 +144,18 @@ class CpuStepTimer(StepTimer):
         try:
             return self._coro.throw(*args)
         finally:
-            cpu = thread_time() - cpu_started
-            step = perf_counter() - started
             record = self._record
+            cpu_stopped = record.cpu_end
+            if cpu_stopped is None:
+                cpu_stopped = thread_time()
+            step = perf_counter() - started
             record.blocking += step
-            if record.cpu_end is None:
-                record.cpu += cpu if cpu < step else step  # type: ignore[operator]
-            elif record.cpu_end >= cpu_started:
-                record.cpu += _until_end(record, started, cpu_started)  # type: ignore[operator]
+            if cpu_stopped > cpu_started:
+                record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
             if step > self._block_threshold:
                 _note_block(record, started, step)
-
-
-def _until_end(record: RequestRecord, started: float, cpu_started: float) -> float:
-    """The CPU time of the step in which the response ended, up to that end (at most the wall
-    time from the step's start to the end); the steps after it add none."""
-    cpu = record.cpu_end - cpu_started  # type: ignore[operator]
-    held = (record.end if record.end is not None else started) - started
-    return max(min(cpu, held), 0.0)
 
 
 def _note_block(record: RequestRecord, started: float, step: float) -> None:
