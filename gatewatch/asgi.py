@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import weakref
 from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
@@ -12,6 +13,8 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import frameworks, thread_offload
+from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._serving_server import calling_server
 from gatewatch.app_check import check_asgi_app
 from gatewatch.asgi_client_gone import client_gone
 from gatewatch.asgi_exchange import HTTPExchange
@@ -91,7 +94,10 @@ class GatewatchASGI:
         self._cpu_timer = (
             timer_class(cpu_time=True, block_threshold=options.block_threshold) if options.cpu_time else None
         )
-        self._cpu_countdown = 0
+        # Which requests are sampled: each one with probability 1/CPU_SAMPLE_EVERY
+        # (gatewatch._cpu_sampling); the first gap is drawn again in the serving process.
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
+        self._cpu_countdown = self._cpu_gap()
         if options.track_offload:
             thread_offload.install()
         # ASGI header names are lower-case bytes.
@@ -120,7 +126,13 @@ class GatewatchASGI:
             if kind == "websocket":
                 return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
             return await self.app(scope, receive, send)
-        path = scope["path"]
+        try:  # subscripts: cheaper than .get() calls on every request
+            path = scope["path"]
+            method = scope["method"]
+        except KeyError:
+            # A server may leave out what ASGI says it must send: served as the bare app
+            # would be, and counted under <unmatched> (no route names it).
+            path, method = scope.get("path", ""), scope.get("method", "")
         root_path = scope.get("root_path", "")
         if self._paths.active:
             special = self._paths.find(path, root_path)
@@ -130,7 +142,7 @@ class GatewatchASGI:
                 return await special(scope, receive, send)  # type: ignore[operator]
         monitor = self.monitor
         try:
-            record = monitor.start(ASGI, scope["method"], path)
+            record = monitor.start(ASGI, method, path)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             monitor.report_internal_error("asgi.start", exc)
             return await self.app(scope, receive, send)
@@ -155,7 +167,7 @@ class GatewatchASGI:
             if self._cpu_timer is not None:
                 self._cpu_countdown -= 1
                 if self._cpu_countdown <= 0:
-                    self._cpu_countdown = CPU_SAMPLE_EVERY
+                    self._cpu_countdown = self._cpu_gap()
                     timer = self._cpu_timer
             result = await timer(coroutine, record)
             if not record.response_complete and not record.disconnected and client_gone(send):
@@ -183,6 +195,13 @@ class GatewatchASGI:
                     record.route = route_template(scope, root_path)
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.route", exc)
+            cpu = record.cpu
+            if cpu is not None:
+                # Never more than the duration: the CPU and wall clocks tick apart (the
+                # monotonic one is slewed by NTP, thread CPU time is coarse on some systems).
+                held = (returned if record.end is None else record.end) - record.start
+                if cpu > held:
+                    record.cpu = held
             # Never raises: the request leaves in-flight and is counted, once, with the time
             # the application went on after its response ended.
             monitor.finish(record, returned)
@@ -194,7 +213,16 @@ class GatewatchASGI:
                 return
 
     def _watch(self, loop: AbstractEventLoop | None) -> None:
-        """First request (or lifespan start-up) on a new loop: start its probe, once."""
+        """First request (or lifespan start-up) on a new loop: start its probe, once; and at the
+        first of this process, note the server that called (it is in the calling frames) and
+        draw the first sampling gap here (not in a parent process before a fork)."""
+        if self._watched_loop is False:
+            self._cpu_countdown = self._cpu_gap()
+            try:
+                # The frame of __call__, whose callers are the server's.
+                self.monitor.note_server(ASGI, calling_server(sys._getframe(1)))
+            except Exception as exc:  # noqa: BLE001
+                self.monitor.report_internal_error("asgi.server", exc)
         self._watched_loop = loop
         if loop is None:
             return

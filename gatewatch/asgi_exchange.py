@@ -8,7 +8,7 @@ consumed; only read.
 from __future__ import annotations
 
 import os
-from time import perf_counter
+from time import perf_counter, thread_time
 
 from gatewatch.asgi_client_gone import client_gone
 from gatewatch.monitor import Monitor
@@ -74,6 +74,10 @@ class HTTPExchange:
             raise
         record.response_bytes += body_size
         if final:
+            if record.cpu is not None:
+                # A sampled request: its CPU time stops with its duration (read first, so
+                # inside it), not with the app's after-response work.
+                record.cpu_end = thread_time()
             record.end = perf_counter()
             # The client has the response: whatever the app does from here on (Django's
             # close hop, background tasks) is after-response work, not in flight.

@@ -188,8 +188,9 @@ _CONCURRENCY: Final = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 
 _SESSION: Final = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0)
 
 _HTTP: Final = ("interface", "method", "route")
-# CPU time is measured on one request in this many (its two thread_time() system calls per
-# request, or per coroutine step under ASGI, were the largest share of gatewatch's cost).
+# CPU time is measured on one request in this many, each request picked at random
+# (gatewatch._cpu_sampling): its two thread_time() system calls per request, or per coroutine
+# step under ASGI, were the largest share of gatewatch's cost.
 CPU_SAMPLE_EVERY: Final = 8
 _HTTP_STATUS: Final = (*_HTTP, "status")
 
@@ -236,8 +237,9 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "cpu",
         "gatewatch_http_request_cpu_seconds",
         "histogram",
-        "On-CPU time of the request's own thread while it ran, measured on one request in "
-        f"{CPU_SAMPLE_EVERY} (the count is the sampled requests).",
+        "On-CPU time of the request's own thread from its arrival until its response ended (never "
+        f"more than its duration), measured on each request with probability 1/{CPU_SAMPLE_EVERY} "
+        "(the count is the sampled requests).",
         _HTTP,
         "seconds",
         _BLOCKING,
@@ -328,7 +330,8 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "info",
         "gatewatch_info",
         "info",
-        "gatewatch version, interface and server.",
+        "gatewatch version, interface and server (the one serving, read at its first request or "
+        "lifespan start-up).",
         ("version", "interface", "server"),
         multiprocess_mode="max",
         otel_name="gatewatch.info",
@@ -405,7 +408,8 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "workers_capacity",
         "gatewatch_wsgi_workers_capacity",
         "gauge",
-        "WSGI requests this process can serve at once (its worker threads), when known.",
+        "WSGI requests this process can serve at once (its worker threads), when known; absent in "
+        "a process that serves only ASGI.",
         multiprocess_mode="liveall",
         otel_name="gatewatch.wsgi.workers.capacity",
         otel_unit="{thread}",

@@ -3,12 +3,12 @@ client's multiprocess files), with the server noted for ``gatewatch_info``."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
+from gatewatch._serving_server import calling_server
 from gatewatch.monitor import Monitor
 from gatewatch.multiprocess_dir import check_single_process, multiprocess_enabled
 from gatewatch.options import Options
@@ -17,9 +17,6 @@ from gatewatch.prometheus.multiprocess import process_monitor
 
 if TYPE_CHECKING:
     from gatewatch.otel.sink import OtelSink
-
-_ASGI_SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
-_WSGI_SERVERS = ("gunicorn", "waitress", "uwsgi", "mod_wsgi", "bjoern", "wsgiref.simple_server")
 
 
 @dataclass(frozen=True)
@@ -36,9 +33,8 @@ def connect(options: Options, *, interface: str, monitor: Monitor | None) -> Set
         raise TypeError(f"monitor must be a gatewatch Monitor, got {type(monitor).__name__}")
     registry = REGISTRY if options.registry is None else options.registry
     if monitor is None:
-        monitor = shared_monitor(options, interface=interface)
-    else:
-        monitor.note_server(interface, detect_server(interface))
+        # The server is noted by the middleware at its first request, from the server itself.
+        monitor = shared_monitor(options, interface=None)
     otel = attach_otel(monitor, options) if options.otel else None
     return Setup(monitor=monitor, registry=registry, otel=otel)
 
@@ -47,10 +43,10 @@ def shared_monitor(options: Options, *, interface: str | None) -> Monitor:
     """This process's monitor exporting to ``options.registry`` (the global one when None), or
     to prometheus-client's multiprocess files when that mode is on; every middleware and
     integration of the process that names the same registry records into it. With an
-    ``interface``, the server serving it is noted for ``gatewatch_info``."""
+    ``interface`` (called from a request), the server serving it is noted for ``gatewatch_info``."""
     if multiprocess_enabled():
         choice = options.histogram_choice()
-        monitor, sink = process_monitor(max_routes=options.max_routes, histograms=choice)
+        monitor, _sink = process_monitor(max_routes=options.max_routes, histograms=choice)
     else:
         # Under gunicorn -w N each worker would export its own share as the server's numbers.
         check_single_process()
@@ -58,13 +54,9 @@ def shared_monitor(options: Options, *, interface: str | None) -> Monitor:
         monitor = monitor_for_registry(
             registry, max_routes=options.max_routes, histograms=options.histogram_choice()
         )
-        sink = None
     if interface is not None:
-        server = detect_server(interface)
-        monitor.note_server(interface, server)
-        if sink is not None:
-            # The multiprocess info gauge lives in the files, not in the monitor.
-            sink.note_server(interface, server)
+        # The multiprocess sink hears of it through the monitor (its info gauge is in the files).
+        monitor.note_server(interface, calling_server())
     if options.otel:
         attach_otel(monitor, options)
     return monitor
@@ -82,10 +74,5 @@ def attach_otel(monitor: Monitor, options: Options) -> OtelSink:
 
 
 def detect_server(interface: str) -> str:
-    """The server that imported the application, for gatewatch_info; servers import
-    themselves before they load the app, so this is known at construction."""
-    candidates = _ASGI_SERVERS if interface == "asgi" else _WSGI_SERVERS
-    for name in candidates:
-        if name in sys.modules:
-            return name.split(".")[0]
-    return "unknown"
+    """The server whose frames called this (gatewatch._serving_server), for gatewatch_info."""
+    return calling_server()

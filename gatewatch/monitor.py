@@ -77,12 +77,22 @@ class Sink:
     def worker_threads_known(self, threads: int) -> None:
         """How many WSGI requests this process serves at once."""
 
+    def note_server(self, interface: str, server: str) -> None:
+        """The server serving ``interface`` in this process (gatewatch._serving_server)."""
+
 
 # The hooks every request goes through: the monitor keeps, for each, only the sinks that
 # override it, as bound methods, so a request never pays a call into an empty method.
 RequestHook = Callable[[RequestRecord], None]
 # The rest, called through Monitor._notify, the same way.
-_NOTIFIED_HOOKS = ("session_accepted", "session_finished", "loop_lag", "loop_block", "worker_threads_known")
+_NOTIFIED_HOOKS = (
+    "session_accepted",
+    "session_finished",
+    "loop_lag",
+    "loop_block",
+    "worker_threads_known",
+    "note_server",
+)
 
 
 def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], ...]:
@@ -143,7 +153,9 @@ class Monitor:
             self._hooks = {hook: overriding(sinks, hook) for hook in _NOTIFIED_HOOKS}
 
     def note_server(self, interface: str, server: str) -> None:
-        self.servers[interface] = server
+        if self.servers.get(interface) != server:
+            self.servers[interface] = server
+            self._notify("note_server", interface, server)
 
     def note_worker_threads(self, threads: int) -> None:
         if threads != self.worker_threads:

@@ -23,6 +23,7 @@ class RequestRecord:
         "concurrency",
         "coroutine",
         "cpu",
+        "cpu_end",
         "disconnected",
         "end",
         "exception",
@@ -70,6 +71,9 @@ class RequestRecord:
         self.loop_blocks: list[tuple[float, list[str] | None]] | None = None
         # None when CPU time could not be measured (for example, close() on another thread).
         self.cpu: float | None = 0.0
+        # ASGI, a sampled request: thread_time() when its response ended, so that the CPU time
+        # of the loop steps stops there, as its duration does (gatewatch.step_timer).
+        self.cpu_end: float | None = None
         self.request_bytes = 0
         self.response_bytes = 0
         # 0 until the application starts a response.

@@ -121,11 +121,18 @@ class CpuStepTimer(StepTimer):
         try:
             return self._coro.send(value)
         finally:
-            cpu = thread_time() - cpu_started
-            step = perf_counter() - started
             record = self._record
+            # The CPU clock is read inside the step's wall interval. Once the response has
+            # ended (gatewatch.asgi_exchange read the clock then), the request's CPU time
+            # stops there, as its duration does: the steps after it add none. The total is
+            # clamped to the duration once, when the request ends (gatewatch.asgi).
+            cpu_stopped = record.cpu_end
+            if cpu_stopped is None:
+                cpu_stopped = thread_time()
+            step = perf_counter() - started
             record.blocking += step
-            record.cpu += cpu  # type: ignore[operator]
+            if cpu_stopped > cpu_started:
+                record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
             if step > self._block_threshold:
@@ -137,11 +144,14 @@ class CpuStepTimer(StepTimer):
         try:
             return self._coro.throw(*args)
         finally:
-            cpu = thread_time() - cpu_started
-            step = perf_counter() - started
             record = self._record
+            cpu_stopped = record.cpu_end
+            if cpu_stopped is None:
+                cpu_stopped = thread_time()
+            step = perf_counter() - started
             record.blocking += step
-            record.cpu += cpu  # type: ignore[operator]
+            if cpu_stopped > cpu_started:
+                record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
             if step > record.longest_step:
                 record.longest_step = step
             if step > self._block_threshold:

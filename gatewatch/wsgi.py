@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter, thread_time, time
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch import frameworks
+from gatewatch import frameworks, wsgi_workers
+from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._serving_server import wsgi_server
 from gatewatch.app_check import check_wsgi_app
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.hub import connect
 from gatewatch.live.endpoint import live_wsgi_app
 from gatewatch.live.state import live_state_for
 from gatewatch.monitor import Monitor
+from gatewatch.multiprocess_dir import multiprocess_enabled
 from gatewatch.options import DEFAULT, Default, keyword_options
 from gatewatch.paths import EXCLUDED, special_paths
 from gatewatch.prometheus.exposition import metrics_wsgi_app
@@ -23,7 +27,6 @@ from gatewatch.request_queue import environ_key, queue_seconds
 from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi_input import CountingInput
 from gatewatch.wsgi_response import RequestEnd, note_exception, watch_response
-from gatewatch.wsgi_workers import threads_from_environ, worker_threads
 
 
 class GatewatchWSGI:
@@ -81,16 +84,27 @@ class GatewatchWSGI:
         self.options = options
         self.monitor = setup.monitor
         # CPU time costs two thread_time() system calls: it is measured on one request in
-        # CPU_SAMPLE_EVERY (the CPU histogram's count is the sampled requests), as under ASGI.
-        self._cpu_every = CPU_SAMPLE_EVERY if options.cpu_time else 0
-        self._cpu_countdown = 0
+        # CPU_SAMPLE_EVERY, each one picked at random (gatewatch._cpu_sampling), as under
+        # ASGI; the CPU histogram's count is the sampled requests.
+        self._cpu_time = options.cpu_time
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
+        self._cpu_countdown = self._cpu_gap()
         # Flask names the route when the app starts its response (gatewatch.flask).
         self._name_route = framework.name_route
         header = options.queue_header(WSGI)
         self._queue_key = environ_key(header) if header is not None else None
         self._worker_threads = options.worker_threads
-        # The capacity is learnt in the process that serves (after gunicorn's fork).
-        self._capacity_pending = True
+        # Known from the start when it can be: gunicorn's post_worker_init (which runs in the
+        # worker after the app is loaded), the option (not in multiprocess mode, where this
+        # may be a --preload arbiter that serves nothing), or a hook that already ran here.
+        wsgi_workers.when_known(self._learn_capacity)
+        if wsgi_workers.worker_threads() is not None or (
+            options.worker_threads and not multiprocess_enabled()
+        ):
+            self._learn_capacity()
+        # The server, the capacity and the first sampling gap are learnt in the process
+        # that serves (after gunicorn's fork), at its first request.
+        self._first_call = True
         # gatewatch's own pages, answered before counting (so they are never recorded), and
         # the paths left to the app unrecorded.
         self._paths = special_paths(
@@ -110,18 +124,18 @@ class GatewatchWSGI:
                 return special(environ, start_response)  # type: ignore[operator]
         monitor = self.monitor
         try:
-            if self._capacity_pending:
-                self._learn_capacity(environ)
+            if self._first_call:
+                self._learn_process(environ)
             record = monitor.start(WSGI, environ.get("REQUEST_METHOD", ""), path)
             if self._queue_key is not None:
                 stamp = environ.get(self._queue_key)
                 if stamp is not None:
                     record.queue = queue_seconds(stamp, time())
             cpu_started: float | None = None
-            if self._cpu_every:
+            if self._cpu_time:
                 self._cpu_countdown -= 1
                 if self._cpu_countdown <= 0:
-                    self._cpu_countdown = self._cpu_every
+                    self._cpu_countdown = self._cpu_gap()
                     cpu_started = thread_time()
             # Only a request with a length or a chunked body has one to count (RFC 9112 6.3):
             # most requests are spared the wrapper.
@@ -178,8 +192,18 @@ class GatewatchWSGI:
             end.finish()
             return result
 
-    def _learn_capacity(self, environ: Environ) -> None:
-        self._capacity_pending = False
-        threads = self._worker_threads or worker_threads() or threads_from_environ(environ)
+    def _learn_process(self, environ: Environ) -> None:
+        """The first request of this process: the server that sent it, this process's first
+        sampling gap, and its capacity if still unknown (a single-threaded server says so)."""
+        self._first_call = False
+        self._cpu_countdown = self._cpu_gap()
+        # The frame of __call__, whose callers are the server's.
+        self.monitor.note_server(WSGI, wsgi_server(environ, sys._getframe(1)))
+        self._learn_capacity(environ)
+
+    def _learn_capacity(self, environ: Environ | None = None) -> None:
+        threads = self._worker_threads or wsgi_workers.worker_threads()
+        if threads is None and environ is not None:
+            threads = wsgi_workers.threads_from_environ(environ)
         if threads is not None:
             self.monitor.note_worker_threads(threads)

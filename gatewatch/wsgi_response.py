@@ -60,13 +60,19 @@ class RequestEnd:
         if record.end is not None:
             return
         try:
+            # The CPU clock is read inside the wall clock's interval at both ends (after the
+            # start, before the end), so it covers no work the duration leaves out.
+            cpu_stopped = thread_time() if self._cpu_started is not None else 0.0
             record.end = end = perf_counter()
             # Under WSGI the worker is held for the whole request.
-            record.blocking = record.longest_step = end - record.start
+            record.blocking = record.longest_step = held = end - record.start
             if self._cpu_started is None or not cpu or get_ident() != self._thread:
                 record.cpu = None
             else:
-                record.cpu = thread_time() - self._cpu_started
+                # Never more than the request held its thread: the two clocks tick apart (the
+                # monotonic one is slewed by NTP, and thread CPU time is coarse on some
+                # systems), so over a short request the CPU reading can pass the wall one.
+                record.cpu = min(cpu_stopped - self._cpu_started, held)
             if record.route is None:
                 record.route = werkzeug_route(self._environ)
         except Exception as exc:  # noqa: BLE001

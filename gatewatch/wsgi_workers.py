@@ -9,12 +9,17 @@ this capacity.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _capacity: int | None = None
 _capacity_pid: int | None = None
+# The middlewares to tell when it becomes known (gunicorn's post_worker_init runs after the
+# app is loaded): held weakly, a middleware dropped is forgotten.
+_listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
 
 
 def set_worker_threads(threads: int) -> None:
@@ -23,6 +28,21 @@ def set_worker_threads(threads: int) -> None:
     check_worker_threads("worker_threads", threads)
     _capacity = threads
     _capacity_pid = os.getpid()
+    for reference in list(_listeners):
+        listener = reference()
+        if listener is None:
+            _listeners.remove(reference)
+        else:
+            try:
+                listener()
+            except Exception:  # gunicorn's hook must boot the worker whatever fails here
+                logging.getLogger("gatewatch").exception("gatewatch could not note the worker capacity")
+
+
+def when_known(listener: Callable[[], None]) -> None:
+    """Call ``listener`` (a bound method, held weakly) whenever :func:`set_worker_threads` runs,
+    so the capacity is exported from the start rather than from the first request."""
+    _listeners.append(weakref.WeakMethod(listener))
 
 
 def worker_threads() -> int | None:

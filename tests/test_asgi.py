@@ -13,6 +13,7 @@ from gatewatch import GatewatchASGI, set_route
 from gatewatch.paths import SpecialPaths
 from gatewatch.types import Message, Receive, Scope, Send
 from tests.support.asgi_driver import Exchange, http_scope, serve
+from tests.support.sampling import sample_every_request
 from tests.support.scrape import label_values, value
 from tests.support.sinks import BrokenSink
 from tests.support.websocket_driver import Session, websocket_scope
@@ -32,7 +33,7 @@ def run(coro: Any) -> Any:
 
 
 def test_request_is_recorded_exactly(registry: CollectorRegistry) -> None:
-    app = GatewatchASGI(hello, registry=registry)
+    app = sample_every_request(GatewatchASGI(hello, registry=registry))
     incoming = {"type": "http.request", "body": b"world", "more_body": False}
     exchange = run(serve(app, http_scope("/x", "POST"), Exchange(incoming)))
     assert exchange.body == b"hello world"
@@ -73,7 +74,7 @@ def test_blocking_sleep_holds_the_loop(registry: CollectorRegistry) -> None:
         time.sleep(0.05)
         await hello(scope, receive, send)
 
-    run(serve(GatewatchASGI(blocking, registry=registry), http_scope("/block")))
+    run(serve(sample_every_request(GatewatchASGI(blocking, registry=registry)), http_scope("/block")))
     assert value(registry, "gatewatch_http_request_blocking_seconds_sum") >= 0.05
     # time.sleep is not on CPU.
     assert value(registry, "gatewatch_http_request_cpu_seconds_sum") < 0.03
@@ -273,7 +274,7 @@ def test_metrics_path_is_served_and_not_counted(registry: CollectorRegistry) -> 
 
 
 def test_internal_error_never_reaches_the_app(registry: CollectorRegistry) -> None:
-    app = GatewatchASGI(hello, registry=registry)
+    app = sample_every_request(GatewatchASGI(hello, registry=registry))
     app.monitor.add_sink(BrokenSink())
     exchange = run(serve(app, http_scope("/ok")))
     assert exchange.body == b"hello "

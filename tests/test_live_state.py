@@ -37,6 +37,7 @@ from tests.support.live_support import (
     response_headers,
     wsgi_view,
 )
+from tests.support.sampling import sample_every_request
 from tests.support.scrape import value
 from tests.support.sinks import BrokenSink
 from tests.support.websocket_driver import Session, disconnect, echo, text, websocket_scope, wrap
@@ -60,7 +61,7 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
             await send({"type": "http.response.start", "status": 201, "headers": []})
             await send({"type": "http.response.body", "body": b"done"})
 
-        app = GatewatchASGI(slow, registry=registry, live_token=TOKEN)
+        app = sample_every_request(GatewatchASGI(slow, registry=registry, live_token=TOKEN))
         begun = time.time()
         scope = http_scope(
             SECRET_PATH, query_string=SECRET_QUERY.encode(), headers=[(b"cookie", SECRET_COOKIE.encode())]

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from gatewatch import GatewatchASGI
 from gatewatch.types import Receive, Scope, Send
 from tests.support.asgi_driver import http_scope, serve
+from tests.support.sampling import sample_every_request
 from tests.support.scrape import samples, value
 from tests.support.websocket_driver import (
     ACTIVE,
@@ -197,7 +198,8 @@ def test_sessions_never_appear_in_http_metrics(registry: CollectorRegistry) -> N
         else:
             await echo(scope, receive, send)
 
-    app = wrap(both, registry)
+    # CPU time measured on every request: its histogram must count the HTTP one, not a session.
+    app = sample_every_request(wrap(both, registry))
     run(app, Session(text("a"), binary(b"bb"), disconnect(1000)))
     run(app, Session(disconnect(1001)))
     exchange = asyncio.run(serve(app, http_scope("/plain")))

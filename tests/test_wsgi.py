@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, set_route
 from gatewatch.types import Environ, StartResponse, Write, WSGIApp
+from tests.support.sampling import sample_every_request
 from tests.support.scrape import value
 from tests.support.wsgi_driver import call, make_environ
 
@@ -200,7 +201,7 @@ def test_duration_and_blocking_run_until_close(registry: CollectorRegistry) -> N
         time.sleep(0.05)  # after the app returned: still part of the request
         yield b"end"
 
-    call(GatewatchWSGI(app, registry=registry), make_environ("/slowstream"))
+    call(sample_every_request(GatewatchWSGI(app, registry=registry)), make_environ("/slowstream"))
     assert value(registry, "gatewatch_http_request_duration_seconds_sum") >= 0.05
     assert value(registry, "gatewatch_http_request_blocking_seconds_sum") >= 0.05
     # Sleeping is not CPU work.
@@ -217,7 +218,7 @@ def test_cpu_time_counts_work(registry: CollectorRegistry) -> None:
         start_response("200 OK", [])
         return [b"done"]
 
-    call(GatewatchWSGI(app, registry=registry), make_environ("/cpu"))
+    call(sample_every_request(GatewatchWSGI(app, registry=registry)), make_environ("/cpu"))
     assert value(registry, "gatewatch_http_request_cpu_seconds_sum") >= 0.03
 
 

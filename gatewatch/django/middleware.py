@@ -24,7 +24,9 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from gatewatch import thread_offload
+from gatewatch._cpu_sampling import sample_gaps
 from gatewatch._printable import gatewatch_logger
+from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.django import checks, exceptions
 from gatewatch.django._pages import PageView, find_pages, shadowed_message
 from gatewatch.django.options import configured_options
@@ -77,10 +79,12 @@ class GatewatchMiddleware:
         if self._async:
             markcoroutinefunction(self)
         threshold = options.block_threshold
-        self._timer = timer_class(cpu_time=options.cpu_time, block_threshold=threshold)
-        # Behind an outer middleware, CPU time is measured if the outer one measures it.
+        # Behind an outer middleware, CPU time is measured if the outer one measures it; alone,
+        # on one request in CPU_SAMPLE_EVERY picked at random (gatewatch._cpu_sampling).
         self._timer_cpu = timer_class(cpu_time=True, block_threshold=threshold)
         self._timer_no_cpu = timer_class(cpu_time=False, block_threshold=threshold)
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
+        self._cpu_countdown = self._cpu_gap()
         self._offload_start = 0.0 if options.track_offload else None
         self._monitor: Monitor | None = None
         self._first_use_lock = threading.Lock()
@@ -174,17 +178,18 @@ class GatewatchMiddleware:
             return self.get_response(request)
         monitor, record = started
         token = current_record.set(record)
-        cpu_started = thread_time() if self._options.cpu_time else 0.0
+        cpu_started = thread_time() if self._sampled() else None
         try:
             response = self._get_response_alone(request)
         except BaseException as exc:
             record.exception = exc
+            _note_cpu(record, cpu_started)
             _finish(monitor, record, holds_worker=interface == WSGI)
             raise
         finally:
             current_record.reset(token)
         # CPU up to the response; a streamed body is produced later, outside the middleware.
-        record.cpu = thread_time() - cpu_started if self._options.cpu_time else None
+        _note_cpu(record, cpu_started)
         _note_response(record, request, response)
         _finish_when_closed(monitor, record, request, response, holds_worker=interface == WSGI)
         return response
@@ -200,7 +205,8 @@ class GatewatchMiddleware:
         token = current_record.set(record)
         try:
             awaitable: Awaitable[Any] = self._get_response_alone(request)
-            response = await self._timer(awaitable, record)
+            timer = self._timer_cpu if self._sampled() else self._timer_no_cpu
+            response = await timer(awaitable, record)
         except Exception as exc:
             record.exception = exc
             _finish(monitor, record, holds_worker=False)
@@ -215,6 +221,16 @@ class GatewatchMiddleware:
         _note_response(record, request, response)
         _finish_when_closed(monitor, record, request, response, holds_worker=False)
         return response
+
+    def _sampled(self) -> bool:
+        """Whether this request's CPU time is measured (alone: nothing outer decided)."""
+        if not self._options.cpu_time:
+            return False
+        self._cpu_countdown -= 1
+        if self._cpu_countdown > 0:
+            return False
+        self._cpu_countdown = self._cpu_gap()
+        return True
 
     def _start(self, request: HttpRequest, interface: str) -> tuple[Monitor, RequestRecord] | None:
         """The monitor and a new record; None (and the request served unrecorded) if gatewatch
@@ -250,6 +266,8 @@ class GatewatchMiddleware:
         with self._first_use_lock:
             if self._monitor is None:
                 self._monitor = project_monitor(self._options, interface)
+                # In the process that serves (the middleware may be built before a fork).
+                self._cpu_countdown = self._cpu_gap()
             return self._monitor
 
 
@@ -313,3 +331,12 @@ def _finish(monitor: Monitor, record: RequestRecord, *, holds_worker: bool) -> N
         monitor.finish(record)
     except Exception as exc:  # noqa: BLE001 - recording must never fail the response
         monitor.report_internal_error("django.finish", exc)
+
+
+def _note_cpu(record: RequestRecord, cpu_started: float | None) -> None:
+    """The CPU time since ``cpu_started`` (None: not sampled), read before the wall clock stops
+    (at the close) and never more than the wall time so far (see gatewatch.wsgi_response)."""
+    if cpu_started is None:
+        record.cpu = None
+    else:
+        record.cpu = min(thread_time() - cpu_started, perf_counter() - record.start)

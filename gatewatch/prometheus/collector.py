@@ -319,11 +319,12 @@ class PrometheusAggregator(Collector, Sink):
         f["internal_errors"].add_metric([], monitor.internal_errors)
         for interface, server in sorted(monitor.servers.items()):
             f["info"].add_metric([VERSION, interface, server], {})
-        # Worker threads: only once this process has served WSGI, and the total (with the
-        # saturation it defines) only when the capacity is known.
+        # Worker threads: once this process has served WSGI or knows its capacity (told by
+        # gunicorn's hook before any request), and the total (with the saturation it defines)
+        # only when the capacity is known.
         busy = monitor.in_flight_of("wsgi")
-        if busy is not None:
-            f["workers_busy"].add_metric([], busy)
+        if busy is not None or monitor.worker_threads is not None:
+            f["workers_busy"].add_metric([], busy or 0)
             if monitor.worker_threads is not None:
                 f["workers_capacity"].add_metric([], monitor.worker_threads)
                 f["saturated"].add_metric([], saturated)

@@ -44,10 +44,13 @@ class MultiprocessSink(Sink):
         self.histograms = histograms
         # registry=None: the values live in the files, and the scrape merges the files;
         # registering these too would report this worker twice.
+        # The capacity is made once known: prometheus-client writes a metric's value into this
+        # process's file when it is made, and a 0 there would read as a worker that can serve
+        # nothing (an ASGI worker under gunicorn, or a WSGI one before it was told).
         m = {
             spec.key: _new_metric(spec, histograms)
             for spec in c.METRICS
-            if spec.kind != "histogram" or spec.key in histograms.enabled
+            if (spec.kind != "histogram" or spec.key in histograms.enabled) and spec.key != "workers_capacity"
         }
         # Attributes, not look-ups, on the hot path. A histogram family not exported is None
         # (one check per request); every other family is always there.
@@ -74,7 +77,7 @@ class MultiprocessSink(Sink):
         self._route_view: Any = m["route_view"]
         # Per worker process (a pid label), live processes only.
         self._workers_busy: Any = m["workers_busy"]
-        self._workers_capacity: Any = m["workers_capacity"]
+        self._workers_capacity: Any = None
         self._saturated: Any = m["saturated"]
         self._blocks: Any = m["loop_blocks"]
         self._blocked: Any = m["loop_blocked"]
@@ -99,6 +102,8 @@ class MultiprocessSink(Sink):
 
     def worker_threads_known(self, threads: int) -> None:
         self._worker_threads = threads
+        if self._workers_capacity is None:
+            self._workers_capacity = _new_metric(c.BY_KEY["workers_capacity"], self.histograms)
         self._workers_capacity.set(threads)
 
     def request_started(self, record: RequestRecord) -> None:
