@@ -498,8 +498,12 @@ def test_exemplars_in_the_openmetrics_scrape(registry: CollectorRegistry, otel: 
     assert lines[0].startswith("gatewatch_http_request_duration_seconds_bucket{")
     # prometheus-client's OpenMetrics parser (strict) reads it back on that bucket.
     (family,) = [f for f in openmetrics_families(text) if f.name == "gatewatch_http_request_duration_seconds"]
-    carried = [s for s in family.samples if s.exemplar is not None]
-    assert [s.exemplar.labels["trace_id"] for s in carried] == [f"{server.context.trace_id:032x}"]
+    carried = [s.exemplar.labels["trace_id"] for s in family.samples if s.exemplar is not None]
+    # Each bucket carries its latest request's exemplar: the two requests share one bucket, or
+    # (on a loaded machine) the first one fell into a slower bucket of its own.
+    traces = [f"{span.context.trace_id:032x}" for span in otel.server_spans()]
+    assert traces[-1] in carried
+    assert set(carried) <= set(traces) and 1 <= len(carried) <= 2
     # The classic text format carries none.
     from prometheus_client import generate_latest
 

@@ -22,6 +22,7 @@ from tests.support.dashboard_support import ASGI_SOURCE, SIZE, WSGI_SOURCE, scre
 from tests.support.django_support import django_registry
 from tests.support.django_untrusted_urls import FILE_LABEL, ITEM_LABEL
 from tests.support.hostile_names import AWAITING, LONG, ROUTES, SERVER, SHOWN, hostile_views
+from tests.support.live_support import BEARER, TOKEN
 
 __all__ = ["django_registry"]
 
@@ -68,7 +69,8 @@ async def test_a_django_re_path_route_is_shown_as_written(settings: Settings) ->
         200,
         200,
     ]
-    answer = client.get("/_gatewatch/live.json")
+    settings.GATEWATCH = {**settings.GATEWATCH, "LIVE_TOKEN": TOKEN}
+    answer = client.get("/_gatewatch/live.json", headers=BEARER)
     assert answer.status_code == 200
     app = TopApp([RecordedSource("django", [answer.content])], poll=False)
     async with app.run_test(size=SIZE) as pilot:
