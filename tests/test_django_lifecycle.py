@@ -155,7 +155,9 @@ def test_djangos_own_gatewatch_views_are_not_the_projects_routes(settings: Setti
 def test_check_reports_a_keyword_that_contradicts_the_settings(settings: Settings) -> None:
     from gatewatch.django.checks import check_entry_points
 
-    settings.GATEWATCH = {"MAX_ROUTES": 20}
+    # A registry of its own: importing the wsgi module builds the project's handler, which must
+    # not leave a max_routes=20 export on the global registry for later tests to conflict with.
+    settings.GATEWATCH = {"MAX_ROUTES": 20, "REGISTRY": CollectorRegistry()}
     settings.WSGI_APPLICATION = "tests.support.django_conflicting_wsgi.application"
     [error] = check_entry_points()
     assert error.id == "gatewatch.E008"
