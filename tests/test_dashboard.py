@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +28,7 @@ from tests.support.dashboard_support import (
     WSGI_SOURCE,
     recorded_app,
     recorded_sources,
+    rows,
     screen_text,
 )
 from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
@@ -42,13 +42,6 @@ DOCS = ROOT / "docs"
 def anyio_backend() -> str:
     """Textual runs on asyncio."""
     return "asyncio"
-
-
-def rows(app: TopApp, selector: str = "DataTable") -> list[list[str]]:
-    """The cells of the first table matching ``selector`` in the active tab, as text."""
-    pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
-    table: DataTable[Any] = pane.query_one(selector, DataTable)
-    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
 
 
 async def started(pilot: Pilot[None]) -> None:

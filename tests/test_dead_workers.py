@@ -25,7 +25,14 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from gatewatch import _processes as processes
 from gatewatch import multiprocess_dir as md
-from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, hypercorn_command, uvicorn_command
+from gatewatch.demo.servers import (
+    LOOPBACK,
+    ServerProcess,
+    free_port,
+    granian_command,
+    hypercorn_command,
+    uvicorn_command,
+)
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
 from tests.support.live_support import idle_snapshot
@@ -219,24 +226,6 @@ def test_a_worker_tells_dead_siblings_from_an_earlier_run(tmp_path: Path) -> Non
 
 
 # -- real servers that restart a killed worker -------------------------------------------------
-
-
-def granian_command(app: str, port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *extra,
-        app,
-    ]
 
 
 SERVERS: dict[str, Callable[[int], list[str]]] = {

@@ -10,7 +10,6 @@ Before: ``server="wsgiref"`` for Flask under granian (prometheus-client imports 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,13 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI
 from gatewatch._serving_server import wsgi_server
-from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, hypercorn_command
+from gatewatch.demo.servers import (
+    ServerProcess,
+    free_port,
+    granian_command,
+    gunicorn_command,
+    hypercorn_command,
+)
 from gatewatch.prometheus.scrape_summary import matching, parse
 from gatewatch.types import Receive, Scope, Send
 from tests.support.asgi_driver import Exchange, http_scope, serve
@@ -47,24 +52,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def granian_command(interface: str, app: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        interface,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-log",
-        app,
-    ]
-
-
 def info_servers(text: str, interface: str) -> list[str]:
     return [s.labels["server"] for s in matching(parse(text), "gatewatch_info", interface=interface)]
 
@@ -88,7 +75,7 @@ def test_server_label_names_the_server_serving(tmp_path: Path, case: str) -> Non
     server_name, interface, app, path = SERVED[case]
     port = free_port()
     if server_name == "granian":
-        command = granian_command(interface, app, port)
+        command = granian_command(app, port, "--workers", "1", interface=interface)
     else:
         command = hypercorn_command(app, port)
     with (

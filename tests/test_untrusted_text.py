@@ -18,7 +18,7 @@ from pytest_django.fixtures import Settings
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from tests.support.dashboard_support import ASGI_SOURCE, SIZE, WSGI_SOURCE, screen_text, terminal_text
+from tests.support.dashboard_support import ASGI_SOURCE, SIZE, WSGI_SOURCE, rows, screen_text, terminal_text
 from tests.support.django_support import django_registry
 from tests.support.django_untrusted_urls import FILE_LABEL, ITEM_LABEL
 from tests.support.hostile_names import AWAITING, LONG, ROUTES, SERVER, SHOWN, hostile_views
@@ -33,18 +33,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def cells(app: TopApp, selector: str = "DataTable") -> list[list[str]]:
-    """The cells of the first table matching ``selector`` in the active tab, as the text shown."""
-    pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
-    table: DataTable[Any] = pane.query_one(selector, DataTable)
-    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
-
-
 def column(app: TopApp, name: str, selector: str = "DataTable") -> set[str]:
     pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
     table: DataTable[Any] = pane.query_one(selector, DataTable)
     [index] = [i for i, c in enumerate(table.ordered_columns) if c.label.plain == name]
-    return {row[index] for row in cells(app, selector)}
+    return {row[index] for row in rows(app, selector)}
 
 
 def test_literal_is_the_string_as_written_with_its_controls_escaped() -> None:
@@ -77,7 +70,7 @@ async def test_a_django_re_path_route_is_shown_as_written(settings: Settings) ->
         await app.poll_once()
         await pilot.press("4")
         await pilot.pause()
-        routes = {(row[2], row[3]) for row in cells(app)}
+        routes = {(row[2], row[3]) for row in rows(app)}
         assert routes == {(ITEM_LABEL, "2"), (FILE_LABEL, "1")}
         screen = screen_text(app)
     assert ITEM_LABEL in screen

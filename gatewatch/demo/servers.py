@@ -60,6 +60,24 @@ def gunicorn_command(app: str, port: int, *extra: str) -> list[str]:
     ]
 
 
+def granian_command(app: str, port: int, *extra: str, interface: str = "asgi") -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        interface,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+        app,
+    ]
+
+
 def hypercorn_command(app: str, port: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "hypercorn", app, "--bind", f"{LOOPBACK}:{port}", *extra]
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.sources import RecordedSource, Source
+from textual.widgets import DataTable
 
 from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
 
@@ -57,3 +59,10 @@ def screen_text(app: TopApp) -> str:
             line = line.ljust(column) + text
         lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def rows(app: TopApp, selector: str = "DataTable") -> list[list[str]]:
+    """The cells of the first table matching ``selector`` in the active tab, as the text shown."""
+    pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
+    table: DataTable[Any] = pane.query_one(selector, DataTable)
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
