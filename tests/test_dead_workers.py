@@ -26,6 +26,7 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from gatewatch import _processes as processes
 from gatewatch import multiprocess_dir as md
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, hypercorn_command, uvicorn_command
+from gatewatch.live.local_dir import server_dirs
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
 from tests.support.live_support import idle_snapshot
@@ -250,13 +251,15 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ServerProcess, Path, Path]]:
     directory = tmp_path / "prom"
     directory.mkdir(mode=0o700)
+    # The local root `gatewatch top` reads with no URL: this test's own.
+    (tmp_path / "run").mkdir(mode=0o700)
     port = free_port()
     log = tmp_path / "server.log"
     process = ServerProcess(
         SERVERS[request.param](port),
         port=port,
         ready_path="/pid",
-        env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        env={"PROMETHEUS_MULTIPROC_DIR": str(directory), "XDG_RUNTIME_DIR": str(tmp_path / "run")},
         cwd=ROOT,
         log_path=log,
     )
@@ -310,6 +313,11 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
         assert value(before, DURATION_COUNT) == 6
         assert sum(in_flight_values(before)) == 1
         assert poll(lambda: in_flight_listed(directory, pid))
+        # `gatewatch top` with no URL finds the server's workers, one directory for the server,
+        # though PROMETHEUS_MULTIPROC_DIR is outside its local root.
+        local_root = directory.parent / "run" / "gatewatch"
+        assert poll(lambda: [Path(d).name for d in server_dirs([str(local_root)])] == [f"pid-{process.pid}"])
+        assert poll(lambda: in_flight_listed(local_root / f"pid-{process.pid}", pid))
         os.kill(pid, signal.SIGKILL)
         # Whichever worker answers (the survivor, or the replacement), and for good.
         # The series reads 0, it does not vanish.
