@@ -312,6 +312,10 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
         before = scrape_until(process.base_url, lambda text: value(text, DURATION_COUNT) == 6)
         assert value(before, DURATION_COUNT) == 6
         assert sum(in_flight_values(before)) == 1
+        # An ASGI server's workers serve no WSGI: no worker-thread families (they read as WSGI
+        # processes "0 / ?" in gatewatch top's Workers tab), as in a single process.
+        assert "gatewatch_wsgi_workers_busy" not in before
+        assert "gatewatch_wsgi_saturated_requests_total" not in before
         assert poll(lambda: in_flight_listed(directory, pid))
         # `gatewatch top` with no URL finds the server's workers, one directory for the server,
         # though PROMETHEUS_MULTIPROC_DIR is outside its local root.

@@ -311,6 +311,9 @@ def _metrics_workers(source: str, samples: Iterable[Sample]) -> tuple[WorkerRow,
             by_pid.setdefault(pid, {})[sample.name] = sample.value
     rows = []
     for pid, values in sorted(by_pid.items()):
+        if _BUSY not in values and _CAPACITY not in values:
+            # The saturated counter alone: multiprocess mode sums it over the server, no pid.
+            continue
         capacity = values.get(_CAPACITY)
         rows.append(
             WorkerRow(
