@@ -122,9 +122,9 @@ class DirectorySource:
 
     kind = "live"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, name: str | None = None) -> None:
         self.path = path
-        self.name = "local " + (os.path.basename(path.rstrip(os.sep)) or path)
+        self.name = name or "local " + (os.path.basename(path.rstrip(os.sep)) or path)
         # Its writers rewrite it at the polling pace only while someone reads it: say so now.
         mark_read(path)
         self._last = Reading(source=self.name, kind="live", error="waiting for the first reading")
