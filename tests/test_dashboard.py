@@ -367,6 +367,19 @@ def test_without_textual_top_prints_the_install_line() -> None:
     assert completed.stderr.strip() == "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
 
 
+def test_top_takes_urls_on_both_sides_of_an_option() -> None:
+    from gatewatch.cli import build_parser, parse
+
+    args = parse(
+        build_parser(), ["top", "http://127.0.0.1:8001", "--token", "t", "http://127.0.0.1:8002/metrics"]
+    )
+    assert (args.urls, args.token) == (["http://127.0.0.1:8001", "http://127.0.0.1:8002/metrics"], "t")
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["top", "http://127.0.0.1:8001", "--tokn", "t"])
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["export-grafana", "out", "extra"])
+
+
 def test_the_dashboard_reads_only_the_schema_and_scrapes() -> None:
     """It never imports the middleware's internals: the live schema and the /metrics reader only."""
     # and the local channel's reader (its directory rule, the snapshot files' format).
