@@ -176,9 +176,21 @@ def _export_grafana(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line's arguments. argparse takes a positional list in one run only:
+    ``top URL --token T URL2`` left URL2 an unrecognized argument, so the URLs after an option
+    join the others."""
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "top" and not any(arg.startswith("-") for arg in extra):
+        args.urls = [*args.urls, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command == "top":
         return _top(args, parser)
     if args.command == "export-grafana":

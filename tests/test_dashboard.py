@@ -304,6 +304,23 @@ def test_a_metrics_page_gives_rates_and_quantiles_between_scrapes() -> None:
     assert second.workers[0].is_saturated
 
 
+def test_a_multiprocess_metrics_page_lists_its_worker_processes_only() -> None:
+    # As gunicorn -w 2 with gatewatch's hooks scrapes: busy and capacity per pid, the saturated
+    # counter summed over the server without one (it was a third worker, pid 0, "0 / ?").
+    text = (
+        "# TYPE gatewatch_wsgi_workers_busy gauge\n"
+        'gatewatch_wsgi_workers_busy{pid="11"} 1\n'
+        'gatewatch_wsgi_workers_busy{pid="12"} 0\n'
+        "# TYPE gatewatch_wsgi_workers_capacity gauge\n"
+        'gatewatch_wsgi_workers_capacity{pid="11"} 4\n'
+        'gatewatch_wsgi_workers_capacity{pid="12"} 4\n'
+        "# TYPE gatewatch_wsgi_saturated_requests_total counter\n"
+        "gatewatch_wsgi_saturated_requests_total 3\n"
+    )
+    reading = MetricsSource("http://127.0.0.1:8002/metrics").reading_from(text, now=10.0)
+    assert [(w.pid, w.busy, w.total) for w in reading.workers] == [(11, 1, 4), (12, 0, 4)]
+
+
 @pytest.mark.anyio
 async def test_prometheus_source_reads_the_query_api() -> None:
     asked: list[str] = []
@@ -341,6 +358,19 @@ def test_without_textual_top_prints_the_install_line() -> None:
     )
     assert completed.returncode == 2
     assert completed.stderr.strip() == "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
+
+
+def test_top_takes_urls_on_both_sides_of_an_option() -> None:
+    from gatewatch.cli import build_parser, parse
+
+    args = parse(
+        build_parser(), ["top", "http://127.0.0.1:8001", "--token", "t", "http://127.0.0.1:8002/metrics"]
+    )
+    assert (args.urls, args.token) == (["http://127.0.0.1:8001", "http://127.0.0.1:8002/metrics"], "t")
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["top", "http://127.0.0.1:8001", "--tokn", "t"])
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["export-grafana", "out", "extra"])
 
 
 def test_the_dashboard_reads_only_the_schema_and_scrapes() -> None:

@@ -33,6 +33,7 @@ from gatewatch.demo.servers import (
     hypercorn_command,
     uvicorn_command,
 )
+from gatewatch.live.local_dir import server_dirs
 from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
 from gatewatch.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
 from tests.support.live_support import idle_snapshot
@@ -239,13 +240,15 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ServerProcess, Path, Path]]:
     directory = tmp_path / "prom"
     directory.mkdir(mode=0o700)
+    # The local root `gatewatch top` reads with no URL: this test's own.
+    (tmp_path / "run").mkdir(mode=0o700)
     port = free_port()
     log = tmp_path / "server.log"
     process = ServerProcess(
         SERVERS[request.param](port),
         port=port,
         ready_path="/pid",
-        env={"PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        env={"PROMETHEUS_MULTIPROC_DIR": str(directory), "XDG_RUNTIME_DIR": str(tmp_path / "run")},
         cwd=ROOT,
         log_path=log,
     )
@@ -298,7 +301,16 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
         before = scrape_until(process.base_url, lambda text: value(text, DURATION_COUNT) == 6)
         assert value(before, DURATION_COUNT) == 6
         assert sum(in_flight_values(before)) == 1
+        # An ASGI server's workers serve no WSGI: no worker-thread families (they read as WSGI
+        # processes "0 / ?" in gatewatch top's Workers tab), as in a single process.
+        assert "gatewatch_wsgi_workers_busy" not in before
+        assert "gatewatch_wsgi_saturated_requests_total" not in before
         assert poll(lambda: in_flight_listed(directory, pid))
+        # `gatewatch top` with no URL finds the server's workers, one directory for the server,
+        # though PROMETHEUS_MULTIPROC_DIR is outside its local root.
+        local_root = directory.parent / "run" / "gatewatch"
+        assert poll(lambda: [Path(d).name for d in server_dirs([str(local_root)])] == [f"pid-{process.pid}"])
+        assert poll(lambda: in_flight_listed(local_root / f"pid-{process.pid}", pid))
         os.kill(pid, signal.SIGKILL)
         # Whichever worker answers (the survivor, or the replacement), and for good.
         # The series reads 0, it does not vanish.

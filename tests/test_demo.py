@@ -284,3 +284,45 @@ def test_json_without_duration_bounds_is_refused() -> None:
     completed = run_demo("--headless", "--json", "--duration", "9999", timeout=30)
     assert completed.returncode == 2
     assert "--duration" in completed.stderr
+
+
+def test_the_live_demo_shows_each_saturated_wsgi_worker_busy() -> None:
+    # Read over HTTP, the sync worker answering the live view is serving no request meanwhile:
+    # in slow I/O one of the two always read "0 / 1" (the view could never show both busy).
+    import asyncio
+    import threading
+    import time
+    import urllib.request
+
+    from gatewatch.demo.live_demo import dashboard_sources, running_servers
+    from gatewatch.demo.plan import STARLETTE_FLASK
+
+    with running_servers(STARLETTE_FLASK, None) as servers:
+        wsgi, source = next(
+            (side, source)
+            for (side, _), source in zip(servers, dashboard_sources(servers), strict=True)
+            if side.interface == "wsgi"
+        )
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                urllib.request.urlopen(wsgi.base_url + "/slow?seconds=0.3", timeout=30).read()
+
+        clients = [threading.Thread(target=client) for _ in range(6)]
+        for thread in clients:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            busy: list[tuple[int, int | None]] = []
+            while time.monotonic() < deadline:
+                reading = asyncio.run(source.read())
+                busy = [(worker.busy, worker.total) for worker in reading.workers]
+                if busy == [(1, 1), (1, 1)]:
+                    break
+                time.sleep(0.2)
+            assert busy == [(1, 1), (1, 1)]
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join(timeout=60)

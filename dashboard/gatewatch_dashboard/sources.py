@@ -122,9 +122,9 @@ class DirectorySource:
 
     kind = "live"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, name: str | None = None) -> None:
         self.path = path
-        self.name = "local " + (os.path.basename(path.rstrip(os.sep)) or path)
+        self.name = name or "local " + (os.path.basename(path.rstrip(os.sep)) or path)
         # Its writers rewrite it at the polling pace only while someone reads it: say so now.
         mark_read(path)
         self._last = Reading(source=self.name, kind="live", error="waiting for the first reading")
@@ -311,6 +311,9 @@ def _metrics_workers(source: str, samples: Iterable[Sample]) -> tuple[WorkerRow,
             by_pid.setdefault(pid, {})[sample.name] = sample.value
     rows = []
     for pid, values in sorted(by_pid.items()):
+        if _BUSY not in values and _CAPACITY not in values:
+            # The saturated counter alone: multiprocess mode sums it over the server, no pid.
+            continue
         capacity = values.get(_CAPACITY)
         rows.append(
             WorkerRow(

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gatewatch.demo.plan import DJANGO, DemoPlan, plans_for
 from gatewatch.demo.run import DemoError, _missing, _server, _tail, app_source
@@ -37,6 +37,9 @@ from gatewatch.demo.scenarios import (
     play,
 )
 from gatewatch.demo.servers import ServerProcess, terminated_as_exit
+
+if TYPE_CHECKING:
+    from gatewatch_dashboard.sources import Source
 
 MAX_DURATION = 600.0
 INSTALL_DASHBOARD = "the live demo needs Textual: pip install 'gatewatch[dashboard]' (or pass --headless)"
@@ -123,7 +126,6 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
     _check(duration)
     try:
         from gatewatch_dashboard.app import TopApp
-        from gatewatch_dashboard.sources import LiveSource, Source
     except ImportError:
         raise DemoError(INSTALL_DASHBOARD) from None
     try:
@@ -133,9 +135,7 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
     for plan in plans:
         with running_servers(plan, root) as servers:
             sides = [side for side, _ in servers]
-            sources: Sequence[Source] = [
-                LiveSource(side.base_url + LIVE_PATH, token=side.live_token) for side in sides
-            ]
+            sources = dashboard_sources(servers)
             scenarios = scenarios_of(plan)
             top = TopApp(sources)
             driver = _Driver(top, sides, scenarios, duration / len(plans), plan.title)
@@ -143,6 +143,24 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
             top.run()
             driver.done.set()
     return 0
+
+
+def dashboard_sources(servers: Sequence[tuple[Side, ServerProcess]]) -> list[Source]:
+    """What the dashboard reads of each server: the live endpoint, but a WSGI server's workers
+    through their snapshot files. A sync worker answering the live view over HTTP serves no
+    request meanwhile, so the view it answers showed it idle however saturated the server (in
+    slow I/O one of the two workers always read "0 / 1"), and the poll queued behind the slow
+    requests."""
+    from gatewatch_dashboard.sources import DirectorySource, LiveSource, label_of
+
+    sources: list[Source] = []
+    for side, server in servers:
+        directory = server.env.get("PROMETHEUS_MULTIPROC_DIR")
+        if side.interface == "wsgi" and directory:
+            sources.append(DirectorySource(directory, name=label_of(side.base_url)))
+        else:
+            sources.append(LiveSource(side.base_url + LIVE_PATH, token=side.live_token))
+    return sources
 
 
 class _Driver(threading.Thread):

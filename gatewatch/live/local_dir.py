@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import multiprocessing
 import os
 import shutil
 import stat
@@ -56,6 +57,7 @@ __all__ = [
     "server_dirs",
     "shared_root",
     "usable_root",
+    "workers_local_dir",
 ]
 
 ROOT_NAME = "gatewatch"
@@ -112,15 +114,35 @@ def usable_root() -> str:
     raise problem
 
 
-def own_server_dir() -> str:
-    """This process's directory under the first usable root, created private; removed at exit
-    (or, when the process dies first, by the next one starting)."""
+def own_server_dir(server_pid: int | None = None) -> str:
+    """This process's directory under the first usable root (named after ``server_pid``, by
+    default this process), created private; removed at exit (or, when the process dies first,
+    by the next one starting)."""
     root = usable_root()
     remove_dead_servers(root)
-    path = os.path.join(root, f"{SERVER_PREFIX}{os.getpid()}")
+    path = os.path.join(root, f"{SERVER_PREFIX}{os.getpid() if server_pid is None else server_pid}")
     make_private_dir(path)
     atexit.register(_remove_server_dir, path, os.getpid())
     return path
+
+
+def workers_local_dir(shared: str) -> str | None:
+    """Where a process whose snapshot goes to the workers' shared directory ``shared`` writes it
+    again for ``gatewatch top`` with no URL, which looks only under the local roots: None when
+    ``shared`` is in one already (gatewatch's gunicorn hooks), else ``pid-<server>`` under the
+    first usable root, the server being a worker's parent (uvicorn, hypercorn and granian start
+    their workers with multiprocessing, gunicorn forks them), so one server's workers are one
+    directory there too. OSError or ValueError when no root can be made private."""
+    parent = os.path.dirname(os.path.realpath(shared))
+    if any(parent == os.path.realpath(root) for root in local_roots()):
+        return None
+    from gatewatch.multiprocess_dir import gunicorn_process
+
+    gunicorn = gunicorn_process()
+    worker = multiprocessing.parent_process() is not None or (
+        gunicorn is not None and gunicorn.worker_age is not None
+    )
+    return own_server_dir(os.getppid() if worker else None)
 
 
 def shared_root() -> str | None:

@@ -17,7 +17,7 @@ from time import perf_counter, time
 
 from gatewatch.batches import PENDING_RECORDS, take_all
 from gatewatch.live.describe import describe_finished, describe_in_flight, monitor_part
-from gatewatch.live.local_dir import own_server_dir
+from gatewatch.live.local_dir import own_server_dir, workers_local_dir
 from gatewatch.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.live.snapshot_files import (
     check_snapshot_dir,
@@ -217,6 +217,19 @@ class LiveState(Sink):
             self._writer_pending = False
         if self.snapshot_dir is not None:
             self.snapshot_path = start_writing(self, self.snapshot_dir, when_read=self.local_only)
+            if not self.local_only:
+                self._write_locally_too(self.snapshot_dir)
+
+    def _write_locally_too(self, shared: str) -> None:
+        # A PROMETHEUS_MULTIPROC_DIR set by hand (uvicorn --workers, granian, hypercorn) is
+        # where the HTTP view merges the workers, but `gatewatch top` with no URL looks only in
+        # the local root: the workers would be invisible to it.
+        try:
+            directory = workers_local_dir(shared)
+            if directory is not None:
+                start_writing(self, directory, when_read=True)
+        except (OSError, ValueError) as exc:
+            self._report_error("live.local_dir", exc)
 
     def snapshot(self) -> ProcessSnapshot:
         """This process's live view as plain JSON-ready values (:mod:`gatewatch.live.schema`)."""

@@ -44,13 +44,15 @@ class MultiprocessSink(Sink):
         self.histograms = histograms
         # registry=None: the values live in the files, and the scrape merges the files;
         # registering these too would report this worker twice.
-        # The capacity is made once known: prometheus-client writes a metric's value into this
-        # process's file when it is made, and a 0 there would read as a worker that can serve
-        # nothing (an ASGI worker under gunicorn, or a WSGI one before it was told).
+        # The worker-thread families are made once known: prometheus-client writes a metric's
+        # value into this process's file when it is made, and a 0 there would read as a worker
+        # that can serve nothing (an ASGI worker, or a WSGI one before it was told), or as a
+        # process serving WSGI (uvicorn's workers), as the single-process scrape leaves them out.
         m = {
             spec.key: _new_metric(spec, histograms)
             for spec in c.METRICS
-            if (spec.kind != "histogram" or spec.key in histograms.enabled) and spec.key != "workers_capacity"
+            if (spec.kind != "histogram" or spec.key in histograms.enabled)
+            and spec.key not in _WORKER_THREADS
         }
         # Attributes, not look-ups, on the hot path. A histogram family not exported is None
         # (one check per request); every other family is always there.
@@ -76,9 +78,11 @@ class MultiprocessSink(Sink):
         self._thread_hops: Any = m["thread_hops"]
         self._route_view: Any = m["route_view"]
         # Per worker process (a pid label), live processes only.
-        self._workers_busy: Any = m["workers_busy"]
+        self._workers_busy: Any = None
         self._workers_capacity: Any = None
-        self._saturated: Any = m["saturated"]
+        self._saturated: Any = None
+        # Two objects for one series would each write their own count into the file.
+        self._workers_lock = threading.Lock()
         self._blocks: Any = m["loop_blocks"]
         self._blocked: Any = m["loop_blocked"]
         self._ws_active: Any = m["websocket_active"]
@@ -102,13 +106,26 @@ class MultiprocessSink(Sink):
 
     def worker_threads_known(self, threads: int) -> None:
         self._worker_threads = threads
-        if self._workers_capacity is None:
-            self._workers_capacity = _new_metric(c.BY_KEY["workers_capacity"], self.histograms)
+        with self._workers_lock:
+            if self._workers_capacity is None:
+                self._workers_capacity = _new_metric(c.BY_KEY["workers_capacity"], self.histograms)
+            if self._saturated is None:
+                self._saturated = _new_metric(c.BY_KEY["saturated"], self.histograms)
+        self._busy_gauge()
         self._workers_capacity.set(threads)
+
+    def _busy_gauge(self) -> Any:
+        busy = self._workers_busy
+        if busy is None:
+            with self._workers_lock:
+                if self._workers_busy is None:
+                    self._workers_busy = _new_metric(c.BY_KEY["workers_busy"], self.histograms)
+                busy = self._workers_busy
+        return busy
 
     def request_started(self, record: RequestRecord) -> None:
         if record.interface == "wsgi":
-            self._workers_busy.inc()
+            self._busy_gauge().inc()
         key = (record.interface, record.method)
         child = self._in_flight_children.get(key)
         if child is None:
@@ -118,7 +135,7 @@ class MultiprocessSink(Sink):
     def request_left(self, record: RequestRecord) -> None:
         self._in_flight_children[(record.interface, record.method)].dec()
         if record.interface == "wsgi":
-            self._workers_busy.dec()
+            self._busy_gauge().dec()
 
     def _add_after_response(self, record: RequestRecord) -> None:
         if self._after_response is not None:
@@ -168,7 +185,7 @@ class MultiprocessSink(Sink):
             concurrency.observe(record.concurrency)
         if interface == "wsgi":
             threads = self._worker_threads
-            if threads is not None and record.concurrency + 1 >= threads:
+            if threads is not None and record.concurrency + 1 >= threads and self._saturated is not None:
                 self._saturated.inc()
         if record.queue is not None and self._queue is not None:
             self._queue.labels(interface).observe(record.queue)
@@ -242,6 +259,8 @@ class MultiprocessSink(Sink):
             self._ws_exceptions.labels(route, record.exception_label).inc()
 
 
+# Made when the process turns out to serve WSGI or learns its worker threads.
+_WORKER_THREADS = frozenset({"workers_busy", "workers_capacity", "saturated"})
 # Info metrics do not merge across processes; a 0/1 gauge taking the max does.
 _WRAPPERS: dict[str, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram, "info": Gauge}
 
