@@ -247,7 +247,9 @@ def warn_stale_files(directory: str) -> list[str]:
             what,
         )
     if siblings:
-        logger.info(
+        # A warning, not information: a worker that died holding requests is worth seeing in a
+        # server's default log (Python shows WARNING and above without any logging set up).
+        logger.warning(
             "gatewatch: workers of this server ended without a hook telling gatewatch (pids %s): "
             "their counters and histograms stay in the totals, their live gauges (requests in "
             "flight, busy workers, open WebSockets) are left out",

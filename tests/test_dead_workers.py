@@ -221,7 +221,7 @@ def test_a_worker_tells_dead_siblings_from_an_earlier_run(tmp_path: Path) -> Non
         f"(an earlier run's: pids {earlier})" in warning
     )
     assert str(sibling) not in warning and str(os.getpid()) not in warning
-    assert info_level == "INFO"
+    assert info_level == "WARNING"  # seen in a server's log with no logging set up
     assert f"workers of this server ended without a hook telling gatewatch (pids {sibling})" in info
     assert "live gauges (requests in flight" in info and str(earlier) not in info
 

@@ -21,7 +21,8 @@ from gatewatch.types import ASGIApp, Environ, Receive, Scope, Send, StartRespons
 _REASONS = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 405: "Method Not Allowed"}
 # Every client gets the same answer: nothing in a request can make the view local.
 NOT_ENABLED = (
-    b'{"error":"the live view over HTTP is off: set live_token (GATEWATCH_LIVE_TOKEN) and send '
+    b'{"error":"the live view over HTTP is off: set live_token (GATEWATCH_LIVE_TOKEN; Django: '
+    b'GATEWATCH[\\"LIVE_TOKEN\\"]) and send '
     b"Authorization: Bearer <token>; on this host, run gatewatch top with no URL (it reads the "
     b'owner-only snapshot directory)"}'
 )

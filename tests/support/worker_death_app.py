@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 
 from gatewatch import GatewatchASGI, set_route
@@ -25,10 +24,5 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     while (await receive())["type"] != "http.disconnect":
         await asyncio.sleep(0)
 
-
-# A replacement worker tells of its dead predecessor at INFO: into the server's log with it.
-_log = logging.getLogger("gatewatch")
-_log.setLevel(logging.INFO)
-_log.addHandler(logging.StreamHandler())
 
 wrapped = GatewatchASGI(app, metrics_path="/metrics")
