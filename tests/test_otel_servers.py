@@ -54,17 +54,22 @@ def server_spans(received: Received) -> list[tuple[dict[str, Any], Any]]:
     return [(resource, span) for resource, span in received.spans() if span.kind == SERVER_KIND]
 
 
+def send_items(server: ServerProcess, last: str, last_status: int) -> None:
+    """Five items, one joining a caller's trace, then ``last``."""
+    with httpx.Client(base_url=server.base_url) as client:
+        for n in range(1, 6):
+            assert client.get(f"/items/{n}").status_code == 200
+        assert client.get("/items/9", headers={"traceparent": TRACEPARENT}).status_code == 200
+        assert client.get(last).status_code == last_status
+
+
 def test_uvicorn_exports_spans_and_metrics(receiver: tuple[str, Received]) -> None:
     endpoint, received = receiver
     port = free_port()
     command = uvicorn_command("tests.support.otel_server_app:asgi_app", port)
     env = otel_env(endpoint, "gatewatch-uvicorn")
     with ServerProcess(command, port=port, ready_path="/items/0", env=env, cwd=ROOT) as server:
-        with httpx.Client(base_url=server.base_url) as client:
-            for n in range(1, 6):
-                assert client.get(f"/items/{n}").status_code == 200
-            assert client.get("/items/9", headers={"traceparent": TRACEPARENT}).status_code == 200
-            assert client.get("/missing").status_code == 404
+        send_items(server, "/missing", 404)
         expected = 1 + 5 + 1 + 1  # the ready probe too
         received.wait(
             lambda: (
@@ -93,11 +98,7 @@ def test_fastapi_tracing_itself_gives_one_trace_per_request(receiver: tuple[str,
     command = uvicorn_command("tests.support.otel_server_app:fastapi_app", port)
     env = otel_env(endpoint, "gatewatch-fastapi")
     with ServerProcess(command, port=port, ready_path="/items/0", env=env, cwd=ROOT) as server:
-        with httpx.Client(base_url=server.base_url) as client:
-            for n in range(1, 6):
-                assert client.get(f"/items/{n}").status_code == 200
-            assert client.get("/items/9", headers={"traceparent": TRACEPARENT}).status_code == 200
-            assert client.get("/fails").status_code == 500
+        send_items(server, "/fails", 500)
         expected = 1 + 5 + 1 + 1  # the ready probe too
         endpoints = expected  # FastAPI's operation span around each endpoint
 
