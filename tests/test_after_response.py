@@ -49,6 +49,9 @@ def test_background_tasks_are_after_response_time(registry: CollectorRegistry) -
     # The second request arrived while the first's background task ran: nothing in flight.
     assert value(registry, "gatewatch_http_concurrency_at_arrival_sum", interface="asgi") == 0
     assert value(registry, "gatewatch_http_request_duration_seconds_count", route="/job") == 2
-    assert value(registry, "gatewatch_http_request_duration_seconds_sum", route="/job") < 0.1
     assert value(registry, AFTER + "_count", route="/job") == 2
-    assert value(registry, AFTER + "_sum", route="/job") >= 0.2
+    after = value(registry, AFTER + "_sum", route="/job")
+    assert after >= 0.2
+    # The background work is not part of the requests: compared with its own measured time
+    # (counting it would put the requests above it), not with a fixed window.
+    assert value(registry, "gatewatch_http_request_duration_seconds_sum", route="/job") < after / 2

@@ -76,7 +76,7 @@ def test_async_client_shows_thread_hops_and_loop_blocking(registry: CollectorReg
             "/sync/",
             "/health/",
             "/blocking-async/?seconds=0.06",
-            "/slow-async/?seconds=0.06",
+            "/slow-async/?seconds=0.3",
         ]
         return [(await client.get(path)).status_code for path in paths]
 
@@ -99,7 +99,9 @@ def test_async_client_shows_thread_hops_and_loop_blocking(registry: CollectorReg
     blocking = by_route(text, BLOCKING_SUM, "asgi")
     # time.sleep in an async view holds the loop; asyncio.sleep does not.
     assert blocking["/blocking-async/"] >= 0.059
-    assert blocking["/slow-async/"] < 0.03
+    # Half the awaited 0.3 s: counting the await would be all of it, while a loaded machine's
+    # preemption of the loop's own work stays far below.
+    assert blocking["/slow-async/"] < 0.15
     assert views(text)["/health/"] == (f"{VIEWS}.HealthView", "async")
 
 

@@ -45,7 +45,7 @@ def traffic_mix(*, asgi: bool, seed: int = 5) -> list[Call]:
     calls = [Call("GET", "/sync/", "/sync/", 200)] * 10
     calls += [Call("GET", "/async/", "/async/", 200)] * 8
     calls += [Call("GET", f"/items/{n}/", ITEM, 200) for n in range(8)]
-    calls += [Call("GET", "/slow-sync/?seconds=0.02", "/slow-sync/", 200)] * 4
+    calls += [Call("GET", "/slow-sync/?seconds=0.15", "/slow-sync/", 200)] * 4
     calls += [Call("GET", "/stream/?chunks=3", "/stream/", 200)] * 4
     calls += [Call("GET", "/error/", "/error/", 500)] * 3
     calls += [Call("GET", "/nope/", "<unmatched>", 404)] * 3
@@ -156,12 +156,14 @@ def test_uvicorn_http_and_channels_websockets(tmp_path: Path, monkeypatch: pytes
     hops = by_route(text, HOPS, "asgi")
     # Sync views run in a thread under ASGI: time and one more hand-off per request.
     assert offload["/sync/"] > 0
-    assert offload["/slow-sync/"] >= 4 * 0.02
+    assert offload["/slow-sync/"] >= 4 * 0.15
     assert hops["/sync/"] / 10 == hops["/async/"] / 8 + 1
     # The blocking async view held the loop; the sync one that slept did so in a thread.
     blocking = by_route(text, BLOCKING_SUM, "asgi")
     assert blocking["/blocking-async/"] >= 2 * 0.05
-    assert blocking["/slow-sync/"] < 0.02
+    # Compared with the time those requests spent in the thread (counting it would make it all
+    # of it), not with a 20 ms window four requests' loop work can exceed on a loaded machine.
+    assert blocking["/slow-sync/"] < offload["/slow-sync/"] / 2
     # Channels sessions, by URLRouter pattern.
     assert value(text, SESSIONS, route=ECHO, outcome="accepted") == 3
     assert value(text, SESSIONS, route=ROOM, outcome="accepted") == 3

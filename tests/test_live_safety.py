@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ import websockets
 
 from gatewatch import GatewatchWSGI
 from gatewatch.demo.servers import ServerProcess, free_port
-from gatewatch.live.snapshot_files import merged_snapshot, write_atomically
+from gatewatch.live.snapshot_files import WRITE_INTERVAL, merged_snapshot, write_atomically
 from gatewatch.live.state import LiveState, live_state_for
 from gatewatch.monitor import Monitor
 from tests.support.live_support import BEARER, TOKEN_ENV, idle_snapshot
@@ -78,14 +79,26 @@ def test_a_directory_removed_under_a_running_server_is_reported_once(tmp_path: P
     state = LiveState(monitor, snapshot_dir=str(directory))
     monitor.add_sink(state)
     monitor.finish(monitor.start("wsgi", "GET", "/"))
-    time.sleep(0.7)
-    assert state.snapshot_path is not None and Path(state.snapshot_path).exists()
+    # Polled with a generous deadline: a loaded machine can be late by more than a write period.
+    assert state.snapshot_path is not None
+    assert until(Path(state.snapshot_path).exists)
     for path in directory.iterdir():
         path.unlink()
     directory.rmdir()
-    time.sleep(1.8)
+    assert until(lambda: monitor.internal_errors >= 1)
+    # Reported once: the writer tries again every WRITE_INTERVAL and says nothing more.
+    time.sleep(3 * WRITE_INTERVAL)
     assert monitor.internal_errors == 1
     del state
+
+
+def until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_live_state_for_checks_the_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

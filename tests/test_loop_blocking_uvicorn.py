@@ -85,11 +85,16 @@ def test_one_blocking_request_under_uvicorn(tmp_path: Path) -> None:
     # The awaiting requests were in flight meanwhile: long, yet they barely held the loop.
     slow_mean = value(text, DURATION_SUM, route="/slow") / 21
     assert slow_mean >= 0.1
-    assert value(text, BLOCKING_SUM, route="/slow") / 21 < 0.005
+    # Under half of each one's duration (counting the awaits would be all of it): a loaded
+    # machine's preemption of their few loop steps stays far below, where 5 ms did not.
+    assert value(text, BLOCKING_SUM, route="/slow") / 21 < slow_mean / 2
     # The fast requests that arrived while the loop was held waited for it on the client's
     # side, before the app ran; on the server they were quick and never held the loop long.
     assert max(fast_latencies) >= 0.1
-    assert value(text, BLOCKING_SUM, route="/fast") / value(text, DURATION_COUNT, route="/fast") < 0.005
+    # On average a tenth of the 200 ms they waited behind, at most: charging them the held
+    # loop would be all of it; a fixed 5 ms was a window a loaded machine could miss.
+    fast_blocking = value(text, BLOCKING_SUM, route="/fast") / value(text, DURATION_COUNT, route="/fast")
+    assert fast_blocking < 0.2 / 10
     # Lag: the 20 ms probe came at least 150 ms late once.
     assert max(sample["lag"] for sample in state["loop_lag"]) >= 0.15
     # The stack read while it blocked names the function and the file.

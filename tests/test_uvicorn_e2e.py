@@ -196,7 +196,7 @@ def test_uvicorn_blocking_versus_awaiting(tmp_path: Path) -> None:
 
             before = scrape_until(server.base_url, warmed)
             assert client.get("/blocking?seconds=0.05").status_code == 200
-            assert client.get("/slow?seconds=0.05").status_code == 200
+            assert client.get("/slow?seconds=0.3").status_code == 200
 
         def settled(text: str) -> bool:
             counts = duration_counts(text, "asgi")
@@ -215,5 +215,7 @@ def test_uvicorn_blocking_versus_awaiting(tmp_path: Path) -> None:
     slow_duration = value(text, duration_sum, route="/slow") - value(before, duration_sum, route="/slow")
     slow_blocking = value(text, blocking_sum, route="/slow") - value(before, blocking_sum, route="/slow")
     # uvloop timers have millisecond granularity and may fire up to 1 ms early.
-    assert slow_duration >= 0.049
-    assert slow_blocking < 0.005
+    assert slow_duration >= 0.299
+    # Under half the awaited request (counting the await would be all of it): a loaded
+    # machine's preemption of a few loop steps stays far below, where 5 ms did not.
+    assert slow_blocking < slow_duration / 2

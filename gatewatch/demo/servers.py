@@ -148,7 +148,11 @@ class ServerProcess:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.command}")
             try:
-                with urllib.request.urlopen(url, timeout=1.0) as response:
+                # Connected, the probe waits for the answer as long as the start may take: a server
+                # that accepts before its worker has booted (gunicorn's arbiter) can take more than
+                # a second on a loaded machine, and a probe that gave up would be one more request
+                # and a client disconnect in what the server counts.
+                with urllib.request.urlopen(url, timeout=max(0.1, deadline - time.monotonic())) as response:
                     response.read()
                     return
             except urllib.error.HTTPError:
