@@ -195,13 +195,6 @@ class GatewatchASGI:
                     record.route = route_template(scope, root_path)
             except Exception as exc:  # noqa: BLE001
                 monitor.report_internal_error("asgi.route", exc)
-            cpu = record.cpu
-            if cpu is not None:
-                # Never more than the duration: the CPU and wall clocks tick apart (the
-                # monotonic one is slewed by NTP, thread CPU time is coarse on some systems).
-                held = (returned if record.end is None else record.end) - record.start
-                if cpu > held:
-                    record.cpu = held
             # Never raises: the request leaves in-flight and is counted, once, with the time
             # the application went on after its response ended.
             monitor.finish(record, returned)

@@ -72,14 +72,15 @@ def route_template(scope: Scope, root_path: str) -> str | None:
         # No Starlette router above it (a framework of its own): no tree to look in.
         return _unseen(route, scope, root_path)
     tree = _trees.get(id(router))
-    if tree is not None and tree.router is router:
-        entry = tree.entries.get(id(route))
-        if entry is not None and entry[0] is route:
-            found = entry[1]
-            if found is None or isinstance(found, str):
-                return found
-            return _choose(found, scope, root_path)
-    return _look_up(router, route, scope, root_path)
+    if tree is None or tree.router is not router:
+        if len(_trees) >= _MAX_TREES:
+            _trees.pop(next(iter(_trees)), None)
+        tree = _trees[id(router)] = _Tree(router)
+    pair = tree.entries.get(id(route))
+    found = pair[1] if pair is not None and pair[0] is route else _look_up(tree, route, scope, root_path)
+    if found is None or isinstance(found, str):
+        return found
+    return _choose(found, scope, root_path)
 
 
 def _fastapi_route(scope: Scope) -> Any:
@@ -92,26 +93,18 @@ def _fastapi_route(scope: Scope) -> Any:
     return getattr(context, "starlette_route", None) or getattr(context, "original_route", None)
 
 
-def _look_up(router: object, route: Any, scope: Scope, root_path: str) -> str | None:
+def _look_up(tree: _Tree, route: Any, scope: Scope, root_path: str) -> _Entry:
     """The slow path, once per route object: walk the tree and keep what it found."""
-    tree = _trees.get(id(router))
-    if tree is None or tree.router is not router:
-        if len(_trees) >= _MAX_TREES:
-            _trees.pop(next(iter(_trees)), None)
-        tree = _trees[id(router)] = _Tree(router)
-    for key, (node, entry) in _walk(router).items():
+    for key, (node, entry) in _walk(tree.router).items():
         if len(tree.entries) < _MAX_ROUTES:
             tree.entries[key] = (node, entry)
-    entry_pair = tree.entries.get(id(route))
-    if entry_pair is not None and entry_pair[0] is route:
-        entry = entry_pair[1]
-    else:
-        entry = _unseen(route, scope, root_path)
-        if len(tree.entries) < _MAX_ROUTES:
-            tree.entries[id(route)] = (route, entry)
-    if entry is None or isinstance(entry, str):
-        return entry
-    return _choose(entry, scope, root_path)
+    pair = tree.entries.get(id(route))
+    if pair is not None and pair[0] is route:
+        return pair[1]
+    entry = _unseen(route, scope, root_path)
+    if len(tree.entries) < _MAX_ROUTES:
+        tree.entries[id(route)] = (route, entry)
+    return entry
 
 
 def _unseen(route: Any, scope: Scope, root_path: str) -> str | None:

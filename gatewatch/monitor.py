@@ -218,10 +218,17 @@ class Monitor:
             return
         record.finished = True
         try:
-            if record.end is None:
-                record.end = perf_counter()
+            end = record.end
+            if end is None:
+                end = record.end = perf_counter()
+            cpu = record.cpu
+            if cpu is not None and cpu > end - record.start:
+                # Never more than the duration, on every path: the CPU and wall clocks tick
+                # apart (the monotonic one is slewed by NTP, thread CPU time is coarse on some
+                # systems), so over a short request the CPU reading can pass the wall one.
+                record.cpu = end - record.start
             if returned is not None and record.response_complete:
-                record.after_response = max(returned - record.end, 0.0)
+                record.after_response = max(returned - end, 0.0)
                 if exception is not None:
                     record.after_exception_label = self.exception_types.label(exception_name(exception))
             route = record.route

@@ -125,7 +125,7 @@ class CpuStepTimer(StepTimer):
             # The CPU clock is read inside the step's wall interval. Once the response has
             # ended (gatewatch.asgi_exchange read the clock then), the request's CPU time
             # stops there, as its duration does: the steps after it add none. The total is
-            # clamped to the duration once, when the request ends (gatewatch.asgi).
+            # clamped to the duration once, when the request ends (Monitor.finish).
             cpu_stopped = record.cpu_end
             if cpu_stopped is None:
                 cpu_stopped = thread_time()

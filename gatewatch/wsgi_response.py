@@ -65,14 +65,12 @@ class RequestEnd:
             cpu_stopped = thread_time() if self._cpu_started is not None else 0.0
             record.end = end = perf_counter()
             # Under WSGI the worker is held for the whole request.
-            record.blocking = record.longest_step = held = end - record.start
+            record.blocking = record.longest_step = end - record.start
             if self._cpu_started is None or not cpu or get_ident() != self._thread:
                 record.cpu = None
             else:
-                # Never more than the request held its thread: the two clocks tick apart (the
-                # monotonic one is slewed by NTP, and thread CPU time is coarse on some
-                # systems), so over a short request the CPU reading can pass the wall one.
-                record.cpu = min(cpu_stopped - self._cpu_started, held)
+                # Clamped to the duration by Monitor.finish.
+                record.cpu = cpu_stopped - self._cpu_started
             if record.route is None:
                 record.route = werkzeug_route(self._environ)
         except Exception as exc:  # noqa: BLE001

@@ -335,8 +335,5 @@ def _finish(monitor: Monitor, record: RequestRecord, *, holds_worker: bool) -> N
 
 def _note_cpu(record: RequestRecord, cpu_started: float | None) -> None:
     """The CPU time since ``cpu_started`` (None: not sampled), read before the wall clock stops
-    (at the close) and never more than the wall time so far (see gatewatch.wsgi_response)."""
-    if cpu_started is None:
-        record.cpu = None
-    else:
-        record.cpu = min(thread_time() - cpu_started, perf_counter() - record.start)
+    (at the close); Monitor.finish clamps it to the duration."""
+    record.cpu = None if cpu_started is None else thread_time() - cpu_started
