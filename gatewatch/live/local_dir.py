@@ -45,6 +45,7 @@ from gatewatch.live.snapshot_files import (
     STALE_AFTER,
     mark_read,
     merged_snapshot,
+    others_can_write,
 )
 
 __all__ = [
@@ -236,7 +237,7 @@ def read_dir(path: str) -> LiveView:
         raise ValueError(f"{path}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise ValueError(f"{path} is not a directory")
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if others_can_write(info):
         raise ValueError(
             f"{path} can be written by other users (mode {stat.S_IMODE(info.st_mode):o}, owner uid "
             f"{info.st_uid}); its snapshots could be forged"
