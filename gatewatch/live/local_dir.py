@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
 import os
 import shutil
 import stat
@@ -137,13 +136,9 @@ def workers_local_dir(shared: str) -> str | None:
     parent = os.path.dirname(os.path.realpath(shared))
     if any(parent == os.path.realpath(root) for root in local_roots()):
         return None
-    from gatewatch.multiprocess_dir import gunicorn_process
+    from gatewatch.multiprocess_dir import gunicorn_process, started_by_a_master
 
-    gunicorn = gunicorn_process()
-    worker = multiprocessing.parent_process() is not None or (
-        gunicorn is not None and gunicorn.worker_age is not None
-    )
-    return own_server_dir(os.getppid() if worker else None)
+    return own_server_dir(os.getppid() if started_by_a_master(gunicorn_process()) else None)
 
 
 def shared_root() -> str | None:
