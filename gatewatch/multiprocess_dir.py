@@ -213,11 +213,8 @@ def warn_stale_files(directory: str) -> list[str]:
     last_write: dict[int, float] = {}
     for _, pid, written in ended:
         last_write[pid] = max(written, last_write.get(pid, written))
-    # One worker of several its master started (gunicorn's arbiter; uvicorn, hypercorn and
-    # granian start theirs with multiprocessing): the server started with the master. The
-    # arbiter itself (--preload) is the server.
-    in_gunicorn_worker = server is not None and server.worker_age is not None
-    worker = in_gunicorn_worker or multiprocessing.parent_process() is not None
+    # One worker of several its master started: the server started with the master.
+    worker = started_by_a_master(server)
     started = process_started(os.getppid() if worker else os.getpid())
     earlier, siblings, unknown = [], [], []
     for pid, written in sorted(last_write.items()):
@@ -268,6 +265,15 @@ class GunicornProcess:
     workers: int
     # This worker's spawn number (the first workers are 1..workers); None in the arbiter.
     worker_age: int | None
+
+
+def started_by_a_master(gunicorn: GunicornProcess | None) -> bool:
+    """Whether this process is a worker its server's master started (gunicorn's arbiter forks
+    them; uvicorn, hypercorn and granian start theirs with multiprocessing), ``gunicorn`` being
+    :func:`gunicorn_process`'s answer. The arbiter itself (``--preload``) is the server."""
+    return (gunicorn is not None and gunicorn.worker_age is not None) or (
+        multiprocessing.parent_process() is not None
+    )
 
 
 def gunicorn_process() -> GunicornProcess | None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
 import os
 import shutil
 import stat
@@ -45,6 +44,7 @@ from gatewatch.live.snapshot_files import (
     STALE_AFTER,
     mark_read,
     merged_snapshot,
+    others_can_write,
 )
 
 __all__ = [
@@ -136,13 +136,9 @@ def workers_local_dir(shared: str) -> str | None:
     parent = os.path.dirname(os.path.realpath(shared))
     if any(parent == os.path.realpath(root) for root in local_roots()):
         return None
-    from gatewatch.multiprocess_dir import gunicorn_process
+    from gatewatch.multiprocess_dir import gunicorn_process, started_by_a_master
 
-    gunicorn = gunicorn_process()
-    worker = multiprocessing.parent_process() is not None or (
-        gunicorn is not None and gunicorn.worker_age is not None
-    )
-    return own_server_dir(os.getppid() if worker else None)
+    return own_server_dir(os.getppid() if started_by_a_master(gunicorn_process()) else None)
 
 
 def shared_root() -> str | None:
@@ -236,7 +232,7 @@ def read_dir(path: str) -> LiveView:
         raise ValueError(f"{path}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise ValueError(f"{path} is not a directory")
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if others_can_write(info):
         raise ValueError(
             f"{path} can be written by other users (mode {stat.S_IMODE(info.st_mode):o}, owner uid "
             f"{info.st_uid}); its snapshots could be forged"

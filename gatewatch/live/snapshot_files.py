@@ -60,6 +60,12 @@ def snapshot_dir() -> str | None:
     return None
 
 
+def others_can_write(info: os.stat_result) -> bool:
+    """Whether a directory with this stat is not this user's alone to write: another user could
+    add or replace snapshots in it (forge the live view)."""
+    return info.st_uid != os.getuid() or bool(info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
 # A snapshot is a few kilobytes; anything far larger is not one of ours.
 MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
 
@@ -79,7 +85,7 @@ def check_snapshot_dir(directory: str) -> None:
         raise ValueError(f"{setting}={directory!r} is not a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ValueError(f"{setting}={directory!r} is not writable by this user (uid {os.getuid()})")
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if others_can_write(info):
         raise ValueError(
             f"{setting}={directory!r} can be written by other users (mode "
             f"{stat.S_IMODE(info.st_mode):o}, owner uid {info.st_uid}); they could forge the live "

@@ -27,7 +27,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch._processes import PREDATES_MARGIN, Process, process, process_started
+from gatewatch._processes import Process, process
 
 # prometheus-client names a gauge's file gauge_<mode>_<pid>.db; the live modes start "live".
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
@@ -115,13 +115,11 @@ def forget_predecessor(directory: str) -> list[str]:
     with this one's pid, which prometheus-client would otherwise open and carry on from (this
     worker would start with the dead one's requests in flight). Returns the names removed."""
     pid = os.getpid()
-    started = process_started(pid)
-    if started is None:
-        return []
+    this = process(pid)
     removed = []
     for path in glob.glob(os.path.join(glob.escape(directory), f"gauge_live*_{pid}.db")):
         with contextlib.suppress(OSError):
-            if os.stat(path).st_mtime < started - PREDATES_MARGIN:
+            if this.wrote(os.stat(path).st_mtime) == "replaced":
                 os.unlink(path)
                 removed.append(os.path.basename(path))
     return sorted(removed)
