@@ -43,8 +43,9 @@ MAX_CLOSE_CODES = 64
 
 # Instruments recorded whenever metrics are (the other histograms follow histograms=).
 _EXPORTED_ALWAYS = frozenset(
-    {"http.server.active_requests", "http.server.request.body.size", "http.server.response.body.size"}
+    c.metric(key).otel_name for key in ("in_flight", "request_bytes", "response_bytes")
 )
+_DURATION_NAME = c.metric("duration").otel_name
 
 ExemplarHook = Callable[[RequestRecord, str, str], None]
 # A context without a span: the SDK's trace-based exemplar filter then offers nothing.
@@ -180,7 +181,7 @@ class OtelSink(Sink):
         provider records none; ``histograms=`` may leave the duration out)."""
         if not self._metrics:
             return False
-        if name == "http.server.request.duration":
+        if name == _DURATION_NAME:
             return self._duration is not None
         return name in _EXPORTED_ALWAYS
 
