@@ -10,7 +10,7 @@ a checkout with the ``dev`` extra installed, after a change::
     python grafana/generate.py          # rewrite the files
     python grafana/generate.py --check  # exit 1 when a file differs from what it would write
 
-``tests/test_grafana_dashboards.py`` fails when the committed files and the generator differ.
+``tests/grafana/test_grafana_dashboards.py`` fails when the committed files and the generator differ.
 """
 
 from __future__ import annotations
