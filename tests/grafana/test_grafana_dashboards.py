@@ -63,7 +63,7 @@ def test_the_files_are_what_the_generator_writes() -> None:
 QUERY_SOURCES = (
     *sorted(GRAFANA.rglob("*.py")),
     ROOT / "gatewatch" / "queries.py",
-    *sorted((ROOT / "dashboard" / "gatewatch_dashboard").glob("*.py")),
+    *sorted((ROOT / "dashboard" / "gatewatch_dashboard").rglob("*.py")),
 )
 
 
