@@ -25,6 +25,7 @@ from prometheus_client.samples import Sample
 from gatewatch.export.live.local_dir import mark_read, read_dir
 from gatewatch.export.live.schema import parse_live_view
 from gatewatch.export.prometheus.scrape_summary import histogram, histogram_quantile, parse, route_summaries
+from gatewatch.queries import fleet, series
 from gatewatch_dashboard.live_reading import live_reading
 from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, ratio
 
@@ -177,16 +178,16 @@ class RecordedSource:
 
 # -- a /metrics page -------------------------------------------------------------------------
 
-_DURATION = "gatewatch_http_request_duration_seconds"
-_BLOCKING = "gatewatch_http_request_blocking_seconds"
-_AFTER = "gatewatch_http_request_after_response_seconds"
-_CONCURRENCY = "gatewatch_http_concurrency_at_arrival"
-_QUEUE = "gatewatch_http_request_queue_seconds"
-_LAG = "gatewatch_event_loop_lag_seconds"
-_IN_FLIGHT = "gatewatch_http_requests_in_flight"
-_BUSY = "gatewatch_wsgi_workers_busy"
-_CAPACITY = "gatewatch_wsgi_workers_capacity"
-_SATURATED = "gatewatch_wsgi_saturated_requests_total"
+_DURATION = series("duration")
+_BLOCKING = series("blocking")
+_AFTER = series("after_response")
+_CONCURRENCY = series("concurrency")
+_QUEUE = series("queue")
+_LAG = series("loop_lag")
+_IN_FLIGHT = series("in_flight")
+_BUSY = series("workers_busy")
+_CAPACITY = series("workers_capacity")
+_SATURATED = series("saturated")
 
 Buckets = tuple[tuple[float, float], ...]
 
@@ -335,30 +336,8 @@ def _metrics_workers(source: str, samples: Iterable[Sample]) -> tuple[WorkerRow,
 # -- a Prometheus server -----------------------------------------------------------------------
 
 WINDOW = "1m"
-
-
-def _rate(name: str, by: str = "interface") -> str:
-    return f"sum by ({by}) (rate({name}[{WINDOW}]))"
-
-
-QUERIES: dict[str, str] = {
-    "rate": _rate(_DURATION + "_count"),
-    "p50": f"histogram_quantile(0.5, {_rate(_DURATION + '_bucket', 'interface, le')})",
-    "p95": f"histogram_quantile(0.95, {_rate(_DURATION + '_bucket', 'interface, le')})",
-    "p99": f"histogram_quantile(0.99, {_rate(_DURATION + '_bucket', 'interface, le')})",
-    "errors": f'sum by (interface) (rate({_DURATION}_count{{status=~"5.."}}[{WINDOW}])) / '
-    + _rate(_DURATION + "_count"),
-    "in_flight": f"sum by (interface) ({_IN_FLIGHT})",
-    "concurrency": f"{_rate(_CONCURRENCY + '_sum')} / {_rate(_CONCURRENCY + '_count')}",
-    "blocking": f"{_rate(_BLOCKING + '_sum')} / {_rate(_DURATION + '_sum')}",
-    "after": f"{_rate(_AFTER + '_sum')} / {_rate(_AFTER + '_count')}",
-    "queue": f"{_rate(_QUEUE + '_sum')} / {_rate(_QUEUE + '_count')}",
-    "instances": f"count by (interface) (count by (interface, instance) ({_IN_FLIGHT}))",
-    "lag_p99": "label_replace(histogram_quantile(0.99, "
-    f'sum by (le) (rate({_LAG}_bucket[{WINDOW}]))), "interface", "asgi", "", "")',
-    "busy": f'label_replace(sum({_BUSY}), "interface", "wsgi", "", "")',
-    "capacity": f'label_replace(sum({_CAPACITY}), "interface", "wsgi", "", "")',
-}
+# The fleet's Overview, one PromQL query a column, shared with the Grafana boards and rules.
+QUERIES: dict[str, str] = fleet(WINDOW)
 
 
 def _number(value: object) -> float | None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from gatewatch_dashboard.sources import QUERIES, WINDOW
 
+from gatewatch.queries import fleet, server_error_ratio
 from tests.support.grafana import (
     DASHBOARDS,
     GRAFANA,
+    RULE_FILES,
     board_queries,
     catalogue_spec,
     dashboards,
@@ -22,8 +26,10 @@ from tests.support.grafana import (
     panels,
     recording_names,
     rule_queries,
+    variable_query,
     variables_used,
 )
+from tests.support.traffic import ROOT
 
 BOARDS = dashboards()
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -41,11 +47,48 @@ def test_the_four_boards_are_there() -> None:
     assert len({board["uid"] for board in BOARDS.values()}) == len(BOARDS)
 
 
-def test_the_json_is_what_the_generator_writes() -> None:
+def test_the_files_are_what_the_generator_writes() -> None:
+    """The boards' JSON and the rule files are written by grafana/generate.py from the board
+    modules, the rule modules and gatewatch/queries.py; edited by hand, they would drift."""
     rendered = load_generator().render()
-    assert sorted(rendered) == sorted(path.name for path in DASHBOARDS.glob("*.json"))
+    written = [f"dashboards/{path.name}" for path in DASHBOARDS.glob("*.json")]
+    written += [path.relative_to(GRAFANA).as_posix() for path in RULE_FILES]
+    assert sorted(rendered) == sorted(written)
     for name, text in rendered.items():
-        assert (DASHBOARDS / name).read_text() == text, f"{name} is stale: run python grafana/generate.py"
+        assert (GRAFANA / name).read_text() == text, f"{name} is stale: run python grafana/generate.py"
+
+
+# Where PromQL and metric names are written: they may name a metric only through the catalogue
+# (gatewatch.queries.series and friends), never as a literal.
+QUERY_SOURCES = (
+    *sorted(GRAFANA.rglob("*.py")),
+    ROOT / "gatewatch" / "queries.py",
+    *sorted((ROOT / "dashboard" / "gatewatch_dashboard").rglob("*.py")),
+)
+
+
+def test_no_metric_name_is_written_outside_the_catalogue() -> None:
+    assert len(QUERY_SOURCES) > 10
+    literals = [
+        (path.relative_to(ROOT).as_posix(), name)
+        for path in QUERY_SOURCES
+        for name in re.findall(r"\bgatewatch_\w+", path.read_text())
+        if name != "gatewatch_dashboard"  # the dashboard's package
+    ]
+    assert not literals, literals
+
+
+def test_the_dashboard_queries_the_fleet_with_the_shared_queries() -> None:
+    assert fleet(WINDOW) == QUERIES
+    assert set(QUERIES) >= {"rate", "p99", "errors", "blocking", "busy", "capacity"}
+    assert QUERIES["errors"] == server_error_ratio("interface", window=WINDOW)
+    unknown = [
+        (key, name)
+        for key, expr in QUERIES.items()
+        for name in metric_names(expr)
+        if catalogue_spec(name) is None
+    ]
+    assert not unknown, unknown
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -95,8 +138,7 @@ def test_variables_are_defined_and_none_is_hard_coded(name: str) -> None:
         variable = variables[key]
         assert variable["type"] == "query"
         assert variable["datasource"] == DATASOURCE
-        assert variable["definition"].startswith("label_values(")
-        assert variable["query"]["query"] == variable["definition"]
+        assert variable_query(variable).startswith("label_values(")
     # Every $var anywhere in the board (expressions, links, titles) is one of its variables.
     used = variables_used(json.dumps(board))
     assert used <= set(variables), f"undefined variables: {sorted(used - set(variables))}"
@@ -141,7 +183,7 @@ def test_boards_and_rules_use_only_catalogue_names() -> None:
     exprs += [(q.where, q.expr) for q in rule_queries()]
     for board in BOARDS.values():
         for variable in board["templating"]["list"][1:]:
-            selector, label = label_values_query(variable["definition"])
+            selector, label = label_values_query(variable_query(variable))
             exprs.append((f"variable {variable['name']}", f"count by ({label}) ({selector})"))
     unknown = [
         (where, name)

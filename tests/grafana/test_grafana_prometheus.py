@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.queries import fleet
 from tests.support.grafana import (
     RULE_FILES,
     Query,
@@ -36,6 +37,7 @@ from tests.support.grafana import (
     label_values_query,
     rules,
     substitute,
+    variable_query,
     without_threshold,
 )
 from tests.support.grafana_traffic import http_mix, websocket_sessions, wsgi_burst
@@ -217,6 +219,8 @@ def _all_queries() -> list[Query]:
             # it compares must exist (each operand of its `and`, the comparison taken off).
             for index, part in enumerate(without_threshold(rule["expr"])):
                 queries.append(Query(f"alert {rule['alert']} operand {index}", part))
+    # gatewatch top --prometheus: the dashboard's fleet Overview.
+    queries += [Query(f"dashboard fleet query {key}", expr) for key, expr in fleet().items()]
     return queries
 
 
@@ -262,7 +266,7 @@ def test_every_panel_and_rule_returns_data(
     # Every board variable lists values.
     for name, board in dashboards().items():
         for variable in board["templating"]["list"][1:]:
-            selector, label = label_values_query(variable["definition"])
+            selector, label = label_values_query(variable_query(variable))
             answer = _api(base, f"label/{label}/values", [("match[]", substitute(selector))])
             if answer.get("status") != "success" or not answer["data"]:
                 empty.append(f"{name}: variable {variable['name']}: {answer}")

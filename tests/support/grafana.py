@@ -6,10 +6,9 @@ the catalogue check of every name, and the run of every expression on a real Pro
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,14 +64,15 @@ class Query:
 
 
 def load_generator() -> ModuleType:
-    """``grafana/generate.py``, which writes the dashboard JSON, imported from its path."""
-    spec = importlib.util.spec_from_file_location("gatewatch_grafana_generate", GRAFANA / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is built.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``grafana/generate.py``, which writes the dashboard JSON and the rule files (the checkout's
+    ``grafana`` package: the tests run from the repository root)."""
+    return importlib.import_module("grafana.generate")
+
+
+def variable_query(variable: Mapping[str, Any]) -> str:
+    """A board variable's ``label_values(...)`` query."""
+    query: str = variable["query"]["query"]
+    return query
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
