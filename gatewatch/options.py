@@ -31,10 +31,9 @@ from typing import Any, Final, TypedDict
 
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch import _option_checks as checks
 from gatewatch._histogram import HistogramChoice, histogram_choice
-from gatewatch._labels import check_max_routes
 from gatewatch._option_spec import Declared, OptionError, OptionTypeError, declared, option
-from gatewatch._request_queue import check_header
 
 __all__ = [
     "DEFAULT",
@@ -64,74 +63,6 @@ DEFAULT: Final = Default.DEFAULT
 WSGI_QUEUE_HEADER: Final = "X-Request-Start"
 
 
-# -- the checks of single values (each raises naming the option it is given) ----------------
-
-
-def _path(name: str, path: str | None) -> None:
-    if path is not None and not path.startswith("/"):
-        raise ValueError(f"{name} must start with '/', got {path!r}")
-
-
-def _routes(name: str, max_routes: int) -> None:
-    check_max_routes(max_routes)
-
-
-def _token(name: str, token: str | None) -> None:
-    # It travels as "Authorization: Bearer <token>": anything a header would mangle could
-    # never match, and the endpoint would refuse everyone without saying why.
-    if token is not None and (not token or not token.isascii() or not token.isprintable() or " " in token):
-        raise ValueError(f"{name} must be a non-empty string of printable ASCII without spaces")
-
-
-def _seconds(name: str, seconds: float | None) -> None:
-    if seconds is not None and not 0.001 <= seconds <= 60:
-        raise ValueError(f"{name} must be between 0.001 and 60 seconds, got {seconds!r}")
-
-
-def _header(name: str, header: str | Default | None) -> None:
-    if isinstance(header, str):
-        check_header(name, header)
-
-
-def _threads(name: str, threads: int | None) -> None:
-    if threads is not None and not 1 <= threads <= 100_000:
-        raise ValueError(f"{name} must be between 1 and 100000, got {threads!r}")
-
-
-def _paths(name: str, paths: tuple[str, ...]) -> None:
-    for path in paths:
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"{name} entries must start with '/', got {path!r}")
-
-
-def _provider(method: str, what: str) -> Any:
-    def check(name: str, provider: Any) -> None:
-        if provider is not None and not callable(getattr(provider, method, None)):
-            raise TypeError(f"{name} must be {what} or None, got {type(provider).__name__}")
-
-    return check
-
-
-# -- turning what a user passes into what the frozen, hashable dataclass holds ---------------
-
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, Iterable) and not isinstance(value, str | bytes) else value
-
-
-def _to_frozenset(value: Any) -> Any:
-    return frozenset(value) if isinstance(value, Iterable) and not isinstance(value, str | bytes) else value
-
-
-def _to_buckets(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    try:
-        return tuple(sorted((str(key), tuple(float(b) for b in bounds)) for key, bounds in value.items()))
-    except (TypeError, ValueError):
-        raise OptionTypeError("buckets must map histogram names to sequences of numbers") from None
-
-
 # -- the declaration ---------------------------------------------------------------------
 
 _OTEL_ONLY = "; only with `otel`"
@@ -148,12 +79,12 @@ class Options:
     )
     max_routes: int = option(
         500,
-        check=_routes,
+        check=checks.routes,
         doc="distinct route labels before newcomers are `<other>`; the whole server's in multiprocess mode",
     )
     metrics_path: str | None = option(
         None,
-        check=_path,
+        check=checks.path,
         default_doc='`None` (Django\'s middleware: `"/metrics"`)',
         doc="path answered with the Prometheus exposition (not recorded); found under a root path too",
     )
@@ -164,12 +95,12 @@ class Options:
     )
     live_path: str | None = option(
         "/_gatewatch/live.json",
-        check=_path,
+        check=checks.path,
         doc="path answered with the live view (not recorded); `None` turns it off",
     )
     live_token: str | None = option(
         None,
-        check=_token,
+        check=checks.token,
         secret=True,
         doc="the HTTP live view answers only `Authorization: Bearer <token>`, loopback included; "
         "without it, nobody over HTTP (403): local users read the owner-only snapshot directory "
@@ -177,13 +108,13 @@ class Options:
     )
     loop_lag_interval: float | None = option(
         0.1,
-        check=_seconds,
+        check=checks.seconds,
         expects="a number of seconds or None",
         doc="seconds between event-loop lag samples; `None` turns the probe off",
     )
     block_threshold: float | None = option(
         0.05,
-        check=_seconds,
+        check=checks.seconds,
         expects="a number of seconds or None",
         doc="a synchronous step longer than this (seconds) is a loop block, with its stack; "
         "`None` turns the watchdog off",
@@ -193,27 +124,28 @@ class Options:
     # every request's headers.
     queue_time_header: str | Default | None = option(
         DEFAULT,
-        check=_header,
+        check=checks.header,
         expects="a header name or None",
         default_doc="`X-Request-Start` under WSGI, `None` under ASGI",
         doc="header a proxy stamps with the time it forwarded the request",
     )
     worker_threads: int | None = option(
         None,
-        check=_threads,
+        check=checks.threads,
         doc="requests the process serves at once, when the server does not tell",
     )
     exclude_paths: tuple[str, ...] = option(
         (),
-        check=_paths,
-        convert=_to_tuple,
+        check=checks.paths,
+        convert=checks.to_tuple,
         expects="a sequence of paths",
         default_doc="none",
         doc="paths served untouched and never recorded; an entry ending in `*` is a prefix",
     )
     histograms: frozenset[str] | None = option(
         None,
-        convert=_to_frozenset,
+        check=checks.histograms,
+        convert=checks.to_frozenset,
         expects="a set of histogram names or None",
         default_doc="all",
         doc="histogram families to export, by catalogue key ([metrics.md](metrics.md))",
@@ -221,7 +153,8 @@ class Options:
     buckets: tuple[tuple[str, tuple[float, ...]], ...] = option(
         (),
         environment=False,
-        convert=_to_buckets,
+        check=checks.buckets,
+        convert=checks.to_buckets,
         expects="a mapping of histogram name to boundaries",
         default_doc="the catalogue's",
         doc="bucket boundaries per histogram family, by catalogue key",
@@ -234,7 +167,7 @@ class Options:
     tracer_provider: Any = option(
         None,
         environment=False,
-        check=_provider("get_tracer", "an OpenTelemetry TracerProvider"),
+        check=checks.provider("get_tracer", "an OpenTelemetry TracerProvider"),
         expects="an OpenTelemetry TracerProvider or None",
         default_doc="`None` (the global one)",
         doc="an OpenTelemetry `TracerProvider` for the spans" + _OTEL_ONLY,
@@ -242,7 +175,7 @@ class Options:
     meter_provider: Any = option(
         None,
         environment=False,
-        check=_provider("get_meter", "an OpenTelemetry MeterProvider"),
+        check=checks.provider("get_meter", "an OpenTelemetry MeterProvider"),
         expects="an OpenTelemetry MeterProvider or None",
         default_doc="`None` (the global one)",
         doc="an OpenTelemetry `MeterProvider` for the metrics" + _OTEL_ONLY,
@@ -259,6 +192,7 @@ class Options:
     def __post_init__(self) -> None:
         for each in _DECLARED:
             value = getattr(self, each.name)
+            # Normalised first: a list of paths is checked as the tuple it becomes.
             normalised = each.normalise(value)
             if normalised is not value:
                 object.__setattr__(self, each.name, normalised)
@@ -268,14 +202,6 @@ class Options:
             raise OptionError(f"live_path must differ from metrics_path, both are {self.live_path!r}")
         if self.live_token is not None and self.live_path is None:
             raise OptionError("live_token has no effect without live_path")
-        try:
-            self.histogram_choice()
-        except OptionError:
-            raise
-        except TypeError as exc:
-            raise OptionTypeError(str(exc)) from None
-        except ValueError as exc:
-            raise OptionError(str(exc)) from None
 
     def check_otel(self) -> None:
         """``ValueError`` for an OpenTelemetry option given without ``otel`` (checked on the
