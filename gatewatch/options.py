@@ -70,6 +70,9 @@ _OTEL_ONLY = "; only with `otel`"
 
 @dataclass(frozen=True)
 class Options:
+    """The options in effect: one field per option, declared with :func:`option` (its doc,
+    whether ``GATEWATCH_<NAME>`` may set it, its check); validated once, at construction."""
+
     registry: CollectorRegistry | None = option(
         None,
         environment=False,
@@ -278,7 +281,7 @@ KEYWORDS: Final[dict[str, frozenset[str]]] = {
 
 
 def option_keywords(owner: str, interface: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` (a middleware's ``**options``) when each is an option of ``interface``;
+    """``given`` (a middleware's ``**given``) when each is an option of ``interface``;
     ``TypeError`` as Python's own for an unexpected keyword, saying what it might be."""
     accepted = KEYWORDS[interface]
     for name in given:

@@ -306,7 +306,9 @@ def test_a_bad_value_is_one_value_error_line_naming_the_option(name: str) -> Non
 
 def test_the_django_settings_set_each_option() -> None:
     pytest.importorskip("django")
-    from gatewatch.integrations.django.options import read_settings
+    from gatewatch.integrations.django.options import _IDS, read_settings
+
+    assert set(_IDS) <= {name.upper() for name in GOOD}  # the checks' ids name real keys
 
     for name, (given, held) in GOOD.items():
         values, problems = read_settings({name.upper(): given})
