@@ -1,4 +1,5 @@
-"""Every option of gatewatch in one frozen dataclass, validated once, each default written once.
+"""Every option of gatewatch, declared once: a field of :class:`Options` carrying its type,
+default, doc line and check (see :mod:`gatewatch._option_spec` for what derives from it).
 
 An option's value comes from, in this order (the first that sets it wins):
 
@@ -10,25 +11,46 @@ An option's value comes from, in this order (the first that sets it wins):
    set is an error at start-up, naming both);
 4. the default below.
 
-A bad value raises ``TypeError`` / ``ValueError`` naming the option (or the variable, or the
-setting) when the middleware is built, never per request.
+A bad value raises :class:`OptionError` (a ``ValueError``; a ``TypeError`` too for a value of
+the wrong type) naming the option, the variable or the setting, and the value, when the
+middleware is built, never per request.
+
+The middlewares' keywords are typed by :class:`ASGIKeywords` / :class:`WSGIKeywords`, so a
+type checker checks the code that builds them; the tests prove their keys are exactly these
+fields and their types these fields' types (or what a field's ``convert`` turns into one).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import enum
-import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypedDict
 
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch import _option_checks as checks
 from gatewatch._histogram import HistogramChoice, histogram_choice
-from gatewatch._labels import check_max_routes
-from gatewatch._request_queue import check_header
+from gatewatch._option_spec import Declared, OptionError, OptionTypeError, declared, option
+
+__all__ = [
+    "DEFAULT",
+    "ENVIRONMENT",
+    "ASGIKeywords",
+    "Declared",
+    "Default",
+    "OptionError",
+    "OptionTypeError",
+    "Options",
+    "WSGIKeywords",
+    "declared_options",
+    "from_environment",
+    "layered",
+    "normalise",
+    "option_keywords",
+]
 
 
 class Default(enum.Enum):
@@ -41,85 +63,148 @@ DEFAULT: Final = Default.DEFAULT
 WSGI_QUEUE_HEADER: Final = "X-Request-Start"
 
 
+# -- the declaration ---------------------------------------------------------------------
+
+_OTEL_ONLY = "; only with `otel`"
+
+
 @dataclass(frozen=True)
 class Options:
-    # The prometheus-client registry to export into (None: the global REGISTRY).
-    registry: CollectorRegistry | None = None
-    # At most this many distinct route labels; later newcomers are "<other>".
-    max_routes: int = 500
-    # gatewatch answers this path with the Prometheus exposition (None: it does not).
-    metrics_path: str | None = None
-    # Thread CPU time per request.
-    cpu_time: bool = True
-    # gatewatch answers this path with the live view (None: it does not).
-    live_path: str | None = "/_gatewatch/live.json"
-    # The HTTP live view answers only "Authorization: Bearer <token>" (None: it answers nobody;
-    # local users read the owner-only snapshot directory with `gatewatch top`).
-    live_token: str | None = None
-    # How often the event-loop lag is sampled, seconds (None: no probe). ASGI.
-    loop_lag_interval: float | None = 0.1
-    # A synchronous step holding the loop longer than this is a loop block (None: no watchdog). ASGI.
-    block_threshold: float | None = 0.05
-    # Hand-offs to threads (asgiref, anyio) per request.
-    track_offload: bool = True
-    # The header a proxy stamps with the time it forwarded the request. DEFAULT: X-Request-Start
-    # under WSGI; none under ASGI, where reading it means scanning every request's headers.
-    queue_time_header: str | Default | None = DEFAULT
-    # How many requests this WSGI process serves at once, when the server does not tell.
-    worker_threads: int | None = None
-    # Paths served untouched and never recorded: exact, or a prefix ending in "*".
-    exclude_paths: tuple[str, ...] = ()
-    # Histogram families to export, by catalogue key (None: all of them).
-    histograms: frozenset[str] | None = None
-    # Bucket boundaries per histogram family, by catalogue key (the others keep the catalogue's).
-    buckets: tuple[tuple[str, tuple[float, ...]], ...] = field(default=())
-    # OpenTelemetry: one SERVER span per request (and per WebSocket session) and the catalogue's
-    # metrics, through the providers below (None: the global ones). Needs the `otel` extra.
-    otel: bool = False
-    # An opentelemetry TracerProvider / MeterProvider to use instead of the global one.
-    tracer_provider: Any = None
-    meter_provider: Any = None
-    # Put the query string in the span's url.query (it may carry secrets: off by default).
-    otel_url_query: bool = False
-    # Put the raw path in the span's url.path: the span name and http.route are the route
-    # template either way; a path may carry personal data (ids, e-mail addresses), so it is off.
-    otel_url_path: bool = False
+    """The options in effect: one field per option, declared with :func:`option` (its doc,
+    whether ``GATEWATCH_<NAME>`` may set it, its check); validated once, at construction."""
+
+    registry: CollectorRegistry | None = option(
+        None,
+        environment=False,
+        expects="a prometheus_client CollectorRegistry or None",
+        default_doc="`None` (the global `REGISTRY`)",
+        doc="prometheus-client registry to export into; middlewares on one registry share one collector",
+    )
+    max_routes: int = option(
+        500,
+        check=checks.routes,
+        doc="distinct route labels before newcomers are `<other>`; the whole server's in multiprocess mode",
+    )
+    metrics_path: str | None = option(
+        None,
+        check=checks.path,
+        default_doc='`None` (Django\'s middleware: `"/metrics"`)',
+        doc="path answered with the Prometheus exposition (not recorded); found under a root path too",
+    )
+    cpu_time: bool = option(
+        True,
+        doc="thread CPU time (`time.thread_time()`) up to the end of the response, "
+        "measured on each request with probability 1/8",
+    )
+    live_path: str | None = option(
+        "/_gatewatch/live.json",
+        check=checks.path,
+        doc="path answered with the live view (not recorded); `None` turns it off",
+    )
+    live_token: str | None = option(
+        None,
+        check=checks.token,
+        secret=True,
+        doc="the HTTP live view answers only `Authorization: Bearer <token>`, loopback included; "
+        "without it, nobody over HTTP (403): local users read the owner-only snapshot directory "
+        "with `gatewatch top`",
+    )
+    loop_lag_interval: float | None = option(
+        0.1,
+        check=checks.seconds,
+        expects="a number of seconds or None",
+        doc="seconds between event-loop lag samples; `None` turns the probe off",
+    )
+    block_threshold: float | None = option(
+        0.05,
+        check=checks.seconds,
+        expects="a number of seconds or None",
+        doc="a synchronous step longer than this (seconds) is a loop block, with its stack; "
+        "`None` turns the watchdog off",
+    )
+    track_offload: bool = option(True, doc="count and time hand-offs to threads (asgiref, anyio)")
+    # DEFAULT: X-Request-Start under WSGI; none under ASGI, where reading it means scanning
+    # every request's headers.
+    queue_time_header: str | Default | None = option(
+        DEFAULT,
+        check=checks.header,
+        expects="a header name or None",
+        default_doc="`X-Request-Start` under WSGI, `None` under ASGI",
+        doc="header a proxy stamps with the time it forwarded the request",
+    )
+    worker_threads: int | None = option(
+        None,
+        check=checks.threads,
+        doc="requests the process serves at once, when the server does not tell",
+    )
+    exclude_paths: tuple[str, ...] = option(
+        (),
+        check=checks.paths,
+        convert=checks.to_tuple,
+        expects="a sequence of paths",
+        default_doc="none",
+        doc="paths served untouched and never recorded; an entry ending in `*` is a prefix",
+    )
+    histograms: frozenset[str] | None = option(
+        None,
+        check=checks.histograms,
+        convert=checks.to_frozenset,
+        expects="a set of histogram names or None",
+        default_doc="all",
+        doc="histogram families to export, by catalogue key ([metrics.md](metrics.md))",
+    )
+    buckets: tuple[tuple[str, tuple[float, ...]], ...] = option(
+        (),
+        environment=False,
+        check=checks.buckets,
+        convert=checks.to_buckets,
+        expects="a mapping of histogram name to boundaries",
+        default_doc="the catalogue's",
+        doc="bucket boundaries per histogram family, by catalogue key",
+    )
+    otel: bool = option(
+        False,
+        doc="OpenTelemetry: one SERVER span per request and per WebSocket session, and the "
+        "catalogue's metrics (needs the `otel` extra)",
+    )
+    tracer_provider: Any = option(
+        None,
+        environment=False,
+        check=checks.provider("get_tracer", "an OpenTelemetry TracerProvider"),
+        expects="an OpenTelemetry TracerProvider or None",
+        default_doc="`None` (the global one)",
+        doc="an OpenTelemetry `TracerProvider` for the spans" + _OTEL_ONLY,
+    )
+    meter_provider: Any = option(
+        None,
+        environment=False,
+        check=checks.provider("get_meter", "an OpenTelemetry MeterProvider"),
+        expects="an OpenTelemetry MeterProvider or None",
+        default_doc="`None` (the global one)",
+        doc="an OpenTelemetry `MeterProvider` for the metrics" + _OTEL_ONLY,
+    )
+    otel_url_query: bool = option(
+        False, doc="put the query string in the span's `url.query` (it may carry secrets)" + _OTEL_ONLY
+    )
+    otel_url_path: bool = option(
+        False,
+        doc="put the raw path in the span's `url.path` (it may carry personal data; the span name "
+        "and `http.route` are the template either way)" + _OTEL_ONLY,
+    )
 
     def __post_init__(self) -> None:
-        _check_types(self)
-        check_max_routes(self.max_routes)
-        for name in ("metrics_path", "live_path"):
-            path = getattr(self, name)
-            if path is not None and not path.startswith("/"):
-                raise ValueError(f"{name} must start with '/', got {path!r}")
+        for each in _DECLARED:
+            value = getattr(self, each.name)
+            # Normalised first: a list of paths is checked as the tuple it becomes.
+            normalised = each.normalise(value)
+            if normalised is not value:
+                object.__setattr__(self, each.name, normalised)
+            each.validate(normalised)
+        # The checks between options.
         if self.live_path is not None and self.live_path == self.metrics_path:
-            raise ValueError(f"live_path must differ from metrics_path, both are {self.live_path!r}")
-        if self.live_token is not None:
-            token = self.live_token
-            # It travels as "Authorization: Bearer <token>": anything a header would mangle
-            # could never match, and the endpoint would refuse everyone without saying why.
-            if not token or not token.isascii() or not token.isprintable() or " " in token:
-                raise ValueError("live_token must be a non-empty string of printable ASCII without spaces")
-            if self.live_path is None:
-                raise ValueError("live_token has no effect without live_path")
-        for name in ("loop_lag_interval", "block_threshold"):
-            seconds = getattr(self, name)
-            if seconds is not None and not 0.001 <= seconds <= 60:
-                raise ValueError(f"{name} must be between 0.001 and 60 seconds, got {seconds!r}")
-        if isinstance(self.queue_time_header, str):
-            check_header("queue_time_header", self.queue_time_header)
-        if self.worker_threads is not None and not 1 <= self.worker_threads <= 100_000:
-            raise ValueError(f"worker_threads must be between 1 and 100000, got {self.worker_threads!r}")
-        for path in self.exclude_paths:
-            if not path.startswith("/"):
-                raise ValueError(f"exclude_paths entries must start with '/', got {path!r}")
-        for name, method in (("tracer_provider", "get_tracer"), ("meter_provider", "get_meter")):
-            provider = getattr(self, name)
-            if provider is None:
-                continue
-            if not callable(getattr(provider, method, None)):
-                raise TypeError(f"{name} must be {_SPELLED[name]}, got {type(provider).__name__}")
-        self.histogram_choice()
+            raise OptionError(f"live_path must differ from metrics_path, both are {self.live_path!r}")
+        if self.live_token is not None and self.live_path is None:
+            raise OptionError("live_token has no effect without live_path")
 
     def check_otel(self) -> None:
         """``ValueError`` for an OpenTelemetry option given without ``otel`` (checked on the
@@ -128,7 +213,7 @@ class Options:
             for name in ("tracer_provider", "meter_provider", "otel_url_query", "otel_url_path"):
                 value = getattr(self, name)
                 if value is not None and value is not False:
-                    raise ValueError(f"{name} has no effect without otel=True")
+                    raise OptionError(f"{name} has no effect without otel=True")
 
     def histogram_choice(self) -> HistogramChoice:
         """The histogram families and buckets to export (``ValueError`` naming a bad one)."""
@@ -142,158 +227,113 @@ class Options:
         return header
 
 
-def _check_types(options: Options) -> None:
-    for option in dataclasses.fields(options):
-        value = getattr(options, option.name)
-        expected = _TYPES[option.name]
-        if not _is_instance(value, expected):
-            raise TypeError(f"{option.name} must be {_SPELLED[option.name]}, got {type(value).__name__}")
+_DECLARED: Final = declared(Options)
+_BY_NAME: Final = {each.name: each for each in _DECLARED}
 
 
-def _is_instance(value: object, expected: tuple[type, ...]) -> bool:
-    # bool is an int, but True is no route cap and no number of seconds.
-    if isinstance(value, bool) and bool not in expected:
-        return False
-    if not isinstance(value, expected):
-        return False
-    # NaN or infinity is no number of seconds.
-    return not (isinstance(value, float) and not math.isfinite(value))
+def declared_options() -> tuple[Declared, ...]:
+    """Every option as declared, in field order (name, default, spec, derived spellings)."""
+    return _DECLARED
 
 
-_OPTION_NAMES: Final = tuple(option.name for option in dataclasses.fields(Options))
-_NONE = type(None)
-_TYPES: Final[dict[str, tuple[type, ...]]] = {
-    "registry": (CollectorRegistry, _NONE),
-    "max_routes": (int,),
-    "metrics_path": (str, _NONE),
-    "cpu_time": (bool,),
-    "live_path": (str, _NONE),
-    "live_token": (str, _NONE),
-    "loop_lag_interval": (int, float, _NONE),
-    "block_threshold": (int, float, _NONE),
-    "track_offload": (bool,),
-    "queue_time_header": (str, _NONE, Default),
-    "worker_threads": (int, _NONE),
-    "exclude_paths": (tuple,),
-    "histograms": (frozenset, _NONE),
-    "buckets": (tuple,),
-    "otel": (bool,),
-    "tracer_provider": (object,),
-    "meter_provider": (object,),
-    "otel_url_query": (bool,),
-    "otel_url_path": (bool,),
-}
-_SPELLED: Final = {
-    "registry": "a prometheus_client CollectorRegistry or None",
-    "max_routes": "an int",
-    "metrics_path": "a str or None",
-    "cpu_time": "a bool",
-    "live_path": "a str or None",
-    "live_token": "a str or None",
-    "loop_lag_interval": "a number of seconds or None",
-    "block_threshold": "a number of seconds or None",
-    "track_offload": "a bool",
-    "queue_time_header": "a header name or None",
-    "worker_threads": "an int or None",
-    "exclude_paths": "a sequence of paths",
-    "histograms": "a set of histogram names or None",
-    "buckets": "a mapping of histogram name to boundaries",
-    "otel": "a bool",
-    "tracer_provider": "an OpenTelemetry TracerProvider or None",
-    "meter_provider": "an OpenTelemetry MeterProvider or None",
-    "otel_url_query": "a bool",
-    "otel_url_path": "a bool",
+# -- the middlewares' keywords -------------------------------------------------------------
+# What a caller may pass, typed for the type checker (a TypedDict cannot be made from the
+# dataclass where mypy would see it). Each option's keyword is written once, in the class of
+# the interfaces it applies to; tests/test_options.py proves the keys are Options' fields.
+
+
+class _Keywords(TypedDict, total=False):
+    registry: CollectorRegistry | None
+    max_routes: int
+    metrics_path: str | None
+    cpu_time: bool
+    live_path: str | None
+    live_token: str | None
+    queue_time_header: str | None
+    exclude_paths: Iterable[str]
+    histograms: Iterable[str] | None
+    buckets: Mapping[str, Sequence[float]]
+    otel: bool
+    tracer_provider: Any
+    meter_provider: Any
+    otel_url_query: bool
+    otel_url_path: bool
+
+
+class ASGIKeywords(_Keywords, total=False):
+    """The options ``GatewatchASGI`` takes as keyword arguments."""
+
+    loop_lag_interval: float | None
+    block_threshold: float | None
+    track_offload: bool
+
+
+class WSGIKeywords(_Keywords, total=False):
+    """The options ``GatewatchWSGI`` takes as keyword arguments."""
+
+    worker_threads: int | None
+
+
+KEYWORDS: Final[dict[str, frozenset[str]]] = {
+    "asgi": ASGIKeywords.__optional_keys__,
+    "wsgi": WSGIKeywords.__optional_keys__,
 }
 
 
-def normalise(name: str, value: Any) -> Any:
-    """``value`` as the dataclass holds it: sequences and mappings the user may pass as lists,
-    sets or dicts become tuples and frozensets (the options object is frozen and hashable)."""
-    if name == "exclude_paths" and isinstance(value, Sequence) and not isinstance(value, str):
-        return tuple(value)
-    if name == "histograms" and isinstance(value, (set, frozenset, list, tuple)):
-        return frozenset(value)
-    if name == "buckets" and isinstance(value, Mapping):
-        try:
-            return tuple(sorted((str(key), tuple(float(b) for b in bounds)) for key, bounds in value.items()))
-        except (TypeError, ValueError):
-            raise TypeError("buckets must map histogram names to sequences of numbers") from None
-    return value
+def option_keywords(owner: str, interface: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` (a middleware's ``**given``) when each is an option of ``interface``;
+    ``TypeError`` as Python's own for an unexpected keyword, saying what it might be."""
+    accepted = KEYWORDS[interface]
+    for name in given:
+        if name not in accepted:
+            if name in _BY_NAME:
+                hint = f" ({name} is an option of {' and '.join(_interfaces(name))} only)"
+            else:
+                close = difflib.get_close_matches(name, accepted, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}{hint}")
+    return dict(given)
+
+
+def _interfaces(name: str) -> list[str]:
+    return [interface.upper() for interface, names in KEYWORDS.items() if name in names]
 
 
 # -- the environment ---------------------------------------------------------------------
 
-# What a deployer can set without code (not the registry, the buckets or the OpenTelemetry
-# providers: those are code).
+# What a deployer can set without code, by variable (not the registry, the buckets or the
+# OpenTelemetry providers: those are code).
 ENVIRONMENT: Final = {
-    "GATEWATCH_MAX_ROUTES": "max_routes",
-    "GATEWATCH_METRICS_PATH": "metrics_path",
-    "GATEWATCH_CPU_TIME": "cpu_time",
-    "GATEWATCH_LIVE_PATH": "live_path",
-    "GATEWATCH_LIVE_TOKEN": "live_token",
-    "GATEWATCH_LOOP_LAG_INTERVAL": "loop_lag_interval",
-    "GATEWATCH_BLOCK_THRESHOLD": "block_threshold",
-    "GATEWATCH_TRACK_OFFLOAD": "track_offload",
-    "GATEWATCH_QUEUE_TIME_HEADER": "queue_time_header",
-    "GATEWATCH_WORKER_THREADS": "worker_threads",
-    "GATEWATCH_EXCLUDE_PATHS": "exclude_paths",
-    "GATEWATCH_HISTOGRAMS": "histograms",
-    "GATEWATCH_OTEL": "otel",
-    "GATEWATCH_OTEL_URL_QUERY": "otel_url_query",
-    "GATEWATCH_OTEL_URL_PATH": "otel_url_path",
+    each.environment_variable: each.name for each in _DECLARED if each.environment_variable is not None
 }
-_OFF = frozenset({"", "none", "off"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The options the ``GATEWATCH_*`` variables set; ``ValueError`` naming a bad one."""
+    """The options the ``GATEWATCH_*`` variables set; :class:`OptionError` naming a bad one."""
     environ = os.environ if environ is None else environ
     found: dict[str, Any] = {}
     for variable, name in ENVIRONMENT.items():
         raw = environ.get(variable)
         if raw is None:
             continue
+        each = _BY_NAME[name]
         try:
-            found[name] = _parse(name, raw.strip())
+            value = each.parse(raw.strip())
+            each.validate(value)
         except ValueError as exc:
-            raise ValueError(f"{variable}={raw!r}: {exc}") from None
+            shown = "<hidden>" if each.spec.secret else repr(raw)
+            raise OptionError(f"{variable}={shown}: {exc}") from None
+        found[name] = value
     return found
-
-
-def _parse(name: str, text: str) -> Any:
-    expected = _TYPES[name]
-    if bool in expected:
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ValueError("must be true or false")
-    if _NONE in expected and text.lower() in _OFF:
-        return None
-    if int in expected and float not in expected:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError("must be a whole number") from None
-    if float in expected:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("must be a number of seconds, or off") from None
-    if name in ("exclude_paths", "histograms"):
-        parts = [part.strip() for part in text.split(",") if part.strip()]
-        return tuple(parts) if name == "exclude_paths" else frozenset(parts)
-    return text
 
 
 # -- the layers --------------------------------------------------------------------------
 
 
-def keyword_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A middleware's keyword arguments (its ``locals()`` on entry) that are options."""
-    return {name: arguments[name] for name in _OPTION_NAMES if name in arguments}
+def normalise(name: str, value: Any) -> Any:
+    """``value`` as the dataclass holds it (a list of paths as a tuple, and so on)."""
+    each = _BY_NAME.get(name)
+    return value if each is None else each.normalise(value)
 
 
 def layered(
@@ -310,12 +350,14 @@ def layered(
     if project:
         for name, value in project.items():
             if name in given and given[name] != value:
-                raise ValueError(
-                    f"{name}={given[name]!r} conflicts with {project_source}['{name.upper()}'] = "
+                key = _BY_NAME[name].django_key
+                raise OptionError(
+                    f"{name}={given[name]!r} conflicts with {project_source}['{key}'] = "
                     f"{value!r} of the project it wraps; leave {name} out (the project's setting "
                     "applies to both layers) or set the same value in both"
                 )
-    values: dict[str, Any] = {**(project or {}), **from_environment(environ), **given}
-    options = Options(**values)
-    options.check_otel()
-    return options
+    values: dict[str, Any] = {**(project or {}), **from_environment(environ)}
+    values.update(given)
+    result = Options(**values)
+    result.check_otel()
+    return result

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
-from gatewatch.options import Options
+from gatewatch.options import ENVIRONMENT, Options, from_environment, layered
 from tests.support.scrape import value
 
 
@@ -165,3 +167,212 @@ def test_every_option_and_variable_is_in_the_reference() -> None:
         assert f"| `{option.name}` |" in reference, option.name
     for variable in ENVIRONMENT:
         assert f"`{variable}`" in reference, variable
+
+
+# -- each option declared once; everything else derived from it, and checked -----------------
+
+# A good value, as a user passes it, and what Options holds for it (not the default, so a
+# value that never arrives fails). Every option must have one: a new option fails here until
+# it does.
+GOOD: dict[str, tuple[Any, Any]] = {
+    "registry": (REGISTRY_SAMPLE := CollectorRegistry(), REGISTRY_SAMPLE),
+    "max_routes": (42, 42),
+    "metrics_path": ("/m", "/m"),
+    "cpu_time": (False, False),
+    "live_path": ("/live", "/live"),
+    "live_token": ("s3cret", "s3cret"),
+    "loop_lag_interval": (1, 1),
+    "block_threshold": (None, None),
+    "track_offload": (False, False),
+    "queue_time_header": ("X-Queue-Start", "X-Queue-Start"),
+    "worker_threads": (8, 8),
+    "exclude_paths": (["/health", "/static/*"], ("/health", "/static/*")),
+    "histograms": (["duration"], frozenset({"duration"})),
+    "buckets": ({"duration": [0.1, 1]}, (("duration", (0.1, 1.0)),)),
+    "otel": (True, True),
+    "tracer_provider": (None, None),
+    "meter_provider": (None, None),
+    "otel_url_query": (True, True),
+    "otel_url_path": (True, True),
+}
+# A bad value of each option (the message must name the option, and the value unless secret).
+BAD: dict[str, Any] = {
+    "registry": "default",
+    "max_routes": 0,
+    "metrics_path": "metrics",
+    "cpu_time": "yes",
+    "live_path": 5,
+    "live_token": "two words",
+    "loop_lag_interval": 600,
+    "block_threshold": float("inf"),
+    "track_offload": 1,
+    "queue_time_header": "X Request",
+    "worker_threads": 0,
+    "exclude_paths": ["health"],
+    "histograms": ["durations"],
+    "buckets": {"duration": [1, 0.5]},
+    "otel": "on",
+    "tracer_provider": "global",
+    "meter_provider": object(),
+    "otel_url_query": None,
+    "otel_url_path": "no",
+}
+# What the environment spells for each option it may set, and what it sets.
+ENV_GOOD: dict[str, tuple[str, Any]] = {
+    "max_routes": ("42", 42),
+    "metrics_path": ("off", None),
+    "cpu_time": ("false", False),
+    "live_path": ("/live", "/live"),
+    "live_token": ("s3cret", "s3cret"),
+    "loop_lag_interval": ("0.5", 0.5),
+    "block_threshold": ("none", None),
+    "track_offload": ("no", False),
+    "queue_time_header": ("X-Queue-Start", "X-Queue-Start"),
+    "worker_threads": ("8", 8),
+    "exclude_paths": ("/health, /static/*", ("/health", "/static/*")),
+    "histograms": ("duration,ttfb", frozenset({"duration", "ttfb"})),
+    "otel": ("true", True),
+    "otel_url_query": ("1", True),
+    "otel_url_path": ("yes", True),
+}
+ENV_BAD: dict[str, str] = {
+    "max_routes": "many",
+    "metrics_path": "metrics",
+    "cpu_time": "maybe",
+    "live_path": "live",
+    "live_token": "two words",
+    "loop_lag_interval": "fast",
+    "block_threshold": "100",
+    "track_offload": "2",
+    "queue_time_header": "X Request",
+    "worker_threads": "1.5",
+    "exclude_paths": "health",
+    "histograms": "durations",
+    "otel": "sometimes",
+    "otel_url_query": "y",
+    "otel_url_path": "n",
+}
+CODE_ONLY = {"registry", "buckets", "tracer_provider", "meter_provider"}
+
+
+def test_every_field_is_declared_with_its_metadata() -> None:
+    from gatewatch.options import declared_options
+
+    declared = declared_options()
+    assert [each.name for each in declared] == [field.name for field in dataclasses.fields(Options)]
+    for each in declared:
+        assert each.spec.doc and "\n" not in each.spec.doc, each.name
+        assert each.django_key == each.name.upper()
+        expected = None if each.name in CODE_ONLY else f"GATEWATCH_{each.name.upper()}"
+        assert each.environment_variable == expected, each.name
+    # Every sample table covers exactly the options: a new option is added to them here too.
+    names = {each.name for each in declared}
+    assert set(GOOD) == set(BAD) == names
+    assert set(ENV_GOOD) == set(ENV_BAD) == names - CODE_ONLY == set(ENVIRONMENT.values())
+
+
+@pytest.mark.parametrize("name", sorted(ENV_GOOD))
+def test_the_environment_sets_each_option(name: str) -> None:
+    text, expected = ENV_GOOD[name]
+    variable = f"GATEWATCH_{name.upper()}"
+    assert from_environment({variable: f" {text} "}) == {name: expected}
+    found = layered({}, environ={variable: text, "GATEWATCH_OTEL": "true"})
+    assert getattr(found, name) == expected
+
+
+@pytest.mark.parametrize("name", sorted(ENV_BAD))
+def test_a_bad_variable_names_itself_and_its_text(name: str) -> None:
+    variable = f"GATEWATCH_{name.upper()}"
+    with pytest.raises(ValueError) as caught:
+        from_environment({variable: ENV_BAD[name]})
+    message = str(caught.value)
+    shown = "<hidden>" if name == "live_token" else repr(ENV_BAD[name])
+    assert message.startswith(f"{variable}={shown}: "), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_a_bad_value_is_one_value_error_line_naming_the_option(name: str) -> None:
+    bad = BAD[name]
+    with pytest.raises(ValueError) as caught:
+        Options(**{name: bad})
+    message = str(caught.value)
+    assert message.startswith(name) and "\n" not in message, message
+    if name == "live_token":
+        assert "two words" not in message  # a token is never repeated into logs
+    elif name not in ("meter_provider", "buckets", "histograms", "exclude_paths"):
+        assert repr(bad) in message or type(bad).__name__ in message, message
+
+
+def test_the_django_settings_set_each_option() -> None:
+    pytest.importorskip("django")
+    from gatewatch.integrations.django.options import _IDS, read_settings
+
+    assert set(_IDS) <= {name.upper() for name in GOOD}  # the checks' ids name real keys
+
+    for name, (given, held) in GOOD.items():
+        values, problems = read_settings({name.upper(): given})
+        assert (values, problems) == ({name: held}, []), name
+        values, problems = read_settings({name.upper(): BAD[name]})
+        assert values == {}, name
+        [problem] = problems
+        assert problem.key == f"GATEWATCH[{name.upper()!r}]"
+        assert problem.message.startswith(f"GATEWATCH[{name.upper()!r}]"), problem.message
+
+
+def test_the_middlewares_take_exactly_the_declared_options() -> None:
+    import inspect
+
+    from gatewatch.options import ASGIKeywords, WSGIKeywords
+
+    asgi, wsgi = ASGIKeywords.__optional_keys__, WSGIKeywords.__optional_keys__
+    assert asgi | wsgi == {field.name for field in dataclasses.fields(Options)}
+    assert asgi ^ wsgi == {"loop_lag_interval", "block_threshold", "track_offload", "worker_threads"}
+    # Each keyword's type is its field's, or what the field's convert turns into it; the
+    # field's DEFAULT is no value a caller passes.
+    fields = typing.get_type_hints(Options)
+    from gatewatch.options import Default, declared_options
+
+    for keywords in (ASGIKeywords, WSGIKeywords):
+        for name, written in typing.get_type_hints(keywords).items():
+            each = next(each for each in declared_options() if each.name == name)
+            assert (
+                written == fields[name]
+                or each.spec.convert is not None
+                or fields[name] == (written | Default)
+            ), name
+    # No option is a parameter of its own: the keywords are the TypedDict's, read without locals().
+    for middleware, typed_dict in ((GatewatchASGI, "ASGIKeywords"), (GatewatchWSGI, "WSGIKeywords")):
+        parameters = inspect.signature(middleware.__init__).parameters
+        assert [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY] == ["monitor"]
+        assert parameters["given"].annotation == f"Unpack[{typed_dict}]"
+
+
+@pytest.mark.parametrize("middleware", [GatewatchASGI, GatewatchWSGI])
+def test_every_keyword_reaches_the_options(middleware: Any) -> None:
+    from gatewatch.options import KEYWORDS
+
+    interface = "asgi" if middleware is GatewatchASGI else "wsgi"
+    # OpenTelemetry's providers are left to tests/export/otel (they need the SDK).
+    given = {name: GOOD[name][0] for name in KEYWORDS[interface] if not name.endswith("_provider")}
+    given["registry"] = CollectorRegistry()
+    options = middleware(asgi_app if interface == "asgi" else wsgi_app, **given).options
+    for name in given:
+        expected = given["registry"] if name == "registry" else GOOD[name][1]
+        assert getattr(options, name) == expected, name
+    other = next(iter(KEYWORDS["wsgi" if interface == "asgi" else "asgi"] - KEYWORDS[interface]))
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument '{other}' \({other} is an option of"):
+        middleware(asgi_app if interface == "asgi" else wsgi_app, **{other: GOOD[other][0]})
+
+
+def test_the_reference_table_has_a_row_per_option() -> None:
+    from gatewatch.options_docs import options_table_markdown, reference_rows
+
+    rows = reference_rows()
+    assert [row.name for row in rows] == [f"`{field.name}`" for field in dataclasses.fields(Options)]
+    table = options_table_markdown()
+    assert table.count("\n") == len(rows) + 2
+    for line in table.splitlines()[2:]:
+        assert line.count(" | ") == 6, line  # no cell's own "|" splits it
+    assert "| `max_routes` | `int` | `500` | `GATEWATCH_MAX_ROUTES` | `MAX_ROUTES` | both |" in table
+    assert "| `worker_threads` | `int` or `None` | `None` | `GATEWATCH_WORKER_THREADS` |" in table

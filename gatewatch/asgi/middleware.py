@@ -6,11 +6,8 @@ import sys
 import weakref
 from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
-from collections.abc import Iterable, Mapping, Sequence
 from time import perf_counter, time
-from typing import Any
-
-from prometheus_client.registry import CollectorRegistry
+from typing import Any, Unpack
 
 from gatewatch._app_check import check_asgi_app
 from gatewatch._cpu_sampling import sample_gaps
@@ -31,7 +28,7 @@ from gatewatch.export.prometheus.exposition import metrics_asgi_app
 from gatewatch.integrations import _frameworks as frameworks
 from gatewatch.integrations._serving_server import calling_server
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT, Default, keyword_options
+from gatewatch.options import ASGIKeywords, option_keywords
 from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
 
@@ -50,33 +47,15 @@ class GatewatchASGI:
         app: WrappedASGIApp,
         *,
         monitor: Monitor | None = None,
-        registry: CollectorRegistry | Default | None = DEFAULT,
-        max_routes: int | Default = DEFAULT,
-        metrics_path: str | Default | None = DEFAULT,
-        cpu_time: bool | Default = DEFAULT,
-        live_path: str | Default | None = DEFAULT,
-        live_token: str | Default | None = DEFAULT,
-        loop_lag_interval: float | Default | None = DEFAULT,
-        block_threshold: float | Default | None = DEFAULT,
-        track_offload: bool | Default = DEFAULT,
-        queue_time_header: str | Default | None = DEFAULT,
-        exclude_paths: Iterable[str] | Default = DEFAULT,
-        histograms: Iterable[str] | Default | None = DEFAULT,
-        buckets: Mapping[str, Sequence[float]] | Default = DEFAULT,
-        otel: bool | Default = DEFAULT,
-        tracer_provider: Any = DEFAULT,
-        meter_provider: Any = DEFAULT,
-        otel_url_query: bool | Default = DEFAULT,
-        otel_url_path: bool | Default = DEFAULT,
+        **given: Unpack[ASGIKeywords],
     ) -> None:
-        """Every option is described in :class:`gatewatch.options.Options`; one left out comes
+        """Every option is declared in :class:`gatewatch.options.Options` (the keywords are
+        typed by :class:`gatewatch.options.ASGIKeywords`); one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
         the default there."""
-        # The keyword arguments as given (before any other local exists), by option name.
-        given = keyword_options(locals())
         check_asgi_app(app)
         framework = frameworks.for_asgi(app)
-        options = framework.options(given)
+        options = framework.options(option_keywords("GatewatchASGI", ASGI, given))
         setup = connect(options, interface=ASGI, monitor=monitor)
         self.app: ASGIApp = app
         if setup.otel is not None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from time import perf_counter, thread_time, time
-from typing import Any
-
-from prometheus_client.registry import CollectorRegistry
+from typing import Unpack
 
 from gatewatch._app_check import check_wsgi_app
 from gatewatch._cpu_sampling import sample_gaps
@@ -22,7 +20,7 @@ from gatewatch.export.prometheus.exposition import metrics_wsgi_app
 from gatewatch.integrations import _frameworks as frameworks
 from gatewatch.integrations._serving_server import wsgi_server
 from gatewatch.monitor import Monitor
-from gatewatch.options import DEFAULT, Default, keyword_options
+from gatewatch.options import WSGIKeywords, option_keywords
 from gatewatch.record import WSGI, current_record
 from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi import _workers as wsgi_workers
@@ -49,31 +47,15 @@ class GatewatchWSGI:
         app: WSGIApp,
         *,
         monitor: Monitor | None = None,
-        registry: CollectorRegistry | Default | None = DEFAULT,
-        max_routes: int | Default = DEFAULT,
-        metrics_path: str | Default | None = DEFAULT,
-        cpu_time: bool | Default = DEFAULT,
-        live_path: str | Default | None = DEFAULT,
-        live_token: str | Default | None = DEFAULT,
-        queue_time_header: str | Default | None = DEFAULT,
-        worker_threads: int | Default | None = DEFAULT,
-        exclude_paths: Iterable[str] | Default = DEFAULT,
-        histograms: Iterable[str] | Default | None = DEFAULT,
-        buckets: Mapping[str, Sequence[float]] | Default = DEFAULT,
-        otel: bool | Default = DEFAULT,
-        tracer_provider: Any = DEFAULT,
-        meter_provider: Any = DEFAULT,
-        otel_url_query: bool | Default = DEFAULT,
-        otel_url_path: bool | Default = DEFAULT,
+        **given: Unpack[WSGIKeywords],
     ) -> None:
-        """Every option is described in :class:`gatewatch.options.Options`; one left out comes
+        """Every option is declared in :class:`gatewatch.options.Options` (the keywords are
+        typed by :class:`gatewatch.options.WSGIKeywords`); one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
         the default there."""
-        # The keyword arguments as given (before any other local exists), by option name.
-        given = keyword_options(locals())
         check_wsgi_app(app)
         framework = frameworks.for_wsgi(app)
-        options = framework.options(given)
+        options = framework.options(option_keywords("GatewatchWSGI", WSGI, given))
         setup = connect(options, interface=WSGI, monitor=monitor)
         self.app: WSGIApp = app
         if setup.otel is not None:

@@ -1,15 +1,14 @@
 """The ``GATEWATCH`` settings dict: read once, every problem named with its key.
 
-Its keys are :class:`gatewatch.options.Options`' names in upper case (``MAX_ROUTES``,
-``LIVE_TOKEN``, ``EXCLUDE_PATHS``...). The same reading backs the system checks
-(``manage.py check``), the middleware's start-up, and the outer ``GatewatchASGI`` /
-``GatewatchWSGI`` when they wrap the project (the settings then govern both layers), so a bad
-value is reported by ``check`` and stops a server from starting.
+Its keys are the options' Django keys (their names in upper case: ``MAX_ROUTES``,
+``LIVE_TOKEN``, ``EXCLUDE_PATHS``...), from :func:`gatewatch.options.declared_options`. The
+same reading backs the system checks (``manage.py check``), the middleware's start-up, and
+the outer ``GatewatchASGI`` / ``GatewatchWSGI`` when they wrap the project (the settings then
+govern both layers), so a bad value is reported by ``check`` and stops a server from starting.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from gatewatch.options import Options, layered, normalise
+from gatewatch.options import Options, declared_options, layered, normalise
 
 SETTING = "GATEWATCH"
 # Django's default for ``metrics_path``: with the one MIDDLEWARE line, GatewatchMiddleware
@@ -38,7 +37,7 @@ class Problem:
     hint: str | None = None
 
 
-_KEYS = {option.name.upper(): option.name for option in dataclasses.fields(Options)}
+_KEYS = {option.django_key: option.name for option in declared_options()}
 # The ids the checks have always used for these keys; any other bad value is E009.
 _IDS = {
     "MAX_ROUTES": "gatewatch.E003",
