@@ -47,7 +47,7 @@ DJANGO_WSGI_NAMES = (
     OTEL,
 )
 
-GATEWATCH_PATH = "gatewatch.django.GatewatchMiddleware"
+GATEWATCH_PATH = "gatewatch.integrations.django.GatewatchMiddleware"
 PROMETHEUS_PATHS = (
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",

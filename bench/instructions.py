@@ -80,7 +80,7 @@ def child(interface: str, spec: str, requests: int) -> None:
     import logging
     import random
 
-    from gatewatch.live import snapshot_files
+    from gatewatch.export.live import snapshot_files
 
     logging.getLogger("gatewatch").setLevel(logging.ERROR)
     # The live snapshot's writer thread works by the clock (every half second), not per request:

@@ -38,7 +38,7 @@ from prometheus_client import Counter, Gauge, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import GatewatchASGI
-from gatewatch.prometheus.scrape_summary import parse, total
+from gatewatch.export.prometheus.scrape_summary import parse, total
 from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 
 PAYLOAD_SIZE = 32

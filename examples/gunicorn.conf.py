@@ -1,4 +1,4 @@
 """gunicorn configuration for the examples, and the one a project copies: gatewatch's hooks
 give every worker one multiprocess directory, so /metrics shows the whole server."""
 
-from gatewatch.gunicorn import *  # noqa: F403
+from gatewatch.integrations.gunicorn import *  # noqa: F403

@@ -1,11 +1,11 @@
 """gatewatch: see how WSGI and ASGI really behave, live, in production."""
 
-from gatewatch.asgi import GatewatchASGI
+from gatewatch.asgi.middleware import GatewatchASGI
+from gatewatch.export.prometheus.exposition import metrics_asgi_app, metrics_wsgi_app
 from gatewatch.monitor import Monitor
-from gatewatch.prometheus.exposition import metrics_asgi_app, metrics_wsgi_app
 from gatewatch.record import RequestRecord, current_record, set_route
 from gatewatch.version import VERSION as __version__
-from gatewatch.wsgi import GatewatchWSGI
+from gatewatch.wsgi.middleware import GatewatchWSGI
 
 __all__ = [
     "GatewatchASGI",

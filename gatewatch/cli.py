@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gatewatch.demo.plan import APP_CHOICES, STARLETTE_FLASK
-from gatewatch.live.local_dir import local_roots, server_dirs
+from gatewatch.export.live.local_dir import local_roots, server_dirs
 from gatewatch.version import VERSION
 
 

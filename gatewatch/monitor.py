@@ -7,10 +7,8 @@ import time
 from collections.abc import Callable, Iterable
 from time import perf_counter
 
-from gatewatch._printable import Printed, gatewatch_logger
-from gatewatch.catalogue import CLIENT_CLOSED_STATUS
-from gatewatch.in_flight import InFlight
-from gatewatch.labels import (
+from gatewatch._in_flight import InFlight
+from gatewatch._labels import (
     METHOD_LABELS,
     OTHER,
     OTHER_METHOD,
@@ -22,9 +20,11 @@ from gatewatch.labels import (
     exception_name,
     status_label,
 )
+from gatewatch._printable import Printed, gatewatch_logger
+from gatewatch.catalogue import CLIENT_CLOSED_STATUS
+from gatewatch.export.live._sessions import SessionTable
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
-from gatewatch.sessions import SessionTable
 
 logger = gatewatch_logger()
 NO_STACK = "(no stack: shorter than the watchdog's resolution)"
@@ -78,7 +78,7 @@ class Sink:
         """How many WSGI requests this process serves at once."""
 
     def note_server(self, interface: str, server: str) -> None:
-        """The server serving ``interface`` in this process (gatewatch._serving_server)."""
+        """The server serving ``interface`` in this process (gatewatch.integrations._serving_server)."""
 
 
 # The hooks every request goes through: the monitor keeps, for each, only the sinks that
@@ -108,7 +108,7 @@ def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], .
 class Monitor:
     """Everything a process knows about its HTTP traffic, shared by all its middlewares.
 
-    The hot path takes no lock of its own (:mod:`gatewatch.in_flight`) and hands each
+    The hot path takes no lock of its own (:mod:`gatewatch._in_flight`) and hands each
     finished record to the sinks once; sinks only add numbers and build their views
     when they are read.
     """
@@ -119,7 +119,7 @@ class Monitor:
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
         self._lock = threading.Lock()
         self._in_flight = InFlight()
-        # Called once, at this process's first request (gatewatch.live starts its writer).
+        # Called once, at this process's first request (gatewatch.export.live starts its writer).
         self._first_request: list[Callable[[], None]] = []
         self._sinks: tuple[Sink, ...] = ()
         self._on_started: tuple[RequestHook, ...] = ()
@@ -134,7 +134,7 @@ class Monitor:
         self.internal_errors = 0
         self._last_logged: dict[str, float] = {}
         self._block_logged: dict[str, float] = {}
-        # How many WSGI requests this process serves at once, when known (gatewatch.wsgi_workers).
+        # How many WSGI requests this process serves at once, when known (gatewatch.wsgi._workers).
         self.worker_threads: int | None = None
         for sink in sinks:
             self.add_sink(sink)
@@ -276,7 +276,7 @@ class Monitor:
         if record.loop_blocks is not None:
             self._report_blocks(record)
 
-    # -- the event loop (gatewatch.loop_watch) -----------------------------------------
+    # -- the event loop (gatewatch.asgi._loop_watch) -----------------------------------------
 
     def loop_lag(self, seconds: float) -> None:
         self._notify("loop_lag", seconds)

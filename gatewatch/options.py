@@ -26,9 +26,9 @@ from typing import Any, Final
 
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch.histogram import HistogramChoice, histogram_choice
-from gatewatch.labels import check_max_routes
-from gatewatch.request_queue import check_header
+from gatewatch._histogram import HistogramChoice, histogram_choice
+from gatewatch._labels import check_max_routes
+from gatewatch._request_queue import check_header
 
 
 class Default(enum.Enum):

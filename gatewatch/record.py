@@ -72,7 +72,7 @@ class RequestRecord:
         # None when CPU time could not be measured (for example, close() on another thread).
         self.cpu: float | None = 0.0
         # ASGI, a sampled request: thread_time() when its response ended, so that the CPU time
-        # of the loop steps stops there, as its duration does (gatewatch.step_timer).
+        # of the loop steps stops there, as its duration does (gatewatch.asgi._step_timer).
         self.cpu_end: float | None = None
         self.request_bytes = 0
         self.response_bytes = 0
@@ -85,7 +85,7 @@ class RequestRecord:
         self.route: str | None = None
         # An ASGI request's scope and its root path on arrival, while it is in flight: the
         # live view reads the route a router (Starlette, FastAPI) put there as soon as it
-        # routed (gatewatch.asgi_routes), only when a snapshot is built. Dropped when the
+        # routed (gatewatch.asgi._routes), only when a snapshot is built. Dropped when the
         # request leaves in-flight, so that finished records keep no app state alive.
         self.scope: Scope | None = None
         self.root_path = ""
@@ -99,7 +99,7 @@ class RequestRecord:
         # Seconds the request waited before the application saw it, from a proxy's
         # timestamp header (None: no header).
         self.queue: float | None = None
-        # Work handed to threads through asgiref's sync_to_async (gatewatch.thread_offload):
+        # Work handed to threads through asgiref's sync_to_async (gatewatch.asgi._offload):
         # wall time waited on those threads (None: not tracked for this request), how long
         # that work queued for a thread, and how many loop/thread crossings there were
         # (async_to_sync ones too).

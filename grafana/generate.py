@@ -7,7 +7,7 @@ layout without overlaps. Run it from a checkout after a change::
     python grafana/generate.py          # rewrite the JSON files
     python grafana/generate.py --check  # exit 1 when a file differs from what it would write
 
-``tests/test_grafana_dashboards.py`` fails when the committed JSON and this script differ.
+``tests/grafana/test_grafana_dashboards.py`` fails when the committed JSON and this script differ.
 Every metric name used here is a name from ``gatewatch/catalogue.py`` (or a recording rule in
 ``grafana/rules/``); the tests check that too.
 """

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import catalogue as c
+from gatewatch.export.prometheus.collector import PrometheusAggregator, monitor_for_registry
 from gatewatch.monitor import Monitor
-from gatewatch.prometheus.collector import PrometheusAggregator, monitor_for_registry
 from tests.support.feed import exported_families, feed, run_multiprocess
 from tests.support.traffic import ROOT
 

@@ -27,8 +27,8 @@ import gatewatch._cpu_sampling as cpu_sampling
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
+from gatewatch.export.prometheus.collector import monitor_for_registry
 from gatewatch.monitor import Sink
-from gatewatch.prometheus.collector import monitor_for_registry
 from gatewatch.record import RequestRecord
 from tests.support.asgi_driver import http_scope, serve
 from tests.support.django_support import django_registry

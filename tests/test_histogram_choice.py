@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import catalogue as c
-from gatewatch.histogram import DEFAULT_CHOICE, HistogramChoice, histogram_choice
+from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice, histogram_choice
+from gatewatch.export.prometheus.collector import PrometheusAggregator, monitor_for_registry
 from gatewatch.monitor import Monitor
-from gatewatch.prometheus.collector import PrometheusAggregator, monitor_for_registry
 from tests.support.feed import exported_families, feed, run_multiprocess
 from tests.support.scrape import samples
 from tests.support.traffic import ROOT
@@ -101,7 +101,7 @@ def test_single_process_exports_only_the_chosen_histograms(registry: CollectorRe
 def custom_exposition() -> str:
     from prometheus_client import multiprocess
 
-    from gatewatch.prometheus.multiprocess import MultiprocessSink
+    from gatewatch.export.prometheus.multiprocess import MultiprocessSink
 
     sink = MultiprocessSink(CUSTOM)
     sink.note_server("wsgi", "gunicorn")  # the info gauge lives in the files, not in the monitor
@@ -116,7 +116,7 @@ def test_multiprocess_exports_only_the_chosen_histograms(tmp_path: Path) -> None
 
 
 def process_monitor_conflict() -> str:
-    from gatewatch.prometheus.multiprocess import process_monitor
+    from gatewatch.export.prometheus.multiprocess import process_monitor
 
     monitor, sink = process_monitor(histograms=LEAN)
     assert process_monitor(histograms=histogram_choice(["duration"])) == (monitor, sink)

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import websockets
 
+from gatewatch._labels import BoundedLabels
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
-from gatewatch.labels import BoundedLabels
-from gatewatch.prometheus.shared_labels import SharedAdmission
+from gatewatch.export.prometheus.shared_labels import SharedAdmission
 from tests.support.label_bound_apps import MAX_ROUTES
 from tests.support.scrape import samples
 from tests.support.traffic import ROOT, gunicorn_config, scrape, uvicorn_workers_command

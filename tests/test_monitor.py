@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchWSGI, Monitor
-from gatewatch.labels import BoundedLabels, exception_name, method_label, status_label
+from gatewatch._labels import BoundedLabels, exception_name, method_label, status_label
 from gatewatch.monitor import Sink
 from gatewatch.record import RequestRecord
 from gatewatch.types import Environ, StartResponse

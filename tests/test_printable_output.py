@@ -19,8 +19,8 @@ from pytest_django.fixtures import Settings
 from gatewatch import GatewatchWSGI, set_route
 from gatewatch._printable import printable, printable_exception
 from gatewatch.demo.report import ClientStats, Result, report, route_table
+from gatewatch.export.prometheus.scrape_summary import route_summaries, summarize
 from gatewatch.monitor import Sink
-from gatewatch.prometheus.scrape_summary import route_summaries, summarize
 from gatewatch.types import Environ, StartResponse
 from tests.support.django_support import django_registry
 from tests.support.wsgi_driver import call, make_environ

@@ -1,6 +1,6 @@
 """What the dashboard shows, computed from what a source read: plain data, no Textual.
 
-A :class:`Reading` is one poll of one source: a live view (:mod:`gatewatch.live.schema`, the
+A :class:`Reading` is one poll of one source: a live view (:mod:`gatewatch.export.live.schema`, the
 one contract with the library), a ``/metrics`` page or a Prometheus server. From a live view
 everything is derived here: per-interface numbers (:class:`InterfaceStats`), per-route rows,
 the requests and sessions in flight, loop blocks and workers. The widgets only format them.
@@ -14,7 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from gatewatch.live.schema import AwaitedFrame, FinishedRequest, LiveView, ProcessSnapshot, SecondTotals
+from gatewatch.export.live.schema import (
+    AwaitedFrame,
+    FinishedRequest,
+    LiveView,
+    ProcessSnapshot,
+    SecondTotals,
+)
 
 # Rates and shares are over the last RATE_WINDOW complete seconds; quantiles over the
 # finished requests of the last QUANTILE_WINDOW seconds.

@@ -4,7 +4,7 @@
 Every source's :meth:`Source.read` returns a :class:`~gatewatch_dashboard.model.Reading` and
 never raises: a source that cannot be reached, or answers something that is not what it should
 be, gives the last good reading with ``error`` set, and is asked again at the next poll.
-The live view is read only through :func:`gatewatch.live.schema.parse_live_view`.
+The live view is read only through :func:`gatewatch.export.live.schema.parse_live_view`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client.samples import Sample
 
-from gatewatch.live.local_dir import mark_read, read_dir
-from gatewatch.live.schema import parse_live_view
-from gatewatch.prometheus.scrape_summary import histogram, histogram_quantile, parse, route_summaries
+from gatewatch.export.live.local_dir import mark_read, read_dir
+from gatewatch.export.live.schema import parse_live_view
+from gatewatch.export.prometheus.scrape_summary import histogram, histogram_quantile, parse, route_summaries
 from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, live_reading, ratio
 
 TIMEOUT = 2.0
@@ -117,7 +117,7 @@ class LiveSource(_HTTPSource):
 
 
 class DirectorySource:
-    """A directory of snapshot files (:mod:`gatewatch.live.local_dir`): the live view of the
+    """A directory of snapshot files (:mod:`gatewatch.export.live.local_dir`): the live view of the
     processes writing there, read without HTTP, as their user only can. Every tab."""
 
     kind = "live"

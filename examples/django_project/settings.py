@@ -9,12 +9,12 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 
 INSTALLED_APPS = [
-    "gatewatch.django",
+    "gatewatch.integrations.django",
 ]
 
 MIDDLEWARE = [
     # First, so it sees every other middleware's time and exceptions (gatewatch.W001).
-    "gatewatch.django.GatewatchMiddleware",
+    "gatewatch.integrations.django.GatewatchMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 if os.environ.get("EXAMPLE_SYNC_MIDDLEWARE") == "1":

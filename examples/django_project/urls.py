@@ -16,5 +16,5 @@ urlpatterns = [
     path("error/", views.error),
     path("health/", views.HealthView.as_view()),
     # /metrics and /_gatewatch/live.json
-    path("", include("gatewatch.django.urls")),
+    path("", include("gatewatch.integrations.django.urls")),
 ]

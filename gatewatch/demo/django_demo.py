@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gatewatch.demo.report import Result, RouteTable, hops, ms, ms_fine, share
-from gatewatch.prometheus.scrape_summary import RouteSummary
+from gatewatch.export.prometheus.scrape_summary import RouteSummary
 
 # Sync and async twins, so the table puts the same work under both kinds of view.
 ENDPOINTS: tuple[str, ...] = (
@@ -28,7 +28,7 @@ ENDPOINTS: tuple[str, ...] = (
 )
 
 FOOTNOTE = (
-    "The readiness probe and the scrapes (/metrics, served by gatewatch.django.urls) are not "
+    "The readiness probe and the scrapes (/metrics, served by gatewatch.integrations.django.urls) are not "
     "recorded. A request ends with its last byte: closing the response afterwards (Django does "
     "that in a thread) is after-response time, not offload, duration or concurrency."
 )

@@ -111,7 +111,7 @@ DJANGO = DemoPlan(
     endpoints=django_report.ENDPOINTS,
     required=("httpx", "uvicorn", "gunicorn", "django", "channels"),
     marker="django_project/settings.py",
-    # gatewatch.django.urls serves /metrics and gatewatch leaves it unrecorded;
+    # gatewatch.integrations.django.urls serves /metrics and gatewatch leaves it unrecorded;
     # excluded_routes keeps it out of the comparison should a project record it.
     ready_path="/metrics",
     excluded_routes=("/metrics",),

@@ -1,7 +1,7 @@
 """What ``gatewatch demo`` prints: the two interfaces side by side, per route, and why they differ.
 
 Reads only what the load generator saw (:class:`ClientStats`) and what each server's
-``/metrics`` said (:mod:`gatewatch.prometheus.scrape_summary`). The per-route table and the sentences
+``/metrics`` said (:mod:`gatewatch.export.prometheus.scrape_summary`). The per-route table and the sentences
 for the Starlette/Flask pair live here; the Django ones in :mod:`gatewatch.demo.django_demo`.
 """
 
@@ -14,7 +14,7 @@ from typing import TextIO
 
 from gatewatch._printable import printable
 from gatewatch.demo.text_table import text_table
-from gatewatch.prometheus.scrape_summary import InterfaceSummary, RouteSummary
+from gatewatch.export.prometheus.scrape_summary import InterfaceSummary, RouteSummary
 
 
 @dataclass

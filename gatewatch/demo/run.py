@@ -46,7 +46,7 @@ from gatewatch.demo.servers import (
     terminated_as_exit,
     uvicorn_command,
 )
-from gatewatch.prometheus.scrape_summary import route_summaries, summarize
+from gatewatch.export.prometheus.scrape_summary import route_summaries, summarize
 
 MAX_SECONDS = 60.0
 MAX_CLIENTS = 100

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewatch import catalogue as c
-from gatewatch.live.schema import parse_live_view
-from gatewatch.prometheus.scrape_summary import histogram, parse, summarize, total
+from gatewatch.export.live.schema import parse_live_view
+from gatewatch.export.prometheus.scrape_summary import histogram, parse, summarize, total
 
 LIVE_PATH = "/_gatewatch/live.json"
 BLOCKING_SLEEP = 0.1

@@ -1,4 +1,4 @@
-"""Raw ASGI apps for the real-server edge cases of ``tests/test_asgi_client_gone.py``.
+"""Raw ASGI apps for the real-server edge cases of ``tests/asgi/test_asgi_client_gone.py``.
 
 ``app`` serves every one of them, chosen by the last path segment, in one server process:
 bare under ``/bare/...``; wrapped by :class:`~gatewatch.GatewatchASGI` (fresh registry,

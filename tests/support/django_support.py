@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pytest_django.fixtures import Settings
 
-from gatewatch import thread_offload
+from gatewatch.asgi import _offload as thread_offload
 from tests.support.scrape import samples
 
 VIEW_INFO = "gatewatch_route_view_info"

@@ -22,7 +22,7 @@ async def blocking(request: HttpRequest, **kwargs: str) -> HttpResponse:
 # Seen in issue 26: Django's template of an re_path route is its regular expression. This one
 # lost "[a-z-]" (read as a style tag), the next one crashed `gatewatch top` ("[/...]" read as a
 # closing tag that closes nothing: MarkupError). Their groups are unnamed, so the label keeps
-# them as written (a named group would read "<slug>": gatewatch.django._patterns).
+# them as written (a named group would read "<slug>": gatewatch.integrations.django._patterns).
 ITEM_PATTERN = r"^items/([a-z-]+)/$"
 FILE_PATTERN = r"^files/([/\w.-]+)$"
 ITEM_LABEL = r"/items/([a-z-]+)/"
@@ -37,5 +37,5 @@ urlpatterns = [
     re_path(FILE_PATTERN, item),
     re_path(CLEAR_PATTERN, blocking),
     re_path(FORGED_PATTERN, blocking),
-    path("", include("gatewatch.django.urls")),
+    path("", include("gatewatch.integrations.django.urls")),
 ]

@@ -89,7 +89,7 @@ def multiprocess_exposition() -> str:
     file-backed values at import): feed a multiprocess sink, merge the files, expose."""
     from prometheus_client import multiprocess
 
-    from gatewatch.prometheus.multiprocess import MultiprocessSink
+    from gatewatch.export.prometheus.multiprocess import MultiprocessSink
 
     sink = MultiprocessSink()
     monitor = Monitor(sinks=(sink,))

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
-from gatewatch.live.schema import parse_live_view
-from gatewatch.live.state import LiveState
+from gatewatch.export.live.schema import parse_live_view
+from gatewatch.export.live.state import LiveState
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.support.asgi_driver import Exchange, http_scope, serve
 from tests.support.wsgi_driver import call, make_environ

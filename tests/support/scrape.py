@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch.prometheus.scrape_summary import parse, total
+from gatewatch.export.prometheus.scrape_summary import parse, total
 from tests.support.promtool import check_metrics
 
 

@@ -22,7 +22,7 @@ def gunicorn_config(directory: Path, *, hooks: str = "*") -> Path:
     """A ``gunicorn.conf.py`` with gatewatch's hooks, as the README shows it (``hooks``: the
     names to import instead of all of them, e.g. to stay in single-process mode)."""
     config = directory / "gunicorn_conf.py"
-    config.write_text(f"from gatewatch.gunicorn import {hooks}  # noqa: F401, F403\n")
+    config.write_text(f"from gatewatch.integrations.gunicorn import {hooks}  # noqa: F401, F403\n")
     return config
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import GatewatchASGI
-from gatewatch.live.schema import WebSocketSession
+from gatewatch.export.live.schema import WebSocketSession
 from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 from tests.support.scrape import samples, value
 

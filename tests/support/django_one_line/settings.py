@@ -7,7 +7,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 INSTALLED_APPS: list[str] = []
 MIDDLEWARE = [
-    "gatewatch.django.GatewatchMiddleware",
+    "gatewatch.integrations.django.GatewatchMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 ROOT_URLCONF = f"{__package__}.urls"

@@ -1,7 +1,7 @@
-"""The one line, then the first optional step: ``gatewatch.django`` in ``INSTALLED_APPS``."""
+"""The one line, then the first optional step: ``gatewatch.integrations.django`` in ``INSTALLED_APPS``."""
 
 from __future__ import annotations
 
 from .settings import *  # noqa: F403
 
-INSTALLED_APPS = ["gatewatch.django"]
+INSTALLED_APPS = ["gatewatch.integrations.django"]

@@ -6,4 +6,4 @@ from django.urls import include, path
 
 from .urls import urlpatterns as project
 
-urlpatterns = [*project, path("ops/", include("gatewatch.django.urls"))]
+urlpatterns = [*project, path("ops/", include("gatewatch.integrations.django.urls"))]

@@ -1,0 +1,227 @@
+"""The ASGI middleware: one record per HTTP request, everything else passed through untouched."""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from asyncio import AbstractEventLoop
+from asyncio.events import _get_running_loop
+from collections.abc import Iterable, Mapping, Sequence
+from time import perf_counter, time
+from typing import Any
+
+from prometheus_client.registry import CollectorRegistry
+
+from gatewatch._app_check import check_asgi_app
+from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._hub import connect
+from gatewatch._paths import EXCLUDED, special_paths
+from gatewatch._request_queue import queue_seconds
+from gatewatch.asgi import _offload as thread_offload
+from gatewatch.asgi._client_gone import client_gone
+from gatewatch.asgi._exchange import HTTPExchange
+from gatewatch.asgi._loop_watch import watch
+from gatewatch.asgi._routes import route_template
+from gatewatch.asgi._step_timer import timer_class
+from gatewatch.asgi._websocket import serve_websocket
+from gatewatch.catalogue import CPU_SAMPLE_EVERY
+from gatewatch.export.live.endpoint import live_asgi_app
+from gatewatch.export.live.state import live_state_for
+from gatewatch.export.prometheus.exposition import metrics_asgi_app
+from gatewatch.integrations import _frameworks as frameworks
+from gatewatch.integrations._serving_server import calling_server
+from gatewatch.monitor import Monitor
+from gatewatch.options import DEFAULT, Default, keyword_options
+from gatewatch.record import ASGI, RequestRecord, current_record
+from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
+
+
+class GatewatchASGI:
+    """Wrap an ASGI application to record every HTTP request and WebSocket session it serves.
+
+    ``lifespan`` and unknown scope types go straight to the app (the first scope of any
+    type on a new event loop starts gatewatch's probe of that loop). Errors
+    inside gatewatch are counted in ``gatewatch_internal_errors_total`` and never
+    reach the app or the client; the app's own exceptions propagate unchanged.
+    """
+
+    def __init__(
+        self,
+        app: WrappedASGIApp,
+        *,
+        monitor: Monitor | None = None,
+        registry: CollectorRegistry | Default | None = DEFAULT,
+        max_routes: int | Default = DEFAULT,
+        metrics_path: str | Default | None = DEFAULT,
+        cpu_time: bool | Default = DEFAULT,
+        live_path: str | Default | None = DEFAULT,
+        live_token: str | Default | None = DEFAULT,
+        loop_lag_interval: float | Default | None = DEFAULT,
+        block_threshold: float | Default | None = DEFAULT,
+        track_offload: bool | Default = DEFAULT,
+        queue_time_header: str | Default | None = DEFAULT,
+        exclude_paths: Iterable[str] | Default = DEFAULT,
+        histograms: Iterable[str] | Default | None = DEFAULT,
+        buckets: Mapping[str, Sequence[float]] | Default = DEFAULT,
+        otel: bool | Default = DEFAULT,
+        tracer_provider: Any = DEFAULT,
+        meter_provider: Any = DEFAULT,
+        otel_url_query: bool | Default = DEFAULT,
+        otel_url_path: bool | Default = DEFAULT,
+    ) -> None:
+        """Every option is described in :class:`gatewatch.options.Options`; one left out comes
+        from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
+        the default there."""
+        # The keyword arguments as given (before any other local exists), by option name.
+        given = keyword_options(locals())
+        check_asgi_app(app)
+        framework = frameworks.for_asgi(app)
+        options = framework.options(given)
+        setup = connect(options, interface=ASGI, monitor=monitor)
+        self.app: ASGIApp = app
+        if setup.otel is not None:
+            # otel=True only: the app is called through an entry point that starts the
+            # request's span and makes it current (gatewatch.export.otel.entry); off, nothing changes.
+            from gatewatch.export.otel.entry import TracedASGI
+
+            self.app = TracedASGI(app, setup.otel)
+        self.options = options
+        self.monitor = setup.monitor
+        # CPU time per step costs two thread_time() system calls on every coroutine step of
+        # every request (16 % of a loaded uvicorn's CPU): it is measured on one request in
+        # CPU_SAMPLE_EVERY, the others are timed by wall clock alone (the CPU histogram's count
+        # is the sampled requests).
+        self._timer = timer_class(cpu_time=False, block_threshold=options.block_threshold)
+        self._cpu_timer = (
+            timer_class(cpu_time=True, block_threshold=options.block_threshold) if options.cpu_time else None
+        )
+        # Which requests are sampled: each one with probability 1/CPU_SAMPLE_EVERY
+        # (gatewatch._cpu_sampling); the first gap is drawn again in the serving process.
+        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
+        self._cpu_countdown = self._cpu_gap()
+        if options.track_offload:
+            thread_offload.install()
+        # ASGI header names are lower-case bytes.
+        header = options.queue_header(ASGI)
+        self._queue_header = header.lower().encode() if header else None
+        # The loop the probe was last started for (None: not yet, or not asyncio).
+        self._watched_loop: object = False
+        # gatewatch's own pages, answered before counting (so they are never recorded), and
+        # the paths left to the app unrecorded.
+        self._paths = special_paths(
+            options,
+            metrics_page=lambda: metrics_asgi_app(setup.registry),
+            live_page=lambda: live_asgi_app(live_state_for(setup.monitor), token=options.live_token),
+            also_excluded=framework.own_paths,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        # HTTP is served inline here rather than in a helper coroutine: one coroutine
+        # frame less per request on the hottest path. Whatever the app returns is returned:
+        # servers act on it (uvicorn closes the connection when it is not None).
+        kind = scope["type"]
+        loop = _get_running_loop()  # None under trio: loop measurements need asyncio
+        if loop is not self._watched_loop:
+            self._watch(loop)
+        if kind != "http":
+            if kind == "websocket":
+                return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
+            return await self.app(scope, receive, send)
+        try:  # subscripts: cheaper than .get() calls on every request
+            path = scope["path"]
+            method = scope["method"]
+        except KeyError:
+            # A server may leave out what ASGI says it must send: served as the bare app
+            # would be, and counted under <unmatched> (no route names it).
+            path, method = scope.get("path", ""), scope.get("method", "")
+        root_path = scope.get("root_path", "")
+        if self._paths.active:
+            special = self._paths.find(path, root_path)
+            if special is not None:
+                if special is EXCLUDED:
+                    return await self.app(scope, receive, send)
+                return await special(scope, receive, send)  # type: ignore[operator]
+        monitor = self.monitor
+        try:
+            record = monitor.start(ASGI, method, path)
+        except Exception as exc:  # noqa: BLE001 - never let recording stop the request
+            monitor.report_internal_error("asgi.start", exc)
+            return await self.app(scope, receive, send)
+        if self._queue_header is not None:
+            self._note_queue(record, scope)
+        # For the live view: a router names the route in the scope while the request runs.
+        record.scope, record.root_path = scope, root_path
+        token = current_record.set(record)
+
+        exchange = HTTPExchange(record, monitor, receive, send)
+
+        try:
+            coroutine = self.app(scope, exchange.receive, exchange.send)
+            # For the live view (what it awaits now), held weakly: the live view keeps its
+            # in-flight records, and a request whose task is dropped must still be collected,
+            # closed and counted.
+            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per request
+                record.coroutine = weakref.ref(coroutine)
+            except TypeError:  # an awaitable that takes no weak reference: not shown
+                pass
+            timer = self._timer
+            if self._cpu_timer is not None:
+                self._cpu_countdown -= 1
+                if self._cpu_countdown <= 0:
+                    self._cpu_countdown = self._cpu_gap()
+                    timer = self._cpu_timer
+            result = await timer(coroutine, record)
+            if not record.response_complete and not record.disconnected and client_gone(send):
+                # Returned without ending a response the client had already left.
+                record.disconnected = True
+            return result
+        except Exception as exc:
+            # An error raised because the client left is the disconnect, not an app bug.
+            if not record.disconnected:
+                record.exception = exc
+            raise
+        except BaseException:
+            # Cancellation (the server giving up on a gone client, or shutting down).
+            if not record.response_complete:
+                record.disconnected = True
+            raise
+        finally:
+            returned = perf_counter()
+            try:
+                current_record.reset(token)
+            except Exception as exc:  # noqa: BLE001 - e.g. a coroutine closed in another context
+                monitor.report_internal_error("asgi.reset", exc)
+            try:
+                if record.route is None:
+                    record.route = route_template(scope, root_path)
+            except Exception as exc:  # noqa: BLE001
+                monitor.report_internal_error("asgi.route", exc)
+            # Never raises: the request leaves in-flight and is counted, once, with the time
+            # the application went on after its response ended.
+            monitor.finish(record, returned)
+
+    def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
+        for name, value in scope.get("headers", ()):
+            if name == self._queue_header:
+                record.queue = queue_seconds(value, time())
+                return
+
+    def _watch(self, loop: AbstractEventLoop | None) -> None:
+        """First request (or lifespan start-up) on a new loop: start its probe, once; and at the
+        first of this process, note the server that called (it is in the calling frames) and
+        draw the first sampling gap here (not in a parent process before a fork)."""
+        if self._watched_loop is False:
+            self._cpu_countdown = self._cpu_gap()
+            try:
+                # The frame of __call__, whose callers are the server's.
+                self.monitor.note_server(ASGI, calling_server(sys._getframe(1)))
+            except Exception as exc:  # noqa: BLE001
+                self.monitor.report_internal_error("asgi.server", exc)
+        self._watched_loop = loop
+        if loop is None:
+            return
+        try:
+            options = self.options
+            watch(loop, self.monitor, interval=options.loop_lag_interval, threshold=options.block_threshold)
+        except Exception as exc:  # noqa: BLE001 - a probe must never stop the request
+            self.monitor.report_internal_error("asgi.loop_watch", exc)

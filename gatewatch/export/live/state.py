@@ -1,0 +1,325 @@
+"""The live view of one process, bounded in memory and JSON-ready: the HTTP requests in flight,
+the last ones finished, per-second totals, event-loop lag and blocks, and WebSocket sessions.
+
+:class:`LiveState` is a monitor sink, one per :class:`~gatewatch.monitor.Monitor`
+(:func:`live_state_for`); :mod:`gatewatch.export.live.endpoint` serves :meth:`LiveState.view`.
+Nothing here keeps a raw path, a query string, a header or a cookie: requests are
+described by method, route template and numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import deque
+from time import perf_counter, time
+
+from gatewatch._batches import PENDING_RECORDS, take_all
+from gatewatch.export.live.describe import describe_finished, describe_in_flight, monitor_part
+from gatewatch.export.live.local_dir import own_server_dir, workers_local_dir
+from gatewatch.export.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
+from gatewatch.export.live.snapshot_files import (
+    check_snapshot_dir,
+    merged_snapshot,
+    snapshot_dir,
+    start_writing,
+)
+from gatewatch.monitor import Monitor, Sink
+from gatewatch.record import RequestRecord, WebSocketRecord
+
+MAX_IN_FLIGHT_LISTED = 10_000
+RECENT_REQUESTS = 200
+WINDOW_SECONDS = 300
+LAG_SAMPLES = 600
+LOOP_BLOCKS = 100
+MAX_STACK_LINES = 200
+
+
+class _Second:
+    """Totals of one interface's requests that finished within one wall-clock second."""
+
+    __slots__ = (
+        "blocking_max",
+        "blocking_sum",
+        "concurrency_max",
+        "disconnects",
+        "duration_max",
+        "duration_sum",
+        "exceptions",
+        "requests",
+        "second",
+        "server_errors",
+    )
+
+    def __init__(self, second: int) -> None:
+        self.second = second
+        self.requests = 0
+        self.server_errors = 0
+        self.disconnects = 0
+        self.exceptions = 0
+        self.duration_sum = 0.0
+        self.duration_max = 0.0
+        self.blocking_sum = 0.0
+        self.blocking_max = 0.0
+        self.concurrency_max = 0
+
+    def describe(self, interface: str) -> SecondTotals:
+        return {
+            "second": self.second,
+            "interface": interface,
+            "requests": self.requests,
+            "server_errors": self.server_errors,
+            "disconnects": self.disconnects,
+            "exceptions": self.exceptions,
+            "duration_sum": self.duration_sum,
+            "duration_max": self.duration_max,
+            "blocking_sum": self.blocking_sum,
+            "blocking_max": self.blocking_max,
+            "concurrency_max": self.concurrency_max,
+        }
+
+
+class LiveState(Sink):
+    """This process's live view of one monitor's traffic; every part of it is bounded.
+
+    Requests in flight are listed up to ``max_in_flight`` (the rest are counted); the last
+    :data:`RECENT_REQUESTS` finished ones and per-second totals of the last
+    :data:`WINDOW_SECONDS` seconds are kept. With a ``snapshot_dir``, the process's snapshot
+    is also written there for the other workers to merge (:mod:`gatewatch.export.live.snapshot_files`).
+    """
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        *,
+        snapshot_dir: str | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT_LISTED,
+        local_only: bool = False,
+    ) -> None:
+        # Weak: the monitor holds this state as a sink, and live_state_for's table must not
+        # keep a monitor alive through its own state.
+        self._monitor = weakref.ref(monitor)
+        self.snapshot_dir = snapshot_dir
+        # The directory is this process's own (gatewatch.export.live.local_dir): only local readers
+        # read it, and no other worker's snapshot is there to merge.
+        self.local_only = local_only
+        self._max_in_flight = max_in_flight
+        self._reset()
+        _all_states.add(self)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._recent: deque[RequestRecord] = deque(maxlen=RECENT_REQUESTS)
+        # Finished records not yet added into the per-second totals (see request_finished).
+        self._pending: deque[RequestRecord] = deque()
+        self._seconds: dict[str, list[_Second | None]] = {}
+        self._lag: deque[tuple[float, float]] = deque(maxlen=LAG_SAMPLES)
+        self._blocks: deque[tuple[float, str, float, tuple[str, ...]]] = deque(maxlen=LOOP_BLOCKS)
+        # The writer thread starts with the first request, in the process serving it: an app
+        # built before a fork (gunicorn --preload) would otherwise write from the parent only.
+        self._writer_pending = self.snapshot_dir is not None
+        monitor = self._monitor()
+        if self._writer_pending and monitor is not None:
+            monitor.on_first_request(self._start_writer)
+        # This process's snapshot file, once its writer has started.
+        self.snapshot_path: str | None = None
+
+    def request_finished(self, record: RequestRecord) -> None:
+        # One append (atomic, no lock) on every request's path: the records are added into the
+        # per-second totals in batches, every PENDING_RECORDS of them or when a snapshot is
+        # taken, whichever comes first. A finished record no longer changes, and it is
+        # described only when a snapshot is taken.
+        pending = self._pending
+        pending.append(record)
+        if len(pending) >= PENDING_RECORDS:
+            self._absorb()
+
+    def _absorb(self) -> None:
+        """Add the pending records into the recent ring and the per-second totals."""
+        # Each record's second on the wall clock, from when its response ended.
+        wall_offset = time() - perf_counter()
+        oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
+        seconds = self._seconds
+        with self._lock:
+            for record in take_all(self._pending):
+                try:
+                    self._recent.append(record)
+                    start = record.start
+                    end = record.end if record.end is not None else start
+                    second = int(end + wall_offset)
+                    if second <= oldest:
+                        continue
+                    ring = seconds.get(record.interface)
+                    if ring is None:
+                        ring = seconds[record.interface] = [None] * WINDOW_SECONDS
+                    slot = ring[second % WINDOW_SECONDS]
+                    if slot is None or slot.second != second:
+                        if slot is not None and slot.second > second:
+                            continue  # that slot holds a later second now
+                        slot = ring[second % WINDOW_SECONDS] = _Second(second)
+                    slot.requests += 1
+                    if record.status_label[0] == "5":
+                        slot.server_errors += 1
+                    if record.disconnected:
+                        slot.disconnects += 1
+                    if record.exception is not None:
+                        slot.exceptions += 1
+                    duration = end - start
+                    slot.duration_sum += duration
+                    if duration > slot.duration_max:
+                        slot.duration_max = duration
+                    blocking = record.blocking
+                    slot.blocking_sum += blocking
+                    if blocking > slot.blocking_max:
+                        slot.blocking_max = blocking
+                    if record.concurrency > slot.concurrency_max:
+                        slot.concurrency_max = record.concurrency
+                except Exception as exc:  # noqa: BLE001 - one bad record must not stop a snapshot
+                    self._report_error("live.absorb", exc)
+
+    def loop_lag(self, seconds: float) -> None:
+        self.add_lag_sample(seconds)
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        self.add_loop_block(route, duration, stack or [])
+
+    def add_lag_sample(self, seconds: float, at: float | None = None) -> None:
+        """One measurement of how late the event loop ran a callback (``at``: wall-clock time)."""
+        sample = (time() if at is None else at, float(seconds))
+        with self._lock:
+            self._lag.append(sample)
+
+    def add_loop_block(self, route: str, duration: float, stack: list[str]) -> None:
+        """A stretch during which one request held the event loop, with the stack seen in it
+        (only its last :data:`MAX_STACK_LINES` lines are kept)."""
+        block = (time(), route, float(duration), tuple(stack[-MAX_STACK_LINES:]))
+        with self._lock:
+            self._blocks.append(block)
+
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        # A worker serving only WebSockets must appear in the merged view too.
+        if self._writer_pending:
+            self._start_writer()
+
+    def report_write_error(self, exc: Exception) -> None:
+        self._report_error("live.write", exc)
+
+    def _report_error(self, where: str, exc: Exception) -> None:
+        monitor = self._monitor()
+        if monitor is not None:
+            monitor.report_internal_error(where, exc)
+
+    def _start_writer(self) -> None:
+        with self._lock:
+            if not self._writer_pending:
+                return
+            self._writer_pending = False
+        if self.snapshot_dir is not None:
+            self.snapshot_path = start_writing(self, self.snapshot_dir, when_read=self.local_only)
+            if not self.local_only:
+                self._write_locally_too(self.snapshot_dir)
+
+    def _write_locally_too(self, shared: str) -> None:
+        # A PROMETHEUS_MULTIPROC_DIR set by hand (uvicorn --workers, granian, hypercorn) is
+        # where the HTTP view merges the workers, but `gatewatch top` with no URL looks only in
+        # the local root: the workers would be invisible to it.
+        try:
+            directory = workers_local_dir(shared)
+            if directory is not None:
+                start_writing(self, directory, when_read=True)
+        except (OSError, ValueError) as exc:
+            self._report_error("live.local_dir", exc)
+
+    def snapshot(self) -> ProcessSnapshot:
+        """This process's live view as plain JSON-ready values (:mod:`gatewatch.export.live.schema`)."""
+        now = perf_counter()
+        wall = time()
+        oldest = int(wall) - WINDOW_SECONDS
+        monitor = self._monitor()
+        in_flight, unlisted = monitor.flying(self._max_in_flight) if monitor is not None else ([], 0)
+        self._absorb()
+        with self._lock:
+            finished = list(self._recent)
+            per_second = [
+                slot.describe(interface)
+                for interface, ring in self._seconds.items()
+                for slot in ring
+                if slot is not None and slot.second > oldest
+            ]
+            lag: list[LagSample] = [{"at": at, "lag": seconds} for at, seconds in self._lag]
+            blocks: list[LoopBlock] = [
+                {"at": at, "route": route, "duration": duration, "stack": list(stack)}
+                for at, route, duration, stack in self._blocks
+            ]
+        per_second.sort(key=lambda entry: (entry["second"], entry["interface"]))
+        wall_offset = wall - now
+        recent = [describe_finished(record, wall_offset) for record in finished]
+        part = monitor_part(monitor)
+        return {
+            "schema": SCHEMA,
+            "pid": os.getpid(),
+            "time": wall,
+            "servers": part["servers"],
+            "in_flight_counts": part["in_flight_counts"],
+            "websockets": part["websockets"],
+            "internal_errors": part["internal_errors"],
+            "wsgi_workers": part["wsgi_workers"],
+            "in_flight": [describe_in_flight(record.number, record, now, monitor) for record in in_flight],
+            "in_flight_unlisted": unlisted,
+            "recent": recent,
+            "per_second": per_second,
+            "loop_lag": lag,
+            "loop_blocks": blocks,
+        }
+
+    def view(self) -> LiveView:
+        """What the live endpoint serves: every worker's snapshot, this process's fresh."""
+        current = self.snapshot()
+        if self.snapshot_dir is None or self.local_only:
+            return {"schema": SCHEMA, "time": current["time"], "processes": [current]}
+        return merged_snapshot(self.snapshot_dir, current=current)
+
+    def _after_fork(self) -> None:
+        # The parent's requests are not the child's, and its lock may have been held at the fork.
+        self._reset()
+
+
+_all_states: weakref.WeakSet[LiveState] = weakref.WeakSet()
+_states: weakref.WeakKeyDictionary[Monitor, LiveState] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
+
+
+def live_state_for(monitor: Monitor) -> LiveState:
+    """The live state of ``monitor``, created and attached as its sink on first use; it writes
+    its snapshot into ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory) when
+    set at that moment, else into this process's private local directory
+    (:mod:`gatewatch.export.live.local_dir`), where ``gatewatch top`` reads it without HTTP."""
+    with _states_lock:
+        state = _states.get(monitor)
+        if state is None:
+            directory = snapshot_dir()
+            local_only = directory is None
+            if directory is not None:
+                check_snapshot_dir(directory)
+            else:
+                try:
+                    directory = own_server_dir()
+                except (OSError, ValueError) as exc:
+                    # The local channel is a convenience: the app and the token's HTTP view
+                    # run without it (a read-only filesystem, a name taken by another user).
+                    monitor.report_internal_error("live.local_dir", exc)
+            state = LiveState(monitor, snapshot_dir=directory, local_only=local_only)
+            monitor.add_sink(state)
+            _states[monitor] = state
+        return state
+
+
+def _reset_after_fork() -> None:
+    global _states_lock
+    _states_lock = threading.Lock()
+    for state in list(_all_states):
+        state._after_fork()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

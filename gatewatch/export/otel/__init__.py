@@ -1,0 +1,69 @@
+"""OpenTelemetry export (the ``otel`` extra): spans and metrics on the semantic conventions.
+
+``otel=True`` on a middleware (``GATEWATCH_OTEL=true``, Django's ``GATEWATCH["OTEL"]``) adds
+one :class:`~gatewatch.export.otel.sink.OtelSink` to the monitor it records into; the middleware then
+calls its application through an entry point of :mod:`gatewatch.export.otel.entry` that starts the
+request's span and makes it current. Nothing of this is imported, or costs a request
+anything, while ``otel`` is off.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from gatewatch.monitor import Monitor
+from gatewatch.options import Options
+
+if TYPE_CHECKING:
+    from gatewatch.export.otel.sink import OtelSink
+
+_sinks: weakref.WeakKeyDictionary[Monitor, OtelSink] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def attach(monitor: Monitor, options: Options) -> OtelSink:
+    """The OpenTelemetry sink of ``monitor``, added on first use; middlewares recording into one
+    monitor must agree on the providers (``ValueError`` otherwise), as on the histograms."""
+    try:
+        from gatewatch.export.otel.sink import OtelSink
+    except ImportError as exc:
+        raise ImportError(
+            f"otel=True needs OpenTelemetry's API and SDK: pip install 'gatewatch[otel]' ({exc})"
+        ) from exc
+    choice = options.histogram_choice()
+    with _lock:
+        sink = _sinks.get(monitor)
+        if sink is not None:
+            same = (
+                sink.tracer_provider is options.tracer_provider
+                and sink.meter_provider is options.meter_provider
+                and sink.url_query == options.otel_url_query
+                and sink.url_path == options.otel_url_path
+                and sink.histograms == choice
+            )
+            if not same:
+                raise ValueError(
+                    "otel options (tracer_provider, meter_provider, otel_url_query, otel_url_path, "
+                    "histograms) conflict with the OpenTelemetry export already on this monitor; "
+                    "pass the same ones, a separate registry=, or a shared monitor="
+                )
+            return sink
+        sink = OtelSink(
+            monitor,
+            tracer_provider=options.tracer_provider,
+            meter_provider=options.meter_provider,
+            url_query=options.otel_url_query,
+            url_path=options.otel_url_path,
+            histograms=choice,
+            duration_buckets=dict(options.buckets).get("duration"),
+        )
+        monitor.add_sink(sink)
+        _sinks[monitor] = sink
+        return sink
+
+
+def sink_for(monitor: Monitor | None) -> OtelSink | None:
+    """``monitor``'s OpenTelemetry sink, if it has one."""
+    return None if monitor is None else _sinks.get(monitor)

@@ -1,0 +1,66 @@
+"""How many requests this WSGI process can serve at once (its worker threads).
+
+The server knows and the application does not: the ``worker_threads`` option or a
+gunicorn hook (:mod:`gatewatch.integrations.gunicorn`, which sets it for the process) says so;
+failing both, a server that declares ``wsgi.multithread`` false serves one request at a time.
+Busy threads are the WSGI requests in flight, so saturation is visible as busy versus
+this capacity.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_capacity: int | None = None
+_capacity_pid: int | None = None
+# The middlewares to tell when it becomes known (gunicorn's post_worker_init runs after the
+# app is loaded): held weakly, a middleware dropped is forgotten.
+_listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+
+def set_worker_threads(threads: int) -> None:
+    """This process serves at most ``threads`` requests at once."""
+    global _capacity, _capacity_pid
+    check_worker_threads("worker_threads", threads)
+    _capacity = threads
+    _capacity_pid = os.getpid()
+    for reference in list(_listeners):
+        listener = reference()
+        if listener is None:
+            _listeners.remove(reference)
+        else:
+            try:
+                listener()
+            except Exception:  # gunicorn's hook must boot the worker whatever fails here
+                logging.getLogger("gatewatch").exception("gatewatch could not note the worker capacity")
+
+
+def when_known(listener: Callable[[], None]) -> None:
+    """Call ``listener`` (a bound method, held weakly) whenever :func:`set_worker_threads` runs,
+    so the capacity is exported from the start rather than from the first request."""
+    _listeners.append(weakref.WeakMethod(listener))
+
+
+def worker_threads() -> int | None:
+    """This process's capacity, if known (a value set before a fork is the parent's)."""
+    if _capacity_pid != os.getpid():
+        return None
+    return _capacity
+
+
+def threads_from_environ(environ: Mapping[str, Any]) -> int | None:
+    """A single-threaded server says so in every environ (PEP 3333 ``wsgi.multithread``)."""
+    return 1 if environ.get("wsgi.multithread") is False else None
+
+
+def check_worker_threads(name: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    if not 1 <= value <= 100_000:
+        raise ValueError(f"{name} must be between 1 and 100000, got {value!r}")

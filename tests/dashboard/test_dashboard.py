@@ -1,0 +1,437 @@
+"""``gatewatch top``: every tab on the recorded live views (no network), the keys, a failing
+source, /metrics and Prometheus sources, and the snapshots of each tab."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from gatewatch_dashboard.app import TopApp
+from gatewatch_dashboard.model import HOLDING_LOOP, live_reading, sort_routes
+from gatewatch_dashboard.sources import LiveSource, MetricsSource, PrometheusSource, RecordedSource
+from prometheus_client import CollectorRegistry
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from gatewatch import GatewatchASGI
+from gatewatch.export.live.schema import parse_live_view
+from tests.support.dashboard_support import (
+    ASGI_SOURCE,
+    SIZE,
+    WSGI_SOURCE,
+    recorded_app,
+    recorded_sources,
+    rows,
+    screen_text,
+)
+from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
+from tests.support.live_support import ok_asgi
+from tests.support.traffic import ROOT
+
+DOCS = ROOT / "docs"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Textual runs on asyncio."""
+    return "asyncio"
+
+
+async def started(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, TopApp)
+    await app.poll_once()
+    await pilot.pause()
+
+
+# -- the model ---------------------------------------------------------------------------
+
+
+def test_the_recorded_views_give_the_expected_numbers() -> None:
+    asgi = live_reading("a", parse_live_view(ASGI_FILE.read_bytes()))
+    [stats] = asgi.interfaces
+    assert (stats.interface, stats.server, stats.in_flight, stats.processes) == ("asgi", "uvicorn", 3, 1)
+    assert (stats.p50, stats.p95, stats.p99) == (0.002, 0.1, 0.1)
+    assert stats.lag_p99 == 0.1 and stats.concurrency_max == 14
+    assert stats.rate == pytest.approx(59.0)  # 50 + 2 * (second % 10), the last 10 seconds
+    assert len(stats.rate_history) == 60
+    wsgi = live_reading("w", parse_live_view(WSGI_FILE.read_bytes()))
+    [stats] = wsgi.interfaces
+    assert (stats.busy, stats.capacity, stats.blocking_share) == (2, 2, 1.0)
+    assert stats.queue == pytest.approx(0.2145)
+    assert all(worker.is_saturated for worker in wsgi.workers)
+    by_p95 = sort_routes(asgi.routes, "p95")
+    assert [row.route for row in by_p95][:2] == ["/blocking", "/slow"]
+    assert [row.route for row in sort_routes(asgi.routes, "rate", "SLO")] == ["/slow"]
+
+
+# -- each tab ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_overview_shows_each_interface_side_by_side() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        text = screen_text(app)
+        assert f"ASGI uvicorn  {ASGI_SOURCE}" in text and f"WSGI gunicorn  {WSGI_SOURCE}" in text
+        assert "2.0 ms / 100.0 ms / 100.0 ms" in text  # ASGI p50 / p95 / p99
+        assert "1.1 ms / 100.0 ms" in text  # loop lag now / p99
+        assert "9.4 mean, 14 max" in text  # concurrency at arrival
+        assert "2 / 2" in text and "214.5 ms" in text  # WSGI workers busy, queue time
+        assert "100%" in text  # WSGI: every request holds its worker throughout
+
+
+@pytest.mark.anyio
+async def test_in_flight_lists_the_oldest_first_with_what_each_awaits() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("2")
+        listed = rows(app)
+        assert [row[4] for row in listed] == [
+            "/ws/echo",
+            "/ws/echo",
+            "/slow",
+            "/stream",
+            "/stream",
+            "/blocking",
+            "/slow",
+        ]
+        ages = [row[5] for row in listed]
+        assert ages[0] == "12.0 s" and ages[-1] == "40.0 ms"
+        stream = next(row for row in listed if row[4] == "/stream" and row[2] == "asgi")
+        assert stream[9] == "stream.<locals>.body  examples/starlette_app.py:64"
+        assert listed[-1][9] == "sleep  _backends/_asyncio.py:2510"
+        # The request holding the loop stands out.
+        table = app.query_one("#in-flight DataTable", DataTable)
+        route_cell = table.get_row_at(5)[4]
+        assert getattr(route_cell, "style", "") == "bold red" and HOLDING_LOOP <= 0.12
+        assert "1 holding the loop" in screen_text(app)
+
+
+@pytest.mark.anyio
+async def test_websockets_tab_counts_sessions_and_refusals() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("3")
+        assert "2 open (28.7 msg/s)   recently ended: 1 accepted, 1 refused, 0 failed" in screen_text(app)
+        assert [row[3] for row in rows(app, "#ws-open")] == ["/ws/echo", "/ws/echo"]
+        closed = rows(app, "#ws-closed")
+        assert [(row[2], row[3], row[6], row[7]) for row in closed] == [
+            ("/ws/reject", "rejected", "1008", "server"),
+            ("/ws/echo", "accepted", "1000", "client"),
+        ]
+
+
+@pytest.mark.anyio
+async def test_routes_sort_and_filter_keys() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("4")
+        assert [row[2] for row in rows(app)][:2] == ["/slow", "/fast"]  # by rate
+        await pilot.press("s")  # p95
+        assert app.sort_key == "p95"
+        assert next(row[2] for row in rows(app)) == "/blocking"
+        assert rows(app)[0][6] == "100.0 ms"
+        await pilot.press("slash", *"slow", "enter")
+        assert app.route_filter == "slow"
+        assert {row[2] for row in rows(app)} == {"/slow"}
+        assert len(rows(app)) == 2  # on both servers
+        await pilot.press("escape")
+        assert app.route_filter == "" and len(rows(app)) == 6
+
+
+@pytest.mark.anyio
+async def test_blocking_tab_shows_the_culprits_stack() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("5")
+        assert [row[3] for row in rows(app)] == ["/blocking", "/blocking"]
+        text = screen_text(app)
+        assert "/blocking held the loop for 102.0 ms" in text
+        assert "time.sleep(" in text
+        assert "worst lag in the last 60 s: 100.0 ms" in text
+
+
+@pytest.mark.anyio
+async def test_workers_tab_shows_saturated_processes() -> None:
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.press("6")
+        listed = rows(app)
+        assert [(row[1], row[3], row[4]) for row in listed] == [
+            ("4242", "-", "-"),
+            ("5001", "1 / 1", "yes"),
+            ("5002", "1 / 1", "yes"),
+        ]
+        assert "2 saturated" in screen_text(app)
+
+
+@pytest.mark.anyio
+async def test_pause_stops_polling_and_q_quits() -> None:
+    documents = [ASGI_FILE.read_bytes()] * 1000
+    source = RecordedSource(ASGI_SOURCE, documents)
+    app = TopApp([source], interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        while app.polls < 2:
+            await pilot.pause(0.05)
+        await pilot.press("p")
+        assert app.paused
+        await pilot.pause(0.15)  # a poll that had started finishes
+        frozen = app.polls
+        await pilot.pause(0.4)
+        assert app.polls == frozen
+        assert "PAUSED" in screen_text(app)
+        await pilot.press("p")
+        while app.polls == frozen:
+            await pilot.pause(0.05)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+# -- failing sources -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_bad_or_partial_json_never_crashes_and_keeps_the_last_view() -> None:
+    good = ASGI_FILE.read_bytes()
+    source = RecordedSource(
+        ASGI_SOURCE, [good, good[: len(good) // 2], b"<html>502</html>", b'{"schema": 2}', good]
+    )
+    app = recorded_app([source])
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        for expected in ("not JSON", "not JSON", "schema 2"):
+            await app.poll_once()
+            await pilot.pause()
+            [reading] = app.readings
+            assert reading.error is not None and expected in reading.error
+            assert reading.view is not None  # the last good view is still shown
+            assert "retrying" in screen_text(app)
+        await app.poll_once()
+        await pilot.pause()
+        assert app.readings[0].error is None
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_that_goes_away_is_named_and_retried() -> None:
+    body = ASGI_FILE.read_bytes()
+    up = [True]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if not up[0]:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, content=body)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    source = LiveSource("http://127.0.0.1:8001/_gatewatch/live.json", client=client)
+    app = recorded_app([source])
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        assert app.readings[0].error is None
+        up[0] = False
+        await app.poll_once()
+        await pilot.pause()
+        assert "unreachable (connection refused); retrying (its last answer below)" in screen_text(app)
+        assert "1 not answering (retrying)" in screen_text(app)
+        up[0] = True
+        await app.poll_once()
+        await pilot.pause()
+        assert app.readings[0].error is None
+        assert "not answering" not in screen_text(app)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_snapshot_dir")
+async def test_a_refusing_live_endpoint_says_why() -> None:
+    """No token set on the server, or none sent: the endpoint's one line is on screen."""
+    for server_token, sent, expected in (
+        (None, "t0ken", "answered HTTP 403: the live view over HTTP is off: set live_token"),
+        ("t0ken", None, "answered HTTP 401: unauthorized: send Authorization: Bearer <live_token>"),
+    ):
+        app = GatewatchASGI(ok_asgi, registry=CollectorRegistry(), live_token=server_token)
+        headers = {"Authorization": f"Bearer {sent}"} if sent else {}
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), headers=headers)
+        source = LiveSource("http://127.0.0.1:8001/_gatewatch/live.json", client=client)
+        reading = await source.read()
+        assert reading.error is not None and reading.error.startswith(expected), reading.error
+        await source.close()
+
+
+# -- /metrics and Prometheus -----------------------------------------------------------------
+
+
+def _scrape(count: int, slow: int) -> str:
+    name = "gatewatch_http_request_duration_seconds"
+    labels = 'interface="wsgi",method="GET",route="/slow",status="200"'
+    return (
+        f"# TYPE {name} histogram\n"
+        f'{name}_bucket{{{labels},le="0.01"}} {count - slow}\n'
+        f'{name}_bucket{{{labels},le="0.1"}} {count}\n'
+        f'{name}_bucket{{{labels},le="+Inf"}} {count}\n'
+        f"{name}_sum{{{labels}}} {count * 0.02}\n"
+        f"{name}_count{{{labels}}} {count}\n"
+        "# TYPE gatewatch_wsgi_workers_busy gauge\n"
+        'gatewatch_wsgi_workers_busy{pid="11"} 1\n'
+        "# TYPE gatewatch_wsgi_workers_capacity gauge\n"
+        'gatewatch_wsgi_workers_capacity{pid="11"} 1\n'
+    )
+
+
+def test_a_metrics_page_gives_rates_and_quantiles_between_scrapes() -> None:
+    source = MetricsSource("http://127.0.0.1:8002/metrics")
+    first = source.reading_from(_scrape(100, 0), now=10.0)
+    assert first.interfaces[0].rate is None  # one scrape: no rate yet
+    second = source.reading_from(_scrape(150, 50), now=12.0)
+    [stats] = second.interfaces
+    assert stats.rate == pytest.approx(25.0)
+    # Only the 50 requests between the scrapes count, and all of them were slow.
+    assert stats.p50 is not None and 0.01 < stats.p50 <= 0.1
+    assert (stats.busy, stats.capacity) == (1, 1)
+    assert [route.route for route in second.routes] == ["/slow"]
+    assert second.workers[0].is_saturated
+
+
+def test_a_multiprocess_metrics_page_lists_its_worker_processes_only() -> None:
+    # As gunicorn -w 2 with gatewatch's hooks scrapes: busy and capacity per pid, the saturated
+    # counter summed over the server without one (it was a third worker, pid 0, "0 / ?").
+    text = (
+        "# TYPE gatewatch_wsgi_workers_busy gauge\n"
+        'gatewatch_wsgi_workers_busy{pid="11"} 1\n'
+        'gatewatch_wsgi_workers_busy{pid="12"} 0\n'
+        "# TYPE gatewatch_wsgi_workers_capacity gauge\n"
+        'gatewatch_wsgi_workers_capacity{pid="11"} 4\n'
+        'gatewatch_wsgi_workers_capacity{pid="12"} 4\n'
+        "# TYPE gatewatch_wsgi_saturated_requests_total counter\n"
+        "gatewatch_wsgi_saturated_requests_total 3\n"
+    )
+    reading = MetricsSource("http://127.0.0.1:8002/metrics").reading_from(text, now=10.0)
+    assert [(w.pid, w.busy, w.total) for w in reading.workers] == [(11, 1, 4), (12, 0, 4)]
+
+
+@pytest.mark.anyio
+async def test_prometheus_source_reads_the_query_api() -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        asked.append(query)
+        value = "0.25" if query.startswith("histogram_quantile(0.95") else "12"
+        result = [{"metric": {"interface": "asgi"}, "value": [1.0, value]}]
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+        )
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    source = PrometheusSource("http://prometheus:9090", client=client)
+    reading = await source.read()
+    assert reading.error is None
+    [stats] = reading.interfaces
+    assert (stats.interface, stats.rate, stats.p95, stats.processes) == ("asgi", 12.0, 0.25, 12)
+    assert any("rate(gatewatch_http_request_duration_seconds_count[1m])" in query for query in asked)
+    await source.close()
+
+
+# -- the command and the boundary ----------------------------------------------------------------
+
+
+def test_without_textual_top_prints_the_install_line() -> None:
+    code = (
+        "import sys; sys.modules['textual'] = None\n"
+        "from gatewatch.cli import main\n"
+        "sys.exit(main(['top', 'http://127.0.0.1:9/']))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
+
+
+def test_top_takes_urls_on_both_sides_of_an_option() -> None:
+    from gatewatch.cli import build_parser, parse
+
+    args = parse(
+        build_parser(), ["top", "http://127.0.0.1:8001", "--token", "t", "http://127.0.0.1:8002/metrics"]
+    )
+    assert (args.urls, args.token) == (["http://127.0.0.1:8001", "http://127.0.0.1:8002/metrics"], "t")
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["top", "http://127.0.0.1:8001", "--tokn", "t"])
+    with pytest.raises(SystemExit):
+        parse(build_parser(), ["export-grafana", "out", "extra"])
+
+
+def test_the_dashboard_reads_only_the_schema_and_scrapes() -> None:
+    """It never imports the middleware's internals: the live schema and the /metrics reader only."""
+    # and the local channel's reader (its directory rule, the snapshot files' format).
+    allowed = {
+        "gatewatch.export.live.schema",
+        "gatewatch.export.live.local_dir",
+        "gatewatch.export.prometheus.scrape_summary",
+    }
+    for path in (ROOT / "dashboard" / "gatewatch_dashboard").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gatewatch."):
+                assert node.module in allowed, f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(alias.name.startswith("gatewatch.") for alias in node.names), path.name
+
+
+# -- snapshots and the README's screenshot --------------------------------------------------------
+
+TAB_KEYS = {
+    "overview": "1",
+    "in_flight": "2",
+    "websockets": "3",
+    "routes": "4",
+    "blocking": "5",
+    "workers": "6",
+}
+
+
+@pytest.mark.parametrize("tab", list(TAB_KEYS))
+def test_snapshot_of_each_tab(tab: str, snap_compare: Callable[..., bool]) -> None:
+    async def before(pilot: Pilot[None]) -> None:
+        await started(pilot)
+        await pilot.press(TAB_KEYS[tab])
+        await pilot.pause()
+
+    assert snap_compare(recorded_app(), run_before=before, terminal_size=SIZE)
+
+
+@pytest.mark.anyio
+async def test_the_readme_screenshot_is_the_dashboard_on_the_recorded_views(tmp_path: Path) -> None:
+    """docs/dashboard.svg is what this saves; run with GATEWATCH_UPDATE_SCREENSHOT=1 to refresh it."""
+    import os
+
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        path = app.save_screenshot("dashboard.svg", path=str(tmp_path))
+    saved = Path(path).read_text()
+    assert "gatewatch" in saved
+    target = DOCS / "dashboard.svg"
+    if os.environ.get("GATEWATCH_UPDATE_SCREENSHOT") == "1" or not target.exists():
+        target.write_text(saved)
+    assert "ASGI" in target.read_text()
+
+
+def test_fixtures_are_what_the_builder_makes() -> None:
+    from tests.support.live_fixtures import asgi_view, wsgi_view
+
+    assert json.loads(ASGI_FILE.read_text()) == asgi_view()
+    assert json.loads(WSGI_FILE.read_text()) == wsgi_view()
+    for source in recorded_sources():
+        assert asyncio.run(source.read()).error is None

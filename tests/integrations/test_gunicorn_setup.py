@@ -1,0 +1,639 @@
+"""gunicorn ``-w 2`` set up by gatewatch's hooks alone, and refused without them (issue 17).
+
+The servers run on 127.0.0.1 as child processes started by the test, with no
+``PROMETHEUS_MULTIPROC_DIR`` from the test's own environment. Each scrape is checked by
+``promtool check metrics`` when promtool is installed (tests.support.promtool).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+import gatewatch.integrations.gunicorn as hooks
+from gatewatch import GatewatchWSGI
+from gatewatch import _multiprocess_dir as md
+from gatewatch import _processes as processes
+from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
+from tests.support.promtool import check_metrics
+from tests.support.scrape import value
+from tests.support.traffic import (
+    DURATION_COUNT,
+    ROOT,
+    duration_counts,
+    gunicorn_config,
+    in_flight_values,
+    scrape,
+)
+
+FLASK = "examples.flask_app:wrapped"
+STARLETTE = "examples.starlette_app:wrapped"
+# docs/gunicorn.md's whole gunicorn.conf.py.
+DOCUMENTED_CONF = "from gatewatch.integrations.gunicorn import *  # noqa: F403\n"
+REQUESTS = 20
+SCRAPES = 6
+NOT_SET = "gunicorn runs 2 workers but PROMETHEUS_MULTIPROC_DIR is not set"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in the environment that would set up multiprocess mode or the worker count."""
+    for name in (
+        md.ENV_VAR,
+        md.ENV_VAR.lower(),
+        md.PRIVATE_ENV_VAR,
+        "GATEWATCH_LIVE_DIR",
+        "WEB_CONCURRENCY",
+        "GUNICORN_CMD_ARGS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def documented_conf(directory: Path) -> Path:
+    path = directory / "gunicorn.conf.py"
+    path.write_text(DOCUMENTED_CONF)
+    return path
+
+
+def server(
+    tmp_path: Path,
+    name: str,
+    app: str,
+    *args: str,
+    conf: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> ServerProcess:
+    port = free_port()
+    extra = list(args) + (["-c", str(conf)] if conf is not None else [])
+    # /metrics is gatewatch's own page, not a counted request: the probe leaves no trace.
+    return ServerProcess(
+        gunicorn_command(app, port, "-w", "2", "--log-level", "info", *extra),
+        port=port,
+        ready_path="/metrics",
+        cwd=ROOT,
+        env=env,
+        log_path=tmp_path / f"{name}.log",
+        stop_timeout=5.0,
+    )
+
+
+def fails_to_start(process: ServerProcess) -> str:
+    """Start ``process`` expecting it to exit on its own; its log."""
+    try:
+        with pytest.raises(RuntimeError, match="server exited"):
+            process.start()
+    finally:
+        # Had it started after all, it must not outlive the test.
+        process.stop()
+    assert process.log_path is not None
+    return process.log_path.read_text()
+
+
+def send(base_url: str, path: str, count: int = REQUESTS) -> None:
+    # Several at once, each on a new connection, so that both workers serve some (a busy sync
+    # worker does not accept; a kept-alive connection would stay with one gthread worker).
+    with (
+        httpx.Client(base_url=base_url, timeout=10.0, headers={"Connection": "close"}) as client,
+        ThreadPoolExecutor(4) as pool,
+    ):
+        statuses = list(pool.map(lambda _: client.get(path).status_code, range(count)))
+    assert statuses == [200] * count
+
+
+def settled_scrape(base_url: str, total: int) -> str:
+    """A scrape once every request has finished (a WSGI record ends after the response)."""
+    text = scrape(base_url)
+    for _ in range(100):
+        if value(text, DURATION_COUNT) == total and not any(in_flight_values(text)):
+            break
+        text = scrape(base_url)
+    return text
+
+
+def served_per_process(directory: Path) -> dict[int, int]:
+    """{pid: requests recorded}, from each process's own prometheus-client file."""
+    out = {}
+    for path in directory.glob("histogram_*.db"):
+        merged = MultiProcessCollector.merge([str(path)], accumulate=True)  # type: ignore[no-untyped-call]
+        out[int(path.stem.rsplit("_", 1)[1])] = int(
+            sum(s.value for metric in merged for s in metric.samples if s.name == DURATION_COUNT)
+        )
+    return out
+
+
+def private_dirs(tmpdir: Path) -> list[Path]:
+    # Made in the live view's local root (under TMPDIR without XDG_RUNTIME_DIR), where
+    # `gatewatch top` finds the workers' snapshots with no URL.
+    return sorted((tmpdir / f"gatewatch-{os.getuid()}").glob(md.PRIVATE_PREFIX + "*"))
+
+
+# -- (a) the documented gunicorn.conf.py alone: whole-server numbers -------------------------
+
+WORKERS = {
+    "sync": (FLASK, ("-k", "sync"), "/slow?seconds=0.05", "/slow"),
+    "sync-preload": (FLASK, ("-k", "sync", "--preload"), "/slow?seconds=0.05", "/slow"),
+    "gthread": (FLASK, ("-k", "gthread", "--threads", "2"), "/slow?seconds=0.05", "/slow"),
+    # A blocked event loop accepts nothing, so the other worker takes the next connections.
+    "uvicorn": (STARLETTE, ("-k", "uvicorn.workers.UvicornWorker"), "/blocking?seconds=0.05", "/blocking"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("kind", list(WORKERS))
+def test_documented_conf_gives_whole_server_numbers(tmp_path: Path, kind: str) -> None:
+    app, args, path, route = WORKERS[kind]
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    # TMPDIR: where the arbiter's private directory goes, to be found (and found gone) here.
+    with server(
+        tmp_path,
+        kind,
+        app,
+        *args,
+        conf=documented_conf(tmp_path),
+        env={"TMPDIR": str(tmpdir), "XDG_RUNTIME_DIR": ""},
+    ) as running:
+        send(running.base_url, path)
+        settled = settled_scrape(running.base_url, REQUESTS)
+        with ThreadPoolExecutor(2) as pool:
+            texts = list(pool.map(lambda _: scrape(running.base_url), range(SCRAPES)))
+        made = private_dirs(tmpdir)
+        assert len(made) == 1, made
+        per_process = served_per_process(made[0])
+        master_pid = running.pid
+
+    # gunicorn's uvicorn worker runs uvicorn's server, which gatewatch_info names.
+    interface, server_name = ("asgi", "uvicorn") if app == STARLETTE else ("wsgi", "gunicorn")
+    for text in [settled, *texts]:
+        check_metrics(text)
+        assert duration_counts(text, interface) == {("GET", route, "200"): REQUESTS}
+        assert value(text, "gatewatch_info", interface=interface, server=server_name) == 1
+    # Both workers served part of the traffic, so a per-worker scrape would have shown less.
+    workers = {pid: n for pid, n in per_process.items() if pid != master_pid}
+    assert len(workers) == 2 and all(workers.values()), per_process
+    assert sum(per_process.values()) == REQUESTS
+    assert private_dirs(tmpdir) == []
+
+
+# -- (b) several workers without the hooks: refused at start-up ------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize(
+    ("kind", "app", "args", "old_conf"),
+    [
+        ("sync", FLASK, ("-k", "sync"), False),
+        ("gthread-preload", FLASK, ("-k", "gthread", "--threads", "2", "--preload"), False),
+        # The configuration documented before: only child_exit and post_worker_init.
+        ("uvicorn-old-conf", STARLETTE, ("-k", "uvicorn.workers.UvicornWorker"), True),
+    ],
+)
+def test_several_workers_without_hooks_fail_to_start(
+    tmp_path: Path, kind: str, app: str, args: tuple[str, ...], old_conf: bool
+) -> None:
+    conf = gunicorn_config(tmp_path, hooks="child_exit, post_worker_init") if old_conf else None
+    log = fails_to_start(server(tmp_path, kind, app, *args, conf=conf))
+    lines = [line for line in log.splitlines() if NOT_SET in line]
+    assert lines, log
+    assert lines[0].startswith("ValueError: ")
+    assert "-c gunicorn.conf.py containing `from gatewatch.integrations.gunicorn import *`" in lines[0]
+    assert "Traceback" in log  # the worker's (or, with --preload, the arbiter's) boot failed
+
+
+# -- (c) a missing, non-directory or unwritable PROMETHEUS_MULTIPROC_DIR ----------------------
+
+
+def unwritable_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "read-only"
+    directory.mkdir(mode=0o555)
+    if os.access(directory, os.W_OK):
+        # root writes anywhere its permissions say no; the kernel's own directories it cannot.
+        directory = Path("/proc/sys")
+        if os.access(directory, os.W_OK):
+            pytest.skip("no directory this user cannot write")
+    return directory
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize(
+    ("problem", "use_hooks", "message"),
+    [
+        ("missing", False, "does not exist; create it (empty) before the server starts"),
+        ("missing", True, "does not exist; create it (empty) before gunicorn starts"),
+        ("file", False, "is not a directory"),
+        ("unwritable", True, "is not writable by this process"),
+    ],
+)
+def test_bad_directory_is_one_line(tmp_path: Path, problem: str, use_hooks: bool, message: str) -> None:
+    if problem == "missing":
+        directory = tmp_path / "missing"
+    elif problem == "file":
+        directory = tmp_path / "a-file"
+        directory.write_text("")
+    else:
+        directory = unwritable_dir(tmp_path)
+    conf = documented_conf(tmp_path) if use_hooks else None
+    log = fails_to_start(server(tmp_path, problem, FLASK, conf=conf, env={md.ENV_VAR: str(directory)}))
+    expected = f"PROMETHEUS_MULTIPROC_DIR={directory} {message}"
+    lines = [line for line in log.splitlines() if expected in line]
+    assert lines, log
+    # prometheus-client never got as far as its own FileNotFoundError or PermissionError.
+    assert "prometheus_client" not in log and "FileNotFoundError" not in log
+    if use_hooks:
+        # The arbiter refuses before forking: one error line, no traceback.
+        assert lines[0].split("] ", 3)[-1].startswith("gatewatch: PROMETHEUS_MULTIPROC_DIR=")
+        assert "Traceback" not in log
+        assert "Booting worker" not in log
+    else:
+        assert lines[0].startswith("ValueError: ")
+
+
+# -- (d) files of an earlier run --------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("clean_env")
+def test_stale_files_warned_without_hooks_and_cleared_by_them(tmp_path: Path) -> None:
+    directory = tmp_path / "multiproc"
+    directory.mkdir()
+    env = {md.ENV_VAR: str(directory)}
+
+    with server(tmp_path, "first", FLASK, env=env) as first:
+        send(first.base_url, "/slow?seconds=0.05")
+        settled_scrape(first.base_url, REQUESTS)
+    first_pids = sorted(served_per_process(directory))
+    assert len(first_pids) == 2
+
+    # Without the hooks the earlier run's counts come back, and the first worker says so.
+    with server(tmp_path, "second", FLASK, env=env) as second:
+        inherited = scrape(second.base_url)
+    log = (tmp_path / "second.log").read_text()
+    warnings = [line for line in log.splitlines() if "ended before this server started" in line]
+    assert len(warnings) == 1, log
+    assert f"PROMETHEUS_MULTIPROC_DIR={directory} holds" in warnings[0]
+    assert f"(an earlier run's: pids {', '.join(map(str, first_pids))})" in warnings[0]
+    assert value(inherited, DURATION_COUNT) == REQUESTS
+
+    # The hooks empty the directory first: the count starts from zero.
+    with server(tmp_path, "third", FLASK, conf=documented_conf(tmp_path), env=env) as third:
+        fresh = scrape(third.base_url)
+        send(third.base_url, "/fast")
+        after = settled_scrape(third.base_url, REQUESTS)
+    log = (tmp_path / "third.log").read_text()
+    assert f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={directory}; removed" in log
+    assert "holds" not in log and "ended without" not in log
+    assert value(fresh, DURATION_COUNT) == 0
+    assert duration_counts(after, "wsgi") == {("GET", "/fast", "200"): REQUESTS}
+
+
+# -- unit tests of the helpers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "pid"),
+    [
+        ("counter_123.db", 123),
+        ("histogram_7.db", 7),
+        ("gauge_livesum_4567.db", 4567),
+        ("gauge_liveall_89.db", 89),
+        ("gauge_max_1.db", 1),
+        ("counter_0.db", None),
+        ("counter_x.db", None),
+        ("counter_12.db.tmp", None),
+        ("gatewatch_labels_routes.jsonl", None),
+        ("gatewatch-live-12.json", None),
+    ],
+)
+def test_file_pid(name: str, pid: int | None) -> None:
+    assert md.file_pid(name) == pid
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    pid = int(child.stdout)
+    assert not processes.process_running(pid)
+    return pid
+
+
+def test_stale_files(tmp_path: Path, dead_pid: int) -> None:
+    names = [
+        f"counter_{dead_pid}.db",
+        f"gauge_livesum_{dead_pid}.db",
+        f"counter_{os.getppid()}.db",
+        f"histogram_{os.getpid()}.db",
+        "notes.db",
+        "gatewatch_labels_routes.jsonl",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert md.stale_files(str(tmp_path)) == [f"counter_{dead_pid}.db", f"gauge_livesum_{dead_pid}.db"]
+
+
+@pytest.mark.skipif(
+    processes.process_started(os.getpid()) is None, reason="no /proc to tell when a process started"
+)
+def test_files_older_than_their_running_process_are_stale(tmp_path: Path) -> None:
+    # The id is reused (a restarted container's workers get the same pids): older files are
+    # an earlier process's.
+    started = processes.process_started(os.getpid())
+    assert started is not None and started <= time.time()
+    older = tmp_path / f"histogram_{os.getpid()}.db"
+    older.write_bytes(b"")
+    os.utime(older, (started - 10, started - 10))
+    (tmp_path / f"counter_{os.getpid()}.db").write_bytes(b"")  # written by this very process
+    assert md.stale_files(str(tmp_path)) == [older.name]
+
+
+def test_clear_run_files_keeps_other_files(tmp_path: Path) -> None:
+    run = ["counter_5.db", "gauge_max_6.db", "gatewatch_labels_routes.jsonl", "gatewatch-live-5.json"]
+    for name in [*run, "README.txt", "labels.jsonl"]:
+        (tmp_path / name).write_text("x")
+    assert md.clear_run_files(str(tmp_path)) == sorted(run)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "labels.jsonl"]
+
+
+def test_warn_stale_files_once(
+    tmp_path: Path, dead_pid: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(md, "_stale_checked_pid", None)
+    (tmp_path / f"counter_{dead_pid}.db").write_bytes(b"")
+    with caplog.at_level("WARNING", logger="gatewatch"):
+        assert md.warn_stale_files(str(tmp_path)) == [f"counter_{dead_pid}.db"]
+        assert md.warn_stale_files(str(tmp_path)) == []
+    [record] = caplog.records
+    message = record.getMessage()
+    assert record.name == "gatewatch" and record.levelname == "WARNING"
+    # This process is no server's worker: whose the file was, it cannot tell.
+    assert f"PROMETHEUS_MULTIPROC_DIR={tmp_path} holds 1 files of 1 processes that are not running" in message
+    assert f"(pids {dead_pid}): their counters" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("problem", ["empty", "missing", "file", "unwritable"])
+def test_directory_problem_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problem: str) -> None:
+    path = {
+        "empty": "",
+        "missing": str(tmp_path / "nope"),
+        "file": str(tmp_path / "f"),
+        "unwritable": str(tmp_path),
+    }[problem]
+    if problem == "file":
+        Path(path).write_text("")
+    if problem == "unwritable":
+        monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    message = md.directory_problem("PROMETHEUS_MULTIPROC_DIR", path)
+    assert message is not None and "\n" not in message
+    assert message.startswith("PROMETHEUS_MULTIPROC_DIR" + (f"={path} " if path else " "))
+    assert {
+        "empty": "set but empty",
+        "missing": "does not exist",
+        "file": "not a directory",
+        "unwritable": "not writable",
+    }[problem] in message
+
+
+def test_good_directory_has_no_problem(tmp_path: Path) -> None:
+    assert md.directory_problem("PROMETHEUS_MULTIPROC_DIR", str(tmp_path)) is None
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_middleware_refuses_a_missing_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "missing"
+    monkeypatch.setenv(md.ENV_VAR, str(missing))
+    with pytest.raises(ValueError, match=re.escape(f"PROMETHEUS_MULTIPROC_DIR={missing} does not exist; ")):
+        GatewatchWSGI(lambda environ, start_response: [])
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_lower_case_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(md.ENV_VAR.lower(), str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match=r"^prometheus_multiproc_dir="):
+        md.check_directory()
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_empty_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # prometheus-client would take it for multiprocess mode and write into the working directory.
+    monkeypatch.setenv(md.ENV_VAR, "")
+    with pytest.raises(ValueError, match=r"^PROMETHEUS_MULTIPROC_DIR is set but empty"):
+        md.check_single_process()
+
+
+def fake_worker(workers: int, age: int) -> Any:
+    from gunicorn.config import Config
+    from gunicorn.workers.base import Worker
+
+    class Probe(Worker):  # type: ignore[misc]
+        def load_wsgi(self) -> Any:
+            # Where gunicorn loads the application: the worker is on the stack.
+            return md.gunicorn_process()
+
+        def check(self) -> None:
+            md.check_single_process()
+
+    cfg = Config()
+    cfg.set("workers", workers)
+    return Probe(age, os.getpid(), [], None, 30, cfg, None)
+
+
+@pytest.fixture
+def worker_factory() -> Iterator[Any]:
+    made: list[Any] = []
+
+    def make(workers: int, age: int = 1) -> Any:
+        made.append(fake_worker(workers, age))
+        return made[-1]
+
+    yield make
+    for worker in made:
+        worker.tmp.close()
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_gunicorn_process_from_the_stack(worker_factory: Any) -> None:
+    assert md.gunicorn_process() is None
+    assert worker_factory(3, age=4).load_wsgi() == md.GunicornProcess(workers=3, worker_age=4)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_check_single_process_under_gunicorn(worker_factory: Any) -> None:
+    worker_factory(1).check()
+    md.check_single_process()  # not under gunicorn
+    expected = f"{NOT_SET}, so each scrape would show one worker's numbers; "
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        worker_factory(2).check()
+
+
+@pytest.fixture
+def fresh_arbiter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: None) -> Path:
+    """prepare_directory as if in a new arbiter process, its temporary files under tmp_path,
+    prometheus-client's value class restored afterwards."""
+    monkeypatch.setattr(md, "_prepared_pid", None)
+    monkeypatch.setattr(md, "_private", None)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(values, "ValueClass", values.ValueClass)
+    return tmp_path
+
+
+def test_prepare_makes_and_removes_a_private_directory(fresh_arbiter: Path) -> None:
+    message = md.prepare_directory()
+    path = os.environ[md.ENV_VAR]
+    # In the live view's local root, private to this user.
+    assert os.path.dirname(path) == str(fresh_arbiter / f"gatewatch-{os.getuid()}")
+    assert os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o700
+    assert os.path.basename(path).startswith(md.PRIVATE_PREFIX)
+    assert message == (
+        f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={path} (removed when gunicorn exits)"
+    )
+    assert os.environ[md.PRIVATE_ENV_VAR] == path
+    # prometheus-client was imported long before: its metrics now write into the directory.
+    assert values.ValueClass._multiprocess
+    # Once per arbiter: a later nworkers_changed (TTIN) or on_starting changes nothing.
+    assert md.prepare_directory() is None
+    assert md.private_directory() == path
+    md.remove_private_directory()
+    assert not os.path.exists(path)
+    assert md.ENV_VAR not in os.environ and md.PRIVATE_ENV_VAR not in os.environ
+
+
+def test_prepare_clears_a_given_directory(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    given = fresh_arbiter / "given"
+    given.mkdir()
+    (given / "counter_1.db").write_bytes(b"")
+    (given / "keep.txt").write_text("")
+    monkeypatch.setenv(md.ENV_VAR, str(given))
+    assert md.prepare_directory() == (
+        f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={given}; removed 1 files of an earlier run"
+    )
+    assert [p.name for p in given.iterdir()] == ["keep.txt"]
+    assert md.private_directory() is None
+    md.remove_private_directory()
+    assert given.exists()
+
+
+def test_prepare_after_usr2_keeps_the_files(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    given = fresh_arbiter / "given"
+    given.mkdir()
+    (given / "counter_1.db").write_bytes(b"")
+    monkeypatch.setenv(md.ENV_VAR, str(given))
+    md.prepare_directory(reexecuted=True)
+    assert (given / "counter_1.db").exists()
+
+
+def test_prepare_replaces_an_inherited_private_directory(
+    fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A master re-executed by USR2 inherits the old master's private directory, which the old
+    # master removes when it exits.
+    inherited = fresh_arbiter / (md.PRIVATE_PREFIX + "old")
+    inherited.mkdir()
+    monkeypatch.setenv(md.ENV_VAR, str(inherited))
+    monkeypatch.setenv(md.PRIVATE_ENV_VAR, str(inherited))
+    md.prepare_directory(reexecuted=True)
+    assert os.environ[md.ENV_VAR] not in ("", str(inherited))
+    md.remove_private_directory()
+    assert inherited.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_prepare_hands_the_directory_to_the_workers_user(fresh_arbiter: Path) -> None:
+    md.prepare_directory(owner=(65534, 65534))
+    assert os.stat(os.environ[md.ENV_VAR]).st_uid == 65534
+    md.remove_private_directory()
+
+
+def test_prepare_refuses_a_missing_directory(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(md.ENV_VAR, str(fresh_arbiter / "missing"))
+    with pytest.raises(ValueError, match=r"does not exist; create it .* or unset it \(gatewatch's hooks"):
+        md.prepare_directory()
+
+
+class FakeLog:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def error(self, message: str, *args: object) -> None:
+        self.lines.append(("error", message % args))
+
+    def warning(self, message: str, *args: object) -> None:
+        self.lines.append(("warning", message % args))
+
+    def info(self, message: str, *args: object) -> None:
+        self.lines.append(("info", message % args))
+
+
+def fake_arbiter(*, preload: bool = False) -> Any:
+    cfg = types.SimpleNamespace(uid=os.geteuid(), gid=os.getegid(), preload_app=preload)
+    return types.SimpleNamespace(log=FakeLog(), cfg=cfg)
+
+
+def test_hooks_fail_the_arbiter_with_one_line(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(md.ENV_VAR, str(fresh_arbiter / "missing"))
+    arbiter = fake_arbiter()
+    with pytest.raises(SystemExit) as exited:
+        hooks.nworkers_changed(arbiter, 2, None)
+    assert exited.value.code == 1
+    [(level, line)] = arbiter.log.lines
+    assert level == "error"
+    assert line.startswith(f"gatewatch: PROMETHEUS_MULTIPROC_DIR={fresh_arbiter}/missing does not exist")
+
+
+def test_hooks_set_up_then_remove(fresh_arbiter: Path) -> None:
+    arbiter = fake_arbiter()
+    hooks.nworkers_changed(arbiter, 2, None)
+    hooks.on_starting(arbiter)
+    path = os.environ[md.ENV_VAR]
+    assert arbiter.log.lines == [
+        (
+            "info",
+            f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={path} (removed when gunicorn exits)",
+        )
+    ]
+    hooks.on_exit(arbiter)
+    assert not os.path.exists(path)
+
+
+def test_on_starting_after_preload_does_not_switch(fresh_arbiter: Path) -> None:
+    # A configuration with its own nworkers_changed and --preload: the app already records in
+    # memory, so moving the workers to files now would empty every scrape.
+    arbiter = fake_arbiter(preload=True)
+    hooks.on_starting(arbiter)
+    assert md.ENV_VAR not in os.environ
+    [(level, line)] = arbiter.log.lines
+    assert level == "warning" and "nworkers_changed" in line
+
+
+def test_star_import_brings_the_hooks() -> None:
+    assert sorted(hooks.__all__) == [
+        "child_exit",
+        "nworkers_changed",
+        "on_exit",
+        "on_starting",
+        "post_worker_init",
+    ]
+    from gunicorn.config import Config
+
+    cfg = Config()
+    # gunicorn checks each hook's number of arguments when it reads the configuration.
+    for name in hooks.__all__:
+        cfg.set(name, getattr(hooks, name))
