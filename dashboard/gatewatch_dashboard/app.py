@@ -18,16 +18,15 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from gatewatch_dashboard._literal import literal, literal_lines, plain
-from gatewatch_dashboard.model import SORT_KEYS, History, Reading
+from gatewatch_dashboard.detail_rows import SORT_KEYS, History
+from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.sources import Source
-from gatewatch_dashboard.widgets import (
-    BlockingView,
-    InFlightView,
-    Overview,
-    RoutesView,
-    WebSocketsView,
-    WorkersView,
-)
+from gatewatch_dashboard.widgets.blocking import BlockingView
+from gatewatch_dashboard.widgets.in_flight import InFlightView
+from gatewatch_dashboard.widgets.overview import Overview
+from gatewatch_dashboard.widgets.routes import RoutesView
+from gatewatch_dashboard.widgets.websockets import WebSocketsView
+from gatewatch_dashboard.widgets.workers import WorkersView
 
 INTERVAL = 0.5
 TABS: tuple[tuple[str, str], ...] = (

@@ -25,7 +25,8 @@ from prometheus_client.samples import Sample
 from gatewatch.export.live.local_dir import mark_read, read_dir
 from gatewatch.export.live.schema import parse_live_view
 from gatewatch.export.prometheus.scrape_summary import histogram, histogram_quantile, parse, route_summaries
-from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, live_reading, ratio
+from gatewatch_dashboard.live_reading import live_reading
+from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, ratio
 
 TIMEOUT = 2.0
 LIVE_PATH = "/_gatewatch/live.json"

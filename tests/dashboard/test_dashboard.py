@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 from gatewatch_dashboard.app import TopApp
-from gatewatch_dashboard.model import HOLDING_LOOP, live_reading, sort_routes
+from gatewatch_dashboard.detail_rows import sort_routes
+from gatewatch_dashboard.live_reading import live_reading
+from gatewatch_dashboard.model import HOLDING_LOOP
 from gatewatch_dashboard.sources import LiveSource, MetricsSource, PrometheusSource, RecordedSource
 from prometheus_client import CollectorRegistry
 from textual.pilot import Pilot

@@ -1,0 +1,62 @@
+"""The base of every tab: redrawn when the app's readings, the filter or the sort change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from gatewatch_dashboard._literal import literal
+from gatewatch_dashboard.model import Reading
+from gatewatch_dashboard.widgets._format import HOT
+
+
+class TabView(Widget):
+    """A tab: redrawn whenever the app's readings (or the filter and sort) change."""
+
+    readings: reactive[tuple[Reading, ...]] = reactive(())
+    route_filter: reactive[str] = reactive("")
+    sort_key: reactive[str] = reactive("rate")
+
+    async def watch_readings(self) -> None:
+        await self.update_view()
+
+    async def watch_route_filter(self) -> None:
+        await self.update_view()
+
+    async def watch_sort_key(self) -> None:
+        await self.update_view()
+
+    async def update_view(self) -> None:
+        """Show the current readings; called on every change."""
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Show the current readings, when that needs no new widgets."""
+
+    def errors(self) -> Text:
+        """One line per source that failed its last poll: the UI says so and keeps polling."""
+        text = Text()
+        for reading in self.readings:
+            if reading.error is not None:
+                text.append_text(literal(f"{reading.source}: {reading.error}", HOT, limit=None))
+                text.append("\n")
+        return text
+
+
+def fill(table: DataTable[RenderableType], rows: Iterable[Sequence[RenderableType]]) -> None:
+    """Replace a table's rows, keeping the cursor where it was.
+
+    A ``str`` cell is shown literally (a table would read it as markup); styled cells holding
+    an app's string build it with :func:`literal` themselves.
+    """
+    row = table.cursor_row
+    table.clear()
+    for cells in rows:
+        table.add_row(*(literal(cell) if isinstance(cell, str) else cell for cell in cells))
+    if table.row_count:
+        table.move_cursor(row=min(row, table.row_count - 1), animate=False)
