@@ -1,4 +1,4 @@
-# make demo | make test | make lint | make bench
+# make demo | make test | make lint | make docs | make bench
 # The first target that needs it creates .venv and installs the project with every extra;
 # it installs again whenever pyproject.toml changes (the stamp file is older then).
 
@@ -7,9 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # test pulls in demo (and so django and channels), bench pulls in otel; named here all the same.
-EXTRAS := test,dev,bench,dashboard,demo,django,channels,otel
+EXTRAS := test,dev,docs,bench,dashboard,demo,django,channels,otel
 
-.PHONY: .venv demo test lint bench clean
+.PHONY: .venv demo test lint docs bench clean
 
 .venv: $(STAMP)
 
@@ -27,6 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The documentation site into site/; strict (mkdocs.yml), so a broken link or anchor fails.
+# make test builds it too (tests/test_docs_site.py), into a scratch directory.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # Two processes, a test file each at a time: module-scoped servers start once, and most tests
 # wait on a server or a subprocess, so two cores run the suite in about half the time.
 test: lint
@@ -36,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache

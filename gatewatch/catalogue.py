@@ -2,8 +2,8 @@
 
 Both Prometheus back ends (the in-process aggregator and prometheus-client's multiprocess
 mode) build their families from :data:`METRICS`, so a scrape looks the same whichever one a
-process uses; the README's table and ``docs/metrics.md`` are generated from it
-(``python -m gatewatch.catalogue_docs --write``), and the OpenTelemetry names live here too.
+process uses; the docs site's metrics reference is rendered from it when the site is built
+(:mod:`gatewatch.catalogue_docs`), and the OpenTelemetry names live here too.
 
 A spec's ``name`` is the name as exposed and queried: counters end in ``_total`` and info
 metrics in ``_info``; a histogram's is the base of its ``_bucket``/``_sum``/``_count``

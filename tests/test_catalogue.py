@@ -1,6 +1,6 @@
 """The catalogue is the one declaration of every metric: no other code spells a metric's name,
-every family a scrape exports (either back end) is in it, and the README table and
-``docs/metrics.md`` are what it generates."""
+every family a scrape exports (either back end) is in it (the docs site's reference is
+rendered from it: tests/test_docs_site.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import catalogue as c
-from gatewatch.catalogue_docs import REGENERATE, TABLE_END, TABLE_START, stale_files
 from gatewatch.export.prometheus.collector import PrometheusAggregator, monitor_for_registry
 from gatewatch.monitor import Monitor
 from tests.support.feed import exported_families, feed, run_multiprocess
@@ -94,17 +93,6 @@ def default_exposition() -> str:
 def test_multiprocess_scrape_is_the_catalogue(tmp_path: Path) -> None:
     text = run_multiprocess(tmp_path, "tests.test_catalogue:default_exposition")
     assert exported_families(text) == {spec.name for spec in c.METRICS}
-
-
-def test_generated_docs_are_current() -> None:
-    stale = stale_files(ROOT)
-    assert not stale, f"{', '.join(stale)} differ from the catalogue; regenerate with `{REGENERATE}`"
-
-
-def test_readme_table_is_in_the_metrics_section() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Metrics\n") : readme.index("## WebSocket sessions")]
-    assert TABLE_START in section and TABLE_END in section
 
 
 def test_a_malformed_spec_fails_at_import() -> None:

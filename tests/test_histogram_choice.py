@@ -1,5 +1,5 @@
 """Choosing histogram families and their buckets: validation, one choice per registry and per
-process, nothing recorded or exported for a family left out, series per route as the README
+process, nothing recorded or exported for a family left out, series per route as docs/metrics.md
 says."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def series_per_route(
     return sum(("route", ROUTE) in labels for _, labels in samples(generate_latest(registry).decode()))
 
 
-def test_series_per_route_are_what_the_readme_says() -> None:
+def test_series_per_route_are_what_the_docs_say() -> None:
     default, lean = series_per_route(DEFAULT_CHOICE), series_per_route(LEAN)
     per_status = series_per_route(DEFAULT_CHOICE, statuses=(200, 404)) - default
     assert series_per_route(LEAN, statuses=(200, 404)) - lean == per_status
@@ -163,8 +163,11 @@ def test_series_per_route_are_what_the_readme_says() -> None:
     django = series_per_route(DEFAULT_CHOICE, offload=True, view=True) - default
     django_lean = series_per_route(LEAN, offload=True, view=True) - lean
     assert (default, lean, per_status, offload, django, django_lean) == (94, 20, 18, 41, 42, 2)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = " ".join(readme[readme.index("## Metrics\n") : readme.index("## WebSocket sessions")].split())
+    page = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    start = page.index("## Histograms and series per route\n")
+    # Up to the next section, or the reference the site renders after it.
+    end = min(index for index in (page.find("\n## ", start + 1), page.find("\n<!--", start)) if index > 0)
+    section = " ".join(page[start:end].split())
     for phrase in (
         f"exports **{default}** series with the default histograms",
         f"further status adds {per_status}",
@@ -172,4 +175,4 @@ def test_series_per_route_are_what_the_readme_says() -> None:
         f"{django} under Django",
         f"exports **{lean}** series ({django_lean} more under Django)",
     ):
-        assert phrase in section, f"the README's Metrics section should say {phrase!r}"
+        assert phrase in section, f"docs/metrics.md's series per route should say {phrase!r}"

@@ -156,19 +156,6 @@ def test_excluded_paths_under_asgi(registry: CollectorRegistry) -> None:
     assert value(registry, "gatewatch_http_request_duration_seconds_count") == 1
 
 
-def test_every_option_and_variable_is_in_the_reference() -> None:
-    import dataclasses
-
-    from gatewatch.options import ENVIRONMENT
-    from tests.support.traffic import ROOT
-
-    reference = (ROOT / "docs" / "options.md").read_text(encoding="utf-8")
-    for option in dataclasses.fields(Options):
-        assert f"| `{option.name}` |" in reference, option.name
-    for variable in ENVIRONMENT:
-        assert f"`{variable}`" in reference, variable
-
-
 # -- each option declared once; everything else derived from it, and checked -----------------
 
 # A good value, as a user passes it, and what Options holds for it (not the default, so a

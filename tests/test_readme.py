@@ -17,11 +17,13 @@ README = ROOT / "README.md"
 
 
 def quick_start_blocks() -> list[str]:
-    """The fenced ``python`` blocks between "## Quick start" and the next section."""
+    """The fenced ``python`` blocks between "## Quick start" and the next section that are a
+    whole file (``# myapp.py``); Django's is a line of a project's settings."""
     text = README.read_text()
     start = text.index("\n## Quick start\n")
     end = text.index("\n## ", start + 1)
-    return re.findall(r"^```python\n(.*?)^```$", text[start:end], re.DOTALL | re.MULTILINE)
+    blocks = re.findall(r"^```python\n(.*?)^```$", text[start:end], re.DOTALL | re.MULTILINE)
+    return [block for block in blocks if block.startswith("# myapp.py\n")]
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +121,9 @@ def test_quick_start_serves_and_records(snippets: list[Path], tmp_path: Path) ->
             scrape,
             re.MULTILINE,
         ), scrape
+
+
+def test_readme_is_a_front_page() -> None:
+    """The reference is the docs site; the README shows what gatewatch is and how to start."""
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 250, len(lines)

@@ -1,4 +1,4 @@
-"""Every command in the README's ```sh blocks runs as written.
+"""Every command in the ```sh blocks of the README and of the docs site's pages runs as written.
 
 Each block runs in order, as a user types it: commands for a pip user in a project directory
 whose ``.venv`` is a fresh environment with the wheel built from this checkout (its bin first
@@ -8,7 +8,7 @@ checkout. How each runs, by its program:
 - ``pip install ...``: against the local wheel, offline (``PIP_NO_INDEX``, ``PIP_FIND_LINKS``):
   every requirement and extra it names must be satisfied by the wheel;
 - ``python3 -m venv DIR``: in a scratch directory;
-- servers (uvicorn, gunicorn): the README's ``myapp.py``/``gunicorn.conf.py`` written beside
+- servers (uvicorn, gunicorn): the pages' ``myapp.py``/``gunicorn.conf.py`` written beside
   them, a free port given through the environment (``UVICORN_PORT``, ``GUNICORN_CMD_ARGS``),
   started, checked to answer HTTP, stopped by PID;
 - ``gatewatch top`` and ``gatewatch demo`` on a pseudo-terminal until they show they work (top
@@ -46,13 +46,27 @@ from tests.support.readme_commands import (
 )
 from tests.support.traffic import ROOT
 
-README = (ROOT / "README.md").read_text()
-BLOCKS = sh_blocks(README)
+# The front page, then the site's pages: snippets moved to the docs stay real, tested code.
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+}
+BLOCKS = [(page, block) for page, text in PAGES.items() for block in sh_blocks(text)]
+# The files the pages name (``# myapp.py``), from every page: a command may serve a file shown
+# on another page (the README's gunicorn line and docs/gunicorn.md's gunicorn.conf.py).
+FILES: dict[str, list[str]] = {}
+for _text in PAGES.values():
+    for _name, _versions in named_files(_text).items():
+        FILES.setdefault(_name, []).extend(_versions)
 
 # The only commands not run as written: what runs instead, and why. Exact text, so a new one
 # fails until it is listed.
 NOT_RUN_AS_WRITTEN: dict[str, tuple[list[str], str]] = {
     "make test": (["make", "-n", "test"], "it runs this test suite, this test included"),
+    "make docs": (
+        ["make", "-n", "docs"],
+        "tests/test_docs_site.py builds the site the same way (--strict), into a scratch directory",
+    ),
     "make demo": (
         ["make", "-n", "demo"],
         "its recipe is `gatewatch demo`, which the demo block runs (tests/test_packaging.py runs "
@@ -72,7 +86,7 @@ def _free_port() -> int:
 
 @dataclass
 class Context:
-    """Where the README's commands run: the project directory of a pip user and the checkout."""
+    """Where the pages' commands run: the project directory of a pip user and the checkout."""
 
     project: Path
     scratch: Path
@@ -128,9 +142,9 @@ def run_venv(command: Command, context: Context) -> None:
     assert (cwd / command.words[-1] / "bin" / "python").exists()
 
 
-def _readme_file(name: str, program: str) -> str:
-    """The README's file of that name; of two (myapp.py), the one for this server's interface."""
-    versions = named_files(README)[name]
+def _page_file(name: str, program: str) -> str:
+    """The pages' file of that name; of two (myapp.py), the one for this server's interface."""
+    versions = FILES[name]
     if len(versions) == 1:
         return versions[0]
     wrapper = "GatewatchASGI" if program == "uvicorn" else "GatewatchWSGI"
@@ -140,14 +154,13 @@ def _readme_file(name: str, program: str) -> str:
 
 def run_server(command: Command, context: Context) -> None:
     cwd, env = context.place(command)
-    files = named_files(README)
     used = [
         name
-        for name in files
+        for name in FILES
         if any(word == name or word.split(":")[0] == name.removesuffix(".py") for word in command.words)
     ]
     for name in used:
-        (cwd / name).write_text(_readme_file(name, command.program))
+        (cwd / name).write_text(_page_file(name, command.program))
     port = _free_port()
     env["UVICORN_PORT"] = str(port)
     env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{port}"
@@ -210,7 +223,7 @@ def run_instead(command: Command, context: Context) -> None:
 Runner = Callable[[Command, Context], None]
 
 
-def runner_for(command: Command) -> Runner:
+def runner_for(command: Command, page: str = "README.md") -> Runner:
     words = command.words
     subcommand = f"{command.program} {words[1]}" if len(words) > 1 else command.program
     if command.bare in NOT_RUN_AS_WRITTEN:
@@ -228,7 +241,7 @@ def runner_for(command: Command) -> Runner:
     if command.program in RUN_TO_END or subcommand in RUN_TO_END:
         return run_plain
     raise LookupError(
-        f"README.md:{command.line}: no way to run `{command.text}` here: give it a runner in "
+        f"{page}:{command.line}: no way to run `{command.text}` here: give it a runner in "
         "tests/test_readme_commands.py, or list it in NOT_RUN_AS_WRITTEN with the reason"
     )
 
@@ -236,20 +249,21 @@ def runner_for(command: Command) -> Runner:
 def test_every_shell_block_is_sh() -> None:
     """Only ```sh blocks are run: a shell block fenced otherwise would escape the test."""
     other = [
-        (first, info)
-        for info, first, _ in fenced_blocks(README)
+        (page, first, info)
+        for page, text in PAGES.items()
+        for info, first, _ in fenced_blocks(text)
         if info in {"bash", "shell", "console", "zsh", "shell-session", "sh-session"}
     ]
     assert not other, f"fence these as ```sh: {other}"
-    assert len(BLOCKS) >= 5 and all(BLOCKS), BLOCKS
+    assert len(BLOCKS) >= 5 and all(block for _, block in BLOCKS), BLOCKS
 
 
 def test_every_command_has_a_runner() -> None:
     unknown = []
-    for block in BLOCKS:
+    for page, block in BLOCKS:
         for command in block:
             try:
-                runner_for(command)
+                runner_for(command, page)
             except LookupError as error:
                 unknown.append(str(error))
     assert not unknown, "\n".join(unknown)
@@ -260,25 +274,27 @@ def test_every_command_has_a_runner() -> None:
         runner_for(Command(1, "make bench"))
 
 
-def test_the_readme_runs_the_rules_it_ships() -> None:
+def test_the_docs_run_the_rules_they_ship() -> None:
     """The command of issue 26 that exited 1 is in a block, so it runs below."""
-    commands = [command.bare for block in BLOCKS for command in block]
+    commands = [command.bare for _, block in BLOCKS for command in block]
     assert "promtool check rules grafana/rules/gatewatch-*.yml" in commands
     assert any(text.startswith("gatewatch export-grafana ") for text in commands)
 
 
-def _block_id(block: list[Command]) -> str:
-    return f"README.md:{block[0].line}"
+def _block_id(page_block: tuple[str, list[Command]]) -> str:
+    page, block = page_block
+    return f"{page}:{block[0].line}"
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-@pytest.mark.parametrize("block", BLOCKS, ids=[_block_id(block) for block in BLOCKS])
-def test_block_runs_as_written(block: list[Command], context: Context) -> None:
+@pytest.mark.parametrize("page_block", BLOCKS, ids=[_block_id(page_block) for page_block in BLOCKS])
+def test_block_runs_as_written(page_block: tuple[str, list[Command]], context: Context) -> None:
+    page, block = page_block
     if any(command.program == "promtool" for command in block):
         promtool_path(required=True)
     for command in block:
-        runner = runner_for(command)
+        runner = runner_for(command, page)
         key = (command.bare, context.in_checkout(command))
         if key in context.ran:
             continue
@@ -286,4 +302,4 @@ def test_block_runs_as_written(block: list[Command], context: Context) -> None:
         try:
             runner(command, context)
         except AssertionError as error:
-            raise AssertionError(f"README.md:{command.line}: `{command.text}`\n{error}") from None
+            raise AssertionError(f"{page}:{command.line}: `{command.text}`\n{error}") from None

@@ -47,7 +47,7 @@ def test_promtool_check_rules() -> None:
 
 
 def test_the_rule_glob_takes_only_rule_files() -> None:
-    """``promtool check rules grafana/rules/gatewatch-*.yml`` (the README's) exited 1 when the
+    """``promtool check rules grafana/rules/gatewatch-*.yml`` (docs/grafana.md's) exited 1 when the
     glob took the unit test file, which is not a rule file."""
     assert sorted(RULES.glob("gatewatch-*.yml")) == sorted(RULE_FILES)
     checked = _promtool("check", "rules", *map(str, sorted(RULES.glob("gatewatch-*.yml"))))

@@ -42,7 +42,7 @@ from tests.support.traffic import (
 
 FLASK = "examples.flask_app:wrapped"
 STARLETTE = "examples.starlette_app:wrapped"
-# The README's whole gunicorn.conf.py.
+# docs/gunicorn.md's whole gunicorn.conf.py.
 DOCUMENTED_CONF = "from gatewatch.integrations.gunicorn import *  # noqa: F403\n"
 REQUESTS = 20
 SCRAPES = 6

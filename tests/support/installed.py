@@ -44,6 +44,8 @@ def build_wheel(source_parent: Path, directory: Path) -> Path:
             "__pycache__",
             ".*_cache",
             ".benchmarks",
+            # make docs' output
+            "site",
         ),
     )
     subprocess.run(
