@@ -28,7 +28,7 @@ from gatewatch._multiprocess_dir import (
     prepared,
     remove_private_directory,
 )
-from gatewatch.wsgi._workers import set_worker_threads
+from gatewatch.runtime import current
 
 __all__ = ["child_exit", "nworkers_changed", "on_exit", "on_starting", "post_worker_init"]
 
@@ -66,7 +66,7 @@ def post_worker_init(worker: Any) -> None:
     else:
         # The sync worker serves one request at a time; gthread, cfg.threads.
         capacity = max(int(cfg.threads), 1) if type(worker).__name__ == "ThreadWorker" else 1
-    set_worker_threads(capacity)
+    current().worker_capacity.set(capacity)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -34,8 +34,8 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from gatewatch import catalogue
-from gatewatch._hub import detect_server
 from gatewatch._printable import gatewatch_logger
+from gatewatch.integrations._serving_server import calling_server
 from gatewatch.integrations.django.options import SETTING, read_settings
 
 logger = gatewatch_logger()
@@ -185,7 +185,7 @@ def _sync_mixin_hooks(middleware: Any) -> list[str]:
 def serves_asgi() -> bool:
     """Whether this project runs under ASGI: Channels' ``ASGI_APPLICATION`` is set,
     or an ASGI server loaded this process."""
-    return bool(getattr(settings, "ASGI_APPLICATION", None)) or detect_server("asgi") != "unknown"
+    return bool(getattr(settings, "ASGI_APPLICATION", None)) or calling_server() != "unknown"
 
 
 def run_at_startup() -> None:

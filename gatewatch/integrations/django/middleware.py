@@ -38,6 +38,7 @@ from gatewatch.integrations.django.project_monitor import project_monitor
 from gatewatch.integrations.django.view_names import name_view
 from gatewatch.monitor import Monitor
 from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
+from gatewatch.runtime import current
 
 GetResponse = Callable[[HttpRequest], Any]
 logger = gatewatch_logger()
@@ -64,17 +65,18 @@ class GatewatchMiddleware:
             thread_offload.install()
         self.get_response = get_response
         self._options = options
+        # This process's runtime: the monitor is found there at the first request.
+        self._runtime = current()
         self._async = iscoroutinefunction(get_response)
         # What the middleware calls when it records alone: with OTEL on, through an entry point
         # that starts the request's span and makes it current (behind an outer middleware, that
         # one does it); off, get_response itself.
         self._get_response_alone = get_response
         if options.otel:
-            from gatewatch.export.otel import sink_for
             from gatewatch.export.otel.entry import traced_get_response
 
             self._get_response_alone = traced_get_response(
-                get_response, lambda: sink_for(self._monitor), is_async=self._async
+                get_response, lambda: self._runtime.otel_sink_of(self._monitor), is_async=self._async
             )
         if self._async:
             markcoroutinefunction(self)
@@ -265,7 +267,7 @@ class GatewatchMiddleware:
         # needed, and that middleware may have been built with other options.
         with self._first_use_lock:
             if self._monitor is None:
-                self._monitor = project_monitor(self._options, interface)
+                self._monitor = project_monitor(self._options, interface, self._runtime)
                 # In the process that serves (the middleware may be built before a fork).
                 self._cpu_countdown = self._cpu_gap()
             return self._monitor
