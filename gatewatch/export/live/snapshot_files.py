@@ -18,6 +18,7 @@ out rather than served to the dashboard.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import json
@@ -224,6 +225,9 @@ class SnapshotWriter:
                     target=_write_forever, args=(self,), name="gatewatch-live-writer", daemon=True
                 )
                 self.thread.start()
+        # A process that exits cleanly takes its files along (once: unregister first).
+        atexit.unregister(self.close)
+        atexit.register(self.close)
         return path
 
     def adopt_directory(self, path: str) -> None:
@@ -234,6 +238,7 @@ class SnapshotWriter:
     def close(self) -> None:
         """Remove this process's files and directories; the thread finds nothing left to write
         and stops."""
+        atexit.unregister(self.close)
         with self.lock:
             for _, path in self.targets:
                 with contextlib.suppress(OSError):
