@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice
-from gatewatch._multiprocess_dir import check_single_process, multiprocess_enabled
+from gatewatch._multiprocess_dir import WorkersDirectory, check_single_process, multiprocess_enabled
 from gatewatch.export.live.snapshot_files import SnapshotWriter
 from gatewatch.export.live.state import LiveState, new_live_state
 from gatewatch.export.prometheus import collector, multiprocess
@@ -54,7 +54,8 @@ class Setup:
 
 class Runtime:
     """One process's gatewatch: its monitors and their sinks, its snapshot writer (thread,
-    files, directories) and its WSGI worker capacity."""
+    files, directories), its WSGI worker capacity and, in gunicorn's arbiter, the workers'
+    shared directory."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,6 +70,8 @@ class Runtime:
         self._live: weakref.WeakKeyDictionary[Monitor, LiveState] = weakref.WeakKeyDictionary()
         self.snapshots = SnapshotWriter()
         self.worker_capacity = WorkerCapacity()
+        # Under gunicorn with gatewatch's hooks, in the arbiter: the workers' shared directory.
+        self.workers_directory = WorkersDirectory()
         atexit.register(self.close)
 
     # -- monitors -----------------------------------------------------------------------------
@@ -176,10 +179,12 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Remove this process's snapshot files and the directories made for them; the writer
-        thread finds nothing left to write and ends. The monitors keep counting."""
+        """Remove this process's snapshot files and the directories made for them (and, in
+        gunicorn's arbiter, the workers' private directory); the writer thread finds nothing
+        left to write and ends. The monitors keep counting."""
         atexit.unregister(self.close)
         self.snapshots.close()
+        self.workers_directory.remove()
 
     def after_fork(self) -> None:
         """In a forked child: what was the parent's goes (its threads, its files, its live
@@ -187,6 +192,7 @@ class Runtime:
         self._lock = threading.Lock()
         self.snapshots.after_fork()
         self.worker_capacity.after_fork()
+        self.workers_directory.after_fork()
         for state in list(self._live.values()):
             state.after_fork()
 
