@@ -72,6 +72,8 @@ class Runtime:
         self.worker_capacity = WorkerCapacity()
         # Under gunicorn with gatewatch's hooks, in the arbiter: the workers' shared directory.
         self.workers_directory = WorkersDirectory()
+        # What was done once in this process (first_time).
+        self._done: set[str] = set()
         atexit.register(self.close)
 
     # -- monitors -----------------------------------------------------------------------------
@@ -175,6 +177,14 @@ class Runtime:
             if state is None:
                 state = self._live[monitor] = new_live_state(monitor, self.snapshots)
             return state
+
+    def first_time(self, what: str) -> bool:
+        """True the first time ``what`` is asked for, False after (say something once per process)."""
+        with self._lock:
+            if what in self._done:
+                return False
+            self._done.add(what)
+            return True
 
     # -- lifecycle ----------------------------------------------------------------------------
 

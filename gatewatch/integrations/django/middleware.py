@@ -38,7 +38,7 @@ from gatewatch.integrations.django.project_monitor import project_monitor
 from gatewatch.integrations.django.view_names import name_view
 from gatewatch.monitor import Monitor
 from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
-from gatewatch.runtime import current
+from gatewatch.runtime import Runtime, current
 
 GetResponse = Callable[[HttpRequest], Any]
 logger = gatewatch_logger()
@@ -49,11 +49,15 @@ class GatewatchMiddleware:
     # Async under ASGI, so adding it never costs a thread hand-off.
     async_capable = True
 
-    def __init__(self, get_response: GetResponse) -> None:
+    def __init__(self, get_response: GetResponse, *, runtime: Runtime | None = None) -> None:
+        """``runtime``: the :class:`~gatewatch.runtime.Runtime` giving the monitor (by default
+        this process's; Django passes ``get_response`` only)."""
         options = configured_options()
+        # This process's runtime: the monitor is found there at the first request.
+        self._runtime = current() if runtime is None else runtime
         # manage.py check then knows gatewatch's checks in this process even without the app.
         checks.register_checks()
-        checks.run_at_startup()
+        checks.run_at_startup(self._runtime)
         if not multiprocess_enabled():
             # Under gunicorn -w 2 without a shared directory each worker would count and
             # scrape alone: refuse to boot the worker, saying how to fix it, as the outer
@@ -65,8 +69,6 @@ class GatewatchMiddleware:
             thread_offload.install()
         self.get_response = get_response
         self._options = options
-        # This process's runtime: the monitor is found there at the first request.
-        self._runtime = current()
         self._async = iscoroutinefunction(get_response)
         # What the middleware calls when it records alone: with OTEL on, through an entry point
         # that starts the request's span and makes it current (behind an outer middleware, that
