@@ -40,7 +40,7 @@ ENV_VAR = "GATEWATCH_LIVE_DIR"
 WRITE_INTERVAL = 0.5
 STALE_AFTER = 5.0
 FILE_PREFIX = "gatewatch-live-"
-# A file written for local readers only (start_writing's ``when_read``) is rewritten every
+# A file written for local readers only (SnapshotWriter.start's ``when_read``) is rewritten every
 # WRITE_INTERVAL while its directory has been read within READ_RECENTLY seconds (readers touch
 # READER_MARK there), else only every IDLE_REWRITE seconds and merely touched in between: a busy
 # process's snapshot is ~100 kB of JSON, ~2 ms of CPU holding the GIL, spared when no one looks.
