@@ -92,3 +92,28 @@ def test_the_gunicorn_hook_tells_the_runtime(runtime: Runtime) -> None:
     assert app.monitor.worker_threads == 1  # a SimpleNamespace is no ThreadWorker: sync
     # The process's runtime was not told.
     assert current().worker_capacity.threads is None
+
+
+def test_two_runtimes_of_one_process_keep_their_own_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
+    first, second = Runtime(), Runtime()
+    paths, monitors = [], []
+    for runtime in (first, second):
+        # Kept: a monitor collected takes its live state, and the state's file, along.
+        monitor = Monitor()
+        monitors.append(monitor)
+        state = runtime.live_state(monitor)
+        monitor.finish(monitor.start("wsgi", "GET", "/"))  # the first request starts the writer
+        assert state.snapshot_path is not None
+        deadline = time.monotonic() + 10
+        while not Path(state.snapshot_path).exists():
+            assert time.monotonic() < deadline, "the snapshot was never written"
+            time.sleep(0.02)
+        paths.append(Path(state.snapshot_path))
+    assert paths[0] != paths[1]
+    second.close()
+    assert paths[0].exists() and not paths[1].exists()
+    first.close()
+    assert not paths[0].exists()

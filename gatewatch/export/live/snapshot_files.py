@@ -212,11 +212,15 @@ class SnapshotWriter:
         rewritten at that pace only while they read (:data:`READ_RECENTLY`)."""
         with self.lock:
             pid = os.getpid()
-            # Several monitors in one process (rare: separate registries) each get a file.
+            # Several monitors in one process (rare: separate registries) each get a file; so
+            # does a second runtime's writer (a test's own) finding the first name kept fresh
+            # by another writer of this process (an earlier process's file is stale: replaced).
             index = self.files_written
             self.files_written += 1
             name = f"{FILE_PREFIX}{pid}.json" if index == 0 else f"{FILE_PREFIX}{pid}-{index}.json"
             path = os.path.join(directory, name)
+            if _fresh(path):
+                path = os.path.join(directory, f"{FILE_PREFIX}{pid}-{id(self):x}-{index}.json")
             self.targets.append((weakref.ref(source), path))
             if when_read:
                 self.when_read[path] = 0.0
@@ -255,6 +259,13 @@ class SnapshotWriter:
         # A forked child has no writer thread and must not write or remove its parent's files;
         # the parent's lock may have been held by another thread at the fork.
         self._forget()
+
+
+def _fresh(path: str) -> bool:
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime >= time.time() - STALE_AFTER
+    except OSError:
+        return False
 
 
 def _write_forever(writer: SnapshotWriter) -> None:
