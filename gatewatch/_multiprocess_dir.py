@@ -15,7 +15,6 @@ exists to set up (:func:`use_multiprocess_values` repairs a too-early import).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import glob
 import multiprocessing
@@ -183,26 +182,19 @@ def clear_run_files(directory: str) -> list[str]:
     return sorted(removed)
 
 
-_stale_checked_pid: int | None = None
-
-
 def _pids(pids: list[int]) -> str:
     shown = ", ".join(str(pid) for pid in pids[:_STALE_NAMES_SHOWN])
     return shown + (", ..." if len(pids) > _STALE_NAMES_SHOWN else "")
 
 
 def warn_stale_files(directory: str) -> list[str]:
-    """Say once per process (logger ``gatewatch``) what ``directory`` holds of processes that
+    """Say (logger ``gatewatch``; once per process: when its multiprocess monitor is made, which
+    gunicorn's workers inherit under ``--preload``) what ``directory`` holds of processes that
     ended, whose counters and histograms every scrape adds to this server's (their live gauges
     are left out: :mod:`gatewatch.export.prometheus._worker_files`): a warning for an earlier run's
     files, which should not be there; a line at INFO for workers of this server that died
     (uvicorn, hypercorn and granian restart workers without a hook gatewatch could use).
     Returns the ended processes' file names, sorted."""
-    global _stale_checked_pid
-    if _stale_checked_pid is not None:
-        # Checked here or in the process this one was forked from (gunicorn --preload).
-        return []
-    _stale_checked_pid = os.getpid()
     server = gunicorn_process()
     if server is not None and server.worker_age not in (None, 1):
         # The first worker speaks for the server (its siblings see the same files), and a
@@ -338,55 +330,72 @@ def check_single_process() -> None:
 
 # -- the arbiter's private directory ----------------------------------------------------------
 
-_prepared_pid: int | None = None
-# (pid of the process that made it, path): only that process removes it.
-_private: tuple[int, str] | None = None
 
+class WorkersDirectory:
+    """The multiprocess directory gunicorn's arbiter gives its workers (one per
+    :class:`~gatewatch.runtime.Runtime`, prepared by :mod:`gatewatch.integrations.gunicorn`'s
+    hooks): a forked worker forgets it (:meth:`after_fork`), so only the arbiter removes it."""
 
-def prepare_directory(*, reexecuted: bool = False, owner: tuple[int, int] | None = None) -> str | None:
-    """In gunicorn's arbiter, before it loads the app (``--preload``) or forks a worker: give
-    the workers a fresh multiprocess directory, once per arbiter process.
+    def __init__(self) -> None:
+        self.after_fork()
 
-    Without ``PROMETHEUS_MULTIPROC_DIR``, a private temporary directory (removed by
-    :func:`remove_private_directory`); with one, it is checked (ValueError) and emptied of an
-    earlier run's files, unless ``reexecuted`` (a USR2 upgrade: the old master's workers still
-    write there). ``owner``: the (uid, gid) the workers switch to (gunicorn ``--user``/``--group``),
-    who must be able to write the private directory. Returns a line for the arbiter's log.
-    """
-    global _prepared_pid, _private
-    pid = os.getpid()
-    if _prepared_pid == pid:
-        return None
-    found = configured()
-    inherited = found is not None and found[1] != "" and found[1] == os.environ.get(PRIVATE_ENV_VAR)
-    if found is None or inherited:
-        # An inherited private directory belongs to the master that made it, which removes it.
-        switch_to = owner if owner is not None and owner != (os.geteuid(), os.getegid()) else None
-        path = tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=None if switch_to else _live_root())
-        if switch_to is not None:
-            os.chown(path, *switch_to)
-        os.environ[ENV_VAR] = path
-        os.environ[PRIVATE_ENV_VAR] = path
-        os.environ.pop(ENV_VAR.lower(), None)
-        _private = (pid, path)
-        # on_exit is the hook; this covers an arbiter leaving without it.
-        atexit.register(remove_private_directory)
-        message = f"gatewatch: the workers share {ENV_VAR}={path} (removed when gunicorn exits)"
-    else:
-        name, path = found
-        problem = directory_problem(name, path, hooks=True)
-        if problem is not None:
-            raise ValueError(problem)
-        if reexecuted:
-            message = f"gatewatch: the workers share {name}={path} with the previous master's"
+    def after_fork(self) -> None:
+        self.prepared = False
+        # The directory this process made for its workers, if it made one.
+        self.private: str | None = None
+
+    def prepare(self, *, reexecuted: bool = False, owner: tuple[int, int] | None = None) -> str | None:
+        """In gunicorn's arbiter, before it loads the app (``--preload``) or forks a worker:
+        give the workers a fresh multiprocess directory, once per arbiter process.
+
+        Without ``PROMETHEUS_MULTIPROC_DIR``, a private temporary directory (removed by
+        :meth:`remove`); with one, it is checked (ValueError) and emptied of an earlier run's
+        files, unless ``reexecuted`` (a USR2 upgrade: the old master's workers still write there).
+        ``owner``: the (uid, gid) the workers switch to (gunicorn ``--user``/``--group``), who
+        must be able to write the private directory. Returns a line for the arbiter's log.
+        """
+        if self.prepared:
+            return None
+        found = configured()
+        inherited = found is not None and found[1] != "" and found[1] == os.environ.get(PRIVATE_ENV_VAR)
+        if found is None or inherited:
+            # An inherited private directory belongs to the master that made it, which removes it.
+            switch_to = owner if owner is not None and owner != (os.geteuid(), os.getegid()) else None
+            path = tempfile.mkdtemp(prefix=PRIVATE_PREFIX, dir=None if switch_to else _live_root())
+            if switch_to is not None:
+                os.chown(path, *switch_to)
+            os.environ[ENV_VAR] = path
+            os.environ[PRIVATE_ENV_VAR] = path
+            os.environ.pop(ENV_VAR.lower(), None)
+            # on_exit is the hook; the runtime's close at exit covers an arbiter leaving without it.
+            self.private = path
+            message = f"gatewatch: the workers share {ENV_VAR}={path} (removed when gunicorn exits)"
         else:
-            removed = clear_run_files(path)
-            message = f"gatewatch: the workers share {name}={path}" + (
-                f"; removed {len(removed)} files of an earlier run" if removed else ""
-            )
-    use_multiprocess_values()
-    _prepared_pid = pid
-    return message
+            name, path = found
+            problem = directory_problem(name, path, hooks=True)
+            if problem is not None:
+                raise ValueError(problem)
+            if reexecuted:
+                message = f"gatewatch: the workers share {name}={path} with the previous master's"
+            else:
+                removed = clear_run_files(path)
+                message = f"gatewatch: the workers share {name}={path}" + (
+                    f"; removed {len(removed)} files of an earlier run" if removed else ""
+                )
+        use_multiprocess_values()
+        self.prepared = True
+        return message
+
+    def remove(self) -> None:
+        """Remove the directory this process made, if it made one."""
+        path, self.private = self.private, None
+        if path is None:
+            return
+        shutil.rmtree(path, ignore_errors=True)
+        if os.environ.get(ENV_VAR) == path:
+            del os.environ[ENV_VAR]
+        if os.environ.get(PRIVATE_ENV_VAR) == path:
+            del os.environ[PRIVATE_ENV_VAR]
 
 
 def _live_root() -> str | None:
@@ -395,27 +404,3 @@ def _live_root() -> str | None:
     from gatewatch.export.live.local_dir import shared_root
 
     return shared_root()
-
-
-def prepared() -> bool:
-    """Whether :func:`prepare_directory` ran in this process."""
-    return _prepared_pid == os.getpid()
-
-
-def private_directory() -> str | None:
-    """The directory this process made for its workers, if it made one."""
-    return _private[1] if _private is not None and _private[0] == os.getpid() else None
-
-
-def remove_private_directory() -> None:
-    """Remove the directory this process made; workers inherit the call (atexit) and skip it."""
-    global _private
-    path = private_directory()
-    if path is None:
-        return
-    _private = None
-    shutil.rmtree(path, ignore_errors=True)
-    if os.environ.get(ENV_VAR) == path:
-        del os.environ[ENV_VAR]
-    if os.environ.get(PRIVATE_ENV_VAR) == path:
-        del os.environ[PRIVATE_ENV_VAR]

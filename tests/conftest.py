@@ -4,11 +4,13 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gatewatch.runtime import Runtime
 from tests.support.installed import build_wheel, install_venv
 
 # Every process writes its live snapshot into the user's runtime directory: the tests, and the
@@ -22,6 +24,14 @@ atexit.register(shutil.rmtree, _RUNTIME_DIR, ignore_errors=True)
 def registry() -> CollectorRegistry:
     """A fresh registry per test: no series leak from one test into another."""
     return CollectorRegistry()
+
+
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    """A runtime of the test's own (its monitors, sinks, snapshot files), closed after it."""
+    made = Runtime()
+    yield made
+    made.close()
 
 
 @pytest.fixture

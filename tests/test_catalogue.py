@@ -13,8 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import catalogue as c
-from gatewatch.export.prometheus.collector import PrometheusAggregator, monitor_for_registry
+from gatewatch.export.prometheus.collector import PrometheusAggregator
 from gatewatch.monitor import Monitor
+from gatewatch.runtime import Runtime
 from tests.support.feed import exported_families, feed, run_multiprocess
 from tests.support.traffic import ROOT
 
@@ -76,8 +77,8 @@ def test_the_spelling_check_finds_what_it_must() -> None:
     assert not _spelling(c.metric("websocket_sessions")).search("gatewatch_websocket_sessions_active")
 
 
-def test_single_process_scrape_is_the_catalogue(registry: CollectorRegistry) -> None:
-    feed(monitor_for_registry(registry))
+def test_single_process_scrape_is_the_catalogue(registry: CollectorRegistry, runtime: Runtime) -> None:
+    feed(runtime.registry_monitor(registry))
     assert exported_families(generate_latest(registry).decode()) == {spec.name for spec in c.METRICS}
     # describe() too: it is what a registry checks name clashes against.
     described = {metric.name for metric in PrometheusAggregator(Monitor()).describe()}

@@ -27,9 +27,9 @@ import gatewatch._cpu_sampling as cpu_sampling
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
-from gatewatch.export.prometheus.collector import monitor_for_registry
 from gatewatch.monitor import Sink
 from gatewatch.record import RequestRecord
+from gatewatch.runtime import current
 from tests.support.asgi_driver import http_scope, serve
 from tests.support.django_support import django_registry
 from tests.support.sampling import seeded_sampling
@@ -147,7 +147,8 @@ def test_django_middleware_alone_samples_alternating_routes_alike(
     # The middleware is built at the client's first request, drawing from this generator.
     monkeypatch.setattr(cpu_sampling, "random", random.Random(26).random)
     records = Records()
-    monitor_for_registry(registry).add_sink(records)
+    # The process's runtime: the one the Django middleware asks for its monitor.
+    current().registry_monitor(registry).add_sink(records)
     client = Client()
     rounds = 400
     for _ in range(rounds):

@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gatewatch import catalogue as c
 from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice, histogram_choice
-from gatewatch.export.prometheus.collector import PrometheusAggregator, monitor_for_registry
+from gatewatch.export.prometheus.collector import PrometheusAggregator
 from gatewatch.monitor import Monitor
+from gatewatch.runtime import Runtime
 from tests.support.feed import exported_families, feed, run_multiprocess
 from tests.support.scrape import samples
 from tests.support.traffic import ROOT
@@ -68,15 +69,15 @@ def test_bad_choices_name_the_option(
         histogram_choice(histograms, buckets)  # type: ignore[arg-type]
 
 
-def test_one_choice_per_registry(registry: CollectorRegistry) -> None:
-    monitor = monitor_for_registry(registry, histograms=LEAN)
-    assert monitor_for_registry(registry, histograms=histogram_choice(["duration"])) is monitor
+def test_one_choice_per_registry(registry: CollectorRegistry, runtime: Runtime) -> None:
+    monitor = runtime.registry_monitor(registry, histograms=LEAN)
+    assert runtime.registry_monitor(registry, histograms=histogram_choice(["duration"])) is monitor
     with pytest.raises(ValueError, match=r"histograms=\{'duration', 'cpu'\} conflicts .*\(histograms="):
-        monitor_for_registry(registry, histograms=histogram_choice({"duration", "cpu"}))
+        runtime.registry_monitor(registry, histograms=histogram_choice({"duration", "cpu"}))
     with pytest.raises(ValueError, match="the default histograms conflicts"):
-        monitor_for_registry(registry)
+        runtime.registry_monitor(registry)
     with pytest.raises(TypeError, match="must be a HistogramChoice"):
-        monitor_for_registry(CollectorRegistry(), histograms={"duration"})  # type: ignore[arg-type]
+        runtime.registry_monitor(CollectorRegistry(), histograms={"duration"})  # type: ignore[arg-type]
 
 
 def _bounds(text: str, name: str) -> set[str]:
@@ -91,8 +92,10 @@ def _check_custom(text: str) -> None:
     assert exported_families(text) - HISTOGRAM_NAMES == {s.name for s in c.METRICS} - HISTOGRAM_NAMES
 
 
-def test_single_process_exports_only_the_chosen_histograms(registry: CollectorRegistry) -> None:
-    feed(monitor_for_registry(registry, histograms=CUSTOM))
+def test_single_process_exports_only_the_chosen_histograms(
+    registry: CollectorRegistry, runtime: Runtime
+) -> None:
+    feed(runtime.registry_monitor(registry, histograms=CUSTOM))
     _check_custom(generate_latest(registry).decode())
     names = {metric.name for metric in PrometheusAggregator(Monitor(), CUSTOM).describe()}
     assert names == {s.family for s in c.METRICS if s.kind != "histogram" or s.key in CUSTOM.enabled}
@@ -116,12 +119,11 @@ def test_multiprocess_exports_only_the_chosen_histograms(tmp_path: Path) -> None
 
 
 def process_monitor_conflict() -> str:
-    from gatewatch.export.prometheus.multiprocess import process_monitor
-
-    monitor, sink = process_monitor(histograms=LEAN)
-    assert process_monitor(histograms=histogram_choice(["duration"])) == (monitor, sink)
+    runtime = Runtime()
+    monitor, sink = runtime.process_monitor(histograms=LEAN)
+    assert runtime.process_monitor(histograms=histogram_choice(["duration"])) == (monitor, sink)
     try:
-        process_monitor()
+        runtime.process_monitor()
     except ValueError as exc:
         return str(exc)
     return "no error"
@@ -139,7 +141,7 @@ def series_per_route(
 ) -> int:
     """Series carrying ``ROUTE`` in a scrape after one GET per status."""
     registry = CollectorRegistry()
-    monitor = monitor_for_registry(registry, histograms=choice)
+    monitor = Runtime().registry_monitor(registry, histograms=choice)
     for status in statuses:
         record = monitor.start("asgi", "GET", "/items/1")
         record.route, record.status, record.cpu = ROUTE, status, 0.001

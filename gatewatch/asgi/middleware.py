@@ -11,7 +11,6 @@ from typing import Any, Unpack
 
 from gatewatch._app_check import check_asgi_app
 from gatewatch._cpu_sampling import sample_gaps
-from gatewatch._hub import connect
 from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import queue_seconds
 from gatewatch.asgi import _offload as thread_offload
@@ -23,13 +22,13 @@ from gatewatch.asgi._step_timer import timer_class
 from gatewatch.asgi._websocket import serve_websocket
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.export.live.endpoint import live_asgi_app
-from gatewatch.export.live.state import live_state_for
 from gatewatch.export.prometheus.exposition import metrics_asgi_app
 from gatewatch.integrations import _frameworks as frameworks
 from gatewatch.integrations._serving_server import calling_server
 from gatewatch.monitor import Monitor
 from gatewatch.options import ASGIKeywords, option_keywords
 from gatewatch.record import ASGI, RequestRecord, current_record
+from gatewatch.runtime import Runtime, current
 from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
 
 
@@ -47,16 +46,19 @@ class GatewatchASGI:
         app: WrappedASGIApp,
         *,
         monitor: Monitor | None = None,
+        runtime: Runtime | None = None,
         **given: Unpack[ASGIKeywords],
     ) -> None:
         """Every option is declared in :class:`gatewatch.options.Options` (the keywords are
         typed by :class:`gatewatch.options.ASGIKeywords`); one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
-        the default there."""
+        the default there. ``runtime``: the :class:`~gatewatch.runtime.Runtime` giving the monitor
+        (by default this process's)."""
         check_asgi_app(app)
         framework = frameworks.for_asgi(app)
         options = framework.options(option_keywords("GatewatchASGI", ASGI, given))
-        setup = connect(options, interface=ASGI, monitor=monitor)
+        self.runtime = runtime = current() if runtime is None else runtime
+        setup = runtime.connect(options, monitor=monitor)
         self.app: ASGIApp = app
         if setup.otel is not None:
             # otel=True only: the app is called through an entry point that starts the
@@ -90,7 +92,7 @@ class GatewatchASGI:
         self._paths = special_paths(
             options,
             metrics_page=lambda: metrics_asgi_app(setup.registry),
-            live_page=lambda: live_asgi_app(live_state_for(setup.monitor), token=options.live_token),
+            live_page=lambda: live_asgi_app(runtime.live_state(setup.monitor), token=options.live_token),
             also_excluded=framework.own_paths,
         )
 

@@ -12,7 +12,8 @@ serves at once (``--threads``, or ``--worker-connections`` for gevent/eventlet w
 prometheus-client's multiprocess files at once (without it, the next scrape finds the worker
 dead and leaves them out: :mod:`gatewatch.export.prometheus._worker_files`).
 
-A configuration that defines one of these hooks itself calls gatewatch's from its own.
+A configuration that defines one of these hooks itself calls gatewatch's from its own. Each
+acts on this process's :class:`~gatewatch.runtime.Runtime` (``runtime=``: another one).
 """
 
 from __future__ import annotations
@@ -24,26 +25,25 @@ from gatewatch._multiprocess_dir import (
     ENV_VAR,
     multiprocess_directory,
     multiprocess_enabled,
-    prepare_directory,
-    prepared,
-    remove_private_directory,
 )
-from gatewatch.wsgi._workers import set_worker_threads
+from gatewatch.runtime import Runtime, current
 
 __all__ = ["child_exit", "nworkers_changed", "on_exit", "on_starting", "post_worker_init"]
 
 _GREEN_WORKERS = ("GeventWorker", "GeventPyWSGIWorker", "EventletWorker")
 
 
-def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:
+def nworkers_changed(
+    server: Any, new_value: int, old_value: int | None, *, runtime: Runtime | None = None
+) -> None:
     # The first call comes from the arbiter's set-up, before --preload loads the app (and so
     # before the middleware decides on multiprocess mode): on_starting would be too late then.
-    _prepare(server)
+    _prepare(server, runtime)
 
 
-def on_starting(server: Any) -> None:
+def on_starting(server: Any, *, runtime: Runtime | None = None) -> None:
     # For a configuration that replaced nworkers_changed with its own.
-    if server.cfg.preload_app and not prepared():
+    if server.cfg.preload_app and not (runtime or current()).workers_directory.prepared:
         # The app was loaded already, recording into this process's memory: switching the
         # workers to the files now would leave its numbers out of every scrape.
         server.log.warning(
@@ -52,21 +52,21 @@ def on_starting(server: Any) -> None:
             ENV_VAR,
         )
         return
-    _prepare(server)
+    _prepare(server, runtime)
 
 
-def on_exit(server: Any) -> None:
-    remove_private_directory()
+def on_exit(server: Any, *, runtime: Runtime | None = None) -> None:
+    (runtime or current()).workers_directory.remove()
 
 
-def post_worker_init(worker: Any) -> None:
+def post_worker_init(worker: Any, *, runtime: Runtime | None = None) -> None:
     cfg = worker.cfg
     if type(worker).__name__ in _GREEN_WORKERS:
         capacity = int(cfg.worker_connections)
     else:
         # The sync worker serves one request at a time; gthread, cfg.threads.
         capacity = max(int(cfg.threads), 1) if type(worker).__name__ == "ThreadWorker" else 1
-    set_worker_threads(capacity)
+    (runtime or current()).worker_capacity.set(capacity)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -77,10 +77,10 @@ def child_exit(server: Any, worker: Any) -> None:
         forget_live_gauges(multiprocess_directory(), worker.pid)
 
 
-def _prepare(server: Any) -> None:
+def _prepare(server: Any, runtime: Runtime | None) -> None:
     try:
         # gunicorn's USR2 upgrade starts the new master with GUNICORN_PID set.
-        message = prepare_directory(
+        message = (runtime or current()).workers_directory.prepare(
             reexecuted="GUNICORN_PID" in os.environ, owner=(int(server.cfg.uid), int(server.cfg.gid))
         )
     except ValueError as exc:

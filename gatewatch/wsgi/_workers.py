@@ -10,46 +10,42 @@ this capacity.
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-_capacity: int | None = None
-_capacity_pid: int | None = None
-# The middlewares to tell when it becomes known (gunicorn's post_worker_init runs after the
-# app is loaded): held weakly, a middleware dropped is forgotten.
-_listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
 
+class WorkerCapacity:
+    """The capacity of this process, once told (one per :class:`~gatewatch.runtime.Runtime`)."""
 
-def set_worker_threads(threads: int) -> None:
-    """This process serves at most ``threads`` requests at once."""
-    global _capacity, _capacity_pid
-    check_worker_threads("worker_threads", threads)
-    _capacity = threads
-    _capacity_pid = os.getpid()
-    for reference in list(_listeners):
-        listener = reference()
-        if listener is None:
-            _listeners.remove(reference)
-        else:
-            try:
-                listener()
-            except Exception:  # gunicorn's hook must boot the worker whatever fails here
-                logging.getLogger("gatewatch").exception("gatewatch could not note the worker capacity")
+    def __init__(self) -> None:
+        self.threads: int | None = None
+        # The middlewares to tell when it becomes known (gunicorn's post_worker_init runs after
+        # the app is loaded): held weakly, a middleware dropped is forgotten.
+        self._listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
 
+    def set(self, threads: int) -> None:
+        """This process serves at most ``threads`` requests at once."""
+        check_worker_threads("worker_threads", threads)
+        self.threads = threads
+        for reference in list(self._listeners):
+            listener = reference()
+            if listener is None:
+                self._listeners.remove(reference)
+            else:
+                try:
+                    listener()
+                except Exception:  # gunicorn's hook must boot the worker whatever fails here
+                    logging.getLogger("gatewatch").exception("gatewatch could not note the worker capacity")
 
-def when_known(listener: Callable[[], None]) -> None:
-    """Call ``listener`` (a bound method, held weakly) whenever :func:`set_worker_threads` runs,
-    so the capacity is exported from the start rather than from the first request."""
-    _listeners.append(weakref.WeakMethod(listener))
+    def when_known(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (a bound method, held weakly) whenever :meth:`set` runs, so the
+        capacity is exported from the start rather than from the first request."""
+        self._listeners.append(weakref.WeakMethod(listener))
 
-
-def worker_threads() -> int | None:
-    """This process's capacity, if known (a value set before a fork is the parent's)."""
-    if _capacity_pid != os.getpid():
-        return None
-    return _capacity
+    def after_fork(self) -> None:
+        # A value set before a fork is the parent's; the middlewares listening are the child's too.
+        self.threads = None
 
 
 def threads_from_environ(environ: Mapping[str, Any]) -> int | None:

@@ -9,19 +9,18 @@ from typing import Unpack
 
 from gatewatch._app_check import check_wsgi_app
 from gatewatch._cpu_sampling import sample_gaps
-from gatewatch._hub import connect
 from gatewatch._multiprocess_dir import multiprocess_enabled
 from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import environ_key, queue_seconds
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.export.live.endpoint import live_wsgi_app
-from gatewatch.export.live.state import live_state_for
 from gatewatch.export.prometheus.exposition import metrics_wsgi_app
 from gatewatch.integrations import _frameworks as frameworks
 from gatewatch.integrations._serving_server import wsgi_server
 from gatewatch.monitor import Monitor
 from gatewatch.options import WSGIKeywords, option_keywords
 from gatewatch.record import WSGI, current_record
+from gatewatch.runtime import Runtime, current
 from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi import _workers as wsgi_workers
 from gatewatch.wsgi._input import CountingInput
@@ -47,16 +46,19 @@ class GatewatchWSGI:
         app: WSGIApp,
         *,
         monitor: Monitor | None = None,
+        runtime: Runtime | None = None,
         **given: Unpack[WSGIKeywords],
     ) -> None:
         """Every option is declared in :class:`gatewatch.options.Options` (the keywords are
         typed by :class:`gatewatch.options.WSGIKeywords`); one left out comes
         from the ``GATEWATCH_*`` environment, then the wrapped Django project's settings, then
-        the default there."""
+        the default there. ``runtime``: the :class:`~gatewatch.runtime.Runtime` giving the monitor
+        (by default this process's)."""
         check_wsgi_app(app)
         framework = frameworks.for_wsgi(app)
         options = framework.options(option_keywords("GatewatchWSGI", WSGI, given))
-        setup = connect(options, interface=WSGI, monitor=monitor)
+        self.runtime = runtime = current() if runtime is None else runtime
+        setup = runtime.connect(options, monitor=monitor)
         self.app: WSGIApp = app
         if setup.otel is not None:
             # otel=True only: the app is called with the request's span current
@@ -80,10 +82,9 @@ class GatewatchWSGI:
         # Known from the start when it can be: gunicorn's post_worker_init (which runs in the
         # worker after the app is loaded), the option (not in multiprocess mode, where this
         # may be a --preload arbiter that serves nothing), or a hook that already ran here.
-        wsgi_workers.when_known(self._learn_capacity)
-        if wsgi_workers.worker_threads() is not None or (
-            options.worker_threads and not multiprocess_enabled()
-        ):
+        self._capacity = runtime.worker_capacity
+        self._capacity.when_known(self._learn_capacity)
+        if self._capacity.threads is not None or (options.worker_threads and not multiprocess_enabled()):
             self._learn_capacity()
         # The server, the capacity and the first sampling gap are learnt in the process
         # that serves (after gunicorn's fork), at its first request.
@@ -93,7 +94,7 @@ class GatewatchWSGI:
         self._paths = special_paths(
             options,
             metrics_page=lambda: metrics_wsgi_app(setup.registry),
-            live_page=lambda: live_wsgi_app(live_state_for(setup.monitor), token=options.live_token),
+            live_page=lambda: live_wsgi_app(runtime.live_state(setup.monitor), token=options.live_token),
             also_excluded=framework.own_paths,
         )
 
@@ -185,7 +186,7 @@ class GatewatchWSGI:
         self._learn_capacity(environ)
 
     def _learn_capacity(self, environ: Environ | None = None) -> None:
-        threads = self._worker_threads or wsgi_workers.worker_threads()
+        threads = self._worker_threads or self._capacity.threads
         if threads is None and environ is not None:
             threads = wsgi_workers.threads_from_environ(environ)
         if threads is not None:

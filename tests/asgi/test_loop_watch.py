@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 from gatewatch import GatewatchASGI
 from gatewatch.asgi import _loop_watch as loop_watch
 from gatewatch.asgi._stack_capture import is_application_file, trimmed
-from gatewatch.export.live.state import live_state_for
 from gatewatch.types import Receive, Scope, Send
 from tests.support.asgi_driver import Exchange, http_scope
 from tests.support.scrape import samples, value
@@ -73,7 +72,7 @@ def test_a_blocking_request_is_counted_with_the_stack_read_while_it_blocked(
     assert value(registry, BLOCKS, route="/slow") == 1
     assert value(registry, BLOCKS) == 1
     assert 0.15 <= value(registry, BLOCKED, route="/slow") < 1.0
-    (block,) = live_state_for(app.monitor).snapshot()["loop_blocks"]
+    (block,) = app.runtime.live_state(app.monitor).snapshot()["loop_blocks"]
     assert block["route"] == "/slow"
     # Read from the loop's thread while it slept: the blocking function, its file and line.
     assert any(line.startswith(__file__) and "in sleeping_view" in line for line in block["stack"])
@@ -110,7 +109,7 @@ def test_a_blocking_background_task_is_attributed_to_background(registry: Collec
     asyncio.run(main())
     assert value(registry, BLOCKS, route="<background>") == 1
     assert value(registry, BLOCKS) == 1
-    (block,) = live_state_for(app.monitor).snapshot()["loop_blocks"]
+    (block,) = app.runtime.live_state(app.monitor).snapshot()["loop_blocks"]
     assert block["route"] == "<background>"
     # Timed from the watchdog's first unanswered ping: short of the 120 ms by about the
     # watchdog's period (half the 50 ms threshold), more when the machine is busy. Its ping was
@@ -203,7 +202,7 @@ def test_under_trio_the_loop_measurements_are_skipped(registry: CollectorRegistr
     assert value(registry, LAG_COUNT) == 0
     # The step timer still sees the block; there is just no watchdog stack under trio.
     assert value(registry, BLOCKS, route="/t") == 1
-    (block,) = live_state_for(app.monitor).snapshot()["loop_blocks"]
+    (block,) = app.runtime.live_state(app.monitor).snapshot()["loop_blocks"]
     assert block["stack"] == []
 
 
@@ -274,7 +273,7 @@ def test_a_block_just_over_the_threshold_has_its_stack(registry: CollectorRegist
         await send({"type": "http.response.body", "body": b""})
 
     wrapped = GatewatchASGI(app, registry=registry, block_threshold=0.05, loop_lag_interval=None)
-    state = live_state_for(wrapped.monitor)
+    state = wrapped.runtime.live_state(wrapped.monitor)
     asyncio.run(serve(wrapped))
     blocks = state.snapshot()["loop_blocks"]
     assert len(blocks) == 1

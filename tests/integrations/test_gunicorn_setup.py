@@ -29,6 +29,7 @@ from gatewatch import GatewatchWSGI
 from gatewatch import _multiprocess_dir as md
 from gatewatch import _processes as processes
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
+from gatewatch.runtime import Runtime
 from tests.support.promtool import check_metrics
 from tests.support.scrape import value
 from tests.support.traffic import (
@@ -372,14 +373,12 @@ def test_clear_run_files_keeps_other_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "labels.jsonl"]
 
 
-def test_warn_stale_files_once(
+def test_warn_stale_files(
     tmp_path: Path, dead_pid: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(md, "_stale_checked_pid", None)
     (tmp_path / f"counter_{dead_pid}.db").write_bytes(b"")
     with caplog.at_level("WARNING", logger="gatewatch"):
         assert md.warn_stale_files(str(tmp_path)) == [f"counter_{dead_pid}.db"]
-        assert md.warn_stale_files(str(tmp_path)) == []
     [record] = caplog.records
     message = record.getMessage()
     assert record.name == "gatewatch" and record.levelname == "WARNING"
@@ -484,19 +483,25 @@ def test_check_single_process_under_gunicorn(worker_factory: Any) -> None:
 
 
 @pytest.fixture
+def workers(runtime: Runtime) -> md.WorkersDirectory:
+    """The workers' directory of a new arbiter process (the test's runtime's)."""
+    return runtime.workers_directory
+
+
+@pytest.fixture
 def fresh_arbiter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: None) -> Path:
-    """prepare_directory as if in a new arbiter process, its temporary files under tmp_path,
-    prometheus-client's value class restored afterwards."""
-    monkeypatch.setattr(md, "_prepared_pid", None)
-    monkeypatch.setattr(md, "_private", None)
+    """The workers' directory prepared under tmp_path, prometheus-client's value class
+    restored afterwards."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setattr(values, "ValueClass", values.ValueClass)
     return tmp_path
 
 
-def test_prepare_makes_and_removes_a_private_directory(fresh_arbiter: Path) -> None:
-    message = md.prepare_directory()
+def test_prepare_makes_and_removes_a_private_directory(
+    fresh_arbiter: Path, workers: md.WorkersDirectory
+) -> None:
+    message = workers.prepare()
     path = os.environ[md.ENV_VAR]
     # In the live view's local root, private to this user.
     assert os.path.dirname(path) == str(fresh_arbiter / f"gatewatch-{os.getuid()}")
@@ -509,39 +514,43 @@ def test_prepare_makes_and_removes_a_private_directory(fresh_arbiter: Path) -> N
     # prometheus-client was imported long before: its metrics now write into the directory.
     assert values.ValueClass._multiprocess
     # Once per arbiter: a later nworkers_changed (TTIN) or on_starting changes nothing.
-    assert md.prepare_directory() is None
-    assert md.private_directory() == path
-    md.remove_private_directory()
+    assert workers.prepare() is None
+    assert workers.private == path
+    workers.remove()
     assert not os.path.exists(path)
     assert md.ENV_VAR not in os.environ and md.PRIVATE_ENV_VAR not in os.environ
 
 
-def test_prepare_clears_a_given_directory(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepare_clears_a_given_directory(
+    fresh_arbiter: Path, workers: md.WorkersDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     given = fresh_arbiter / "given"
     given.mkdir()
     (given / "counter_1.db").write_bytes(b"")
     (given / "keep.txt").write_text("")
     monkeypatch.setenv(md.ENV_VAR, str(given))
-    assert md.prepare_directory() == (
+    assert workers.prepare() == (
         f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={given}; removed 1 files of an earlier run"
     )
     assert [p.name for p in given.iterdir()] == ["keep.txt"]
-    assert md.private_directory() is None
-    md.remove_private_directory()
+    assert workers.private is None
+    workers.remove()
     assert given.exists()
 
 
-def test_prepare_after_usr2_keeps_the_files(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepare_after_usr2_keeps_the_files(
+    fresh_arbiter: Path, workers: md.WorkersDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     given = fresh_arbiter / "given"
     given.mkdir()
     (given / "counter_1.db").write_bytes(b"")
     monkeypatch.setenv(md.ENV_VAR, str(given))
-    md.prepare_directory(reexecuted=True)
+    workers.prepare(reexecuted=True)
     assert (given / "counter_1.db").exists()
 
 
 def test_prepare_replaces_an_inherited_private_directory(
-    fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_arbiter: Path, workers: md.WorkersDirectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A master re-executed by USR2 inherits the old master's private directory, which the old
     # master removes when it exits.
@@ -549,23 +558,27 @@ def test_prepare_replaces_an_inherited_private_directory(
     inherited.mkdir()
     monkeypatch.setenv(md.ENV_VAR, str(inherited))
     monkeypatch.setenv(md.PRIVATE_ENV_VAR, str(inherited))
-    md.prepare_directory(reexecuted=True)
+    workers.prepare(reexecuted=True)
     assert os.environ[md.ENV_VAR] not in ("", str(inherited))
-    md.remove_private_directory()
+    workers.remove()
     assert inherited.exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
-def test_prepare_hands_the_directory_to_the_workers_user(fresh_arbiter: Path) -> None:
-    md.prepare_directory(owner=(65534, 65534))
+def test_prepare_hands_the_directory_to_the_workers_user(
+    fresh_arbiter: Path, workers: md.WorkersDirectory
+) -> None:
+    workers.prepare(owner=(65534, 65534))
     assert os.stat(os.environ[md.ENV_VAR]).st_uid == 65534
-    md.remove_private_directory()
+    workers.remove()
 
 
-def test_prepare_refuses_a_missing_directory(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepare_refuses_a_missing_directory(
+    fresh_arbiter: Path, workers: md.WorkersDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(md.ENV_VAR, str(fresh_arbiter / "missing"))
     with pytest.raises(ValueError, match=r"does not exist; create it .* or unset it \(gatewatch's hooks"):
-        md.prepare_directory()
+        workers.prepare()
 
 
 class FakeLog:
@@ -587,21 +600,23 @@ def fake_arbiter(*, preload: bool = False) -> Any:
     return types.SimpleNamespace(log=FakeLog(), cfg=cfg)
 
 
-def test_hooks_fail_the_arbiter_with_one_line(fresh_arbiter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hooks_fail_the_arbiter_with_one_line(
+    fresh_arbiter: Path, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(md.ENV_VAR, str(fresh_arbiter / "missing"))
     arbiter = fake_arbiter()
     with pytest.raises(SystemExit) as exited:
-        hooks.nworkers_changed(arbiter, 2, None)
+        hooks.nworkers_changed(arbiter, 2, None, runtime=runtime)
     assert exited.value.code == 1
     [(level, line)] = arbiter.log.lines
     assert level == "error"
     assert line.startswith(f"gatewatch: PROMETHEUS_MULTIPROC_DIR={fresh_arbiter}/missing does not exist")
 
 
-def test_hooks_set_up_then_remove(fresh_arbiter: Path) -> None:
+def test_hooks_set_up_then_remove(fresh_arbiter: Path, runtime: Runtime) -> None:
     arbiter = fake_arbiter()
-    hooks.nworkers_changed(arbiter, 2, None)
-    hooks.on_starting(arbiter)
+    hooks.nworkers_changed(arbiter, 2, None, runtime=runtime)
+    hooks.on_starting(arbiter, runtime=runtime)
     path = os.environ[md.ENV_VAR]
     assert arbiter.log.lines == [
         (
@@ -609,15 +624,15 @@ def test_hooks_set_up_then_remove(fresh_arbiter: Path) -> None:
             f"gatewatch: the workers share PROMETHEUS_MULTIPROC_DIR={path} (removed when gunicorn exits)",
         )
     ]
-    hooks.on_exit(arbiter)
+    hooks.on_exit(arbiter, runtime=runtime)
     assert not os.path.exists(path)
 
 
-def test_on_starting_after_preload_does_not_switch(fresh_arbiter: Path) -> None:
+def test_on_starting_after_preload_does_not_switch(fresh_arbiter: Path, runtime: Runtime) -> None:
     # A configuration with its own nworkers_changed and --preload: the app already records in
     # memory, so moving the workers to files now would empty every scrape.
     arbiter = fake_arbiter(preload=True)
-    hooks.on_starting(arbiter)
+    hooks.on_starting(arbiter, runtime=runtime)
     assert md.ENV_VAR not in os.environ
     [(level, line)] = arbiter.log.lines
     assert level == "warning" and "nworkers_changed" in line

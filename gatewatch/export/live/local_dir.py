@@ -27,7 +27,6 @@ directory is rewritten every half second only while a reader has marked it read 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
@@ -40,7 +39,6 @@ from gatewatch._processes import process_running
 from gatewatch.export.live.schema import LiveView
 from gatewatch.export.live.snapshot_files import (
     FILE_PREFIX,
-    READER_MARK,
     STALE_AFTER,
     mark_read,
     merged_snapshot,
@@ -116,13 +114,12 @@ def usable_root() -> str:
 
 def own_server_dir(server_pid: int | None = None) -> str:
     """This process's directory under the first usable root (named after ``server_pid``, by
-    default this process), created private; removed at exit (or, when the process dies first,
-    by the next one starting)."""
+    default this process), created private; its snapshot writer removes it when closed, at exit
+    (or, when the process dies first, the next one starting does)."""
     root = usable_root()
     remove_dead_servers(root)
     path = os.path.join(root, f"{SERVER_PREFIX}{os.getpid() if server_pid is None else server_pid}")
     make_private_dir(path)
-    atexit.register(_remove_server_dir, path, os.getpid())
     return path
 
 
@@ -174,19 +171,6 @@ def _pid(digits: str) -> int | None:
     """A process id written in a name; 0 (a process group for os.kill) and numbers too large
     for one (OverflowError) are none."""
     return int(digits) if digits.isascii() and digits.isdigit() and 0 < int(digits) < 2**31 else None
-
-
-def _remove_server_dir(path: str, pid: int) -> None:
-    if os.getpid() != pid:
-        return  # a forked child inherited the hook: the directory is its parent's
-    # atexit runs hooks last-registered first: this process's files go before their directory.
-    from gatewatch.export.live import snapshot_files
-
-    snapshot_files._remove_own_files()
-    with contextlib.suppress(OSError):
-        os.unlink(os.path.join(path, READER_MARK))
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
 
 
 def server_dirs(roots: list[str] | None = None) -> list[str]:

@@ -40,7 +40,7 @@ ENV_VAR = "GATEWATCH_LIVE_DIR"
 WRITE_INTERVAL = 0.5
 STALE_AFTER = 5.0
 FILE_PREFIX = "gatewatch-live-"
-# A file written for local readers only (start_writing's ``when_read``) is rewritten every
+# A file written for local readers only (SnapshotWriter.start's ``when_read``) is rewritten every
 # WRITE_INTERVAL while its directory has been read within READ_RECENTLY seconds (readers touch
 # READER_MARK there), else only every IDLE_REWRITE seconds and merely touched in between: a busy
 # process's snapshot is ~100 kB of JSON, ~2 ms of CPU holding the GIL, spared when no one looks.
@@ -182,10 +182,15 @@ def _read_own_regular_file(path: str, fresh_after: float) -> tuple[bytes, float]
         os.close(fd)
 
 
-class _Writer:
-    """This process's writer: the sources it writes and the thread writing them."""
+class SnapshotWriter:
+    """The snapshot files of one process and the thread writing them (one per
+    :class:`~gatewatch.runtime.Runtime`), with the private directories made for them.
+    :meth:`close` removes them all; a forked child forgets its parent's (:meth:`after_fork`)."""
 
     def __init__(self) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
         self.lock = threading.Lock()
         self.targets: list[tuple[weakref.ref[SnapshotSource], str]] = []
         self.thread: threading.Thread | None = None
@@ -196,36 +201,74 @@ class _Writer:
         # under a running server would otherwise be an error every half second). Per file: since
         # every process writes its local snapshot, one file failing beside others is usual.
         self.failing: set[str] = set()
+        # Directories made for this process's files (gatewatch.export.live.local_dir), removed
+        # after them.
+        self.directories: list[str] = []
+
+    def start(self, source: SnapshotSource, directory: str, *, when_read: bool = False) -> str:
+        """Write ``source``'s snapshot into ``directory`` from now on, every :data:`WRITE_INTERVAL`,
+        until ``source`` is garbage collected or the writer closed; returns the file's path.
+        ``when_read``: no other process merges this file (only local readers read it), so it is
+        rewritten at that pace only while they read (:data:`READ_RECENTLY`)."""
+        with self.lock:
+            pid = os.getpid()
+            # Several monitors in one process (rare: separate registries) each get a file; so
+            # does a second runtime's writer (a test's own) finding the first name kept fresh
+            # by another writer of this process (an earlier process's file is stale: replaced).
+            index = self.files_written
+            self.files_written += 1
+            name = f"{FILE_PREFIX}{pid}.json" if index == 0 else f"{FILE_PREFIX}{pid}-{index}.json"
+            path = os.path.join(directory, name)
+            if _fresh(path):
+                path = os.path.join(directory, f"{FILE_PREFIX}{pid}-{id(self):x}-{index}.json")
+            self.targets.append((weakref.ref(source), path))
+            if when_read:
+                self.when_read[path] = 0.0
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=_write_forever, args=(self,), name="gatewatch-live-writer", daemon=True
+                )
+                self.thread.start()
+        # A process that exits cleanly takes its files along (once: unregister first).
+        atexit.unregister(self.close)
+        atexit.register(self.close)
+        return path
+
+    def adopt_directory(self, path: str) -> None:
+        """Remove ``path`` (made for this process's files, emptied of them) on :meth:`close`."""
+        with self.lock:
+            self.directories.append(path)
+
+    def close(self) -> None:
+        """Remove this process's files and directories; the thread finds nothing left to write
+        and stops."""
+        atexit.unregister(self.close)
+        with self.lock:
+            for _, path in self.targets:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            self.targets = []
+            directories, self.directories = self.directories, []
+        for path in reversed(directories):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(path, READER_MARK))
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+    def after_fork(self) -> None:
+        # A forked child has no writer thread and must not write or remove its parent's files;
+        # the parent's lock may have been held by another thread at the fork.
+        self._forget()
 
 
-_writer = _Writer()
+def _fresh(path: str) -> bool:
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime >= time.time() - STALE_AFTER
+    except OSError:
+        return False
 
 
-def start_writing(source: SnapshotSource, directory: str, *, when_read: bool = False) -> str:
-    """Write ``source``'s snapshot into ``directory`` from now on, every :data:`WRITE_INTERVAL`,
-    until ``source`` is garbage collected; returns the file's path. ``when_read``: no other
-    process merges this file (only local readers read it), so it is rewritten at that pace only
-    while they read (:data:`READ_RECENTLY`)."""
-    writer = _writer
-    with writer.lock:
-        pid = os.getpid()
-        # Several monitors in one process (rare: separate registries) each get a file.
-        index = writer.files_written
-        writer.files_written += 1
-        name = f"{FILE_PREFIX}{pid}.json" if index == 0 else f"{FILE_PREFIX}{pid}-{index}.json"
-        path = os.path.join(directory, name)
-        writer.targets.append((weakref.ref(source), path))
-        if when_read:
-            writer.when_read[path] = 0.0
-        if writer.thread is None:
-            writer.thread = threading.Thread(
-                target=_write_forever, args=(writer,), name="gatewatch-live-writer", daemon=True
-            )
-            writer.thread.start()
-    return path
-
-
-def _write_forever(writer: _Writer) -> None:
+def _write_forever(writer: SnapshotWriter) -> None:
     while True:
         time.sleep(WRITE_INTERVAL)
         # Writes happen under the lock so that the exit clean-up cannot be followed by one
@@ -259,7 +302,7 @@ def _write_forever(writer: _Writer) -> None:
                 del source
 
 
-def _due(writer: _Writer, path: str) -> bool:
+def _due(writer: SnapshotWriter, path: str) -> bool:
     """Whether ``path`` is to be written whole now (always, unless written only when read)."""
     written = writer.when_read.get(path)
     if written is None:
@@ -269,23 +312,3 @@ def _due(writer: _Writer, path: str) -> bool:
         return False
     writer.when_read[path] = now
     return True
-
-
-def _remove_own_files() -> None:
-    with _writer.lock:
-        for _, path in _writer.targets:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        # The thread finds nothing left to write and stops.
-        _writer.targets = []
-
-
-def _forget_parent_writer() -> None:
-    # A forked child has no writer thread and must not write or remove its parent's files;
-    # the parent's lock may have been held by another thread at the fork.
-    global _writer
-    _writer = _Writer()
-
-
-atexit.register(_remove_own_files)
-os.register_at_fork(after_in_child=_forget_parent_writer)

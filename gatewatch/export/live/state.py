@@ -1,8 +1,9 @@
 """The live view of one process, bounded in memory and JSON-ready: the HTTP requests in flight,
 the last ones finished, per-second totals, event-loop lag and blocks, and WebSocket sessions.
 
-:class:`LiveState` is a monitor sink, one per :class:`~gatewatch.monitor.Monitor`
-(:func:`live_state_for`); :mod:`gatewatch.export.live.endpoint` serves :meth:`LiveState.view`.
+:class:`LiveState` is a monitor sink, one per :class:`~gatewatch.monitor.Monitor` of a
+:class:`~gatewatch.runtime.Runtime` (:meth:`~gatewatch.runtime.Runtime.live_state`);
+:mod:`gatewatch.export.live.endpoint` serves :meth:`LiveState.view`.
 Nothing here keeps a raw path, a query string, a header or a cookie: requests are
 described by method, route template and numbers.
 """
@@ -20,10 +21,10 @@ from gatewatch.export.live.describe import describe_finished, describe_in_flight
 from gatewatch.export.live.local_dir import own_server_dir, workers_local_dir
 from gatewatch.export.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
 from gatewatch.export.live.snapshot_files import (
+    SnapshotWriter,
     check_snapshot_dir,
     merged_snapshot,
     snapshot_dir,
-    start_writing,
 )
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.record import RequestRecord, WebSocketRecord
@@ -86,7 +87,8 @@ class LiveState(Sink):
     Requests in flight are listed up to ``max_in_flight`` (the rest are counted); the last
     :data:`RECENT_REQUESTS` finished ones and per-second totals of the last
     :data:`WINDOW_SECONDS` seconds are kept. With a ``snapshot_dir``, the process's snapshot
-    is also written there for the other workers to merge (:mod:`gatewatch.export.live.snapshot_files`).
+    is also written there for the other workers to merge (:mod:`gatewatch.export.live.snapshot_files`),
+    by ``writer`` (by default one of its own).
     """
 
     def __init__(
@@ -96,8 +98,9 @@ class LiveState(Sink):
         snapshot_dir: str | None = None,
         max_in_flight: int = MAX_IN_FLIGHT_LISTED,
         local_only: bool = False,
+        writer: SnapshotWriter | None = None,
     ) -> None:
-        # Weak: the monitor holds this state as a sink, and live_state_for's table must not
+        # Weak: the monitor holds this state as a sink, and the runtime's table must not
         # keep a monitor alive through its own state.
         self._monitor = weakref.ref(monitor)
         self.snapshot_dir = snapshot_dir
@@ -105,8 +108,8 @@ class LiveState(Sink):
         # read it, and no other worker's snapshot is there to merge.
         self.local_only = local_only
         self._max_in_flight = max_in_flight
+        self._writer = SnapshotWriter() if writer is None else writer
         self._reset()
-        _all_states.add(self)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -216,7 +219,7 @@ class LiveState(Sink):
                 return
             self._writer_pending = False
         if self.snapshot_dir is not None:
-            self.snapshot_path = start_writing(self, self.snapshot_dir, when_read=self.local_only)
+            self.snapshot_path = self._writer.start(self, self.snapshot_dir, when_read=self.local_only)
             if not self.local_only:
                 self._write_locally_too(self.snapshot_dir)
 
@@ -227,7 +230,8 @@ class LiveState(Sink):
         try:
             directory = workers_local_dir(shared)
             if directory is not None:
-                start_writing(self, directory, when_read=True)
+                self._writer.adopt_directory(directory)
+                self._writer.start(self, directory, when_read=True)
         except (OSError, ValueError) as exc:
             self._report_error("live.local_dir", exc)
 
@@ -280,46 +284,28 @@ class LiveState(Sink):
             return {"schema": SCHEMA, "time": current["time"], "processes": [current]}
         return merged_snapshot(self.snapshot_dir, current=current)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         # The parent's requests are not the child's, and its lock may have been held at the fork.
         self._reset()
 
 
-_all_states: weakref.WeakSet[LiveState] = weakref.WeakSet()
-_states: weakref.WeakKeyDictionary[Monitor, LiveState] = weakref.WeakKeyDictionary()
-_states_lock = threading.Lock()
-
-
-def live_state_for(monitor: Monitor) -> LiveState:
-    """The live state of ``monitor``, created and attached as its sink on first use; it writes
-    its snapshot into ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory) when
-    set at that moment, else into this process's private local directory
+def new_live_state(monitor: Monitor, writer: SnapshotWriter) -> LiveState:
+    """A live state attached to ``monitor`` as its sink, written by ``writer``: into
+    ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory) when set at that
+    moment, else into this process's private local directory
     (:mod:`gatewatch.export.live.local_dir`), where ``gatewatch top`` reads it without HTTP."""
-    with _states_lock:
-        state = _states.get(monitor)
-        if state is None:
-            directory = snapshot_dir()
-            local_only = directory is None
-            if directory is not None:
-                check_snapshot_dir(directory)
-            else:
-                try:
-                    directory = own_server_dir()
-                except (OSError, ValueError) as exc:
-                    # The local channel is a convenience: the app and the token's HTTP view
-                    # run without it (a read-only filesystem, a name taken by another user).
-                    monitor.report_internal_error("live.local_dir", exc)
-            state = LiveState(monitor, snapshot_dir=directory, local_only=local_only)
-            monitor.add_sink(state)
-            _states[monitor] = state
-        return state
-
-
-def _reset_after_fork() -> None:
-    global _states_lock
-    _states_lock = threading.Lock()
-    for state in list(_all_states):
-        state._after_fork()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+    directory = snapshot_dir()
+    local_only = directory is None
+    if directory is not None:
+        check_snapshot_dir(directory)
+    else:
+        try:
+            directory = own_server_dir()
+            writer.adopt_directory(directory)
+        except (OSError, ValueError) as exc:
+            # The local channel is a convenience: the app and the token's HTTP view
+            # run without it (a read-only filesystem, a name taken by another user).
+            monitor.report_internal_error("live.local_dir", exc)
+    state = LiveState(monitor, snapshot_dir=directory, local_only=local_only, writer=writer)
+    monitor.add_sink(state)
+    return state

@@ -9,8 +9,6 @@ anything, while ``otel`` is off.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import TYPE_CHECKING
 
 from gatewatch.monitor import Monitor
@@ -19,51 +17,42 @@ from gatewatch.options import Options
 if TYPE_CHECKING:
     from gatewatch.export.otel.sink import OtelSink
 
-_sinks: weakref.WeakKeyDictionary[Monitor, OtelSink] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
-
-def attach(monitor: Monitor, options: Options) -> OtelSink:
-    """The OpenTelemetry sink of ``monitor``, added on first use; middlewares recording into one
-    monitor must agree on the providers (``ValueError`` otherwise), as on the histograms."""
+def new_sink(monitor: Monitor, options: Options) -> OtelSink:
+    """An OpenTelemetry sink added to ``monitor``; a process keeps one per monitor
+    (:meth:`gatewatch.runtime.Runtime.otel_sink`)."""
     try:
         from gatewatch.export.otel.sink import OtelSink
     except ImportError as exc:
         raise ImportError(
             f"otel=True needs OpenTelemetry's API and SDK: pip install 'gatewatch[otel]' ({exc})"
         ) from exc
-    choice = options.histogram_choice()
-    with _lock:
-        sink = _sinks.get(monitor)
-        if sink is not None:
-            same = (
-                sink.tracer_provider is options.tracer_provider
-                and sink.meter_provider is options.meter_provider
-                and sink.url_query == options.otel_url_query
-                and sink.url_path == options.otel_url_path
-                and sink.histograms == choice
-            )
-            if not same:
-                raise ValueError(
-                    "otel options (tracer_provider, meter_provider, otel_url_query, otel_url_path, "
-                    "histograms) conflict with the OpenTelemetry export already on this monitor; "
-                    "pass the same ones, a separate registry=, or a shared monitor="
-                )
-            return sink
-        sink = OtelSink(
-            monitor,
-            tracer_provider=options.tracer_provider,
-            meter_provider=options.meter_provider,
-            url_query=options.otel_url_query,
-            url_path=options.otel_url_path,
-            histograms=choice,
-            duration_buckets=dict(options.buckets).get("duration"),
+    sink = OtelSink(
+        monitor,
+        tracer_provider=options.tracer_provider,
+        meter_provider=options.meter_provider,
+        url_query=options.otel_url_query,
+        url_path=options.otel_url_path,
+        histograms=options.histogram_choice(),
+        duration_buckets=dict(options.buckets).get("duration"),
+    )
+    monitor.add_sink(sink)
+    return sink
+
+
+def check_same(sink: OtelSink, options: Options) -> None:
+    """Middlewares recording into one monitor must agree on the providers (``ValueError``
+    otherwise), as on the histograms."""
+    same = (
+        sink.tracer_provider is options.tracer_provider
+        and sink.meter_provider is options.meter_provider
+        and sink.url_query == options.otel_url_query
+        and sink.url_path == options.otel_url_path
+        and sink.histograms == options.histogram_choice()
+    )
+    if not same:
+        raise ValueError(
+            "otel options (tracer_provider, meter_provider, otel_url_query, otel_url_path, "
+            "histograms) conflict with the OpenTelemetry export already on this monitor; "
+            "pass the same ones, a separate registry=, or a shared monitor="
         )
-        monitor.add_sink(sink)
-        _sinks[monitor] = sink
-        return sink
-
-
-def sink_for(monitor: Monitor | None) -> OtelSink | None:
-    """``monitor``'s OpenTelemetry sink, if it has one."""
-    return None if monitor is None else _sinks.get(monitor)

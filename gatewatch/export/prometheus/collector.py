@@ -10,10 +10,9 @@ workers, :mod:`gatewatch.export.prometheus.multiprocess` takes over instead.
 from __future__ import annotations
 
 import threading
-import weakref
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from time import time
 from typing import Any
 
@@ -41,7 +40,7 @@ __all__ = [
     "HistogramChoice",
     "PrometheusAggregator",
     "histogram_choice",
-    "monitor_for_registry",
+    "registry_aggregator",
 ]
 
 
@@ -353,59 +352,46 @@ def _add_histogram(family: HistogramMetricFamily | None, labels: list[str], hist
         family.add_metric(labels, hist.cumulative_buckets(), hist.sum)
 
 
-# One monitor per registry: building a middleware many times (test suites, app
-# factories, several wrapped apps in one process) reuses it instead of registering
-# the same metric names twice.
-_monitors: weakref.WeakKeyDictionary[CollectorRegistry, PrometheusAggregator] = weakref.WeakKeyDictionary()
-_monitors_lock = threading.Lock()
-
-
-def exemplar_hook(monitor: Monitor) -> Callable[[RequestRecord, str, str], None] | None:
-    """Where ``monitor``'s OpenTelemetry export notes a request's trace as an exemplar: the
-    single-process aggregator recording from it, if any."""
-    with _monitors_lock:
-        for aggregator in _monitors.values():
-            if aggregator.monitor is monitor:
-                return aggregator.note_exemplar
-    return None
-
-
-def monitor_for_registry(
+def registry_aggregator(
     registry: CollectorRegistry,
     *,
     max_routes: int = Options.max_routes,
     histograms: HistogramChoice = DEFAULT_CHOICE,
-) -> Monitor:
-    """The monitor that exports into ``registry``, created and registered on first use.
+) -> PrometheusAggregator:
+    """A new monitor exporting into ``registry`` through its aggregator, registered there; a
+    process keeps one per registry (:meth:`gatewatch.runtime.Runtime.registry_monitor`).
 
     ``histograms`` (:func:`~gatewatch._histogram.histogram_choice`) picks the histogram families
-    and their buckets; like ``max_routes`` it is fixed by the first call for a registry.
+    and their buckets.
     """
+    check_choice(histograms)
+    monitor = Monitor(max_routes=max_routes)
+    aggregator = PrometheusAggregator(monitor, histograms)
+    monitor.add_sink(aggregator)
+    registry.register(aggregator)
+    return aggregator
+
+
+def check_choice(histograms: object) -> None:
     if not isinstance(histograms, HistogramChoice):
         raise TypeError(
             "histograms must be a HistogramChoice (gatewatch._histogram.histogram_choice), "
             f"got {histograms!r}"
         )
-    with _monitors_lock:
-        aggregator = _monitors.get(registry)
-        if aggregator is not None:
-            monitor = aggregator.monitor
-            if monitor.max_routes != max_routes:
-                raise ValueError(
-                    f"max_routes={max_routes} conflicts with the gatewatch monitor already "
-                    f"exporting to this registry (max_routes={monitor.max_routes}); pass the "
-                    "same value, a separate registry=, or a shared monitor="
-                )
-            if aggregator.histograms != histograms:
-                raise ValueError(
-                    f"{histograms.describe()} conflicts with the gatewatch monitor already exporting "
-                    f"to this registry ({aggregator.histograms.describe()}); pass the same choice, a "
-                    "separate registry=, or a shared monitor="
-                )
-            return monitor
-        monitor = Monitor(max_routes=max_routes)
-        aggregator = PrometheusAggregator(monitor, histograms)
-        monitor.add_sink(aggregator)
-        registry.register(aggregator)
-        _monitors[registry] = aggregator
-        return monitor
+
+
+def check_same(aggregator: PrometheusAggregator, max_routes: int, histograms: HistogramChoice) -> None:
+    """ValueError when a middleware asks ``aggregator``'s registry for other settings than it has."""
+    monitor = aggregator.monitor
+    if monitor.max_routes != max_routes:
+        raise ValueError(
+            f"max_routes={max_routes} conflicts with the gatewatch monitor already "
+            f"exporting to this registry (max_routes={monitor.max_routes}); pass the "
+            "same value, a separate registry=, or a shared monitor="
+        )
+    if aggregator.histograms != histograms:
+        raise ValueError(
+            f"{histograms.describe()} conflicts with the gatewatch monitor already exporting "
+            f"to this registry ({aggregator.histograms.describe()}); pass the same choice, a "
+            "separate registry=, or a shared monitor="
+        )

@@ -92,7 +92,7 @@ class MultiprocessSink(Sink):
         self._ws_closes: Any = m["websocket_closes"]
         self._ws_exceptions: Any = m["websocket_exceptions"]
         self._worker_threads: int | None = None
-        # Close codes are the client's to choose: bounded across the server (process_monitor).
+        # Close codes are the client's to choose: bounded across the server (_share_label_caps).
         self.close_codes = BoundedLabels(limit=MAX_CLOSE_CODES, overflow="other")
         self._route_children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
         self._duration_children: dict[tuple[str, str, str, str], Any] = {}
@@ -289,47 +289,39 @@ def _share_label_caps(monitor: Monitor, sink: MultiprocessSink) -> None:
     sink.close_codes.share(shared_admission(directory, "close_codes", limit=MAX_CLOSE_CODES))
 
 
-_process_monitor: Monitor | None = None
-_process_sink: MultiprocessSink | None = None
-_lock = threading.Lock()
-
-
-def process_monitor(
+def new_process_monitor(
     *, max_routes: int = Options.max_routes, histograms: HistogramChoice = DEFAULT_CHOICE
 ) -> tuple[Monitor, MultiprocessSink]:
-    """The one monitor of this worker process; a second set of metric objects would
+    """A monitor writing into prometheus-client's multiprocess files. A process keeps one
+    (:meth:`gatewatch.runtime.Runtime.process_monitor`): a second set of metric objects would
     overwrite the first one's values in the shared files.
 
-    The first call checks the directory (ValueError naming the variable when it is missing,
-    not a directory or not writable) and warns once about files an earlier run left there.
-    ``max_routes`` and ``histograms`` (:func:`~gatewatch._histogram.histogram_choice`) are fixed
-    by the first call: every worker of a server must use the same, or their files would not
-    merge into one set of series.
+    Checks the directory (ValueError naming the variable when it is missing, not a directory or
+    not writable) and warns once about files an earlier run left there.
     """
-    global _process_monitor, _process_sink
-    if not isinstance(histograms, HistogramChoice):
-        raise TypeError(
-            "histograms must be a HistogramChoice (gatewatch._histogram.histogram_choice), "
-            f"got {histograms!r}"
+    directory = check_directory()
+    use_multiprocess_values()
+    warn_stale_files(directory)
+    # Before the first metric opens its files: an earlier process with this pid left them.
+    forget_predecessor(directory)
+    sink = MultiprocessSink(histograms)
+    monitor = Monitor(max_routes=max_routes, sinks=(sink,))
+    _share_label_caps(monitor, sink)
+    return monitor, sink
+
+
+def check_same(
+    monitor: Monitor, sink: MultiprocessSink, max_routes: int, histograms: HistogramChoice
+) -> None:
+    """ValueError unless every middleware of the process asks for the same: the workers' files
+    would not merge into one set of series otherwise."""
+    if monitor.max_routes != max_routes:
+        raise ValueError(
+            f"max_routes={max_routes} conflicts with this process's gatewatch monitor "
+            f"(max_routes={monitor.max_routes})"
         )
-    with _lock:
-        if _process_monitor is None or _process_sink is None:
-            directory = check_directory()
-            use_multiprocess_values()
-            warn_stale_files(directory)
-            # Before the first metric opens its files: an earlier process with this pid left them.
-            forget_predecessor(directory)
-            _process_sink = MultiprocessSink(histograms)
-            _process_monitor = Monitor(max_routes=max_routes, sinks=(_process_sink,))
-            _share_label_caps(_process_monitor, _process_sink)
-        elif _process_monitor.max_routes != max_routes:
-            raise ValueError(
-                f"max_routes={max_routes} conflicts with this process's gatewatch monitor "
-                f"(max_routes={_process_monitor.max_routes})"
-            )
-        elif _process_sink.histograms != histograms:
-            raise ValueError(
-                f"{histograms.describe()} conflicts with this process's gatewatch monitor "
-                f"({_process_sink.histograms.describe()})"
-            )
-        return _process_monitor, _process_sink
+    if sink.histograms != histograms:
+        raise ValueError(
+            f"{histograms.describe()} conflicts with this process's gatewatch monitor "
+            f"({sink.histograms.describe()})"
+        )

@@ -24,7 +24,6 @@ never imports ``MIDDLEWARE``, so with the MIDDLEWARE line alone these run only o
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,9 +33,10 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from gatewatch import catalogue
-from gatewatch._hub import detect_server
 from gatewatch._printable import gatewatch_logger
+from gatewatch.integrations._serving_server import calling_server
 from gatewatch.integrations.django.options import SETTING, read_settings
+from gatewatch.runtime import Runtime
 
 logger = gatewatch_logger()
 
@@ -46,24 +46,18 @@ MIDDLEWARE_PATH = "gatewatch.integrations.django.GatewatchMiddleware"
 APP = "gatewatch.integrations.django"
 _MIDDLEWARE_PATHS = (MIDDLEWARE_PATH, "gatewatch.integrations.django.middleware.GatewatchMiddleware")
 
-_registered = False
-_startup_lock = threading.Lock()
-_startup_done = False
-
 
 def register_checks() -> None:
-    global _registered
-    if not _registered:
-        checks.register(check_settings, TAG)
-        checks.register(check_middleware_order, TAG)
-        checks.register(check_sync_middleware, TAG)
-        checks.register(check_sync_hooks, TAG)
-        checks.register(check_entry_points, TAG)
-        from gatewatch.integrations.django._steps import check_optional_steps, check_pages
+    # Django's registry keeps a set: registering again (each middleware built) changes nothing.
+    checks.register(check_settings, TAG)
+    checks.register(check_middleware_order, TAG)
+    checks.register(check_sync_middleware, TAG)
+    checks.register(check_sync_hooks, TAG)
+    checks.register(check_entry_points, TAG)
+    from gatewatch.integrations.django._steps import check_optional_steps, check_pages
 
-        checks.register(check_pages, TAG)
-        checks.register(check_optional_steps, TAG)
-        _registered = True
+    checks.register(check_pages, TAG)
+    checks.register(check_optional_steps, TAG)
 
 
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -185,17 +179,14 @@ def _sync_mixin_hooks(middleware: Any) -> list[str]:
 def serves_asgi() -> bool:
     """Whether this project runs under ASGI: Channels' ``ASGI_APPLICATION`` is set,
     or an ASGI server loaded this process."""
-    return bool(getattr(settings, "ASGI_APPLICATION", None)) or detect_server("asgi") != "unknown"
+    return bool(getattr(settings, "ASGI_APPLICATION", None)) or calling_server() != "unknown"
 
 
-def run_at_startup() -> None:
-    """Log the warnings once per process: servers such as gunicorn and uvicorn never run
-    ``manage.py check``. Errors are raised by the middleware itself."""
-    global _startup_done
-    with _startup_lock:
-        if _startup_done:
-            return
-        _startup_done = True
+def run_at_startup(runtime: Runtime) -> None:
+    """Log the warnings once per process (``runtime``): servers such as gunicorn and uvicorn
+    never run ``manage.py check``. Errors are raised by the middleware itself."""
+    if not runtime.first_time("django.startup_checks"):
+        return
     silenced = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()) or ())
     for message in (*check_middleware_order(), *check_sync_middleware()):
         if message.id not in silenced:

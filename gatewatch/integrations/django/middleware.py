@@ -38,6 +38,7 @@ from gatewatch.integrations.django.project_monitor import project_monitor
 from gatewatch.integrations.django.view_names import name_view
 from gatewatch.monitor import Monitor
 from gatewatch.record import ASGI, WSGI, RequestRecord, current_record
+from gatewatch.runtime import Runtime, current
 
 GetResponse = Callable[[HttpRequest], Any]
 logger = gatewatch_logger()
@@ -48,11 +49,15 @@ class GatewatchMiddleware:
     # Async under ASGI, so adding it never costs a thread hand-off.
     async_capable = True
 
-    def __init__(self, get_response: GetResponse) -> None:
+    def __init__(self, get_response: GetResponse, *, runtime: Runtime | None = None) -> None:
+        """``runtime``: the :class:`~gatewatch.runtime.Runtime` giving the monitor (by default
+        this process's; Django passes ``get_response`` only)."""
         options = configured_options()
+        # This process's runtime: the monitor is found there at the first request.
+        self._runtime = current() if runtime is None else runtime
         # manage.py check then knows gatewatch's checks in this process even without the app.
         checks.register_checks()
-        checks.run_at_startup()
+        checks.run_at_startup(self._runtime)
         if not multiprocess_enabled():
             # Under gunicorn -w 2 without a shared directory each worker would count and
             # scrape alone: refuse to boot the worker, saying how to fix it, as the outer
@@ -70,11 +75,10 @@ class GatewatchMiddleware:
         # one does it); off, get_response itself.
         self._get_response_alone = get_response
         if options.otel:
-            from gatewatch.export.otel import sink_for
             from gatewatch.export.otel.entry import traced_get_response
 
             self._get_response_alone = traced_get_response(
-                get_response, lambda: sink_for(self._monitor), is_async=self._async
+                get_response, lambda: self._runtime.otel_sink_of(self._monitor), is_async=self._async
             )
         if self._async:
             markcoroutinefunction(self)
@@ -265,7 +269,7 @@ class GatewatchMiddleware:
         # needed, and that middleware may have been built with other options.
         with self._first_use_lock:
             if self._monitor is None:
-                self._monitor = project_monitor(self._options, interface)
+                self._monitor = project_monitor(self._options, interface, self._runtime)
                 # In the process that serves (the middleware may be built before a fork).
                 self._cpu_countdown = self._cpu_gap()
             return self._monitor

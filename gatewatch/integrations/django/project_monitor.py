@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from gatewatch._hub import shared_monitor
-from gatewatch.export.live.state import live_state_for
 from gatewatch.monitor import Monitor
 from gatewatch.options import Options
+from gatewatch.runtime import Runtime, current
 
 
-def project_monitor(options: Options, interface: str | None = None) -> Monitor:
+def project_monitor(
+    options: Options, interface: str | None = None, runtime: Runtime | None = None
+) -> Monitor:
     """This process's monitor for ``options.registry`` (the one an outer
-    ``GatewatchASGI``/``GatewatchWSGI`` with the same registry uses too)."""
-    monitor = shared_monitor(options, interface=interface)
+    ``GatewatchASGI``/``GatewatchWSGI`` with the same registry uses too), from ``runtime``
+    (by default this process's)."""
+    runtime = current() if runtime is None else runtime
+    monitor = runtime.monitor(options, interface=interface)
     # The live view keeps what it sees from now on: attach it before the first request.
-    live_state_for(monitor)
+    runtime.live_state(monitor)
     return monitor

@@ -11,10 +11,10 @@ from django.views.decorators.cache import never_cache
 from prometheus_client.exposition import choose_encoder
 
 from gatewatch.export.live.endpoint import NOT_ENABLED, UNAUTHORIZED, authorize, live_body
-from gatewatch.export.live.state import live_state_for
 from gatewatch.export.prometheus.exposition import scrape_registry
 from gatewatch.integrations.django.options import configured_options
 from gatewatch.integrations.django.project_monitor import project_monitor
+from gatewatch.runtime import current
 
 
 @never_cache
@@ -38,5 +38,5 @@ def live(request: HttpRequest) -> HttpResponse:
         if allowed == 401:
             refused["WWW-Authenticate"] = 'Bearer realm="gatewatch"'
         return refused
-    state = live_state_for(project_monitor(options))
+    state = current().live_state(project_monitor(options))
     return HttpResponse(live_body(state), content_type="application/json")

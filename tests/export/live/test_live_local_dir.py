@@ -22,7 +22,8 @@ from gatewatch.cli import main
 from gatewatch.export.live import local_dir, snapshot_files
 from gatewatch.export.live.local_dir import local_roots, private_problem, read_dir, server_dirs
 from gatewatch.export.live.snapshot_files import write_atomically
-from gatewatch.export.live.state import LiveState, live_state_for
+from gatewatch.export.live.state import LiveState
+from gatewatch.runtime import Runtime
 from tests.support.live_support import idle_snapshot, ok_wsgi
 from tests.support.wsgi_driver import call, make_environ
 
@@ -48,10 +49,12 @@ def test_the_roots_both_sides_agree_on(roots: tuple[Path, Path], monkeypatch: py
     assert local_roots() == [str(roots[1])]
 
 
-def test_every_process_writes_into_its_own_private_directory(roots: tuple[Path, Path]) -> None:
+def test_every_process_writes_into_its_own_private_directory(
+    roots: tuple[Path, Path], runtime: Runtime
+) -> None:
     monitor = Monitor()
-    app = GatewatchWSGI(ok_wsgi, monitor=monitor)
-    state = live_state_for(monitor)
+    app = GatewatchWSGI(ok_wsgi, monitor=monitor, runtime=runtime)
+    state = runtime.live_state(monitor)
     expected = roots[0] / f"pid-{os.getpid()}"
     assert state.snapshot_dir == str(expected)
     for directory in (roots[0], expected):
@@ -84,7 +87,11 @@ def _give_away(root: Path) -> None:
     ],
 )
 def test_a_root_someone_else_could_open_is_never_used(
-    roots: tuple[Path, Path], prepare: object, problem: str, caplog: pytest.LogCaptureFixture
+    roots: tuple[Path, Path],
+    prepare: object,
+    problem: str,
+    caplog: pytest.LogCaptureFixture,
+    runtime: Runtime,
 ) -> None:
     if "65534" in problem and os.geteuid() != 0:
         pytest.skip("chown to another user needs root")
@@ -93,15 +100,15 @@ def test_a_root_someone_else_could_open_is_never_used(
         assert problem in (private_problem(str(root)) or "")
     monitor = Monitor()
     # The app still starts and serves: the local channel is off, counted and logged once.
-    app = GatewatchWSGI(ok_wsgi, monitor=monitor)
-    assert live_state_for(monitor).snapshot_dir is None
+    app = GatewatchWSGI(ok_wsgi, monitor=monitor, runtime=runtime)
+    assert runtime.live_state(monitor).snapshot_dir is None
     assert monitor.internal_errors == 1 and problem in caplog.text
     assert call(app, make_environ("/hello")).body == b"ok"
     # Readers skip them too.
     assert server_dirs([str(root) for root in roots]) == []
 
 
-def test_the_next_root_serves_when_the_first_cannot(roots: tuple[Path, Path]) -> None:
+def test_the_next_root_serves_when_the_first_cannot(roots: tuple[Path, Path], runtime: Runtime) -> None:
     """``su`` keeps the other user's XDG_RUNTIME_DIR: this user cannot make its root there."""
     roots[0].parent.chmod(0o500)
     if os.access(roots[0].parent, os.W_OK):
@@ -109,8 +116,8 @@ def test_the_next_root_serves_when_the_first_cannot(roots: tuple[Path, Path]) ->
         roots[0].parent.chmod(0o700)
         _give_away(roots[0])
     monitor = Monitor()
-    GatewatchWSGI(ok_wsgi, monitor=monitor)
-    assert live_state_for(monitor).snapshot_dir == str(roots[1] / f"pid-{os.getpid()}")
+    GatewatchWSGI(ok_wsgi, monitor=monitor, runtime=runtime)
+    assert runtime.live_state(monitor).snapshot_dir == str(roots[1] / f"pid-{os.getpid()}")
     assert monitor.internal_errors == 0
 
 
@@ -124,18 +131,23 @@ def test_a_reader_refuses_a_directory_others_can_write(tmp_path: Path) -> None:
     assert reading.error is not None and "can be written by other users" in reading.error
 
 
-def test_the_directory_goes_when_the_process_exits(
-    roots: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    removed: list[int] = []
-    # The process' files go first (the real one would stop this test process' writer).
-    monkeypatch.setattr(snapshot_files, "_remove_own_files", lambda: removed.append(1))
-    path = local_dir.own_server_dir()
+def test_the_directory_goes_when_the_runtime_closes(roots: tuple[Path, Path], runtime: Runtime) -> None:
+    monitor = Monitor()
+    GatewatchWSGI(ok_wsgi, monitor=monitor, runtime=runtime)
+    state = runtime.live_state(monitor)
+    state.session_accepted(monitor.start_session("/ws"))  # starts the writer, as a request would
+    path = state.snapshot_dir
+    assert path is not None and state.snapshot_path is not None
+    _wait_for(lambda: os.path.exists(str(state.snapshot_path)), "the snapshot file")
+    # A child forked from this process forgets its parent's directory: its close leaves it.
+    child = snapshot_files.SnapshotWriter()
+    child.adopt_directory(path)
+    child.after_fork()
+    child.close()
     assert os.path.isdir(path)
-    local_dir._remove_server_dir(path, os.getpid() + 1)  # a forked child: not its directory
-    assert os.path.isdir(path) and removed == []
-    local_dir._remove_server_dir(path, os.getpid())
-    assert not os.path.exists(path) and removed == [1]
+    # The process's files go first, then their directory.
+    runtime.close()
+    assert not os.path.exists(path)
 
 
 def test_top_with_no_url_and_no_local_server_says_what_to_do(

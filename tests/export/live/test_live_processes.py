@@ -20,7 +20,7 @@ from gatewatch import GatewatchWSGI, Monitor
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
 from gatewatch.export.live.schema import parse_live_view
 from gatewatch.export.live.snapshot_files import merged_snapshot, snapshot_dir, write_atomically
-from gatewatch.export.live.state import LiveState, live_state_for
+from gatewatch.export.live.state import LiveState
 from tests.support.live_support import (
     BEARER,
     TOKEN,
@@ -143,7 +143,7 @@ def test_writer_starts_with_the_first_request(
 ) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
     app = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
-    state = live_state_for(app.monitor)
+    state = app.runtime.live_state(app.monitor)
     assert state.snapshot_dir == str(tmp_path)
     time.sleep(0.6)
     assert state.snapshot_path is None and list(tmp_path.iterdir()) == []
@@ -161,7 +161,7 @@ def test_a_forked_child_writes_its_own_file(
 ) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path))
     app = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
-    state = live_state_for(app.monitor)
+    state = app.runtime.live_state(app.monitor)
     call(app, make_environ("/parent"))
     assert state.snapshot_path is not None
     parent_file = Path(state.snapshot_path)

@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
-from gatewatch.export.live.state import LiveState, live_state_for
+from gatewatch.export.live.state import LiveState
 from gatewatch.record import RequestRecord, current_record
 from tests.support.asgi_driver import Exchange, http_scope, serve
 from tests.support.django_support import django_registry
@@ -155,7 +155,7 @@ def test_django_request_in_flight_names_its_route(registry: CollectorRegistry) -
     from django.core.wsgi import get_wsgi_application
 
     app = GatewatchWSGI(get_wsgi_application(), registry=registry, live_token=TOKEN)
-    state = live_state_for(app.monitor)
+    state = app.runtime.live_state(app.monitor)
     worker = threading.Thread(
         target=call, args=(app, make_environ("/slow-sync/", QUERY_STRING="seconds=0.5"))
     )

@@ -19,8 +19,9 @@ import websockets
 from gatewatch import GatewatchWSGI
 from gatewatch.demo.servers import ServerProcess, free_port
 from gatewatch.export.live.snapshot_files import WRITE_INTERVAL, merged_snapshot, write_atomically
-from gatewatch.export.live.state import LiveState, live_state_for
+from gatewatch.export.live.state import LiveState
 from gatewatch.monitor import Monitor
+from gatewatch.runtime import Runtime
 from tests.support.live_support import BEARER, TOKEN_ENV, idle_snapshot
 from tests.support.traffic import ROOT, uvicorn_workers_command
 from tests.support.wsgi_driver import call, make_environ
@@ -101,10 +102,12 @@ def until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return True
 
 
-def test_live_state_for_checks_the_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_live_state_checks_the_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, runtime: Runtime
+) -> None:
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="GATEWATCH_LIVE_DIR"):
-        live_state_for(Monitor())
+        runtime.live_state(Monitor())
     (tmp_path / "ok").mkdir(mode=0o700)
     monkeypatch.setenv("GATEWATCH_LIVE_DIR", str(tmp_path / "ok"))
     app = GatewatchWSGI(hello, monitor=Monitor())

@@ -15,11 +15,12 @@ from prometheus_client import CollectorRegistry
 
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor, set_route
 from gatewatch._batches import PENDING_RECORDS
-from gatewatch._hub import detect_server
 from gatewatch.export.live import state as live_module
 from gatewatch.export.live.endpoint import live_body
 from gatewatch.export.live.schema import WebSockets
-from gatewatch.export.live.state import LiveState, live_state_for
+from gatewatch.export.live.state import LiveState
+from gatewatch.integrations._serving_server import calling_server
+from gatewatch.runtime import Runtime
 from gatewatch.types import Environ, Receive, Scope, Send, StartResponse
 from tests.support.asgi_driver import Exchange, http_scope, serve
 from tests.support.live_support import (
@@ -117,7 +118,7 @@ def test_asgi_request_in_flight_then_recent(registry: CollectorRegistry) -> None
     assert process["in_flight_counts"] == [{"interface": "asgi", "method": "GET", "count": 1}]
     assert process["recent"] == [] and process["per_second"] == []
     # Whatever ASGI server this test process has imported (none, or daphne via channels.testing).
-    assert process["servers"] == {"asgi": detect_server("asgi")}
+    assert process["servers"] == {"asgi": calling_server()}
 
     process = asgi_view(after)
     assert process["in_flight"] == []
@@ -334,9 +335,9 @@ def test_in_flight_listing_is_bounded_and_counts_the_rest() -> None:
     assert late.snapshot()["in_flight"] == [] and len(late.snapshot()["recent"]) == 1
 
 
-def test_a_sink_failing_first_does_not_leave_requests_in_flight() -> None:
+def test_a_sink_failing_first_does_not_leave_requests_in_flight(runtime: Runtime) -> None:
     monitor = Monitor(sinks=(BrokenSink(),))
-    state = live_state_for(monitor)
+    state = runtime.live_state(monitor)
     record = monitor.start("asgi", "GET", "/x")
     # The failing sink is counted; finish never raises and the sinks after it still hear.
     monitor.finish(record)
@@ -367,7 +368,7 @@ def test_loop_lag_and_blocks_are_bounded() -> None:
 
 def test_websocket_sessions_come_from_the_monitor(registry: CollectorRegistry) -> None:
     app = wrap(echo, registry)
-    state = live_state_for(app.monitor)
+    state = app.runtime.live_state(app.monitor)
     seen: list[WebSockets] = []
     session = Session(text("hi"), disconnect(1000))
 
@@ -391,8 +392,8 @@ def test_one_state_per_monitor(registry: CollectorRegistry) -> None:
     first = GatewatchWSGI(ok_wsgi, registry=registry, live_token=TOKEN)
     second = GatewatchASGI(ok_asgi, registry=registry, live_token=TOKEN)
     assert first.monitor is second.monitor
-    state = live_state_for(first.monitor)
-    assert live_state_for(second.monitor) is state
+    state = first.runtime.live_state(first.monitor)
+    assert second.runtime.live_state(second.monitor) is state
     call(first, make_environ("/a"))
     # Attached once: the request is in the view once.
     assert len(state.snapshot()["recent"]) == 1
@@ -410,7 +411,7 @@ def test_per_second_totals_added_in_batches_lose_nothing(registry: CollectorRegi
         return [b"ok"]
 
     app = GatewatchWSGI(ok, registry=registry, live_token=TOKEN)
-    state = live_state_for(app.monitor)
+    state = app.runtime.live_state(app.monitor)
 
     def serve_many() -> None:
         for _ in range(250):

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from gatewatch.export.prometheus.collector import monitor_for_registry
+from gatewatch.runtime import Runtime
 from tests.support.feed import FAMILIES, exported_families, feed
 from tests.support.promtool import check_metrics, promtool_path
 from tests.support.traffic import ROOT
 
 
-def test_single_process_every_family(registry: CollectorRegistry) -> None:
+def test_single_process_every_family(registry: CollectorRegistry, runtime: Runtime) -> None:
     promtool_path(required=True)
-    feed(monitor_for_registry(registry))
+    feed(runtime.registry_monitor(registry))
     text = generate_latest(registry).decode()
     check_metrics(text)
     assert exported_families(text) >= FAMILIES

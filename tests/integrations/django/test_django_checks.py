@@ -16,6 +16,7 @@ from pytest_django.fixtures import Settings
 
 from gatewatch.integrations.django import GatewatchMiddleware, checks
 from gatewatch.integrations.django.options import GatewatchSettingsError
+from gatewatch.runtime import Runtime
 
 FIRST = "gatewatch.integrations.django.GatewatchMiddleware"
 COMMON = "django.middleware.common.CommonMiddleware"
@@ -140,24 +141,22 @@ def test_i001_names_sync_hooks_of_async_capable_middleware(settings: Settings) -
 
 
 def test_start_up_logs_the_warnings_once(
-    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, caplog: pytest.LogCaptureFixture, runtime: Runtime
 ) -> None:
     settings.ASGI_APPLICATION = "examples.django_project.asgi.application"
     settings.MIDDLEWARE = [COMMON, FIRST, LEGACY]
-    monkeypatch.setattr(checks, "_startup_done", False)
     with caplog.at_level(logging.WARNING, logger="gatewatch"):
-        GatewatchMiddleware(get_response)
-        GatewatchMiddleware(get_response)
+        GatewatchMiddleware(get_response, runtime=runtime)
+        GatewatchMiddleware(get_response, runtime=runtime)
     logged = [record.getMessage() for record in caplog.records]
     assert [line.split(":")[0] for line in logged] == ["gatewatch.W001", "gatewatch.W002"]
 
 
 def test_silenced_warnings_stay_silent_at_start_up(
-    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, caplog: pytest.LogCaptureFixture, runtime: Runtime
 ) -> None:
     settings.MIDDLEWARE = [COMMON, FIRST]
     settings.SILENCED_SYSTEM_CHECKS = ["gatewatch.W001"]
-    monkeypatch.setattr(checks, "_startup_done", False)
     with caplog.at_level(logging.WARNING, logger="gatewatch"):
-        GatewatchMiddleware(get_response)
+        GatewatchMiddleware(get_response, runtime=runtime)
     assert caplog.records == []

@@ -14,14 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 from django.core.wsgi import get_wsgi_application
+from django.http import HttpResponse
 from django.test import Client
 from pytest_django.fixtures import Settings
 
 from gatewatch import GatewatchWSGI
 from gatewatch._multiprocess_dir import ENV_VAR
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
-from gatewatch.integrations.django import checks
 from gatewatch.integrations.django._steps import check_optional_steps, check_pages
+from gatewatch.integrations.django.middleware import GatewatchMiddleware
+from gatewatch.runtime import Runtime
 from tests.support.django_support import django_registry
 from tests.support.traffic import ROOT, Key, duration_counts, gunicorn_config, scrape_until
 from tests.support.wsgi_driver import call, make_environ
@@ -158,10 +160,12 @@ def one_line(settings: Settings, django_registry: object) -> Settings:
     return settings
 
 
-def test_start_up_names_the_app_step(one_line: Settings, caplog: pytest.LogCaptureFixture) -> None:
+def test_start_up_names_the_app_step(
+    one_line: Settings, caplog: pytest.LogCaptureFixture, runtime: Runtime
+) -> None:
     caplog.set_level("INFO", logger="gatewatch")
-    checks._startup_done = False
-    Client().get("/health/")
+    # The middleware Django builds, with a runtime of the test's own (its first start-up).
+    GatewatchMiddleware(lambda request: HttpResponse(b"ok"), runtime=runtime)
     assert "Optional: add 'gatewatch.integrations.django' to INSTALLED_APPS" in caplog.text
 
 
