@@ -331,7 +331,7 @@ def test_the_middlewares_take_exactly_the_declared_options() -> None:
     # No option is a parameter of its own: the keywords are the TypedDict's, read without locals().
     for middleware, typed_dict in ((GatewatchASGI, "ASGIKeywords"), (GatewatchWSGI, "WSGIKeywords")):
         parameters = inspect.signature(middleware.__init__).parameters
-        assert [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY] == ["monitor"]
+        assert [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY] == ["monitor", "runtime"]
         assert parameters["given"].annotation == f"Unpack[{typed_dict}]"
 
 
