@@ -3,11 +3,11 @@
 ``GatewatchASGI``, ``GatewatchWSGI`` and the Django middleware (when it records alone) all
 begin a request here (its record, counted in flight, and whether its CPU time is measured),
 watch the event loop it runs on (ASGI), note how the application ended (an exception, a
-cancellation), and hand the record
-to :meth:`Monitor.finish <gatewatch.monitor.Monitor.finish>` (CPU capped to the duration,
-after-response time, the sinks, every error contained). Each entry point keeps only what
-its interface alone has: ASGI's receive/send exchange and step timer, WSGI's response
-iterable, ``close()`` and worker capacity, Django's hooks and its response closers.
+cancellation), and hand the record to :meth:`Monitor.finish
+<gatewatch.monitor.Monitor.finish>` (CPU capped to the duration, after-response time, the
+sinks, every error contained). Each entry point keeps only what its interface alone has:
+ASGI's receive/send exchange and step timer, WSGI's response iterable, its ``close()`` and
+worker capacity, Django's hooks and its response closers.
 
 :class:`Lifecycle` is a base class of the three rather than an object they hold: its methods
 are theirs, so the per-request path calls them where it ran its own copies, through no extra
