@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from asyncio import AbstractEventLoop
 from collections.abc import Callable
+from time import perf_counter
 
 from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._labels import METHOD_LABELS, OTHER_METHOD
 from gatewatch.asgi._loop_watch import watch
 from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.monitor import Monitor
@@ -61,17 +63,21 @@ class Lifecycle:
         is measured; None if gatewatch itself failed (the request is then served unrecorded:
         its errors never reach the application)."""
         try:
-            record = monitor.start(interface, method, path)
+            # Monitor.start spelt out (the label dict read inline), so that the entry point's
+            # call here is the only one: this runs for every request.
+            record = RequestRecord(interface, METHOD_LABELS.get(method, OTHER_METHOD), path, perf_counter())
+            if not self._cpu_time:
+                record.cpu = None
+            else:
+                self._cpu_countdown -= 1
+                if self._cpu_countdown > 0:
+                    record.cpu = None
+                else:
+                    self._cpu_countdown = self._cpu_gap()
+            monitor.arrive(record)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             monitor.report_internal_error(f"{interface}.start", exc)
             return None
-        # The countdown spelt out, not a call: it runs for every request.
-        if self._cpu_time:
-            self._cpu_countdown -= 1
-            if self._cpu_countdown <= 0:
-                self._cpu_countdown = self._cpu_gap()
-                return record
-        record.cpu = None
         return record
 
     def _watch_loop(self, monitor: Monitor, loop: AbstractEventLoop | None) -> None:

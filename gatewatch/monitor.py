@@ -169,8 +169,13 @@ class Monitor:
         self._first_request.append(callback)
 
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
-        # The label dicts read inline: these run for every request.
+        """A new record, in flight from now (the middlewares begin theirs in gatewatch._lifecycle)."""
         record = RequestRecord(interface, METHOD_LABELS.get(method, OTHER_METHOD), path, perf_counter())
+        self.arrive(record)
+        return record
+
+    def arrive(self, record: RequestRecord) -> None:
+        """``record`` counts in flight from now; the sinks hear of it."""
         self._in_flight.arrive(record)
         if self._first_request:
             self._run_first_request()
@@ -179,7 +184,6 @@ class Monitor:
                 hook(record)
             except Exception as exc:  # noqa: BLE001 - one broken sink must not lose the request
                 self.report_internal_error("sink.request_started", exc)
-        return record
 
     def leave_in_flight(self, record: RequestRecord) -> None:
         """The response ended (or the request is over): it stops counting as in flight, even if
