@@ -232,7 +232,9 @@ class Monitor:
                 # systems), so over a short request the CPU reading can pass the wall one.
                 record.cpu = end - record.start
             if returned is not None and record.response_complete:
-                record.after_response = max(returned - end, 0.0)
+                after = returned - end
+                # Not max(): a builtin's call on every request's path.
+                record.after_response = after if after > 0.0 else 0.0
                 if exception is not None:
                     record.after_exception_label = self.exception_types.label(exception_name(exception))
             route = record.route
