@@ -63,8 +63,8 @@ class Lifecycle:
         is measured; None if gatewatch itself failed (the request is then served unrecorded:
         its errors never reach the application)."""
         try:
-            # Monitor.start spelt out (the label dict read inline), so that the entry point's
-            # call here is the only one: this runs for every request.
+            # Built here rather than by Monitor.start (a call more), the label dict read inline,
+            # and the CPU decision made before the sinks hear of the request: every request.
             record = RequestRecord(interface, METHOD_LABELS.get(method, OTHER_METHOD), path, perf_counter())
             if not self._cpu_time:
                 record.cpu = None
