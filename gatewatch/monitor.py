@@ -169,8 +169,13 @@ class Monitor:
         self._first_request.append(callback)
 
     def start(self, interface: str, method: str, path: str) -> RequestRecord:
-        # The label dicts read inline: these run for every request.
+        """A new record, in flight from now (the middlewares begin theirs in gatewatch._lifecycle)."""
         record = RequestRecord(interface, METHOD_LABELS.get(method, OTHER_METHOD), path, perf_counter())
+        self.arrive(record)
+        return record
+
+    def arrive(self, record: RequestRecord) -> None:
+        """``record`` counts in flight from now; the sinks hear of it."""
         self._in_flight.arrive(record)
         if self._first_request:
             self._run_first_request()
@@ -179,7 +184,6 @@ class Monitor:
                 hook(record)
             except Exception as exc:  # noqa: BLE001 - one broken sink must not lose the request
                 self.report_internal_error("sink.request_started", exc)
-        return record
 
     def leave_in_flight(self, record: RequestRecord) -> None:
         """The response ended (or the request is over): it stops counting as in flight, even if
@@ -228,7 +232,9 @@ class Monitor:
                 # systems), so over a short request the CPU reading can pass the wall one.
                 record.cpu = end - record.start
             if returned is not None and record.response_complete:
-                record.after_response = max(returned - end, 0.0)
+                after = returned - end
+                # Not max(): a builtin's call on every request's path.
+                record.after_response = after if after > 0.0 else 0.0
                 if exception is not None:
                     record.after_exception_label = self.exception_types.label(exception_name(exception))
             route = record.route

@@ -10,6 +10,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
+from gatewatch._lifecycle import app_raised
 from gatewatch.asgi._routes import route_template
 from gatewatch.asgi._step_timer import StepTimer
 from gatewatch.monitor import Monitor
@@ -101,8 +102,7 @@ async def serve_websocket(
     try:
         return await timer(app(scope, receive_counted, send_counted), record)
     except Exception as exc:
-        if not record.disconnected:
-            record.exception = exc
+        app_raised(record, exc)
         if not record.outcome:
             record.outcome = FAILED
         else:

@@ -10,17 +10,15 @@ from time import perf_counter, time
 from typing import Any, Unpack
 
 from gatewatch._app_check import check_asgi_app
-from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._lifecycle import Lifecycle, app_cancelled, app_raised
 from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import queue_seconds
 from gatewatch.asgi import _offload as thread_offload
 from gatewatch.asgi._client_gone import client_gone
 from gatewatch.asgi._exchange import HTTPExchange
-from gatewatch.asgi._loop_watch import watch
 from gatewatch.asgi._routes import route_template
 from gatewatch.asgi._step_timer import timer_class
 from gatewatch.asgi._websocket import serve_websocket
-from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.export.live.endpoint import live_asgi_app
 from gatewatch.export.prometheus.exposition import metrics_asgi_app
 from gatewatch.integrations import _frameworks as frameworks
@@ -32,7 +30,7 @@ from gatewatch.runtime import Runtime, current
 from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
 
 
-class GatewatchASGI:
+class GatewatchASGI(Lifecycle):
     """Wrap an ASGI application to record every HTTP request and WebSocket session it serves.
 
     ``lifespan`` and unknown scope types go straight to the app (the first scope of any
@@ -69,24 +67,16 @@ class GatewatchASGI:
         self.options = options
         self.monitor = setup.monitor
         # CPU time per step costs two thread_time() system calls on every coroutine step of
-        # every request (16 % of a loaded uvicorn's CPU): it is measured on one request in
-        # CPU_SAMPLE_EVERY, the others are timed by wall clock alone (the CPU histogram's count
-        # is the sampled requests).
+        # every request (16 % of a loaded uvicorn's CPU): a request not sampled for it
+        # (gatewatch._lifecycle) is timed by wall clock alone.
+        self._init_lifecycle(options)
         self._timer = timer_class(cpu_time=False, block_threshold=options.block_threshold)
-        self._cpu_timer = (
-            timer_class(cpu_time=True, block_threshold=options.block_threshold) if options.cpu_time else None
-        )
-        # Which requests are sampled: each one with probability 1/CPU_SAMPLE_EVERY
-        # (gatewatch._cpu_sampling); the first gap is drawn again in the serving process.
-        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
-        self._cpu_countdown = self._cpu_gap()
+        self._cpu_timer = timer_class(cpu_time=True, block_threshold=options.block_threshold)
         if options.track_offload:
             thread_offload.install()
         # ASGI header names are lower-case bytes.
         header = options.queue_header(ASGI)
         self._queue_header = header.lower().encode() if header else None
-        # The loop the probe was last started for (None: not yet, or not asyncio).
-        self._watched_loop: object = False
         # gatewatch's own pages, answered before counting (so they are never recorded), and
         # the paths left to the app unrecorded.
         self._paths = special_paths(
@@ -123,10 +113,8 @@ class GatewatchASGI:
                     return await self.app(scope, receive, send)
                 return await special(scope, receive, send)  # type: ignore[operator]
         monitor = self.monitor
-        try:
-            record = monitor.start(ASGI, method, path)
-        except Exception as exc:  # noqa: BLE001 - never let recording stop the request
-            monitor.report_internal_error("asgi.start", exc)
+        record = self._begin(monitor, ASGI, method, path)
+        if record is None:
             return await self.app(scope, receive, send)
         if self._queue_header is not None:
             self._note_queue(record, scope)
@@ -145,26 +133,17 @@ class GatewatchASGI:
                 record.coroutine = weakref.ref(coroutine)
             except TypeError:  # an awaitable that takes no weak reference: not shown
                 pass
-            timer = self._timer
-            if self._cpu_timer is not None:
-                self._cpu_countdown -= 1
-                if self._cpu_countdown <= 0:
-                    self._cpu_countdown = self._cpu_gap()
-                    timer = self._cpu_timer
+            timer = self._timer if record.cpu is None else self._cpu_timer
             result = await timer(coroutine, record)
             if not record.response_complete and not record.disconnected and client_gone(send):
                 # Returned without ending a response the client had already left.
                 record.disconnected = True
             return result
         except Exception as exc:
-            # An error raised because the client left is the disconnect, not an app bug.
-            if not record.disconnected:
-                record.exception = exc
+            app_raised(record, exc)
             raise
         except BaseException:
-            # Cancellation (the server giving up on a gone client, or shutting down).
-            if not record.response_complete:
-                record.disconnected = True
+            app_cancelled(record)
             raise
         finally:
             returned = perf_counter()
@@ -192,17 +171,10 @@ class GatewatchASGI:
         first of this process, note the server that called (it is in the calling frames) and
         draw the first sampling gap here (not in a parent process before a fork)."""
         if self._watched_loop is False:
-            self._cpu_countdown = self._cpu_gap()
+            self._draw_first_gap()
             try:
                 # The frame of __call__, whose callers are the server's.
                 self.monitor.note_server(ASGI, calling_server(sys._getframe(1)))
             except Exception as exc:  # noqa: BLE001
                 self.monitor.report_internal_error("asgi.server", exc)
-        self._watched_loop = loop
-        if loop is None:
-            return
-        try:
-            options = self.options
-            watch(loop, self.monitor, interval=options.loop_lag_interval, threshold=options.block_threshold)
-        except Exception as exc:  # noqa: BLE001 - a probe must never stop the request
-            self.monitor.report_internal_error("asgi.loop_watch", exc)
+        self._watch_loop(self.monitor, loop)

@@ -8,11 +8,10 @@ from time import perf_counter, thread_time, time
 from typing import Unpack
 
 from gatewatch._app_check import check_wsgi_app
-from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._lifecycle import Lifecycle
 from gatewatch._multiprocess_dir import multiprocess_enabled
 from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import environ_key, queue_seconds
-from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.export.live.endpoint import live_wsgi_app
 from gatewatch.export.prometheus.exposition import metrics_wsgi_app
 from gatewatch.integrations import _frameworks as frameworks
@@ -27,7 +26,7 @@ from gatewatch.wsgi._input import CountingInput
 from gatewatch.wsgi._response import RequestEnd, note_exception, watch_response
 
 
-class GatewatchWSGI:
+class GatewatchWSGI(Lifecycle):
     """Wrap a WSGI application to record every request it serves (PEP 3333).
 
     A request holds its worker from the call until its response ended: the body iterable
@@ -68,12 +67,8 @@ class GatewatchWSGI:
             self.app = TracedWSGI(app, setup.otel)
         self.options = options
         self.monitor = setup.monitor
-        # CPU time costs two thread_time() system calls: it is measured on one request in
-        # CPU_SAMPLE_EVERY, each one picked at random (gatewatch._cpu_sampling), as under
-        # ASGI; the CPU histogram's count is the sampled requests.
-        self._cpu_time = options.cpu_time
-        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
-        self._cpu_countdown = self._cpu_gap()
+        # Which requests have their CPU time measured (two thread_time() system calls).
+        self._init_lifecycle(options)
         # Flask names the route when the app starts its response (gatewatch.integrations.flask).
         self._name_route = framework.name_route
         header = options.queue_header(WSGI)
@@ -107,20 +102,17 @@ class GatewatchWSGI:
                     return self.app(environ, start_response)
                 return special(environ, start_response)  # type: ignore[operator]
         monitor = self.monitor
+        if self._first_call:
+            self._learn_process(environ)
+        record = self._begin(monitor, WSGI, environ.get("REQUEST_METHOD", ""), path)
+        if record is None:
+            return self.app(environ, start_response)
         try:
-            if self._first_call:
-                self._learn_process(environ)
-            record = monitor.start(WSGI, environ.get("REQUEST_METHOD", ""), path)
             if self._queue_key is not None:
                 stamp = environ.get(self._queue_key)
                 if stamp is not None:
                     record.queue = queue_seconds(stamp, time())
-            cpu_started: float | None = None
-            if self._cpu_time:
-                self._cpu_countdown -= 1
-                if self._cpu_countdown <= 0:
-                    self._cpu_countdown = self._cpu_gap()
-                    cpu_started = thread_time()
+            cpu_started = None if record.cpu is None else thread_time()
             # Only a request with a length or a chunked body has one to count (RFC 9112 6.3):
             # most requests are spared the wrapper.
             if environ.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" in environ:
@@ -129,7 +121,9 @@ class GatewatchWSGI:
                     environ["wsgi.input"] = CountingInput(stream, record)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             monitor.report_internal_error("wsgi.start", exc)
-            return self.app(environ, start_response)
+            # Counted in flight already: recorded as it ends, without its details.
+            record.cpu = None
+            cpu_started = None
         # For the live view: Werkzeug and Flask keep their request, and its route, there while
         # the app runs (gatewatch.wsgi._routes); dropped when the request leaves in-flight.
         record.scope = environ
@@ -180,10 +174,13 @@ class GatewatchWSGI:
         """The first request of this process: the server that sent it, this process's first
         sampling gap, and its capacity if still unknown (a single-threaded server says so)."""
         self._first_call = False
-        self._cpu_countdown = self._cpu_gap()
-        # The frame of __call__, whose callers are the server's.
-        self.monitor.note_server(WSGI, wsgi_server(environ, sys._getframe(1)))
-        self._learn_capacity(environ)
+        self._draw_first_gap()
+        try:
+            # The frame of __call__, whose callers are the server's.
+            self.monitor.note_server(WSGI, wsgi_server(environ, sys._getframe(1)))
+            self._learn_capacity(environ)
+        except Exception as exc:  # noqa: BLE001 - never let recording stop the request
+            self.monitor.report_internal_error("wsgi.server", exc)
 
     def _learn_capacity(self, environ: Environ | None = None) -> None:
         threads = self._worker_threads or self._capacity.threads

@@ -11,7 +11,6 @@ URLconf routes nothing (:mod:`._pages`), so the MIDDLEWARE line alone gives a sc
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
 from asyncio.events import _get_running_loop
@@ -23,14 +22,12 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
-from gatewatch._cpu_sampling import sample_gaps
+from gatewatch._lifecycle import Lifecycle, app_cancelled, app_raised
 from gatewatch._multiprocess_dir import check_single_process, multiprocess_enabled
 from gatewatch._paths import EXCLUDED, SpecialPaths
 from gatewatch._printable import gatewatch_logger
 from gatewatch.asgi import _offload as thread_offload
-from gatewatch.asgi._loop_watch import watch
 from gatewatch.asgi._step_timer import timer_class
-from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.integrations.django import checks, exceptions
 from gatewatch.integrations.django._pages import PageView, find_pages, shadowed_message
 from gatewatch.integrations.django.options import configured_options
@@ -44,7 +41,7 @@ GetResponse = Callable[[HttpRequest], Any]
 logger = gatewatch_logger()
 
 
-class GatewatchMiddleware:
+class GatewatchMiddleware(Lifecycle):
     sync_capable = True
     # Async under ASGI, so adding it never costs a thread hand-off.
     async_capable = True
@@ -84,15 +81,13 @@ class GatewatchMiddleware:
             markcoroutinefunction(self)
         threshold = options.block_threshold
         # Behind an outer middleware, CPU time is measured if the outer one measures it; alone,
-        # on one request in CPU_SAMPLE_EVERY picked at random (gatewatch._cpu_sampling).
+        # as the lifecycle samples it.
+        self._init_lifecycle(options)
         self._timer_cpu = timer_class(cpu_time=True, block_threshold=threshold)
         self._timer_no_cpu = timer_class(cpu_time=False, block_threshold=threshold)
-        self._cpu_gap = sample_gaps(CPU_SAMPLE_EVERY)
-        self._cpu_countdown = self._cpu_gap()
         self._offload_start = 0.0 if options.track_offload else None
         self._monitor: Monitor | None = None
         self._first_use_lock = threading.Lock()
-        self._watched_loop: object = False
         # gatewatch's pages this middleware answers, and the paths never recorded
         # (EXCLUDE_PATHS, the pages wherever they are served). Found on the first request
         # (reading the URLconf loads it, which is not ready at start-up).
@@ -182,7 +177,7 @@ class GatewatchMiddleware:
             return self.get_response(request)
         monitor, record = started
         token = current_record.set(record)
-        cpu_started = thread_time() if self._sampled() else None
+        cpu_started = None if record.cpu is None else thread_time()
         try:
             response = self._get_response_alone(request)
         except BaseException as exc:
@@ -205,19 +200,20 @@ class GatewatchMiddleware:
         monitor, record = started
         loop = _get_running_loop()
         if loop is not self._watched_loop:
-            self._watch(loop, monitor)
+            # Alone under ASGI, the loop's lag and blocks are this middleware's to watch.
+            self._watch_loop(monitor, loop)
         token = current_record.set(record)
         try:
             awaitable: Awaitable[Any] = self._get_response_alone(request)
-            timer = self._timer_cpu if self._sampled() else self._timer_no_cpu
+            timer = self._timer_no_cpu if record.cpu is None else self._timer_cpu
             response = await timer(awaitable, record)
         except Exception as exc:
-            record.exception = exc
+            app_raised(record, exc)
             _finish(monitor, record, holds_worker=False)
             raise
         except BaseException:
             # Django cancels the request when the client goes away.
-            record.disconnected = True
+            app_cancelled(record)
             _finish(monitor, record, holds_worker=False)
             raise
         finally:
@@ -226,43 +222,21 @@ class GatewatchMiddleware:
         _finish_when_closed(monitor, record, request, response, holds_worker=False)
         return response
 
-    def _sampled(self) -> bool:
-        """Whether this request's CPU time is measured (alone: nothing outer decided)."""
-        if not self._options.cpu_time:
-            return False
-        self._cpu_countdown -= 1
-        if self._cpu_countdown > 0:
-            return False
-        self._cpu_countdown = self._cpu_gap()
-        return True
-
     def _start(self, request: HttpRequest, interface: str) -> tuple[Monitor, RequestRecord] | None:
         """The monitor and a new record; None (and the request served unrecorded) if gatewatch
         itself fails here: its errors never reach the request."""
         monitor = self._monitor
-        try:
-            if monitor is None:
+        if monitor is None:
+            try:
                 monitor = self._find_monitor(interface)
-            record = monitor.start(interface, request.method or "", request.path_info)
-        except Exception as exc:
-            if monitor is not None:
-                monitor.report_internal_error("django.start", exc)
-            else:
+            except Exception as exc:
                 logger.error("gatewatch could not start recording (the request is unaffected)", exc_info=exc)
+                return None
+        record = self._begin(monitor, interface, request.method or "", request.path_info)
+        if record is None:
             return None
         record.offload = self._offload_start
         return monitor, record
-
-    def _watch(self, loop: asyncio.AbstractEventLoop | None, monitor: Monitor) -> None:
-        # Alone under ASGI, the loop's lag and blocks are this middleware's to watch.
-        self._watched_loop = loop
-        if loop is not None:
-            watch(
-                loop,
-                monitor,
-                interval=self._options.loop_lag_interval,
-                threshold=self._options.block_threshold,
-            )
 
     def _find_monitor(self, interface: str) -> Monitor:
         # Found on first use, not at start-up: behind an outer middleware it is never
@@ -270,8 +244,7 @@ class GatewatchMiddleware:
         with self._first_use_lock:
             if self._monitor is None:
                 self._monitor = project_monitor(self._options, interface, self._runtime)
-                # In the process that serves (the middleware may be built before a fork).
-                self._cpu_countdown = self._cpu_gap()
+                self._draw_first_gap()
             return self._monitor
 
 
