@@ -123,7 +123,8 @@ def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--interval must be between 0.1 and 60 seconds")
     try:
         from gatewatch_dashboard.app import run
-        from gatewatch_dashboard.sources import DirectorySource, PrometheusSource, Source, source_for
+        from gatewatch_dashboard.prometheus_source import PrometheusSource
+        from gatewatch_dashboard.sources import DirectorySource, Source, source_for
     except ImportError as exc:
         if exc.name is not None and exc.name.split(".")[0] in ("textual", "httpx", "gatewatch_dashboard"):
             print(INSTALL_DASHBOARD, file=sys.stderr)

@@ -151,7 +151,8 @@ def dashboard_sources(servers: Sequence[tuple[Side, ServerProcess]]) -> list[Sou
     request meanwhile, so the view it answers showed it idle however saturated the server (in
     slow I/O one of the two workers always read "0 / 1"), and the poll queued behind the slow
     requests."""
-    from gatewatch_dashboard.sources import DirectorySource, LiveSource, label_of
+    from gatewatch_dashboard.http_source import label_of
+    from gatewatch_dashboard.sources import DirectorySource, LiveSource
 
     sources: list[Source] = []
     for side, server in servers:

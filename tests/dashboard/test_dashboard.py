@@ -16,8 +16,10 @@ import pytest
 from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.detail_rows import sort_routes
 from gatewatch_dashboard.live_reading import live_reading
+from gatewatch_dashboard.metrics_source import MetricsSource
 from gatewatch_dashboard.model import HOLDING_LOOP
-from gatewatch_dashboard.sources import LiveSource, MetricsSource, PrometheusSource, RecordedSource
+from gatewatch_dashboard.prometheus_source import PrometheusSource
+from gatewatch_dashboard.sources import LiveSource, RecordedSource
 from prometheus_client import CollectorRegistry
 from textual.pilot import Pilot
 from textual.widgets import DataTable

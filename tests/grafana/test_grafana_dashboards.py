@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from gatewatch_dashboard.sources import QUERIES, WINDOW
+from gatewatch_dashboard.prometheus_source import QUERIES, WINDOW
 
 from gatewatch.queries import fleet, server_error_ratio
 from tests.support.grafana import (
