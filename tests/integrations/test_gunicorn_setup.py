@@ -29,6 +29,7 @@ from gatewatch import GatewatchWSGI
 from gatewatch import _multiprocess_dir as md
 from gatewatch import _processes as processes
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
+from gatewatch.integrations._gunicorn_process import GunicornProcess, gunicorn_process
 from gatewatch.runtime import Runtime
 from tests.support.promtool import check_metrics
 from tests.support.scrape import value
@@ -444,7 +445,7 @@ def fake_worker(workers: int, age: int) -> Any:
     class Probe(Worker):  # type: ignore[misc]
         def load_wsgi(self) -> Any:
             # Where gunicorn loads the application: the worker is on the stack.
-            return md.gunicorn_process()
+            return gunicorn_process()
 
         def check(self) -> None:
             md.check_single_process()
@@ -469,8 +470,8 @@ def worker_factory() -> Iterator[Any]:
 
 @pytest.mark.usefixtures("clean_env")
 def test_gunicorn_process_from_the_stack(worker_factory: Any) -> None:
-    assert md.gunicorn_process() is None
-    assert worker_factory(3, age=4).load_wsgi() == md.GunicornProcess(workers=3, worker_age=4)
+    assert gunicorn_process() is None
+    assert worker_factory(3, age=4).load_wsgi() == GunicornProcess(workers=3, worker_age=4)
 
 
 @pytest.mark.usefixtures("clean_env")

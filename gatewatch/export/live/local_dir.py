@@ -133,7 +133,7 @@ def workers_local_dir(shared: str) -> str | None:
     parent = os.path.dirname(os.path.realpath(shared))
     if any(parent == os.path.realpath(root) for root in local_roots()):
         return None
-    from gatewatch._multiprocess_dir import gunicorn_process, started_by_a_master
+    from gatewatch.integrations._gunicorn_process import gunicorn_process, started_by_a_master
 
     return own_server_dir(os.getppid() if started_by_a_master(gunicorn_process()) else None)
 
