@@ -28,6 +28,7 @@ from gatewatch.catalogue import CPU_SAMPLE_EVERY
 from gatewatch.monitor import Monitor
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord
+from gatewatch.runtime import Runtime, Setup, current
 
 
 class Lifecycle:
@@ -41,6 +42,20 @@ class Lifecycle:
     _watched_loop: object
     _loop_lag_interval: float | None
     _block_threshold: float | None
+
+    options: Options
+    monitor: Monitor
+    runtime: Runtime
+
+    def _start_up(self, options: Options, *, monitor: Monitor | None, runtime: Runtime | None) -> Setup:
+        """At construction: the runtime (this process's unless one is given), what it gives to
+        record into, and the sampling state."""
+        self.options = options
+        self.runtime = runtime = current() if runtime is None else runtime
+        setup = runtime.connect(options, monitor=monitor)
+        self.monitor = setup.monitor
+        self._init_lifecycle(options)
+        return setup
 
     def _init_lifecycle(self, options: Options) -> None:
         # thread_time() is a system call (around each coroutine step under ASGI): CPU time is

@@ -26,7 +26,7 @@ from gatewatch.integrations._serving_server import calling_server
 from gatewatch.monitor import Monitor
 from gatewatch.options import ASGIKeywords, option_keywords
 from gatewatch.record import ASGI, RequestRecord, current_record
-from gatewatch.runtime import Runtime, current
+from gatewatch.runtime import Runtime
 from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
 
 
@@ -55,8 +55,7 @@ class GatewatchASGI(Lifecycle):
         check_asgi_app(app)
         framework = frameworks.for_asgi(app)
         options = framework.options(option_keywords("GatewatchASGI", ASGI, given))
-        self.runtime = runtime = current() if runtime is None else runtime
-        setup = runtime.connect(options, monitor=monitor)
+        setup = self._start_up(options, monitor=monitor, runtime=runtime)
         self.app: ASGIApp = app
         if setup.otel is not None:
             # otel=True only: the app is called through an entry point that starts the
@@ -64,12 +63,6 @@ class GatewatchASGI(Lifecycle):
             from gatewatch.export.otel.entry import TracedASGI
 
             self.app = TracedASGI(app, setup.otel)
-        self.options = options
-        self.monitor = setup.monitor
-        # CPU time per step costs two thread_time() system calls on every coroutine step of
-        # every request (16 % of a loaded uvicorn's CPU): a request not sampled for it
-        # (gatewatch._lifecycle) is timed by wall clock alone.
-        self._init_lifecycle(options)
         self._timer = timer_class(cpu_time=False, block_threshold=options.block_threshold)
         self._cpu_timer = timer_class(cpu_time=True, block_threshold=options.block_threshold)
         if options.track_offload:
@@ -82,7 +75,7 @@ class GatewatchASGI(Lifecycle):
         self._paths = special_paths(
             options,
             metrics_page=lambda: metrics_asgi_app(setup.registry),
-            live_page=lambda: live_asgi_app(runtime.live_state(setup.monitor), token=options.live_token),
+            live_page=lambda: live_asgi_app(self.runtime.live_state(setup.monitor), token=options.live_token),
             also_excluded=framework.own_paths,
         )
 

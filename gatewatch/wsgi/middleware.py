@@ -19,7 +19,7 @@ from gatewatch.integrations._serving_server import wsgi_server
 from gatewatch.monitor import Monitor
 from gatewatch.options import WSGIKeywords, option_keywords
 from gatewatch.record import WSGI, current_record
-from gatewatch.runtime import Runtime, current
+from gatewatch.runtime import Runtime
 from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
 from gatewatch.wsgi import _workers as wsgi_workers
 from gatewatch.wsgi._input import CountingInput
@@ -56,8 +56,7 @@ class GatewatchWSGI(Lifecycle):
         check_wsgi_app(app)
         framework = frameworks.for_wsgi(app)
         options = framework.options(option_keywords("GatewatchWSGI", WSGI, given))
-        self.runtime = runtime = current() if runtime is None else runtime
-        setup = runtime.connect(options, monitor=monitor)
+        setup = self._start_up(options, monitor=monitor, runtime=runtime)
         self.app: WSGIApp = app
         if setup.otel is not None:
             # otel=True only: the app is called with the request's span current
@@ -65,10 +64,6 @@ class GatewatchWSGI(Lifecycle):
             from gatewatch.export.otel.entry import TracedWSGI
 
             self.app = TracedWSGI(app, setup.otel)
-        self.options = options
-        self.monitor = setup.monitor
-        # Which requests have their CPU time measured (two thread_time() system calls).
-        self._init_lifecycle(options)
         # Flask names the route when the app starts its response (gatewatch.integrations.flask).
         self._name_route = framework.name_route
         header = options.queue_header(WSGI)
@@ -77,7 +72,7 @@ class GatewatchWSGI(Lifecycle):
         # Known from the start when it can be: gunicorn's post_worker_init (which runs in the
         # worker after the app is loaded), the option (not in multiprocess mode, where this
         # may be a --preload arbiter that serves nothing), or a hook that already ran here.
-        self._capacity = runtime.worker_capacity
+        self._capacity = self.runtime.worker_capacity
         self._capacity.when_known(self._learn_capacity)
         if self._capacity.threads is not None or (options.worker_threads and not multiprocess_enabled()):
             self._learn_capacity()
@@ -89,7 +84,7 @@ class GatewatchWSGI(Lifecycle):
         self._paths = special_paths(
             options,
             metrics_page=lambda: metrics_wsgi_app(setup.registry),
-            live_page=lambda: live_wsgi_app(runtime.live_state(setup.monitor), token=options.live_token),
+            live_page=lambda: live_wsgi_app(self.runtime.live_state(setup.monitor), token=options.live_token),
             also_excluded=framework.own_paths,
         )
 
