@@ -14,16 +14,18 @@ from gatewatch.types import Scope
 Attributes = dict[str, Any]
 
 
-def _split_host(host: str) -> tuple[str, int | None]:
-    """``host[:port]`` of a Host header (IPv6 in brackets)."""
+def _server_from_host(attributes: Attributes, host: str) -> None:
+    """``server.address`` and ``server.port`` from ``host[:port]`` of a Host header (IPv6 in
+    brackets)."""
     if host.startswith("["):
         end = host.find("]")
         address, rest = host[1:end], host[end + 1 :]
     else:
         address, _, port_text = host.partition(":")
         rest = ":" + port_text if port_text else ""
-    port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
-    return address, port
+    attributes["server.address"] = address
+    if rest.startswith(":") and rest[1:].isdigit():
+        attributes["server.port"] = int(rest[1:])
 
 
 def _method(attributes: Attributes, label: str, original: str) -> None:
@@ -59,10 +61,7 @@ def asgi_attributes(
         attributes["network.protocol.version"] = version
     host = headers.get("host")
     if host:
-        address, port = _split_host(host)
-        attributes["server.address"] = address
-        if port is not None:
-            attributes["server.port"] = port
+        _server_from_host(attributes, host)
     else:
         server = scope.get("server")
         if server:
@@ -102,10 +101,7 @@ def environ_attributes(
         attributes["network.protocol.version"] = protocol[5:]
     host = environ.get("HTTP_HOST")
     if host:
-        address, port = _split_host(host)
-        attributes["server.address"] = address
-        if port is not None:
-            attributes["server.port"] = port
+        _server_from_host(attributes, host)
     else:
         name, port_text = environ.get("SERVER_NAME"), str(environ.get("SERVER_PORT", ""))
         if name:
