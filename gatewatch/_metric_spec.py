@@ -57,7 +57,10 @@ class MetricSpec:
                 "gauges and info metrics (only) have a multiprocess mode",
             ),
             (bool(self.otel_name and self.otel_unit), "an OpenTelemetry name and unit are required"),
-            (not self.otel_buckets or buckets_valid(self.otel_buckets), "OpenTelemetry buckets must be valid"),
+            (
+                not self.otel_buckets or buckets_valid(self.otel_buckets),
+                "its OpenTelemetry buckets must be valid",
+            ),
         )
         problems = [text for ok, text in checks if not ok]
         if problems:

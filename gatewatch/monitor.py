@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable
 from time import perf_counter
 
 from gatewatch._in_flight import InFlight
-from gatewatch._measure import CLOSE_CODE_OVERFLOW, MAX_CLOSE_CODES, close_code_label
 from gatewatch._labels import (
     METHOD_LABELS,
     OTHER,
@@ -21,6 +20,7 @@ from gatewatch._labels import (
     exception_name,
     status_label,
 )
+from gatewatch._measure import CLOSE_CODE_OVERFLOW, MAX_CLOSE_CODES, close_code_label
 from gatewatch._printable import Printed, gatewatch_logger
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.export.live._sessions import SessionTable
