@@ -259,4 +259,3 @@ def worker_threads_noted(threads: int) -> list[Extra]:
 
 def internal_error() -> list[Extra]:
     return [(_INTERNAL_ERRORS, (), 1)]
-

@@ -17,8 +17,8 @@ from types import MappingProxyType
 from typing import Final
 
 from gatewatch import _buckets as b
+from gatewatch._catalogue_websocket import WEBSOCKET
 from gatewatch._metric_spec import Kind, MetricSpec, MultiprocessMode, buckets_valid
-from gatewatch._websocket_specs import WEBSOCKET
 
 __all__ = [
     "BY_KEY",
