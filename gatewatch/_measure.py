@@ -64,6 +64,8 @@ REQUEST_POSITIONS: Final = tuple(
 )
 # The series a sampled span's trace rides on, as the exemplar of its bucket.
 EXEMPLAR: Final = SLOT["duration"]
+# The series OpenTelemetry also summarises over its last samples, as Node.js' eventloop.delay.
+LAG_SUMMARY: Final = SLOT["loop_lag"]
 
 # Close codes are the client's to choose: at most this many distinct ones across the server
 # (the process, or every worker sharing the multiprocess directory: gatewatch.monitor bounds
