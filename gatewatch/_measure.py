@@ -11,8 +11,9 @@ Measurements are plain tuples, cheap to build and to read on the aggregation pat
 * **a request's own series**: :func:`measure_request` returns ``(key, values, extras)``. ``key``
   is the record's label vector (:data:`KEY_LABELS`); ``values`` is aligned with
   :data:`REQUEST_SERIES`, each of those specs labelled by its labels' positions in the key
-  (:data:`REQUEST_POSITIONS`). Those series exist from their key's first request; a value of
-  None records nothing (CPU time on a request not sampled, no first byte).
+  (:data:`REQUEST_POSITIONS`). Those series exist from their key's first request (but the
+  :data:`REQUEST_LAZY` ones, from their first value); a value of None records nothing (CPU time
+  on a request not sampled, no first byte).
 * **extras**: ``(slot, labels, value)`` for what only some records (or events) feed. A value of
   None makes the series exist without a sample.
 
@@ -26,6 +27,7 @@ read at scrape time.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -49,19 +51,25 @@ SLOT: Final[Mapping[str, int]] = MappingProxyType({spec.key: i for i, spec in en
 KEY_LABELS: Final = ("interface", "method", "route", "status")
 _REQUEST_KEYS: Final = (
     "duration",
+    "ttfb",
+    # A record's own numbers, read in one call (_NUMBERS).
+    "after_response",
     "blocking",
     "cpu",
-    "ttfb",
     "concurrency",
     "request_bytes",
     "response_bytes",
 )
 # The series every request feeds, by slot, in the order of measure_request's values.
 REQUEST_SERIES: Final = tuple(SLOT[key] for key in _REQUEST_KEYS)
+# Those made by their first value rather than by their key's first request: Django's close hop
+# or background tasks, not every route has them.
+REQUEST_LAZY: Final = frozenset({_REQUEST_KEYS.index("after_response")})
 # Each of those series' labels as positions in the request's key.
 REQUEST_POSITIONS: Final = tuple(
     tuple(KEY_LABELS.index(label) for label in c.METRICS[slot].labels) for slot in REQUEST_SERIES
 )
+_NUMBERS: Final = attrgetter(*_REQUEST_KEYS[2:])
 # The series a sampled span's trace rides on, as the exemplar of its bucket.
 EXEMPLAR: Final = SLOT["duration"]
 # The series OpenTelemetry also summarises over its last samples, as Node.js' eventloop.delay.
@@ -74,7 +82,6 @@ LAG_SUMMARY: Final = SLOT["loop_lag"]
 MAX_CLOSE_CODES: Final = 64
 CLOSE_CODE_OVERFLOW: Final = "other"
 
-_AFTER_RESPONSE = SLOT["after_response"]
 _OFFLOAD = SLOT["offload"]
 _OFFLOAD_QUEUE = SLOT["offload_queue"]
 _THREAD_HOPS = SLOT["thread_hops"]
@@ -101,14 +108,6 @@ _WS_CLOSES = SLOT["websocket_closes"]
 _WS_EXCEPTIONS = SLOT["websocket_exceptions"]
 
 
-def saturated(record: RequestRecord, worker_threads: int | None) -> bool:
-    """A WSGI request that took this process's last free worker thread: the ones arriving after
-    it wait for a thread. Its arrival saw ``concurrency`` others in flight."""
-    if record.interface != WSGI or worker_threads is None:
-        return False
-    return record.concurrency + 1 >= worker_threads
-
-
 def close_code_label(code: int | None) -> str:
     """A close code as a label before bounding: "none" without one, "other" outside 1000-4999."""
     if code is None:
@@ -119,53 +118,63 @@ def close_code_label(code: int | None) -> str:
 
 
 def measure_request(record: RequestRecord, worker_threads: int | None) -> RequestMeasurements:
-    """A finished request's measurements (its labels bounded by the monitor's finish)."""
-    interface = record.interface
-    route = record.route_label
+    """A finished request's measurements (its labels bounded by the monitor's finish).
+
+    ``worker_threads``: how many WSGI requests this process serves at once, when known. A WSGI
+    request that took the last free one (its arrival saw ``threads - 1`` others in flight) is
+    *saturated*: the ones arriving after it wait for a thread.
+    """
     start = record.start
     first_byte = record.first_byte
+    interface = record.interface
     values = (
         (record.end or start) - start,
-        record.blocking,
-        record.cpu,
         None if first_byte is None else first_byte - start,
-        record.concurrency,
-        record.request_bytes,
-        record.response_bytes,
+        *_NUMBERS(record),
     )
-    key = (interface, record.method, route, record.status_label)
-    extras: list[Extra] | None = None
-    # Most requests have none of these: one test each, and no list.
+    key = (interface, record.method, record.route_label, record.status_label)
+    saturated = interface == WSGI and worker_threads is not None and record.concurrency + 1 >= worker_threads
+    # Most requests have none of these: a few tests, and no list.
     if (
-        record.after_response is not None
-        or record.offload is not None
-        or record.view is not None
-        or record.queue is not None
-        or record.exception is not None
-        or record.disconnected
-        or (interface == WSGI and saturated(record, worker_threads))
+        not record.after_exception_label
+        and record.offload is None
+        and record.view is None
+        and record.queue is None
+        and record.exception is None
+        and not record.disconnected
+        and not saturated
     ):
-        extras = []
-        route_key = (interface, record.method, route)
-        if record.after_response is not None:
-            extras.append((_AFTER_RESPONSE, route_key, record.after_response))
-            if record.after_exception_label:
-                extras.append((_EXCEPTIONS, (interface, route, record.after_exception_label), 1))
-        if record.offload is not None:
-            extras.append((_OFFLOAD, route_key, record.offload))
-            extras.append((_OFFLOAD_QUEUE, route_key, record.offload_queue))
-            extras.append((_THREAD_HOPS, route_key, record.thread_hops))
-        if record.view is not None:
-            extras.append((_ROUTE_VIEW, (interface, route, record.view, record.view_kind), 1))
-        if record.queue is not None:
-            extras.append((_QUEUE, (interface,), record.queue))
-        if saturated(record, worker_threads):
-            extras.append((_SATURATED, (), 1))
-        if record.exception is not None:
-            extras.append((_EXCEPTIONS, (interface, route, record.exception_label), 1))
-        if record.disconnected:
-            extras.append((_DISCONNECTS, (interface, route), 1))
-    return key, values, extras
+        return key, values, None
+    return key, values, _extras(record, saturated)
+
+
+def _extras(record: RequestRecord, saturated: bool) -> list[Extra]:
+    interface = record.interface
+    route = record.route_label
+    route_key = (interface, record.method, route)
+    extras: list[Extra] = []
+    if record.after_exception_label:
+        extras.append((_EXCEPTIONS, (interface, route, record.after_exception_label), 1))
+    if record.offload is not None:
+        extras.append((_OFFLOAD, route_key, record.offload))
+        extras.append((_OFFLOAD_QUEUE, route_key, record.offload_queue))
+        extras.append((_THREAD_HOPS, route_key, record.thread_hops))
+    if record.view is not None:
+        extras.append((_ROUTE_VIEW, (interface, route, record.view, record.view_kind), 1))
+    if record.queue is not None:
+        extras.append((_QUEUE, (interface,), record.queue))
+    if saturated:
+        extras.append((_SATURATED, (), 1))
+    if record.exception is not None:
+        extras.append((_EXCEPTIONS, (interface, route, record.exception_label), 1))
+    if record.disconnected:
+        extras.append((_DISCONNECTS, (interface, route), 1))
+    return extras
+
+
+def series_labels(key: Key, index: int) -> Labels:
+    """The label values of a request's own series ``index`` (in :data:`REQUEST_SERIES`)."""
+    return tuple(key[p] for p in REQUEST_POSITIONS[index])
 
 
 def request_extras(measured: RequestMeasurements) -> list[Extra]:

@@ -14,6 +14,9 @@ import weakref
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
+from itertools import repeat
+from operator import is_not
 from time import time
 from typing import Any
 
@@ -66,17 +69,15 @@ class PrometheusAggregator(Collector, Sink):
             histograms.bounds(spec.key) if spec.kind == "histogram" else () for spec in c.METRICS
         )
         self._request_bounds = tuple(self._bounds[slot] for slot in m.REQUEST_SERIES)
-        # Every family this aggregator exports, in catalogue order.
-        self._specs = tuple(
-            spec for spec, bounds in zip(c.METRICS, self._bounds, strict=True) if bounds is not None
-        )
+        # The slot of every family this aggregator exports, in catalogue order.
+        self._slots = tuple(slot for slot, bounds in enumerate(self._bounds) if bounds is not None)
         self._lock = threading.Lock()
         # Finished records not yet added up (see request_finished).
         self._pending: deque[RequestRecord] = deque()
         # Per slot: label values -> running totals.
         self._series: tuple[dict[m.Labels, list[float]], ...] = tuple({} for _ in c.METRICS)
-        # A request key -> the totals of its own series (None: a family not exported).
-        self._keys: dict[m.Key, tuple[list[float] | None, ...]] = {}
+        # A request key -> the totals of its own series (None: not exported, or not yet made).
+        self._keys: dict[m.Key, list[list[float] | None]] = {}
         # The exemplar series' labels -> the last exemplar (a sampled span's trace) of each bucket.
         self._exemplars: dict[m.Labels, list[Exemplar | None]] = {}
 
@@ -111,30 +112,49 @@ class PrometheusAggregator(Collector, Sink):
         """Measure the pending records and add them into the totals."""
         with self._lock:
             threads = self.monitor.worker_threads
-            keys = self._keys
-            request_bounds = self._request_bounds
+            # A request key -> its records' values: the batch is added up a column (one
+            # series of one key) at a time, the bucket search and the sum in C.
+            rows: dict[m.Key, list[tuple[float | None, ...]]] = {}
             for record in take_all(self._pending):
                 try:
                     key, values, extras = m.measure_request(record, threads)
-                    series = keys.get(key)
-                    if series is None:
-                        series = keys[key] = self._new_key(key)
-                    # Inline, as new_series documents: this runs for every request.
-                    for totals, bounds, value in zip(series, request_bounds, values):  # noqa: B905
-                        if value is not None and totals is not None:
-                            totals[bisect_left(bounds, value)] += 1  # type: ignore[arg-type]
-                            totals[-1] += value
+                    same = rows.get(key)
+                    if same is None:
+                        rows[key] = [values]
+                    else:
+                        same.append(values)
                     if extras is not None:
                         self._apply(extras)
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop a scrape
                     self.monitor.report_internal_error("prometheus.add", exc)
+            keys = self._keys
+            request_bounds = self._request_bounds
+            for key, batch in rows.items():
+                series = keys.get(key)
+                if series is None:
+                    series = keys[key] = self._new_key(key)
+                for index, column in enumerate(zip(*batch)):  # noqa: B905
+                    bounds = request_bounds[index]
+                    if bounds is None:
+                        continue
+                    if None in column:
+                        column = tuple(filter(_measured, column))
+                    totals = series[index]
+                    if totals is None:
+                        if not column:
+                            continue
+                        totals = series[index] = self._totals(
+                            m.REQUEST_SERIES[index], m.series_labels(key, index)
+                        )
+                    _add_column(totals, bounds, column)  # type: ignore[arg-type]
 
-    def _new_key(self, key: m.Key) -> tuple[list[float] | None, ...]:
-        # Under the lock: a request key's own series exist from its first request on.
-        return tuple(
-            self._totals(slot, tuple(key[p] for p in positions))
-            for slot, positions in zip(m.REQUEST_SERIES, m.REQUEST_POSITIONS, strict=True)
-        )
+    def _new_key(self, key: m.Key) -> list[list[float] | None]:
+        # Under the lock: a request key's own series exist from its first request on (but the
+        # lazy ones, from their first value).
+        return [
+            None if index in m.REQUEST_LAZY else self._totals(slot, m.series_labels(key, index))
+            for index, slot in enumerate(m.REQUEST_SERIES)
+        ]
 
     def _totals(self, slot: int, labels: m.Labels) -> list[float] | None:
         bounds = self._bounds[slot]
@@ -178,10 +198,10 @@ class PrometheusAggregator(Collector, Sink):
 
     def describe(self) -> Iterator[Metric]:
         # Names only, so a registry can refuse a clash without running a scrape.
-        yield from _families(self._specs).values()
+        yield from _families(self._slots).values()
 
     def collect(self) -> Iterator[Metric]:
-        f = _families(self._specs)
+        f = _families(self._slots)
         self._absorb()
         with self._lock:
             for slot, table in enumerate(self._series):
@@ -201,6 +221,20 @@ class PrometheusAggregator(Collector, Sink):
         yield from (family for slot, family in f.items() if family.samples or not c.METRICS[slot].sparse)
 
 
+def _add_column(totals: list[float], bounds: tuple[float, ...], column: tuple[float, ...]) -> None:
+    """Add one series' values of a batch into its totals."""
+    if bounds:
+        indices = list(map(bisect_left, repeat(bounds), column))
+        for index in set(indices):
+            totals[index] += indices.count(index)
+    else:
+        totals[0] += len(column)
+    # Added in order, from the running sum, as one addition at a time would.
+    totals[-1] = sum(column, totals[-1])  # type: ignore[arg-type]
+
+
+_measured = partial(is_not, None)
+
 _FAMILY_TYPES: dict[str, Any] = {
     "counter": CounterMetricFamily,
     "gauge": GaugeMetricFamily,
@@ -209,11 +243,12 @@ _FAMILY_TYPES: dict[str, Any] = {
 }
 
 
-def _families(specs: tuple[c.MetricSpec, ...]) -> dict[int, Any]:
-    """Fresh, empty metric families of ``specs``, by catalogue slot."""
+def _families(slots: tuple[int, ...]) -> dict[int, Any]:
+    """Fresh, empty metric families of the specs at ``slots``, by catalogue slot."""
+    specs = c.METRICS
     return {
-        m.SLOT[spec.key]: _FAMILY_TYPES[spec.kind](spec.family, spec.help, labels=spec.labels)
-        for spec in specs
+        slot: _FAMILY_TYPES[specs[slot].kind](specs[slot].family, specs[slot].help, labels=specs[slot].labels)
+        for slot in slots
     }
 
 

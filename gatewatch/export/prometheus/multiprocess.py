@@ -66,8 +66,8 @@ class MultiprocessSink(Sink):
         self._worker_threads: int | None = None
         # (slot, label values) -> the labelled child (None: a family not exported).
         self._children: dict[tuple[int, m.Labels], Any] = {}
-        # A request key -> the methods of its own series (None: a family not exported).
-        self._keys: dict[m.Key, tuple[Callable[[float], None] | None, ...]] = {}
+        # A request key -> the methods of its own series (None: not exported, or not yet made).
+        self._keys: dict[m.Key, list[Callable[[float], None] | None]] = {}
 
     # -- Sink: finished records -------------------------------------------------------
 
@@ -75,13 +75,17 @@ class MultiprocessSink(Sink):
         key, values, extras = m.measure_request(record, self._worker_threads)
         series = self._keys.get(key)
         if series is None:
-            series = self._keys[key] = tuple(
-                self._adder(slot, tuple(key[p] for p in positions))
-                for slot, positions in zip(m.REQUEST_SERIES, m.REQUEST_POSITIONS, strict=True)
-            )
-        for add, value in zip(series, values, strict=True):
-            if value is not None and add is not None:
-                add(value)
+            series = self._keys[key] = [
+                None if index in m.REQUEST_LAZY else self._adder(slot, m.series_labels(key, index))
+                for index, slot in enumerate(m.REQUEST_SERIES)
+            ]
+        for index, value in enumerate(values):
+            if value is not None:
+                add = series[index]
+                if add is None and index in m.REQUEST_LAZY:
+                    add = series[index] = self._adder(m.REQUEST_SERIES[index], m.series_labels(key, index))
+                if add is not None:
+                    add(value)
         if extras is not None:
             self._apply(extras)
 
