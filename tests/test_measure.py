@@ -25,7 +25,6 @@ ADAPTERS = (
     "gatewatch/export/prometheus/multiprocess.py",
     "gatewatch/export/otel/_metrics.py",
     "gatewatch/export/otel/sink.py",
-    "gatewatch/export/live/state.py",
 )
 # What looking a metric up takes: the catalogue's lookups, or a slot by key.
 _LOOKUPS = {"metric", "by_name", "BY_KEY", "BY_NAME", "SLOT"}
