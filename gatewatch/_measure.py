@@ -27,7 +27,6 @@ read at scrape time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -52,7 +51,6 @@ KEY_LABELS: Final = ("interface", "method", "route", "status")
 _REQUEST_KEYS: Final = (
     "duration",
     "ttfb",
-    # A record's own numbers, read in one call (_NUMBERS).
     "after_response",
     "blocking",
     "cpu",
@@ -69,7 +67,6 @@ REQUEST_LAZY: Final = frozenset({_REQUEST_KEYS.index("after_response")})
 REQUEST_POSITIONS: Final = tuple(
     tuple(KEY_LABELS.index(label) for label in c.METRICS[slot].labels) for slot in REQUEST_SERIES
 )
-_NUMBERS: Final = attrgetter(*_REQUEST_KEYS[2:])
 # The series a sampled span's trace rides on, as the exemplar of its bucket.
 EXEMPLAR: Final = SLOT["duration"]
 # The series OpenTelemetry also summarises over its last samples, as Node.js' eventloop.delay.
@@ -130,14 +127,19 @@ def measure_request(record: RequestRecord, worker_threads: int | None) -> Reques
     values = (
         (record.end or start) - start,
         None if first_byte is None else first_byte - start,
-        *_NUMBERS(record),
+        record.after_response,
+        record.blocking,
+        record.cpu,
+        record.concurrency,
+        record.request_bytes,
+        record.response_bytes,
     )
     key = (interface, record.method, record.route_label, record.status_label)
-    saturated = interface == WSGI and worker_threads is not None and record.concurrency + 1 >= worker_threads
+    saturated = worker_threads is not None and interface == WSGI and record.concurrency + 1 >= worker_threads
     # Most requests have none of these: a few tests, and no list.
     if (
-        not record.after_exception_label
-        and record.offload is None
+        record.offload is None
+        and not record.after_exception_label
         and record.view is None
         and record.queue is None
         and record.exception is None
