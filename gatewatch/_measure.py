@@ -60,6 +60,8 @@ _REQUEST_KEYS: Final = (
 )
 # The series every request feeds, by slot, in the order of measure_request's values.
 REQUEST_SERIES: Final = tuple(SLOT[key] for key in _REQUEST_KEYS)
+# Those whose value may be None (nothing measured).
+REQUEST_OPTIONAL: Final = frozenset(_REQUEST_KEYS.index(key) for key in ("ttfb", "after_response", "cpu"))
 # Those made by their first value rather than by their key's first request: Django's close hop
 # or background tasks, not every route has them.
 REQUEST_LAZY: Final = frozenset({_REQUEST_KEYS.index("after_response")})

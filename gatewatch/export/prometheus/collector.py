@@ -72,8 +72,11 @@ class PrometheusAggregator(Collector, Sink):
         # The slot of every family this aggregator exports, in catalogue order.
         self._slots = tuple(slot for slot, bounds in enumerate(self._bounds) if bounds is not None)
         self._lock = threading.Lock()
-        # Finished records not yet added up (see request_finished).
+        # Finished records not yet measured (see request_finished).
         self._pending: deque[RequestRecord] = deque()
+        # A request key -> its measured values not yet added up, and how many there are in all.
+        self._rows: dict[m.Key, list[tuple[float | None, ...]]] = {}
+        self._buffered = 0
         # Per slot: label values -> running totals.
         self._series: tuple[dict[m.Labels, list[float]], ...] = tuple({} for _ in c.METRICS)
         # A request key -> the totals of its own series (None: not exported, or not yet made).
@@ -108,45 +111,55 @@ class PrometheusAggregator(Collector, Sink):
         if len(pending) >= PENDING_RECORDS:
             self._absorb()
 
-    def _absorb(self) -> None:
-        """Measure the pending records and add them into the totals."""
+    def _absorb(self, *, everything: bool = False) -> None:
+        """Measure the pending records, and add up every key's values once it has a column's
+        worth (or ``everything``: before the totals are read)."""
         with self._lock:
             threads = self.monitor.worker_threads
-            # A request key -> its records' values: the batch is added up a column (one
-            # series of one key) at a time, the bucket search and the sum in C.
-            rows: dict[m.Key, list[tuple[float | None, ...]]] = {}
-            for record in take_all(self._pending):
+            rows = self._rows
+            measure, column = m.measure_request, COLUMN
+            taken = take_all(self._pending)
+            for record in taken:
                 try:
-                    key, values, extras = m.measure_request(record, threads)
+                    key, values, extras = measure(record, threads)
                     same = rows.get(key)
                     if same is None:
                         rows[key] = [values]
                     else:
                         same.append(values)
+                        if len(same) >= column:
+                            del rows[key]
+                            self._add_rows(key, same)
                     if extras is not None:
                         self._apply(extras)
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop a scrape
                     self.monitor.report_internal_error("prometheus.add", exc)
-            keys = self._keys
-            request_bounds = self._request_bounds
-            for key, batch in rows.items():
-                series = keys.get(key)
-                if series is None:
-                    series = keys[key] = self._new_key(key)
-                for index, column in enumerate(zip(*batch)):  # noqa: B905
-                    bounds = request_bounds[index]
-                    if bounds is None:
-                        continue
-                    if None in column:
-                        column = tuple(filter(_measured, column))
-                    totals = series[index]
-                    if totals is None:
-                        if not column:
-                            continue
-                        totals = series[index] = self._totals(
-                            m.REQUEST_SERIES[index], m.series_labels(key, index)
-                        )
-                    _add_column(totals, bounds, column)  # type: ignore[arg-type]
+            self._buffered += len(taken)
+            if everything or self._buffered >= MAX_BUFFERED:
+                for key, same in rows.items():
+                    self._add_rows(key, same)
+                rows.clear()
+                self._buffered = 0
+
+    def _add_rows(self, key: m.Key, rows: list[tuple[float | None, ...]]) -> None:
+        # Under the lock: a key's values are added up a column (one series) at a time, the
+        # bucket search and the sum in C, so that the Python work is per column, not per value.
+        series = self._keys.get(key)
+        if series is None:
+            series = self._keys[key] = self._new_key(key)
+        request_bounds = self._request_bounds
+        for index, column in enumerate(zip(*rows)):  # noqa: B905
+            bounds = request_bounds[index]
+            if bounds is None:
+                continue
+            if index in m.REQUEST_OPTIONAL and None in column:
+                column = tuple(filter(_measured, column))
+            totals = series[index]
+            if totals is None:
+                if not column:
+                    continue
+                totals = series[index] = self._totals(m.REQUEST_SERIES[index], m.series_labels(key, index))
+            _add_column(totals, bounds, column)  # type: ignore[arg-type]
 
     def _new_key(self, key: m.Key) -> list[list[float] | None]:
         # Under the lock: a request key's own series exist from its first request on (but the
@@ -184,7 +197,7 @@ class PrometheusAggregator(Collector, Sink):
         index = m.REQUEST_SERIES.index(m.EXEMPLAR)
         value = values[index]
         labels = tuple(key[p] for p in m.REQUEST_POSITIONS[index])
-        self._absorb()
+        self._absorb(everything=True)
         with self._lock:
             if value is None or labels not in self._series[m.EXEMPLAR]:
                 return
@@ -202,7 +215,7 @@ class PrometheusAggregator(Collector, Sink):
 
     def collect(self) -> Iterator[Metric]:
         f = _families(self._slots)
-        self._absorb()
+        self._absorb(everything=True)
         with self._lock:
             for slot, table in enumerate(self._series):
                 family = f.get(slot)
@@ -234,6 +247,10 @@ def _add_column(totals: list[float], bounds: tuple[float, ...], column: tuple[fl
 
 
 _measured = partial(is_not, None)
+# A key's values are added up once it has this many (or before the totals are read), and all
+# of them once this many are waiting: a bound on the memory they hold.
+COLUMN = 64
+MAX_BUFFERED = 4096
 
 _FAMILY_TYPES: dict[str, Any] = {
     "counter": CounterMetricFamily,
