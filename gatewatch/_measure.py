@@ -200,8 +200,9 @@ def measure_session(record: WebSocketRecord) -> list[Extra]:
         (_WS_BLOCKING, (route,), record.blocking),
     ]
     duration = record.session_duration
+    # A route's session duration exists from its first session on, accepted or not.
+    measured.append((_WS_DURATION, (route,), duration))
     if duration is not None:
-        measured.append((_WS_DURATION, (route,), duration))
         measured.append((_WS_CLOSES, (route, record.close_label, record.initiator), 1))
     measured += [
         (_WS_MESSAGES, (route, "received", "text"), record.received_text),
