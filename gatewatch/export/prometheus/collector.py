@@ -243,7 +243,7 @@ def _add_column(totals: list[float], bounds: tuple[float, ...], column: tuple[fl
     else:
         totals[0] += len(column)
     # Added in order, from the running sum, as one addition at a time would.
-    totals[-1] = sum(column, totals[-1])  # type: ignore[arg-type]
+    totals[-1] = sum(column, totals[-1])
 
 
 _measured = partial(is_not, None)
