@@ -1,9 +1,9 @@
 """From a finished record (or a monitor event) to its measurements: the one place that knows
 which catalogue metric each number feeds, with which bounded label values and which value.
 
-Prometheus (one process or many), OpenTelemetry and the live view adapt what these functions
-return; none of them reads a record to decide what to export, and none names a metric. A
-new metric is one spec in :mod:`gatewatch.catalogue` and one measurement here.
+Prometheus (one process or many) and OpenTelemetry adapt what these functions return; none of
+them reads a record to decide what to export, and none names a metric (tests/test_measure.py).
+A new metric is one spec in :mod:`gatewatch.catalogue` and one measurement here.
 
 Measurements are plain tuples, cheap to build and to read on the aggregation path:
 
