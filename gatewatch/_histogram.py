@@ -1,14 +1,11 @@
-"""Histograms: the lock-free-by-contract counts behind the single-process exporter, and the
-choice of which catalogue histogram families a process exports, with which buckets.
-
-The caller of :class:`Histogram` holds the lock that guards it; observing is a bisect and two
-additions.
+"""Histograms: the running totals behind the single-process exporter (its caller holds the
+lock that guards them), and the choice of which catalogue histogram families a process exports,
+with which buckets.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -17,32 +14,27 @@ from typing import Final
 from gatewatch import catalogue
 
 
-class Histogram:
-    __slots__ = ("bounds", "counts", "sum")
+def new_series(bounds: tuple[float, ...]) -> list[float]:
+    """A series' running totals: one count per bucket, +Inf's, then the sum of the values.
 
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        # One slot per bucket plus +Inf; Prometheus buckets are "less than or equal".
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
+    A count (a counter, an info metric) is a series without bounds: its one bucket counts the
+    additions, and the sum is its value. Observing is ``series[bisect_left(bounds, v)] += 1;
+    series[-1] += v``, inline where it runs for every record.
+    """
+    series: list[float] = [0] * (len(bounds) + 1)
+    series.append(0.0)
+    return series
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
-    def cumulative_buckets(self) -> list[tuple[str, float]]:
-        """``(le, cumulative count)`` pairs ending with ``+Inf``, as prometheus-client wants them."""
-        buckets: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip(self.bounds, self.counts, strict=False):
-            running += count
-            buckets.append((_float_label(bound), running))
-        buckets.append(("+Inf", running + self.counts[-1]))
-        return buckets
+def cumulative_buckets(bounds: tuple[float, ...], series: list[float]) -> list[tuple[str, float]]:
+    """``(le, cumulative count)`` pairs ending with ``+Inf``, as prometheus-client wants them."""
+    buckets: list[tuple[str, float]] = []
+    running: float = 0
+    for bound, count in zip(bounds, series, strict=False):
+        running += count
+        buckets.append((_float_label(bound), running))
+    buckets.append(("+Inf", running + series[len(bounds)]))
+    return buckets
 
 
 def _float_label(value: float) -> str:

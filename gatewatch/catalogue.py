@@ -12,180 +12,32 @@ series. :attr:`MetricSpec.family` is the name prometheus-client's constructors t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from itertools import pairwise
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final
 
-Kind = Literal["counter", "gauge", "histogram", "info"]
-# prometheus-client's multiprocess_mode of a gauge: how the workers' values merge.
-MultiprocessMode = Literal["livesum", "liveall", "max"]
+from gatewatch import _buckets as b
+from gatewatch._catalogue_websocket import WEBSOCKET
+from gatewatch._metric_spec import Kind, MetricSpec, MultiprocessMode, buckets_valid
 
-# The suffix prometheus-client adds to a family's name in the exposition.
-_SUFFIXES: Final[Mapping[str, str]] = {"counter": "_total", "info": "_info"}
+__all__ = [
+    "BY_KEY",
+    "BY_NAME",
+    "CLIENT_CLOSED_STATUS",
+    "CPU_SAMPLE_EVERY",
+    "HISTOGRAM_KEYS",
+    "METRICS",
+    "Kind",
+    "MetricSpec",
+    "MultiprocessMode",
+    "buckets_valid",
+    "by_name",
+    "metric",
+]
 
 # Status label of a request whose client left before the response ended (nginx's
 # convention), so it never looks like the application's own 5xx.
 CLIENT_CLOSED_STATUS: Final = 499
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """Everything that defines one metric's shape, in every exporter and document."""
-
-    key: str  # short and stable: options (``histograms={"duration"}``) and code refer to it
-    name: str  # as exposed: counters end in _total, info metrics in _info
-    kind: Kind
-    help: str
-    labels: tuple[str, ...] = ()
-    # The Prometheus base unit the name ends in ("seconds", "bytes"); "" for counts.
-    unit: str = ""
-    buckets: tuple[float, ...] = ()  # histograms only: default upper bounds, +Inf implied
-    # Gauges and info metrics (which are 0/1 gauges in multiprocess mode) only.
-    multiprocess_mode: MultiprocessMode | None = None
-    otel_name: str = ""
-    otel_unit: str = ""  # UCUM, as OpenTelemetry spells it: "s", "By", "{request}"
-
-    def __post_init__(self) -> None:
-        # A malformed spec fails at import, before it can reach a scrape.
-        suffix = _SUFFIXES.get(self.kind, "")
-        checks = (
-            (self.name.startswith("gatewatch_"), "the name must start with gatewatch_"),
-            (
-                self.name.endswith(suffix) if suffix else not self.name.endswith(("_total", "_info")),
-                "counters (only) end in _total, info metrics (only) in _info",
-            ),
-            (not self.unit or self.family.endswith("_" + self.unit), "the name must end in its unit"),
-            ((self.kind == "histogram") == bool(self.buckets), "histograms (only) have buckets"),
-            (not self.buckets or buckets_valid(self.buckets), "buckets must be valid"),
-            (
-                (self.kind in ("gauge", "info")) == (self.multiprocess_mode is not None),
-                "gauges and info metrics (only) have a multiprocess mode",
-            ),
-            (bool(self.otel_name and self.otel_unit), "an OpenTelemetry name and unit are required"),
-        )
-        problems = [text for ok, text in checks if not ok]
-        if problems:
-            raise ValueError(f"catalogue entry {self.key!r}: {'; '.join(problems)}")
-
-    @property
-    def family(self) -> str:
-        """The name prometheus-client's family constructors take (no ``_total``/``_info``)."""
-        suffix = _SUFFIXES.get(self.kind)
-        return self.name.removesuffix(suffix) if suffix else self.name
-
-
-def buckets_valid(bounds: tuple[float, ...]) -> bool:
-    """Finite, non-negative and strictly increasing (0 is a meaningful bound: no wait at all)."""
-    return (
-        bool(bounds)
-        and all(math.isfinite(b) and b >= 0 for b in bounds)
-        and all(a < b for a, b in pairwise(bounds))
-    )
-
-
-# -- Buckets (seconds unless said otherwise) -------------------------------------------
-
-# Whole requests: 1 ms .. 60 s.
-_REQUEST: Final = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-)
-# Blocking and CPU time are usually far below a millisecond; a request that holds
-# an event loop for 50 ms is already a serious incident.
-_BLOCKING: Final = (
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    10.0,
-)
-_FIRST_BYTE: Final = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
-# Thread hand-offs: a hop costs tens of microseconds; a saturated thread pool, seconds.
-_OFFLOAD: Final = (
-    0.0,
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    10.0,
-)
-# Queueing before the app: from nothing to a backlog of seconds.
-_QUEUE: Final = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
-# Event-loop lag: a healthy loop answers within a millisecond; seconds mean it was frozen.
-_LAG: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Other requests already in flight in this process (a count, not seconds).
-_CONCURRENCY: Final = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
-# WebSocket sessions last from a moment to hours.
-_SESSION: Final = (0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0)
 
 _HTTP: Final = ("interface", "method", "route")
 # CPU time is measured on one request in this many, each request picked at random
@@ -204,9 +56,10 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "the server: sent under ASGI, iterable exhausted under WSGI, a wsgi.file_wrapper closed).",
         _HTTP_STATUS,
         "seconds",
-        _REQUEST,
+        b.REQUEST,
         otel_name="http.server.request.duration",
         otel_unit="s",
+        otel_buckets=b.OTEL_DURATION,
     ),
     MetricSpec(
         "after_response",
@@ -217,7 +70,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "or the in-flight counts.",
         _HTTP,
         "seconds",
-        _FIRST_BYTE,
+        b.FIRST_BYTE,
         otel_name="gatewatch.http.server.request.after_response.duration",
         otel_unit="s",
     ),
@@ -229,7 +82,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "coroutine's synchronous steps).",
         _HTTP,
         "seconds",
-        _BLOCKING,
+        b.BLOCKING,
         otel_name="gatewatch.http.server.request.blocking.time",
         otel_unit="s",
     ),
@@ -242,7 +95,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "(the count is the sampled requests).",
         _HTTP,
         "seconds",
-        _BLOCKING,
+        b.BLOCKING,
         otel_name="gatewatch.http.server.request.cpu.time",
         otel_unit="s",
     ),
@@ -253,7 +106,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "Time from request arrival until the first response body chunk was handed to the server.",
         _HTTP,
         "seconds",
-        _FIRST_BYTE,
+        b.FIRST_BYTE,
         otel_name="gatewatch.http.server.request.time_to_first_byte",
         otel_unit="s",
     ),
@@ -274,7 +127,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "Other HTTP requests already in flight in this process when a request arrived.",
         ("interface",),
         "",
-        _CONCURRENCY,
+        b.CONCURRENCY,
         otel_name="gatewatch.http.server.request.concurrency",
         otel_unit="{request}",
     ),
@@ -289,6 +142,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "bytes",
         otel_name="http.server.request.body.size",
         otel_unit="By",
+        otel_buckets=b.OTEL_SIZE,
     ),
     MetricSpec(
         "response_bytes",
@@ -299,6 +153,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "bytes",
         otel_name="http.server.response.body.size",
         otel_unit="By",
+        otel_buckets=b.OTEL_SIZE,
     ),
     MetricSpec(
         "exceptions",
@@ -347,7 +202,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "where hand-offs are tracked.",
         _HTTP,
         "seconds",
-        _OFFLOAD,
+        b.OFFLOAD,
         otel_name="gatewatch.http.server.request.offload.duration",
         otel_unit="s",
     ),
@@ -358,7 +213,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "Time work handed to threads by the request waited for a free thread.",
         _HTTP,
         "seconds",
-        _OFFLOAD,
+        b.OFFLOAD,
         otel_name="gatewatch.http.server.request.offload.queue.duration",
         otel_unit="s",
     ),
@@ -390,7 +245,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "the queue-time header (X-Request-Start); only requests carrying it.",
         ("interface",),
         "seconds",
-        _QUEUE,
+        b.QUEUE,
         otel_name="gatewatch.http.server.request.queue.duration",
         otel_unit="s",
     ),
@@ -403,6 +258,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         multiprocess_mode="liveall",
         otel_name="gatewatch.wsgi.workers.busy",
         otel_unit="{thread}",
+        sparse=True,
     ),
     MetricSpec(
         "workers_capacity",
@@ -413,6 +269,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         multiprocess_mode="liveall",
         otel_name="gatewatch.wsgi.workers.capacity",
         otel_unit="{thread}",
+        sparse=True,
     ),
     MetricSpec(
         "saturated",
@@ -422,6 +279,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "for a thread.",
         otel_name="gatewatch.wsgi.saturated_requests",
         otel_unit="{request}",
+        sparse=True,
     ),
     # -- Event loop -----------------------------------------------------------------------
     MetricSpec(
@@ -431,7 +289,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "How late the event loop ran a callback scheduled at a fixed interval (loop_lag_interval).",
         (),
         "seconds",
-        _LAG,
+        b.LAG,
         otel_name="gatewatch.eventloop.delay",
         otel_unit="s",
     ),
@@ -455,86 +313,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         otel_name="gatewatch.eventloop.blocked.time",
         otel_unit="s",
     ),
-    # -- WebSocket sessions (never in the HTTP metrics) -----------------------------------
-    MetricSpec(
-        "websocket_active",
-        "gatewatch_websocket_sessions_active",
-        "gauge",
-        "WebSocket sessions accepted and not yet closed.",
-        ("route",),
-        multiprocess_mode="livesum",
-        otel_name="gatewatch.websocket.sessions.active",
-        otel_unit="{session}",
-    ),
-    MetricSpec(
-        "websocket_sessions",
-        "gatewatch_websocket_sessions_total",
-        "counter",
-        "WebSocket sessions by outcome: accepted, rejected (closed or denied before accept) or "
-        "failed (the app raised before accept).",
-        ("route", "outcome"),
-        otel_name="gatewatch.websocket.sessions",
-        otel_unit="{session}",
-    ),
-    MetricSpec(
-        "websocket_duration",
-        "gatewatch_websocket_session_duration_seconds",
-        "histogram",
-        "Time from accept to close of WebSocket sessions.",
-        ("route",),
-        "seconds",
-        _SESSION,
-        otel_name="gatewatch.websocket.session.duration",
-        otel_unit="s",
-    ),
-    MetricSpec(
-        "websocket_blocking",
-        "gatewatch_websocket_session_blocking_seconds",
-        "histogram",
-        "Time a WebSocket session's coroutine held the event loop, over the whole session.",
-        ("route",),
-        "seconds",
-        _BLOCKING,
-        otel_name="gatewatch.websocket.session.blocking.time",
-        otel_unit="s",
-    ),
-    MetricSpec(
-        "websocket_messages",
-        "gatewatch_websocket_messages_total",
-        "counter",
-        "WebSocket messages by direction (received/sent) and kind (text/binary).",
-        ("route", "direction", "kind"),
-        otel_name="gatewatch.websocket.messages",
-        otel_unit="{message}",
-    ),
-    MetricSpec(
-        "websocket_bytes",
-        "gatewatch_websocket_message_bytes_total",
-        "counter",
-        "WebSocket message payload bytes by direction (text counted as UTF-8).",
-        ("route", "direction"),
-        "bytes",
-        otel_name="gatewatch.websocket.message.payload",
-        otel_unit="By",
-    ),
-    MetricSpec(
-        "websocket_closes",
-        "gatewatch_websocket_closes_total",
-        "counter",
-        "Closed WebSocket sessions by close code and initiator (client/server).",
-        ("route", "code", "initiator"),
-        otel_name="gatewatch.websocket.closes",
-        otel_unit="{session}",
-    ),
-    MetricSpec(
-        "websocket_exceptions",
-        "gatewatch_websocket_exceptions_total",
-        "counter",
-        "Exceptions raised by the application during WebSocket sessions, by type.",
-        ("route", "exception"),
-        otel_name="gatewatch.websocket.exceptions",
-        otel_unit="{exception}",
-    ),
+    *WEBSOCKET,
 )
 
 BY_KEY: Final[Mapping[str, MetricSpec]] = MappingProxyType({spec.key: spec for spec in METRICS})

@@ -20,6 +20,7 @@ from gatewatch._labels import (
     exception_name,
     status_label,
 )
+from gatewatch._measure import CLOSE_CODE_OVERFLOW, MAX_CLOSE_CODES, close_code_label
 from gatewatch._printable import Printed, gatewatch_logger
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.export.live._sessions import SessionTable
@@ -117,6 +118,7 @@ class Monitor:
         self.routes = RouteLabels(max_routes=max_routes)
         self.max_routes = max_routes
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
+        self.close_codes = BoundedLabels(limit=MAX_CLOSE_CODES, overflow=CLOSE_CODE_OVERFLOW)
         self._lock = threading.Lock()
         self._in_flight = InFlight()
         # Called once, at this process's first request (gatewatch.export.live starts its writer).
@@ -277,6 +279,8 @@ class Monitor:
             record.closed_at = perf_counter()
         record.end = record.closed_at
         self._label_exception(record)
+        if was_open:
+            record.close_label = self.close_codes.label(close_code_label(record.close_code))
         self.sessions.closed(record, was_open=was_open)
         self._notify("session_finished", record)
         if record.loop_blocks is not None:

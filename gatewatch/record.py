@@ -166,6 +166,7 @@ class WebSocketRecord(RequestRecord):
     __slots__ = (
         "accepted_at",
         "close_code",
+        "close_label",
         "closed_at",
         "initiator",
         "last_message_at",
@@ -194,6 +195,8 @@ class WebSocketRecord(RequestRecord):
         self.sent_bytes = 0
         self.last_message_at: float | None = None
         self.close_code: int | None = None
+        # The close code as a bounded label (gatewatch._measure), set by the monitor at the end.
+        self.close_label = ""
         # client / server: whoever's close (or drop) came first.
         self.initiator = ""
 

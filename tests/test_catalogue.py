@@ -52,7 +52,8 @@ def test_no_metric_name_is_spelled_outside_the_catalogue() -> None:
     found = []
     for path in sorted((ROOT / "gatewatch").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
-        if relative == "gatewatch/catalogue.py":
+        # The catalogue, and the parts it is split into (gatewatch/_catalogue_*.py).
+        if relative == "gatewatch/catalogue.py" or path.name.startswith("_catalogue_"):
             continue
         for line, text in _code_strings(ast.parse(path.read_text(encoding="utf-8"))):
             for spec in c.METRICS:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from functools import partial
+from itertools import repeat
+from operator import is_not
 from time import time
 from typing import Any
 
@@ -26,14 +29,19 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Exemplar
 
+from gatewatch import _measure as m
 from gatewatch import catalogue as c
 from gatewatch._batches import PENDING_RECORDS, take_all
-from gatewatch._histogram import DEFAULT_CHOICE, Histogram, HistogramChoice, histogram_choice
-from gatewatch.export.prometheus.websocket import SessionStats, collect_sessions
+from gatewatch._histogram import (
+    DEFAULT_CHOICE,
+    HistogramChoice,
+    cumulative_buckets,
+    histogram_choice,
+    new_series,
+)
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
-from gatewatch.version import VERSION
 
 __all__ = [
     "DEFAULT_CHOICE",
@@ -44,291 +52,204 @@ __all__ = [
 ]
 
 
-def _new_histogram(bounds: tuple[float, ...] | None) -> Histogram | None:
-    """A histogram with ``bounds``, or None for a family the process does not export."""
-    return None if bounds is None else Histogram(bounds)
-
-
-class _RouteStats:
-    """Everything recorded for one (interface, method, route); None: a family not exported."""
-
-    __slots__ = (
-        "after_response",
-        "blocking",
-        "concurrency",
-        "cpu",
-        "durations",
-        "exemplars",
-        "offload",
-        "offload_queue",
-        "offloaded",
-        "request_bytes",
-        "response_bytes",
-        "thread_hops",
-        "ttfb",
-    )
-
-    def __init__(self, bounds: Mapping[str, tuple[float, ...] | None]) -> None:
-        self.blocking = _new_histogram(bounds["blocking"])
-        self.cpu = _new_histogram(bounds["cpu"])
-        self.ttfb = _new_histogram(bounds["ttfb"])
-        self.offload = _new_histogram(bounds["offload"])
-        self.offload_queue = _new_histogram(bounds["offload_queue"])
-        self.after_response = _new_histogram(bounds["after_response"])
-        # The interface's concurrency histogram (shared by its routes), when exported.
-        self.concurrency: Histogram | None = None
-        # Requests whose hand-offs were tracked: the offload families and the hop counter
-        # are exported only for routes that had one, whichever histograms are on.
-        self.offloaded = 0
-        self.thread_hops = 0
-        self.request_bytes = 0
-        self.response_bytes = 0
-        self.durations: dict[str, Histogram] = {}
-        # status -> the last exemplar (a sampled span's trace) of each duration bucket.
-        self.exemplars: dict[str, list[Exemplar | None]] | None = None
-
-
 class PrometheusAggregator(Collector, Sink):
-    """A :class:`~gatewatch.monitor.Sink` and a prometheus-client collector in one."""
+    """A :class:`~gatewatch.monitor.Sink` and a prometheus-client collector in one.
+
+    It adds up the measurements of :mod:`gatewatch._measure` (never a record itself): per
+    catalogue slot, label values -> running totals (:func:`~gatewatch._histogram.new_series`).
+    """
 
     def __init__(self, monitor: Monitor, histograms: HistogramChoice = DEFAULT_CHOICE) -> None:
         self.monitor = monitor
         self.histograms = histograms
-        # Histogram key -> its bounds, None when the family is not exported.
-        self._bounds = {key: histograms.bounds(key) for key in c.HISTOGRAM_KEYS}
-        self._duration_bounds = self._bounds["duration"]
-        self._concurrency_bounds = self._bounds["concurrency"]
-        self._queue_bounds = self._bounds["queue"]
-        # Every family this aggregator exports, in catalogue order.
-        self._specs = tuple(
-            spec for spec in c.METRICS if spec.kind != "histogram" or spec.key in histograms.enabled
+        # Per slot: the bounds its values are counted into (() for a count), None when the
+        # family is not exported (its measurements cost one check, and nothing at scrape time).
+        self._bounds = tuple(
+            histograms.bounds(spec.key) if spec.kind == "histogram" else () for spec in c.METRICS
         )
+        self._request_bounds = tuple(self._bounds[slot] for slot in m.REQUEST_SERIES)
+        # The slot of every family this aggregator exports, in catalogue order.
+        self._slots = tuple(slot for slot, bounds in enumerate(self._bounds) if bounds is not None)
         self._lock = threading.Lock()
-        # Finished records not yet added up (see request_finished).
+        # Finished records not yet measured (see request_finished).
         self._pending: deque[RequestRecord] = deque()
-        self._routes: dict[tuple[str, str, str], _RouteStats] = {}
-        self._concurrency: dict[str, Histogram] = {}
-        self._exceptions: dict[tuple[str, str, str], int] = {}
-        self._disconnects: dict[tuple[str, str], int] = {}
-        self._sessions: dict[str, SessionStats] = {}
-        # (interface, route label) -> (view, view_kind); bounded by the route labels.
-        self._views: dict[tuple[str, str], tuple[str, str]] = {}
-        self._lag = _new_histogram(self._bounds["loop_lag"])
-        self._queue: dict[str, Histogram] = {}
-        self._saturated = 0
-        # route label -> [blocks, seconds blocked]; bounded by the route labels too.
-        self._blocks: dict[str, list[float]] = {}
+        # A request key -> its measured values not yet added up, and how many there are in all.
+        self._rows: dict[m.Key, list[tuple[float | None, ...]]] = {}
+        self._buffered = 0
+        # Per slot: label values -> running totals.
+        self._series: tuple[dict[m.Labels, list[float]], ...] = tuple({} for _ in c.METRICS)
+        # A request key -> the totals of its own series (None: not exported, or not yet made).
+        self._keys: dict[m.Key, list[list[float] | None]] = {}
+        # The exemplar series' labels -> the last exemplar (a sampled span's trace) of each bucket.
+        self._exemplars: dict[m.Labels, list[Exemplar | None]] = {}
 
     # -- Sink -------------------------------------------------------------------------
 
     def loop_lag(self, seconds: float) -> None:
-        if self._lag is not None:
-            with self._lock:
-                self._lag.observe(seconds)
+        with self._lock:
+            self._apply(m.measure_lag(seconds))
 
     def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
         with self._lock:
-            totals = self._blocks.get(route)
-            if totals is None:
-                totals = self._blocks[route] = [0, 0.0]
-            totals[0] += 1
-            totals[1] += duration
+            self._apply(m.measure_block(route, duration))
 
     def session_finished(self, record: WebSocketRecord) -> None:
         with self._lock:
-            stats = self._sessions.get(record.route_label)
-            if stats is None:
-                stats = self._sessions[record.route_label] = SessionStats(
-                    self._bounds["websocket_duration"], self._bounds["websocket_blocking"]
-                )
-            stats.add(record)
+            self._apply(m.measure_session(record))
+
+    def worker_threads_known(self, threads: int) -> None:
+        with self._lock:
+            self._apply(m.capacity_known())
 
     def request_finished(self, record: RequestRecord) -> None:
-        # One append (atomic, no lock) on every request's path: records are added up in
-        # batches, every PENDING_RECORDS of them or when a scrape (or an exemplar) reads the
-        # totals, whichever comes first.
+        # One append (atomic, no lock) on every request's path: records are measured and added
+        # up in batches, every PENDING_RECORDS of them or when a scrape (or an exemplar) reads
+        # the totals, whichever comes first.
         pending = self._pending
         pending.append(record)
         if len(pending) >= PENDING_RECORDS:
             self._absorb()
 
-    def _absorb(self) -> None:
-        """Add the pending records into the per-route totals."""
+    def _absorb(self, *, everything: bool = False) -> None:
+        """Measure the pending records, and add up every key's values once it has a column's
+        worth (or ``everything``: before the totals are read)."""
         with self._lock:
-            for record in take_all(self._pending):
+            threads = self.monitor.worker_threads
+            rows = self._rows
+            measure, column = m.measure_request, COLUMN
+            taken = take_all(self._pending)
+            for record in taken:
                 try:
-                    self._add(record)
+                    key, values, extras = measure(record, threads)
+                    same = rows.get(key)
+                    if same is None:
+                        rows[key] = [values]
+                    else:
+                        same.append(values)
+                        if len(same) >= column:
+                            del rows[key]
+                            self._add_rows(key, same)
+                    if extras is not None:
+                        self._apply(extras)
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop a scrape
                     self.monitor.report_internal_error("prometheus.add", exc)
+            self._buffered += len(taken)
+            if everything or self._buffered >= MAX_BUFFERED:
+                for key, same in rows.items():
+                    self._add_rows(key, same)
+                rows.clear()
+                self._buffered = 0
 
-    def _add(self, record: RequestRecord) -> None:
-        # Under the lock, for every request: each histogram is observed inline (a bisect and
-        # two additions, as Histogram.observe does) rather than through a method call.
-        interface = record.interface
-        route = record.route_label
-        key = (interface, record.method, route)
-        start = record.start
-        stats = self._routes.get(key)
-        if stats is None:
-            stats = self._routes[key] = self._new_route(interface)
-        # A family not exported costs one check here, and nothing at scrape time.
-        if self._duration_bounds is not None:
-            histogram = stats.durations.get(record.status_label)
-            if histogram is None:
-                histogram = stats.durations[record.status_label] = Histogram(self._duration_bounds)
-            value = (record.end or start) - start
-            histogram.counts[bisect_left(histogram.bounds, value)] += 1
-            histogram.sum += value
-        histogram = stats.blocking
-        if histogram is not None:
-            value = record.blocking
-            histogram.counts[bisect_left(histogram.bounds, value)] += 1
-            histogram.sum += value
-        histogram = stats.ttfb
-        if record.first_byte is not None and histogram is not None:
-            value = record.first_byte - start
-            histogram.counts[bisect_left(histogram.bounds, value)] += 1
-            histogram.sum += value
-        histogram = stats.concurrency
-        if histogram is not None:
-            histogram.counts[bisect_left(histogram.bounds, record.concurrency)] += 1
-            histogram.sum += record.concurrency
-        if record.after_response is not None:
-            histogram = stats.after_response
-            if histogram is not None:
-                value = record.after_response
-                histogram.counts[bisect_left(histogram.bounds, value)] += 1
-                histogram.sum += value
-            if record.after_exception_label:
-                ekey = (interface, route, record.after_exception_label)
-                self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
-        if record.cpu is not None and stats.cpu is not None:
-            stats.cpu.observe(record.cpu)
-        stats.request_bytes += record.request_bytes
-        stats.response_bytes += record.response_bytes
-        if record.offload is not None:
-            stats.offloaded += 1
-            if stats.offload is not None:
-                stats.offload.observe(record.offload)
-            if stats.offload_queue is not None:
-                stats.offload_queue.observe(record.offload_queue)
-            stats.thread_hops += record.thread_hops
-        if record.view is not None:
-            self._views[(interface, route)] = (record.view, record.view_kind)
-        if record.queue is not None and self._queue_bounds is not None:
-            queue = self._queue.get(interface)
-            if queue is None:
-                queue = self._queue[interface] = Histogram(self._queue_bounds)
-            queue.observe(record.queue)
-        if interface == "wsgi":
-            threads = self.monitor.worker_threads
-            if threads is not None and record.concurrency + 1 >= threads:
-                self._saturated += 1
-        if record.exception is not None:
-            ekey = (interface, route, record.exception_label)
-            self._exceptions[ekey] = self._exceptions.get(ekey, 0) + 1
-        if record.disconnected:
-            dkey = (interface, route)
-            self._disconnects[dkey] = self._disconnects.get(dkey, 0) + 1
+    def _add_rows(self, key: m.Key, rows: list[tuple[float | None, ...]]) -> None:
+        # Under the lock: a key's values are added up a column (one series) at a time, the
+        # bucket search and the sum in C, so that the Python work is per column, not per value.
+        series = self._keys.get(key)
+        if series is None:
+            series = self._keys[key] = self._new_key(key)
+        request_bounds = self._request_bounds
+        for index, column in enumerate(zip(*rows)):  # noqa: B905
+            bounds = request_bounds[index]
+            if bounds is None:
+                continue
+            if index in m.REQUEST_OPTIONAL and None in column:
+                column = tuple(filter(_measured, column))
+            totals = series[index]
+            if totals is None:
+                if not column:
+                    continue
+                totals = series[index] = self._totals(m.REQUEST_SERIES[index], m.series_labels(key, index))
+            _add_column(totals, bounds, column)  # type: ignore[arg-type]
 
-    def _new_route(self, interface: str) -> _RouteStats:
-        # Under the lock. The interface's concurrency histogram is shared by its routes' stats.
-        stats = _RouteStats(self._bounds)
-        if self._concurrency_bounds is not None:
-            concurrency = self._concurrency.get(interface)
-            if concurrency is None:
-                concurrency = self._concurrency[interface] = Histogram(self._concurrency_bounds)
-            stats.concurrency = concurrency
-        return stats
+    def _new_key(self, key: m.Key) -> list[list[float] | None]:
+        # Under the lock: a request key's own series exist from its first request on (but the
+        # lazy ones, from their first value).
+        return [
+            None if index in m.REQUEST_LAZY else self._totals(slot, m.series_labels(key, index))
+            for index, slot in enumerate(m.REQUEST_SERIES)
+        ]
+
+    def _totals(self, slot: int, labels: m.Labels) -> list[float] | None:
+        bounds = self._bounds[slot]
+        if bounds is None:
+            return None
+        table = self._series[slot]
+        totals = table.get(labels)
+        if totals is None:
+            totals = table[labels] = new_series(bounds)
+        return totals
+
+    def _apply(self, extras: list[m.Extra]) -> None:
+        # Under the lock.
+        for slot, labels, value in extras:
+            totals = self._totals(slot, labels)
+            if totals is not None and value is not None:
+                totals[bisect_left(self._bounds[slot] or (), value)] += 1
+                totals[-1] += value
 
     def note_exemplar(self, record: RequestRecord, trace_id: str, span_id: str) -> None:
-        """The request just recorded ran in a sampled span: its duration bucket carries that
-        trace as its exemplar (the latest one wins), shown in the OpenMetrics exposition."""
-        bounds = self._duration_bounds
+        """The request just recorded ran in a sampled span: the bucket of its exemplar series
+        carries that trace (the latest one wins), shown in the OpenMetrics exposition."""
+        bounds = self._bounds[m.EXEMPLAR]
         if bounds is None:
             return
-        value = record.duration
-        self._absorb()
+        key, values, _ = m.measure_request(record, None)
+        index = m.REQUEST_SERIES.index(m.EXEMPLAR)
+        value = values[index]
+        labels = tuple(key[p] for p in m.REQUEST_POSITIONS[index])
+        self._absorb(everything=True)
         with self._lock:
-            stats = self._routes.get((record.interface, record.method, record.route_label))
-            if stats is None or record.status_label not in stats.durations:
+            if value is None or labels not in self._series[m.EXEMPLAR]:
                 return
-            if stats.exemplars is None:
-                stats.exemplars = {}
-            slots = stats.exemplars.get(record.status_label)
+            slots = self._exemplars.get(labels)
             if slots is None:
-                slots = stats.exemplars[record.status_label] = [None] * (len(bounds) + 1)
-            labels = {"trace_id": trace_id, "span_id": span_id}
-            slots[bisect_left(bounds, value)] = Exemplar(labels, value, time())
+                slots = self._exemplars[labels] = [None] * (len(bounds) + 1)
+            exemplar_labels = {"trace_id": trace_id, "span_id": span_id}
+            slots[bisect_left(bounds, value)] = Exemplar(exemplar_labels, value, time())
 
     # -- Collector --------------------------------------------------------------------
 
     def describe(self) -> Iterator[Metric]:
         # Names only, so a registry can refuse a clash without running a scrape.
-        yield from _families(self._specs).values()
+        yield from _families(self._slots).values()
 
     def collect(self) -> Iterator[Metric]:
-        f = _families(self._specs)
-        self._absorb()
+        f = _families(self._slots)
+        self._absorb(everything=True)
         with self._lock:
-            for key, stats in self._routes.items():
-                labels = list(key)
-                for status, hist in stats.durations.items():
-                    exemplars = stats.exemplars.get(status) if stats.exemplars is not None else None
-                    if exemplars is None:
-                        _add_histogram(f["duration"], [*labels, status], hist)
+            for slot, table in enumerate(self._series):
+                family = f.get(slot)
+                bounds = self._bounds[slot]
+                if family is None or bounds is None:
+                    continue
+                kind = c.METRICS[slot].kind
+                for labels, totals in table.items():
+                    if kind == "histogram":
+                        _add_histogram(family, labels, bounds, totals, self._exemplars.get(labels))
                     else:
-                        cumulative = hist.cumulative_buckets()
-                        buckets: list[Any] = [
-                            (bound, count) if exemplar is None else (bound, count, exemplar)
-                            for (bound, count), exemplar in zip(cumulative, exemplars, strict=True)
-                        ]
-                        f["duration"].add_metric([*labels, status], buckets, hist.sum)
-                _add_histogram(f.get("blocking"), labels, stats.blocking)
-                _add_histogram(f.get("cpu"), labels, stats.cpu)
-                _add_histogram(f.get("ttfb"), labels, stats.ttfb)
-                if stats.after_response is not None and stats.after_response.count:
-                    _add_histogram(f["after_response"], labels, stats.after_response)
-                f["request_bytes"].add_metric(labels, stats.request_bytes)
-                f["response_bytes"].add_metric(labels, stats.response_bytes)
-                if stats.offloaded:
-                    _add_histogram(f.get("offload"), labels, stats.offload)
-                    _add_histogram(f.get("offload_queue"), labels, stats.offload_queue)
-                    f["thread_hops"].add_metric(labels, stats.thread_hops)
-            for (interface, route), (view, kind) in self._views.items():
-                f["route_view"].add_metric([interface, route, view, kind], {})
-            if self._lag is not None and self._lag.count:
-                _add_histogram(f["loop_lag"], [], self._lag)
-            for interface, hist in self._queue.items():
-                _add_histogram(f["queue"], [interface], hist)
-            for route, (count, seconds) in self._blocks.items():
-                f["loop_blocks"].add_metric([route], count)
-                f["loop_blocked"].add_metric([route], seconds)
-            for interface, hist in self._concurrency.items():
-                _add_histogram(f["concurrency"], [interface], hist)
-            for ekey, count in self._exceptions.items():
-                f["exceptions"].add_metric(list(ekey), count)
-            for dkey, count in self._disconnects.items():
-                f["disconnects"].add_metric(list(dkey), count)
-            saturated = self._saturated
-            collect_sessions(f, self._sessions, self.monitor.sessions.active())
-        monitor = self.monitor
-        for (interface, method), count in sorted(monitor.in_flight().items()):
-            f["in_flight"].add_metric([interface, method], count)
-        f["internal_errors"].add_metric([], monitor.internal_errors)
-        for interface, server in sorted(monitor.servers.items()):
-            f["info"].add_metric([VERSION, interface, server], {})
-        # Worker threads: once this process has served WSGI or knows its capacity (told by
-        # gunicorn's hook before any request), and the total (with the saturation it defines)
-        # only when the capacity is known.
-        busy = monitor.in_flight_of("wsgi")
-        if busy is not None or monitor.worker_threads is not None:
-            f["workers_busy"].add_metric([], busy or 0)
-            if monitor.worker_threads is not None:
-                f["workers_capacity"].add_metric([], monitor.worker_threads)
-                f["saturated"].add_metric([], saturated)
-        yield from (family for key, family in f.items() if family.samples or key not in _ONLY_WHEN_SET)
+                        family.add_metric(labels, {} if kind == "info" else totals[-1])
+        for slot, labels, value in m.measure_state(self.monitor):
+            family = f[slot]
+            family.add_metric(labels, {} if c.METRICS[slot].kind == "info" else value)
+        yield from (family for slot, family in f.items() if family.samples or not c.METRICS[slot].sparse)
 
+
+def _add_column(totals: list[float], bounds: tuple[float, ...], column: tuple[float, ...]) -> None:
+    """Add one series' values of a batch into its totals."""
+    if bounds:
+        indices = list(map(bisect_left, repeat(bounds), column))
+        for index in set(indices):
+            totals[index] += indices.count(index)
+    else:
+        totals[0] += len(column)
+    # Added in order, from the running sum, as one addition at a time would.
+    totals[-1] = sum(column, totals[-1])
+
+
+_measured = partial(is_not, None)
+# A key's values are added up once it has this many (or before the totals are read), and all
+# of them once this many are waiting: a bound on the memory they hold.
+COLUMN = 64
+MAX_BUFFERED = 4096
 
 _FAMILY_TYPES: dict[str, Any] = {
     "counter": CounterMetricFamily,
@@ -336,20 +257,31 @@ _FAMILY_TYPES: dict[str, Any] = {
     "histogram": HistogramMetricFamily,
     "info": InfoMetricFamily,
 }
-# Families left out of a scrape while they have no sample: a 0 there would claim the
-# process served WSGI, or that its capacity is known.
-_ONLY_WHEN_SET = frozenset({"workers_busy", "workers_capacity", "saturated"})
 
 
-def _families(specs: tuple[c.MetricSpec, ...]) -> dict[str, Any]:
-    """Fresh, empty metric families of ``specs``, by catalogue key."""
-    return {spec.key: _FAMILY_TYPES[spec.kind](spec.family, spec.help, labels=spec.labels) for spec in specs}
+def _families(slots: tuple[int, ...]) -> dict[int, Any]:
+    """Fresh, empty metric families of the specs at ``slots``, by catalogue slot."""
+    specs = c.METRICS
+    return {
+        slot: _FAMILY_TYPES[specs[slot].kind](specs[slot].family, specs[slot].help, labels=specs[slot].labels)
+        for slot in slots
+    }
 
 
-def _add_histogram(family: HistogramMetricFamily | None, labels: list[str], hist: Histogram | None) -> None:
-    # Both are None together: the family is not exported.
-    if family is not None and hist is not None:
-        family.add_metric(labels, hist.cumulative_buckets(), hist.sum)
+def _add_histogram(
+    family: HistogramMetricFamily,
+    labels: m.Labels,
+    bounds: tuple[float, ...],
+    totals: list[float],
+    exemplars: list[Exemplar | None] | None,
+) -> None:
+    buckets: list[Any] = cumulative_buckets(bounds, totals)
+    if exemplars is not None:
+        buckets = [
+            bucket if exemplar is None else (*bucket, exemplar)
+            for bucket, exemplar in zip(buckets, exemplars, strict=True)
+        ]
+    family.add_metric(list(labels), buckets, totals[-1])
 
 
 def registry_aggregator(

@@ -15,13 +15,14 @@ without such hooks the scrape leaves dead workers' live gauges out by itself
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from gatewatch import _measure as m
 from gatewatch import catalogue as c
 from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice
-from gatewatch._labels import BoundedLabels
 from gatewatch._multiprocess_dir import (
     check_directory,
     multiprocess_directory,
@@ -30,237 +31,139 @@ from gatewatch._multiprocess_dir import (
 )
 from gatewatch.export.prometheus._worker_files import forget_predecessor
 from gatewatch.export.prometheus.shared_labels import shared_admission
-from gatewatch.export.prometheus.websocket import MAX_CLOSE_CODES, close_code_label
 from gatewatch.monitor import MAX_EXCEPTION_TYPES, Monitor, Sink
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
-from gatewatch.version import VERSION
 
 
 class MultiprocessSink(Sink):
-    """A :class:`~gatewatch.monitor.Sink` writing into prometheus-client's multiprocess files."""
+    """A :class:`~gatewatch.monitor.Sink` writing into prometheus-client's multiprocess files.
+
+    It writes the measurements of :mod:`gatewatch._measure` (never a record itself): every
+    request's, at once (a worker's files are all a scrape sees), and the monitor's events as
+    changes of the gauges.
+    """
 
     def __init__(self, histograms: HistogramChoice = DEFAULT_CHOICE) -> None:
         self.histograms = histograms
-        # registry=None: the values live in the files, and the scrape merges the files;
-        # registering these too would report this worker twice.
-        # The worker-thread families are made once known: prometheus-client writes a metric's
-        # value into this process's file when it is made, and a 0 there would read as a worker
-        # that can serve nothing (an ASGI worker, or a WSGI one before it was told), or as a
-        # process serving WSGI (uvicorn's workers), as the single-process scrape leaves them out.
-        m = {
-            spec.key: _new_metric(spec, histograms)
-            for spec in c.METRICS
-            if (spec.kind != "histogram" or spec.key in histograms.enabled)
-            and spec.key not in _WORKER_THREADS
-        }
-        # Attributes, not look-ups, on the hot path. A histogram family not exported is None
-        # (one check per request); every other family is always there.
-        self._duration: Any = m.get("duration")
-        self._blocking: Any = m.get("blocking")
-        self._cpu: Any = m.get("cpu")
-        self._ttfb: Any = m.get("ttfb")
-        self._after_response: Any = m.get("after_response")
-        self._concurrency: Any = m.get("concurrency")
-        self._offload: Any = m.get("offload")
-        self._offload_queue: Any = m.get("offload_queue")
-        self._queue: Any = m.get("queue")
-        self._lag: Any = m.get("loop_lag")
-        self._ws_duration: Any = m.get("websocket_duration")
-        self._ws_blocking: Any = m.get("websocket_blocking")
-        self._in_flight: Any = m["in_flight"]
-        self._request_bytes: Any = m["request_bytes"]
-        self._response_bytes: Any = m["response_bytes"]
-        self._exceptions: Any = m["exceptions"]
-        self._disconnects: Any = m["disconnects"]
-        self._internal_errors: Any = m["internal_errors"]
-        self._info: Any = m["info"]
-        self._thread_hops: Any = m["thread_hops"]
-        self._route_view: Any = m["route_view"]
-        # Per worker process (a pid label), live processes only.
-        self._workers_busy: Any = None
-        self._workers_capacity: Any = None
-        self._saturated: Any = None
+        # Per slot: whether the family is exported, and prometheus-client's metric, not
+        # registered anywhere (registry=None: the values live in the files, and the scrape
+        # merges the files; registering these too would report this worker twice).
+        self._exported = tuple(
+            spec.kind != "histogram" or spec.key in histograms.enabled for spec in c.METRICS
+        )
+        # A sparse family's metric is made when it is first measured: prometheus-client writes
+        # a metric's value into this process's file when it is made, and a 0 there would read
+        # as a worker that can serve nothing (an ASGI worker, or a WSGI one before it was told),
+        # or as a process serving WSGI (uvicorn's workers), as the single-process scrape leaves
+        # them out.
+        self._metrics: list[Any] = [
+            _new_metric(spec, histograms) if exported and not spec.sparse else None
+            for spec, exported in zip(c.METRICS, self._exported, strict=True)
+        ]
         # Two objects for one series would each write their own count into the file.
-        self._workers_lock = threading.Lock()
-        self._blocks: Any = m["loop_blocks"]
-        self._blocked: Any = m["loop_blocked"]
-        self._ws_active: Any = m["websocket_active"]
-        self._ws_sessions: Any = m["websocket_sessions"]
-        self._ws_messages: Any = m["websocket_messages"]
-        self._ws_bytes: Any = m["websocket_bytes"]
-        self._ws_closes: Any = m["websocket_closes"]
-        self._ws_exceptions: Any = m["websocket_exceptions"]
+        self._metrics_lock = threading.Lock()
         self._worker_threads: int | None = None
-        # Close codes are the client's to choose: bounded across the server (_share_label_caps).
-        self.close_codes = BoundedLabels(limit=MAX_CLOSE_CODES, overflow="other")
-        self._route_children: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-        self._duration_children: dict[tuple[str, str, str, str], Any] = {}
-        self._in_flight_children: dict[tuple[str, str], Any] = {}
-        self._concurrency_children: dict[str, Any] = {}
-        self._offload_children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
-        self._views_seen: dict[tuple[str, str], tuple[str, str]] = {}
+        # (slot, label values) -> the labelled child (None: a family not exported).
+        self._children: dict[tuple[int, m.Labels], Any] = {}
+        # A request key -> the methods of its own series (None: not exported, or not yet made).
+        self._keys: dict[m.Key, list[Callable[[float], None] | None]] = {}
+
+    # -- Sink: finished records -------------------------------------------------------
+
+    def request_finished(self, record: RequestRecord) -> None:
+        key, values, extras = m.measure_request(record, self._worker_threads)
+        series = self._keys.get(key)
+        if series is None:
+            series = self._keys[key] = [
+                None if index in m.REQUEST_LAZY else self._adder(slot, m.series_labels(key, index))
+                for index, slot in enumerate(m.REQUEST_SERIES)
+            ]
+        for index, value in enumerate(values):
+            if value is not None:
+                add = series[index]
+                if add is None and index in m.REQUEST_LAZY:
+                    add = series[index] = self._adder(m.REQUEST_SERIES[index], m.series_labels(key, index))
+                if add is not None:
+                    add(value)
+        if extras is not None:
+            self._apply(extras)
+
+    def session_finished(self, record: WebSocketRecord) -> None:
+        self._apply(m.measure_session(record))
+        if record.accepted_at is not None:
+            self._apply(m.session_open(record, -1))
+
+    def loop_lag(self, seconds: float) -> None:
+        self._apply(m.measure_lag(seconds))
+
+    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
+        self._apply(m.measure_block(route, duration))
+
+    # -- Sink: events -----------------------------------------------------------------
+
+    def request_started(self, record: RequestRecord) -> None:
+        self._apply(m.arrival(record))
+
+    def request_left(self, record: RequestRecord) -> None:
+        self._apply(m.arrival(record, -1))
+
+    def session_accepted(self, record: WebSocketRecord) -> None:
+        self._apply(m.session_open(record))
+
+    def internal_error(self) -> None:
+        self._apply(m.internal_error())
 
     def note_server(self, interface: str, server: str) -> None:
-        self._info.labels(VERSION, interface, server).set(1)
+        self._apply(m.server_noted(interface, server), levels=True)
 
     def worker_threads_known(self, threads: int) -> None:
         self._worker_threads = threads
-        with self._workers_lock:
-            if self._workers_capacity is None:
-                self._workers_capacity = _new_metric(c.BY_KEY["workers_capacity"], self.histograms)
-            if self._saturated is None:
-                self._saturated = _new_metric(c.BY_KEY["saturated"], self.histograms)
-        self._busy_gauge()
-        self._workers_capacity.set(threads)
+        self._apply(m.worker_threads_noted(threads), levels=True)
 
-    def _busy_gauge(self) -> Any:
-        busy = self._workers_busy
-        if busy is None:
-            with self._workers_lock:
-                if self._workers_busy is None:
-                    self._workers_busy = _new_metric(c.BY_KEY["workers_busy"], self.histograms)
-                busy = self._workers_busy
-        return busy
+    # -- the metrics ------------------------------------------------------------------
 
-    def request_started(self, record: RequestRecord) -> None:
-        if record.interface == "wsgi":
-            self._busy_gauge().inc()
-        key = (record.interface, record.method)
-        child = self._in_flight_children.get(key)
+    def _apply(self, measured: list[m.Extra], *, levels: bool = False) -> None:
+        for slot, labels, value in measured:
+            child = self._child(slot, labels)
+            if child is None or value is None:
+                continue
+            kind = c.METRICS[slot].kind
+            if kind == "histogram":
+                child.observe(value)
+            elif levels or kind == "info":
+                child.set(value)
+            else:
+                child.inc(value)
+
+    def _adder(self, slot: int, labels: m.Labels) -> Callable[[float], None] | None:
+        """The method that adds a value to a request's own series (observe, inc)."""
+        child = self._child(slot, labels)
         if child is None:
-            child = self._in_flight_children[key] = self._in_flight.labels(*key)
-        child.inc()
+            return None
+        return child.observe if c.METRICS[slot].kind == "histogram" else child.inc  # type: ignore[no-any-return]
 
-    def request_left(self, record: RequestRecord) -> None:
-        self._in_flight_children[(record.interface, record.method)].dec()
-        if record.interface == "wsgi":
-            self._busy_gauge().dec()
+    def _child(self, slot: int, labels: m.Labels) -> Any:
+        """The series ``labels`` of family ``slot``, made on first use; None for a family not
+        exported."""
+        key = (slot, labels)
+        children = self._children
+        if key in children:
+            return children[key]
+        metric = self._metric(slot)
+        child = children[key] = None if metric is None else metric.labels(*labels) if labels else metric
+        return child
 
-    def _add_after_response(self, record: RequestRecord) -> None:
-        if self._after_response is not None:
-            self._after_response.labels(record.interface, record.method, record.route_label).observe(
-                record.after_response or 0.0
-            )
-        if record.after_exception_label:
-            self._exceptions.labels(record.interface, record.route_label, record.after_exception_label).inc()
-
-    def internal_error(self) -> None:
-        self._internal_errors.inc()
-
-    def request_finished(self, record: RequestRecord) -> None:
-        interface = record.interface
-        route = record.route_label
-        key = (interface, record.method, route)
-        children = self._route_children.get(key)
-        if children is None:
-            children = self._route_children[key] = (
-                _child(self._blocking, key),
-                _child(self._cpu, key),
-                _child(self._ttfb, key),
-                self._request_bytes.labels(*key),
-                self._response_bytes.labels(*key),
-            )
-        blocking, cpu, ttfb, request_bytes, response_bytes = children
-        if self._duration is not None:
-            dkey = (*key, record.status_label)
-            duration = self._duration_children.get(dkey)
-            if duration is None:
-                duration = self._duration_children[dkey] = self._duration.labels(*dkey)
-            duration.observe(record.duration)
-        if blocking is not None:
-            blocking.observe(record.blocking)
-        if record.cpu is not None and cpu is not None:
-            cpu.observe(record.cpu)
-        if record.first_byte is not None and ttfb is not None:
-            ttfb.observe(record.first_byte - record.start)
-        if record.request_bytes:
-            request_bytes.inc(record.request_bytes)
-        if record.response_bytes:
-            response_bytes.inc(record.response_bytes)
-        if self._concurrency is not None:
-            concurrency = self._concurrency_children.get(interface)
-            if concurrency is None:
-                concurrency = self._concurrency_children[interface] = self._concurrency.labels(interface)
-            concurrency.observe(record.concurrency)
-        if interface == "wsgi":
-            threads = self._worker_threads
-            if threads is not None and record.concurrency + 1 >= threads and self._saturated is not None:
-                self._saturated.inc()
-        if record.queue is not None and self._queue is not None:
-            self._queue.labels(interface).observe(record.queue)
-        if record.offload is not None:
-            offload_children = self._offload_children.get(key)
-            if offload_children is None:
-                offload_children = self._offload_children[key] = (
-                    _child(self._offload, key),
-                    _child(self._offload_queue, key),
-                    self._thread_hops.labels(*key),
-                )
-            offload, offload_queue, thread_hops = offload_children
-            if offload is not None:
-                offload.observe(record.offload)
-            if offload_queue is not None:
-                offload_queue.observe(record.offload_queue)
-            if record.thread_hops:
-                thread_hops.inc(record.thread_hops)
-        if record.view is not None:
-            self._note_view(interface, route, record.view, record.view_kind)
-        if record.exception is not None:
-            self._exceptions.labels(interface, route, record.exception_label).inc()
-        if record.disconnected:
-            self._disconnects.labels(interface, route).inc()
-        if record.after_response is not None:
-            self._add_after_response(record)
-
-    def loop_lag(self, seconds: float) -> None:
-        if self._lag is not None:
-            self._lag.observe(seconds)
-
-    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
-        self._blocks.labels(route).inc()
-        self._blocked.labels(route).inc(duration)
-
-    def _note_view(self, interface: str, route: str, view: str, view_kind: str) -> None:
-        # Set once per pairing: routes map to one view for a worker's whole life.
-        if self._views_seen.get((interface, route)) == (view, view_kind):
-            return
-        self._views_seen[(interface, route)] = (view, view_kind)
-        self._route_view.labels(interface, route, view, view_kind).set(1)
-
-    def session_accepted(self, record: WebSocketRecord) -> None:
-        self._ws_active.labels(record.route_label).inc()
-
-    def session_finished(self, record: WebSocketRecord) -> None:
-        route = record.route_label
-        self._ws_sessions.labels(route, record.outcome).inc()
-        if self._ws_blocking is not None:
-            self._ws_blocking.labels(route).observe(record.blocking)
-        duration = record.session_duration
-        if duration is not None:
-            self._ws_active.labels(route).dec()
-            if self._ws_duration is not None:
-                self._ws_duration.labels(route).observe(duration)
-            code = self.close_codes.label(close_code_label(record.close_code))
-            self._ws_closes.labels(route, code, record.initiator).inc()
-        for direction, kind, count in (
-            ("received", "text", record.received_text),
-            ("received", "binary", record.received_binary),
-            ("sent", "text", record.sent_text),
-            ("sent", "binary", record.sent_binary),
-        ):
-            if count:
-                self._ws_messages.labels(route, direction, kind).inc(count)
-        if record.received_bytes:
-            self._ws_bytes.labels(route, "received").inc(record.received_bytes)
-        if record.sent_bytes:
-            self._ws_bytes.labels(route, "sent").inc(record.sent_bytes)
-        if record.exception is not None:
-            self._ws_exceptions.labels(route, record.exception_label).inc()
+    def _metric(self, slot: int) -> Any:
+        metric = self._metrics[slot]
+        if metric is None and self._exported[slot]:
+            with self._metrics_lock:
+                metric = self._metrics[slot]
+                if metric is None:
+                    metric = self._metrics[slot] = _new_metric(c.METRICS[slot], self.histograms)
+        return metric
 
 
-# Made when the process turns out to serve WSGI or learns its worker threads.
-_WORKER_THREADS = frozenset({"workers_busy", "workers_capacity", "saturated"})
 # Info metrics do not merge across processes; a 0/1 gauge taking the max does.
 _WRAPPERS: dict[str, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram, "info": Gauge}
 
@@ -275,18 +178,13 @@ def _new_metric(spec: c.MetricSpec, histograms: HistogramChoice) -> Any:
     return _WRAPPERS[spec.kind](spec.name, spec.help, spec.labels, registry=None, **options)
 
 
-def _child(metric: Any, labels: tuple[str, ...]) -> Any:
-    """The labelled child of ``metric``, None for a histogram family not exported."""
-    return None if metric is None else metric.labels(*labels)
-
-
 def _share_label_caps(monitor: Monitor, sink: MultiprocessSink) -> None:
     """Bound the label values of the whole server, not of each worker
     (gatewatch.export.prometheus.shared_labels)."""
     directory = multiprocess_directory()
     monitor.routes.share(shared_admission(directory, "routes", limit=monitor.max_routes))
     monitor.exception_types.share(shared_admission(directory, "exceptions", limit=MAX_EXCEPTION_TYPES))
-    sink.close_codes.share(shared_admission(directory, "close_codes", limit=MAX_CLOSE_CODES))
+    monitor.close_codes.share(shared_admission(directory, "close_codes", limit=m.MAX_CLOSE_CODES))
 
 
 def new_process_monitor(

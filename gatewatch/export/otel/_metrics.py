@@ -1,0 +1,196 @@
+"""The catalogue's metrics as OpenTelemetry instruments, fed the measurements of
+:mod:`gatewatch._measure` (never a record itself).
+
+Histograms are recorded per measurement through the SDK's instruments; counters are added up
+here (a few additions under a lock) and, with the monitor's levels (:func:`~gatewatch._measure.
+measure_state`), read by observable instruments when a reader collects, so they cost the request
+nothing more. A spec with OpenTelemetry buckets (the HTTP conventions' ``http.server.*``
+histograms) is recorded per request with the conventions' attributes, given by the caller.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from gatewatch import _measure as m
+from gatewatch import catalogue as c
+from gatewatch._histogram import HistogramChoice
+from gatewatch.monitor import Monitor
+
+# Each catalogue label's OpenTelemetry attribute (the conventions' where they have one).
+ATTRIBUTES: Final = {
+    "interface": "gatewatch.interface",
+    "method": "http.request.method",
+    "route": "http.route",
+    "status": "http.response.status_code",
+    "exception": "error.type",
+    "outcome": "gatewatch.websocket.outcome",
+    "direction": "gatewatch.websocket.direction",
+    "kind": "gatewatch.websocket.kind",
+    "code": "gatewatch.websocket.close_code",
+    "initiator": "gatewatch.websocket.close_initiator",
+    "view": "gatewatch.view",
+    "view_kind": "gatewatch.view_kind",
+    "version": "gatewatch.version",
+    "server": "gatewatch.server",
+}
+# Attribute sets kept ready per label combination; past this many, built per measurement.
+_MAX_CACHED = 4096
+# Loop-lag samples kept for the nodejs.eventloop.delay-shaped gauges (about a minute at 0.1 s).
+LAG_SAMPLES = 600
+LAG_STATS = ("min", "max", "mean", "p50", "p90", "p99")
+# A context without a span: the SDK's trace-based exemplar filter then offers nothing.
+NO_EXEMPLAR = otel_context.Context()
+# The observable instrument of a spec recorded from totals or levels, by kind.
+_OBSERVABLE = {"counter": "counter", "gauge": "updown", "info": "gauge"}
+
+
+class OtelMetrics:
+    """Every catalogue metric a process exports to OpenTelemetry, by catalogue slot."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        monitor: Monitor,
+        histograms: HistogramChoice,
+        duration_buckets: tuple[float, ...] | None = None,
+    ) -> None:
+        self.monitor = monitor
+        self._lock = threading.Lock()
+        # Per slot: a histogram instrument, or None (recorded as totals, or not exported).
+        self.histograms: list[Any] = [None] * len(c.METRICS)
+        # Per slot: label values -> total (counters) or 1 (info metrics), for observables.
+        self._totals: list[dict[m.Labels, float]] = [{} for _ in c.METRICS]
+        self._attributes: dict[tuple[int, m.Labels], dict[str, Any]] = {}
+        self._key_attributes: dict[m.Key, tuple[dict[str, Any] | None, ...]] = {}
+        self.names: set[str] = set()
+        self.lag: deque[float] = deque(maxlen=LAG_SAMPLES)
+        create = {
+            "counter": meter.create_observable_counter,
+            "updown": meter.create_observable_up_down_counter,
+            "gauge": meter.create_observable_gauge,
+        }
+        for slot, spec in enumerate(c.METRICS):
+            if spec.kind == "histogram" or spec.otel_buckets:
+                chosen = histograms.bounds(spec.key) if spec.kind == "histogram" else spec.otel_buckets
+                if chosen is None:
+                    continue
+                if spec.otel_buckets:
+                    # The conventions' advice, unless buckets were chosen for this family.
+                    chosen = (duration_buckets if slot == m.EXEMPLAR else None) or spec.otel_buckets
+                self.histograms[slot] = meter.create_histogram(
+                    spec.otel_name,
+                    unit=spec.otel_unit,
+                    description=spec.help,
+                    explicit_bucket_boundaries_advisory=list(chosen),
+                )
+            else:
+                create[_OBSERVABLE[spec.kind]](
+                    spec.otel_name,
+                    callbacks=[self._observe(slot)],
+                    unit=spec.otel_unit,
+                    description=spec.help,
+                )
+            self.names.add(spec.otel_name)
+        lag = c.METRICS[m.LAG_SUMMARY]
+        for stat in LAG_STATS:
+            meter.create_observable_gauge(
+                f"{lag.otel_name}.{stat}",
+                callbacks=[self._lag_callback(stat)],
+                unit=lag.otel_unit,
+                description=f"Event-loop lag over the last {LAG_SAMPLES} samples: {stat} (Node.js' shape).",
+            )
+
+    def record_request(
+        self, measured: m.RequestMeasurements, http_attributes: dict[str, Any], context: otel_context.Context
+    ) -> None:
+        """A request's measurements; its trace (``context``) rides on the exemplar series only, as
+        the SDK's exemplar: offering one to every instrument costs several µs each."""
+        key, values, extras = measured
+        attributes = self._key_attributes.get(key)
+        if attributes is None:
+            attributes = tuple(
+                None
+                if c.METRICS[slot].otel_buckets
+                else self._attributes_of(slot, tuple(key[p] for p in positions))
+                for slot, positions in zip(m.REQUEST_SERIES, m.REQUEST_POSITIONS, strict=True)
+            )
+            if len(self._key_attributes) < _MAX_CACHED:
+                self._key_attributes[key] = attributes
+        histograms = self.histograms
+        for slot, labels_attributes, value in zip(m.REQUEST_SERIES, attributes, values, strict=True):
+            instrument = histograms[slot]
+            if value is None or instrument is None:
+                continue
+            instrument.record(
+                value,
+                http_attributes if labels_attributes is None else labels_attributes,
+                context if slot == m.EXEMPLAR else NO_EXEMPLAR,
+            )
+        if extras is not None:
+            self.record(extras)
+
+    def record(self, measured: list[m.Extra]) -> None:
+        """Measurements other than a request's own series."""
+        for slot, labels, value in measured:
+            if slot == m.LAG_SUMMARY and value is not None:
+                self.lag.append(value)
+            spec = c.METRICS[slot]
+            if spec.kind == "histogram" or spec.otel_buckets:
+                instrument = self.histograms[slot]
+                if instrument is not None and value is not None:
+                    instrument.record(value, self._attributes_of(slot, labels), NO_EXEMPLAR)
+                continue
+            totals = self._totals[slot]
+            with self._lock:
+                if spec.kind == "info":
+                    totals[labels] = 1
+                else:
+                    totals[labels] = totals.get(labels, 0) + (value or 0)
+
+    def _attributes_of(self, slot: int, labels: m.Labels) -> dict[str, Any]:
+        key = (slot, labels)
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            names = (ATTRIBUTES[label] for label in c.METRICS[slot].labels)
+            attributes = dict(zip(names, labels, strict=True))
+            if len(self._attributes) < _MAX_CACHED:
+                self._attributes[key] = attributes
+        return attributes
+
+    def _observe(self, slot: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        spec = c.METRICS[slot]
+
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            with self._lock:
+                items = list(self._totals[slot].items())
+            items += [
+                (labels, value or 0) for at, labels, value in m.measure_state(self.monitor) if at == slot
+            ]
+            names = [ATTRIBUTES[label] for label in spec.labels]
+            return [Observation(value, dict(zip(names, labels, strict=True))) for labels, value in items]
+
+        return callback
+
+    def _lag_callback(self, stat: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            samples = sorted(self.lag)
+            if not samples:
+                return []
+            if stat == "min":
+                value = samples[0]
+            elif stat == "max":
+                value = samples[-1]
+            elif stat == "mean":
+                value = sum(samples) / len(samples)
+            else:
+                value = samples[min(len(samples) - 1, int(len(samples) * int(stat[1:]) / 100))]
+            return [Observation(value)]
+
+        return callback
