@@ -44,25 +44,7 @@ FIRST_BYTE: Final = (
     30.0,
 )
 # Thread hand-offs: a hop costs tens of microseconds; a saturated thread pool, seconds.
-OFFLOAD: Final = (
-    0.0,
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    10.0,
-)
+OFFLOAD: Final = (0.0, *BLOCKING)
 # Queueing before the app: from nothing to a backlog of seconds.
 QUEUE: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Event-loop lag: a healthy loop answers within a millisecond; seconds mean it was frozen.

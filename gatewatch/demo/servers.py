@@ -30,52 +30,23 @@ def free_port() -> int:
         return port
 
 
+def _quiet(server: str, *args: str) -> list[str]:
+    # Each server started as a module of this interpreter, saying only warnings and errors.
+    return [sys.executable, "-m", server, *args, "--log-level", "warning"]
+
+
 def uvicorn_command(app: str, port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    return [*_quiet("uvicorn", app, "--host", LOOPBACK, "--port", str(port)), *extra]
 
 
 def gunicorn_command(app: str, port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        app,
-        "--bind",
-        f"{LOOPBACK}:{port}",
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    return [*_quiet("gunicorn", app, "--bind", f"{LOOPBACK}:{port}"), *extra]
 
 
 def granian_command(app: str, port: int, *extra: str, interface: str = "asgi") -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        interface,
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *extra,
-        app,
-    ]
+    # granian takes the application last.
+    args = ("--interface", interface, "--host", LOOPBACK, "--port", str(port))
+    return [*_quiet("granian", *args), *extra, app]
 
 
 def hypercorn_command(app: str, port: int, *extra: str) -> list[str]:
