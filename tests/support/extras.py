@@ -104,7 +104,7 @@ def module_missing_extra(collector: pytest.Module) -> str | None:
 
 
 def skip_report(collector: pytest.Module, reason: str) -> pytest.CollectReport:
-    location = (str(Path(collector.path)), None, f"Skipped: {reason}")
+    location = (str(Path(collector.path)), 0, f"Skipped: {reason}")
     return pytest.CollectReport(collector.nodeid, "skipped", location, [])
 
 
@@ -112,7 +112,7 @@ def skip_test(report: pytest.TestReport, reason: str) -> None:
     """Turn the failed ``report`` of a test that imports an extra in its body into a skip."""
     report.outcome = "skipped"
     path, lineno, _ = report.location
-    report.longrepr = (path, lineno, f"Skipped: {reason}")
+    report.longrepr = (path, lineno or 0, f"Skipped: {reason}")
 
 
 def _skipped_for_an_import(report: pytest.CollectReport | pytest.TestReport) -> bool:
