@@ -269,18 +269,42 @@ def test_a_stopped_loop_is_not_blocked(registry: CollectorRegistry) -> None:
 
 
 @pytest.mark.parametrize("attempt", range(10))
-def test_a_block_just_over_the_threshold_has_its_stack(registry: CollectorRegistry, attempt: int) -> None:
-    """A 60 ms block under a 50 ms threshold: the stack is read inside it every time."""
+def test_a_block_just_over_the_threshold_has_its_stack(
+    registry: CollectorRegistry, attempt: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 60 ms block under a 50 ms threshold: the stack is read inside it every time the
+    watchdog runs inside it, which is all the design promises (polls every threshold / 4,
+    reads at threshold / 2). A loaded machine may leave the watchdog thread unscheduled for the
+    whole block: then there is nothing to check, and the test says so rather than fail."""
+    checks: list[float] = []
+    check = loop_watch.LoopProbe.check
+
+    def recorded(probe: loop_watch.LoopProbe, now: float) -> bool:
+        checks.append(now)
+        return check(probe, now)
+
+    monkeypatch.setattr(loop_watch.LoopProbe, "check", recorded)
+    block: list[float] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await asyncio.sleep(0.001 * attempt)
+        block.append(time.perf_counter())
         sleeping_view(0.06)
+        block.append(time.perf_counter())
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
     wrapped = GatewatchASGI(app, registry=registry, block_threshold=0.05, loop_lag_interval=None)
     state = live_state_for(wrapped.monitor)
     asyncio.run(serve(wrapped))
-    blocks = state.snapshot()["loop_blocks"]
-    assert len(blocks) == 1
+    started, ended = block
+    inside = [now for now in checks if started <= now <= ended]
+    # Two checks inside the block more than half the threshold apart: the first had a ping
+    # pending (sent then, or earlier), the second found it unanswered and read the stack.
+    if not inside or inside[-1] - inside[0] <= 0.05 / 2:
+        pytest.skip(f"the watchdog ran {len(inside)} time(s) inside the block: too busy a machine to tell")
+    # On a loaded machine the process itself may go unscheduled past the threshold while no
+    # request is in flight: <background> blocks, from inside a loop that did not run.
+    blocks = [b for b in state.snapshot()["loop_blocks"] if b["route"] != "<background>"]
+    assert len(blocks) == 1, state.snapshot()["loop_blocks"]
     assert any("sleeping_view" in line for line in blocks[0]["stack"]), blocks[0]
