@@ -30,7 +30,7 @@ lint: $(STAMP)
 # Two processes, a test file each at a time: module-scoped servers start once, and most tests
 # wait on a server or a subprocess, so two cores run the suite in about half the time.
 # Branch coverage of the library and the dashboard, the servers the tests start included
-# ([tool.coverage.*] in pyproject.toml, where fail_under gates it). Every extra is installed
+# ([tool.coverage.*] in pyproject.toml, where fail_under gates it and says why there). Every extra is installed
 # here, so a test that skips because an import failed fails the run (tests/support/extras.py).
 test: lint
 	GATEWATCH_TESTS_EVERY_EXTRA=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile \
