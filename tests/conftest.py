@@ -20,6 +20,13 @@ os.environ["XDG_RUNTIME_DIR"] = _RUNTIME_DIR
 atexit.register(shutil.rmtree, _RUNTIME_DIR, ignore_errors=True)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-timeout is the test extra's: without it (make test-minimal) its mark is only a
+    # label, and must be known as one for the modules that use it to import.
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): pytest-timeout's limit (not installed here)")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport | None:
     """Without an extra (``make test-minimal``), the test modules that need it are skipped."""

@@ -10,6 +10,7 @@ test module that cannot import, or a test skipped because an import failed, fail
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -63,6 +64,19 @@ EXTRA_MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(("starlette_exporter", "django_prometheus"), "bench"),
 }
+# Test files that need an extra only in the processes they start (servers, the demo, a built
+# wheel's environment), so that their own import succeeds without it: path prefix -> the
+# modules whose absence skips them.
+STARTED_WITH_EXTRAS: dict[str, tuple[str, ...]] = {
+    "tests/demo/": ("uvicorn", "gunicorn", "starlette", "flask", "httpx"),
+    "tests/export/prometheus/test_dead_workers.py": ("uvicorn", "granian", "hypercorn"),
+    "tests/export/prometheus/test_prometheus_server.py": ("uvicorn", "starlette"),
+    # The built wheel's environment installs the README's extras; its grafana files are a
+    # package of the installed gatewatch only (the checkout's gatewatch/ has no grafana/).
+    "tests/test_packaging.py": ("uvicorn",),
+    # The quick starts run under uvicorn and mypy.
+    "tests/test_readme.py": ("uvicorn", "mypy"),
+}
 # pytest.importorskip's reason when the import fails.
 _IMPORTORSKIP = "could not import "
 
@@ -93,7 +107,13 @@ def missing_extra(error: BaseException | None) -> str | None:
 
 
 def module_missing_extra(collector: pytest.Module) -> str | None:
-    """Why ``collector``'s module cannot be imported, if only because an extra is missing."""
+    """Why ``collector``'s module cannot be imported, or run, if only because an extra is missing."""
+    path = collector.nodeid
+    for prefix, modules in STARTED_WITH_EXTRAS.items():
+        if path.startswith(prefix):
+            missing = [name for name in modules if importlib.util.find_spec(name) is None]
+            if missing:
+                return f"needs the extras of the processes it starts ({', '.join(missing)} not installed)"
     try:
         collector.obj  # noqa: B018 - imports the module, as collecting it would
     except collector.CollectError as error:
