@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # test pulls in demo (and so django and channels), bench pulls in otel; named here all the same.
 EXTRAS := test,dev,docs,bench,dashboard,demo,django,channels,otel
 
-.PHONY: .venv demo test lint docs bench clean
+.PHONY: .venv demo test test-minimal lint docs bench clean
 
 .venv: $(STAMP)
 
@@ -34,11 +34,27 @@ docs: $(STAMP)
 
 # Two processes, a test file each at a time: module-scoped servers start once, and most tests
 # wait on a server or a subprocess, so two cores run the suite in about half the time.
+# Branch coverage of the library and the dashboard, the servers the tests start included
+# ([tool.coverage.*] in pyproject.toml, where fail_under gates it and says why there). Every extra is installed
+# here, so a test that skips because an import failed fails the run (tests/support/extras.py).
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	GATEWATCH_TESTS_EVERY_EXTRA=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile \
+		--cov=gatewatch --cov=gatewatch_dashboard --cov-branch --cov-report=term
 
+# The library with its runtime dependencies only (prometheus-client, asgiref) and pytest, in a
+# fresh environment: the test modules that need an extra are skipped (tests/support/extras.py).
+# pytest's plugins are extras too, so their settings in pyproject.toml are not read here.
+MINIMAL := build/minimal-venv
+test-minimal:
+	rm -rf $(MINIMAL)
+	$(PYTHON) -m venv $(MINIMAL)
+	$(MINIMAL)/bin/python -m pip install --disable-pip-version-check -q . pytest
+	GATEWATCH_TESTS_RUNTIME_ONLY=1 $(MINIMAL)/bin/python -m pytest -q -p no:cacheprovider -o addopts= -W ignore::pytest.PytestConfigWarning
+
+# The in-process tables, the server level (wrk) and the instruction counts (valgrind's callgrind,
+# which also checks that it counts the same run the same); about 15 minutes.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --instructions
 
 clean:
 	rm -rf build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -32,6 +32,8 @@ from typing import Any
 from gatewatch.demo.text_table import text_table
 
 FEW, MANY = 400, 1600
+# Counted twice to show the count is exact: it must not move by more than this share.
+_REPEATED, EXACT = "WSGI bare Flask", 0.001
 _COLLECTED = re.compile(r"Collected : (\d+)")
 # gatewatch in process without its loop watch (see the module docstring).
 _NO_LOOP_WATCH = {"loop_lag_interval": None, "block_threshold": None}
@@ -128,14 +130,35 @@ def run(workers: int = 2) -> list[str]:
     if shutil.which("valgrind") is None:
         return ["Instructions: skipped, valgrind is not installed (Debian: apt-get install valgrind)."]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {name: pool.submit(per_request, *contender) for name, contender in CONTENDERS.items()}
-        counts = {name: future.result() for name, future in futures.items()}
+        runs = {
+            (name, requests): pool.submit(count, *contender, requests)
+            for name, contender in CONTENDERS.items()
+            for requests in (FEW, MANY)
+        }
+        # The instrument's own check: the same run counted again must give the same count, or
+        # the differences below are noise (a random hash seed, a clock-driven thread).
+        repeat = pool.submit(count, *CONTENDERS[_REPEATED], MANY)
+        totals = {key: future.result() for key, future in runs.items()}
+        again = repeat.result()
+    first = totals[_REPEATED, MANY]
+    if abs(again - first) > EXACT * first:
+        raise RuntimeError(f"callgrind counted one run {first} and then {again} instructions: not exact")
+    counts = {name: (totals[name, MANY] - totals[name, FEW]) / (MANY - FEW) for name in CONTENDERS}
     rows = []
     for interface, bare, floor in (
         ("asgi", "ASGI bare Starlette", "ASGI floor: hand-written prometheus-client"),
         ("wsgi", "WSGI bare Flask", "WSGI floor: hand-written prometheus-client"),
     ):
         floor_overhead = counts[floor] - counts[bare]
+        # Every middleware does some work per request: one counted at or below the bare app
+        # means the count did not see it (a cached app, a request that never reached it).
+        unseen = [
+            name
+            for name, (kind, _) in CONTENDERS.items()
+            if kind == interface and name != bare and counts[name] <= counts[bare]
+        ]
+        if unseen:
+            raise RuntimeError(f"no more instructions than {bare}: {unseen}")
         for name, (kind, _) in CONTENDERS.items():
             if kind != interface:
                 continue
@@ -150,7 +173,8 @@ def run(workers: int = 2) -> list[str]:
             )
     header = ("case", "k instructions/request", "overhead k", "vs floor")
     title = f"Instructions per request in process (callgrind; {MANY} - {FEW} requests; loop watch off)"
-    return [title, *text_table(header, rows)]
+    exact = f"The same run ({_REPEATED}, {MANY} requests) counted twice: {first:,} and {again:,}."
+    return [title, *text_table(header, rows), exact]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

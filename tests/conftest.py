@@ -4,13 +4,14 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from gatewatch.runtime import Runtime
+from tests.support import extras
 from tests.support.installed import build_wheel, install_venv
 
 # Every process writes its live snapshot into the user's runtime directory: the tests, and the
@@ -18,6 +19,63 @@ from tests.support.installed import build_wheel, install_venv
 _RUNTIME_DIR = tempfile.mkdtemp(prefix="gatewatch-tests-runtime-")
 os.environ["XDG_RUNTIME_DIR"] = _RUNTIME_DIR
 atexit.register(shutil.rmtree, _RUNTIME_DIR, ignore_errors=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-timeout is the test extra's: without it (make test-minimal) its mark is only a
+    # label, and must be known as one for the modules that use it to import.
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): pytest-timeout's limit (not installed here)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport | None:
+    """Without an extra (``make test-minimal``), the test modules that need it are skipped."""
+    if extras.every_extra() or not isinstance(collector, pytest.Module):
+        return None
+    reason = extras.module_missing_extra(collector)
+    return None if reason is None else extras.skip_report(collector, reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Likewise a test (or its fixture) that imports an extra only when it runs."""
+    report = yield
+    if report.failed and not extras.every_extra() and call.excinfo is not None:
+        reason = extras.missing_extra(call.excinfo.value)
+        if reason is not None:
+            extras.skip_test(report, reason)
+    return report
+
+
+_WRONGLY_SKIPPED: list[str] = []
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if extras.wrongly_skipped(report):
+        _WRONGLY_SKIPPED.append(report.nodeid)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if extras.wrongly_skipped(report):
+        _WRONGLY_SKIPPED.append(report.nodeid)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With every extra (``make test``) no test may skip because an import failed; without
+    them (``make test-minimal``), none of the modules that run on the runtime dependencies."""
+    if _WRONGLY_SKIPPED and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _WRONGLY_SKIPPED:
+        terminalreporter.section("skipped for a missing import, which this run must not be", red=True)
+        for nodeid in _WRONGLY_SKIPPED:
+            terminalreporter.line(nodeid)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ flight, a background task that blocks, and what gatewatch says about each."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ def test_one_blocking_request_under_uvicorn(tmp_path: Path) -> None:
     with ServerProcess(
         command, port=port, ready_path="/metrics", cwd=ROOT, env=TOKEN_ENV, log_path=tmp_path / "uvicorn.log"
     ) as server:
+        started = time.perf_counter()
         fast_latencies, _ = asyncio.run(traffic(server.base_url))
+        elapsed = time.perf_counter() - started
         text = scrape_until(server.base_url, lambda t: value(t, DURATION_COUNT, route="/slow") == 21)
         state = live(server.base_url)
         httpx.get(server.base_url + "/background-block?seconds=0.12")
@@ -81,7 +84,8 @@ def test_one_blocking_request_under_uvicorn(tmp_path: Path) -> None:
     # The blocking request held the loop for its whole 200 ms, in one step.
     assert value(text, BLOCKING_SUM, route="/blocking") >= 0.2
     assert value(text, BLOCKS, route="/blocking") == 1
-    assert 0.2 <= value(text, "gatewatch_event_loop_blocked_seconds_total", route="/blocking") < 0.5
+    # At least the 200 ms it slept; on a loaded machine more, never more than the whole traffic.
+    assert 0.2 <= value(text, "gatewatch_event_loop_blocked_seconds_total", route="/blocking") <= elapsed
     # The awaiting requests were in flight meanwhile: long, yet they barely held the loop.
     slow_mean = value(text, DURATION_SUM, route="/slow") / 21
     assert slow_mean >= 0.1
@@ -100,9 +104,10 @@ def test_one_blocking_request_under_uvicorn(tmp_path: Path) -> None:
     # The stack read while it blocked names the function and the file.
     (block,) = [b for b in state["loop_blocks"] if b["route"] == "/blocking"]
     assert any("examples/starlette_app.py" in line and "in blocking" in line for line in block["stack"])
-    assert "/blocking held the event loop for 2" in log
-    # A background task that blocked: attributed to <background>, with its own stack.
-    assert value(final, BLOCKS, route="<background>") == 1
-    (bg,) = background
-    assert any("in _block_soon" in line for line in bg["stack"])
-    assert value(final, BLOCKS) == 2
+    held = re.search(r"/blocking held the event loop for (\d+) ms", log)
+    assert held is not None and 200 <= int(held.group(1)) <= elapsed * 1000
+    # A background task that blocked: attributed to <background>, with its own stack. No exact
+    # total: on a loaded machine the server may also go unscheduled for longer than the
+    # threshold, which from inside is a loop that did not run, and is counted as such.
+    assert value(final, BLOCKS, route="<background>") >= 1
+    assert any(any("in _block_soon" in line for line in bg["stack"]) for bg in background)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 import traceback
@@ -67,11 +68,14 @@ def test_a_blocking_request_is_counted_with_the_stack_read_while_it_blocked(
         # Let the watchdog's ping come back and a lag tick run after the block.
         await asyncio.sleep(0.05)
 
+    started = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="gatewatch"):
         asyncio.run(main())
+    elapsed = time.perf_counter() - started
     assert value(registry, BLOCKS, route="/slow") == 1
     assert value(registry, BLOCKS) == 1
-    assert 0.15 <= value(registry, BLOCKED, route="/slow") < 1.0
+    # A 150 ms sleep: on a loaded machine it may block for longer, never for longer than the run.
+    assert 0.15 <= value(registry, BLOCKED, route="/slow") <= elapsed
     (block,) = app.runtime.live_state(app.monitor).snapshot()["loop_blocks"]
     assert block["route"] == "/slow"
     # Read from the loop's thread while it slept: the blocking function, its file and line.
@@ -80,7 +84,8 @@ def test_a_blocking_request_is_counted_with_the_stack_read_while_it_blocked(
     # Trimmed to the application: no event-loop frames above it.
     assert not any("asyncio" in line.split(":")[0] for line in block["stack"])
     (warning,) = [r for r in caplog.records if "held the event loop" in r.getMessage()]
-    assert "/slow held the event loop for 15" in warning.getMessage()
+    held = re.search(r"/slow held the event loop for (\d+) ms", warning.getMessage())
+    assert held is not None and 150 <= int(held.group(1)) <= elapsed * 1000
     assert "sleeping_view" in warning.getMessage()
     # The lag probe saw the loop late by most of the block.
     assert lag_buckets(registry)["0.1"] < value(registry, LAG_COUNT)
@@ -263,18 +268,41 @@ def test_a_stopped_loop_is_not_blocked(registry: CollectorRegistry) -> None:
 
 
 @pytest.mark.parametrize("attempt", range(10))
-def test_a_block_just_over_the_threshold_has_its_stack(registry: CollectorRegistry, attempt: int) -> None:
-    """A 60 ms block under a 50 ms threshold: the stack is read inside it every time."""
+def test_a_block_just_over_the_threshold_has_its_stack(
+    registry: CollectorRegistry, attempt: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 60 ms block under a 50 ms threshold: the stack read inside it is the request's. The
+    watchdog polls every threshold / 4 and reads at threshold / 2, so on a quiet machine it
+    reads inside every such block; a loaded one may leave its thread unscheduled for the whole
+    block, and then there is nothing to check: the test says so rather than fail."""
+    readings: list[float] = []  # when the watchdog read the loop thread's stack
+    check = loop_watch.LoopProbe.check
+
+    def recorded(probe: loop_watch.LoopProbe, now: float) -> bool:
+        alive = check(probe, now)
+        if probe.capture is not None and probe.capture.at == now:
+            readings.append(now)
+        return alive
+
+    monkeypatch.setattr(loop_watch.LoopProbe, "check", recorded)
+    block: list[float] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await asyncio.sleep(0.001 * attempt)
+        block.append(time.perf_counter())
         sleeping_view(0.06)
+        block.append(time.perf_counter())
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
     wrapped = GatewatchASGI(app, registry=registry, block_threshold=0.05, loop_lag_interval=None)
     state = wrapped.runtime.live_state(wrapped.monitor)
     asyncio.run(serve(wrapped))
-    blocks = state.snapshot()["loop_blocks"]
-    assert len(blocks) == 1
+    started, ended = block
+    if not any(started <= at <= ended for at in readings):
+        pytest.skip("the watchdog was not scheduled inside the block in time to read it: a busy machine")
+    # On a loaded machine the process itself may go unscheduled past the threshold while no
+    # request is in flight: <background> blocks, from inside a loop that did not run.
+    blocks = [b for b in state.snapshot()["loop_blocks"] if b["route"] != "<background>"]
+    assert len(blocks) == 1, state.snapshot()["loop_blocks"]
     assert any("sleeping_view" in line for line in blocks[0]["stack"]), blocks[0]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.traffic import ROOT
+from tests.support.checkout import ROOT
 
 # The extras the README's install lines name: one environment answers all of them.
 EXTRAS = "demo,dashboard"

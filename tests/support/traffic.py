@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from gatewatch.demo.servers import gunicorn_command
+from tests.support.checkout import ROOT as ROOT  # where the servers under test run from
 from tests.support.scrape import samples
 
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
-
-# The checkout: servers under test run from here, so that ``examples`` and ``tests`` import.
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def gunicorn_config(directory: Path, *, hooks: str = "*") -> Path:
@@ -77,9 +74,11 @@ def in_flight_values(text: str) -> list[float]:
 
 
 def scrape(base_url: str, *, timeout: float = 10.0) -> str:
-    response = httpx.get(base_url + "/metrics", timeout=timeout)
-    assert response.status_code == 200
-    return response.text
+    # The standard library's client: the run without extras scrapes too.
+    with urllib.request.urlopen(base_url + "/metrics", timeout=timeout) as response:
+        assert response.status == 200
+        text: str = response.read().decode("utf-8")
+    return text
 
 
 def scrape_until(base_url: str, done: Callable[[str], bool], timeout: float = 10.0) -> str:

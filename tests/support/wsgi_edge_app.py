@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from tests.support.otel import in_memory
 
 # A real file on disk for wsgi.file_wrapper: this module's own source.
 PAYLOAD = Path(__file__)
-SLOW_CLOSE = 1.0
+# A close() that waits for its release (a file the test creates) waits at most this long.
+RELEASE_LIMIT = 60.0
 
 
 def text() -> list[tuple[str, str]]:
@@ -36,16 +38,23 @@ def text() -> list[tuple[str, str]]:
 class Body:
     """A response iterable with a close() that may raise or take its time (clean-up)."""
 
-    def __init__(self, chunks: list[bytes], *, close_raises: bool = False, close_sleeps: float = 0.0) -> None:
+    def __init__(
+        self, chunks: list[bytes], *, close_raises: bool = False, released_by: Path | None = None
+    ) -> None:
         self.chunks = chunks
         self.close_raises = close_raises
-        self.close_sleeps = close_sleeps
+        self.released_by = released_by
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.chunks)
 
     def close(self) -> None:
-        time.sleep(self.close_sleeps)
+        # Cleans up until the test says so rather than for a fixed time, which a loaded machine
+        # could overrun before the test has looked.
+        if self.released_by is not None:
+            deadline = time.monotonic() + RELEASE_LIMIT
+            while not self.released_by.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
         if self.close_raises:
             raise RuntimeError("close failed")
 
@@ -116,7 +125,8 @@ def close_raises(environ: Environ, start_response: StartResponse) -> Iterable[by
 
 def slow_close(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     start_response("200 OK", text())
-    return Body([b"body, then close() cleans up"], close_sleeps=SLOW_CLOSE)
+    (release,) = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))["release"]
+    return Body([b"body, then close() cleans up"], released_by=Path(release))
 
 
 def empty(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

@@ -278,6 +278,15 @@ def poll(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return True
 
 
+def in_flight_after_a_kill(base_url: str) -> list[float] | None:
+    """The in-flight values, or None while a connection the killed worker had taken is reset
+    (seen under granian on a loaded machine, where the master takes longer to notice)."""
+    try:
+        return in_flight_values(scrape(base_url))
+    except OSError:
+        return None
+
+
 def in_flight_listed(directory: Path, pid: int) -> bool:
     view = merged_snapshot(str(directory))
     return any(
@@ -314,7 +323,7 @@ def test_a_killed_workers_requests_leave_the_live_gauges(server: tuple[ServerPro
         os.kill(pid, signal.SIGKILL)
         # Whichever worker answers (the survivor, or the replacement), and for good.
         # The series reads 0, it does not vanish.
-        assert poll(lambda: in_flight_values(scrape(process.base_url)) == [0.0]), scrape(process.base_url)
+        assert poll(lambda: in_flight_after_a_kill(process.base_url) == [0.0]), scrape(process.base_url)
         assert not poll(lambda: in_flight_values(scrape(process.base_url)) != [0.0], timeout=1.0)
         assert not in_flight_listed(directory, pid)
         # Nothing counted is lost: the dead worker's requests stay in the totals.
