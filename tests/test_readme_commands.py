@@ -67,6 +67,15 @@ NOT_RUN_AS_WRITTEN: dict[str, tuple[list[str], str]] = {
         ["make", "-n", "docs"],
         "tests/test_docs_site.py builds the site the same way (--strict), into a scratch directory",
     ),
+    "make test-minimal": (
+        ["make", "-n", "test-minimal"],
+        "CI runs it after make test (.ci/run); it runs this suite again, in a venv of its own",
+    ),
+    "make bench": (
+        ["make", "-n", "bench"],
+        "about 15 minutes of valgrind and wrk; the suite checks the bench's apps and command lines "
+        "answer (tests/test_bench.py)",
+    ),
     "make demo": (
         ["make", "-n", "demo"],
         "its recipe is `gatewatch demo`, which the demo block runs (tests/test_packaging.py runs "

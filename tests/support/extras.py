@@ -36,6 +36,7 @@ EXTRA_MODULES: dict[str, str] = {
     **dict.fromkeys(("django",), "django"),
     **dict.fromkeys(("channels",), "channels"),
     **dict.fromkeys(("opentelemetry",), "otel"),
+    **dict.fromkeys(("mkdocs", "material"), "docs"),
     **dict.fromkeys(("textual", "rich"), "dashboard"),
     **dict.fromkeys(
         ("uvicorn", "gunicorn", "starlette", "flask", "werkzeug", "httpx", "anyio", "uvloop", "httptools"),
@@ -76,6 +77,8 @@ STARTED_WITH_EXTRAS: dict[str, tuple[str, ...]] = {
     "tests/test_packaging.py": ("uvicorn",),
     # The quick starts run under uvicorn and mypy.
     "tests/test_readme.py": ("uvicorn", "mypy"),
+    # The site is built by mkdocs in a process of its own.
+    "tests/test_docs_site.py": ("mkdocs",),
 }
 # pytest.importorskip's reason when the import fails.
 _IMPORTORSKIP = "could not import "
@@ -98,11 +101,14 @@ def wrongly_skipped(report: pytest.CollectReport | pytest.TestReport) -> bool:
 
 
 def missing_extra(error: BaseException | None) -> str | None:
-    """Why something failed, if only because a module of an extra is not installed."""
-    if isinstance(error, ModuleNotFoundError) and error.name is not None:
-        extra = EXTRA_MODULES.get(error.name.partition(".")[0])
-        if extra is not None:
-            return f"needs the {extra} extra ({error.name} is not installed)"
+    """Why something failed, if only because a module of an extra is not installed (raised
+    as it is, or as the cause of gatewatch's own ImportError naming the extra to install)."""
+    while error is not None:
+        if isinstance(error, ModuleNotFoundError) and error.name is not None:
+            extra = EXTRA_MODULES.get(error.name.partition(".")[0])
+            if extra is not None:
+                return f"needs the {extra} extra ({error.name} is not installed)"
+        error = error.__cause__ if isinstance(error, ImportError) else None
     return None
 
 
