@@ -26,23 +26,8 @@ BLOCKING: Final = (
     2.5,
     10.0,
 )
-FIRST_BYTE: Final = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
+# The first byte: from half a millisecond, as blocking, to the 30 s a proxy may wait.
+FIRST_BYTE: Final = (*BLOCKING[3:-1], 5.0, 10.0, 30.0)
 # Thread hand-offs: a hop costs tens of microseconds; a saturated thread pool, seconds.
 OFFLOAD: Final = (0.0, *BLOCKING)
 # Queueing before the app: from nothing to a backlog of seconds.
