@@ -72,31 +72,30 @@ class StepTimer(Generator[Any, Any, Any]):
             if step > self._block_threshold:
                 _note_block(record, started, step)
 
+    # asyncio resumes a task with next() (above); a value sent in (trio's scheduler) or an
+    # exception thrown in share the accounting through a call, one frame more per step.
     def send(self, value: Any) -> Any:
         started = perf_counter()
         try:
             return self._coro.send(value)
         finally:
-            step = perf_counter() - started
-            record = self._record
-            record.blocking += step
-            if step > record.longest_step:
-                record.longest_step = step
-            if step > self._block_threshold:
-                _note_block(record, started, step)
+            self._account(started)
 
     def throw(self, *args: Any) -> Any:
         started = perf_counter()
         try:
             return self._coro.throw(*args)
         finally:
-            step = perf_counter() - started
-            record = self._record
-            record.blocking += step
-            if step > record.longest_step:
-                record.longest_step = step
-            if step > self._block_threshold:
-                _note_block(record, started, step)
+            self._account(started)
+
+    def _account(self, started: float) -> None:
+        step = perf_counter() - started
+        record = self._record
+        record.blocking += step
+        if step > record.longest_step:
+            record.longest_step = step
+        if step > self._block_threshold:
+            _note_block(record, started, step)
 
     def close(self) -> None:
         self._coro.close()
@@ -121,22 +120,7 @@ class CpuStepTimer(StepTimer):
         try:
             return self._coro.send(value)
         finally:
-            record = self._record
-            # The CPU clock is read inside the step's wall interval. Once the response has
-            # ended (gatewatch.asgi._exchange read the clock then), the request's CPU time
-            # stops there, as its duration does: the steps after it add none. The total is
-            # clamped to the duration once, when the request ends (Monitor.finish).
-            cpu_stopped = record.cpu_end
-            if cpu_stopped is None:
-                cpu_stopped = thread_time()
-            step = perf_counter() - started
-            record.blocking += step
-            if cpu_stopped > cpu_started:
-                record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
-            if step > record.longest_step:
-                record.longest_step = step
-            if step > self._block_threshold:
-                _note_block(record, started, step)
+            self._account_cpu(started, cpu_started)
 
     def throw(self, *args: Any) -> Any:
         started = perf_counter()
@@ -144,18 +128,25 @@ class CpuStepTimer(StepTimer):
         try:
             return self._coro.throw(*args)
         finally:
-            record = self._record
-            cpu_stopped = record.cpu_end
-            if cpu_stopped is None:
-                cpu_stopped = thread_time()
-            step = perf_counter() - started
-            record.blocking += step
-            if cpu_stopped > cpu_started:
-                record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
-            if step > record.longest_step:
-                record.longest_step = step
-            if step > self._block_threshold:
-                _note_block(record, started, step)
+            self._account_cpu(started, cpu_started)
+
+    def _account_cpu(self, started: float, cpu_started: float) -> None:
+        record = self._record
+        # The CPU clock is read inside the step's wall interval. Once the response has ended
+        # (gatewatch.asgi._exchange read the clock then), the request's CPU time stops there, as
+        # its duration does: the steps after it add none. The total is clamped to the duration
+        # once, when the request ends (Monitor.finish).
+        cpu_stopped = record.cpu_end
+        if cpu_stopped is None:
+            cpu_stopped = thread_time()
+        step = perf_counter() - started
+        record.blocking += step
+        if cpu_stopped > cpu_started:
+            record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
+        if step > record.longest_step:
+            record.longest_step = step
+        if step > self._block_threshold:
+            _note_block(record, started, step)
 
 
 def _note_block(record: RequestRecord, started: float, step: float) -> None:
