@@ -43,11 +43,15 @@ class LoopListener(Protocol):
 
 
 class _Capture:
-    __slots__ = ("at", "ping", "stack")
+    """The loop thread's stack, read by the watchdog between ``read_from`` and ``read_to``
+    (perf_counter) while ``ping`` went unanswered."""
 
-    def __init__(self, ping: float, at: float, stack: list[str] | None) -> None:
+    __slots__ = ("ping", "read_from", "read_to", "stack")
+
+    def __init__(self, ping: float, read_from: float, read_to: float, stack: list[str] | None) -> None:
         self.ping = ping
-        self.at = at
+        self.read_from = read_from
+        self.read_to = read_to
         self.stack = stack
 
 
@@ -110,7 +114,12 @@ class LoopProbe:
             except RuntimeError:  # closed between the check and the call
                 return False
         elif now - sent > self.threshold / 2 and (self.capture is None or self.capture.ping != sent):
-            self.capture = _Capture(sent, now, thread_stack(self.thread_id))
+            # Both ends of the read are kept: a busy machine may leave this thread unscheduled
+            # between its clock reading and the stack read, and a stack read after the step
+            # ended (the next step's, or the idle loop's) must not be given to it.
+            read_from = perf_counter()
+            stack = thread_stack(self.thread_id)
+            self.capture = _Capture(sent, read_from, perf_counter(), stack)
         return True
 
     def _pong(self) -> None:
@@ -127,13 +136,13 @@ class LoopProbe:
             listener.loop_block(BACKGROUND, waited, capture.stack)
 
     def claim(self, started: float, ended: float) -> list[str] | None:
-        """The stack read during a step of ``started``..``ended`` on this loop, taken off the
-        table so the block is not also reported as background."""
+        """The stack read wholly during a step of ``started``..``ended`` on this loop, taken
+        off the table so the block is not also reported as background."""
         sent = self.ping_sent
         if sent is not None:
             self.claimed_ping = sent
         capture = self.capture
-        if capture is not None and started <= capture.at <= ended:
+        if capture is not None and started <= capture.read_from and capture.read_to <= ended:
             self.capture = None
             return capture.stack
         return None

@@ -275,13 +275,15 @@ def test_a_block_just_over_the_threshold_has_its_stack(
     watchdog polls every threshold / 4 and reads at threshold / 2, so on a quiet machine it
     reads inside every such block; a loaded one may leave its thread unscheduled for the whole
     block, and then there is nothing to check: the test says so rather than fail."""
-    readings: list[float] = []  # when the watchdog read the loop thread's stack
+    readings: list[tuple[float, float]] = []  # when the watchdog read the loop thread's stack
     check = loop_watch.LoopProbe.check
 
     def recorded(probe: loop_watch.LoopProbe, now: float) -> bool:
+        before = probe.capture
         alive = check(probe, now)
-        if probe.capture is not None and probe.capture.at == now:
-            readings.append(now)
+        capture = probe.capture
+        if capture is not None and capture is not before:
+            readings.append((capture.read_from, capture.read_to))
         return alive
 
     monkeypatch.setattr(loop_watch.LoopProbe, "check", recorded)
@@ -299,10 +301,24 @@ def test_a_block_just_over_the_threshold_has_its_stack(
     state = wrapped.runtime.live_state(wrapped.monitor)
     asyncio.run(serve(wrapped))
     started, ended = block
-    if not any(started <= at <= ended for at in readings):
+    if not any(started <= read_from and read_to <= ended for read_from, read_to in readings):
         pytest.skip("the watchdog was not scheduled inside the block in time to read it: a busy machine")
     # On a loaded machine the process itself may go unscheduled past the threshold while no
     # request is in flight: <background> blocks, from inside a loop that did not run.
     blocks = [b for b in state.snapshot()["loop_blocks"] if b["route"] != "<background>"]
     assert len(blocks) == 1, state.snapshot()["loop_blocks"]
     assert any("sleeping_view" in line for line in blocks[0]["stack"]), blocks[0]
+
+
+def test_a_stack_is_given_to_a_step_only_when_read_wholly_inside_it() -> None:
+    """The watchdog notes when its read of the loop thread's stack began and ended; a read
+    that began before the step, or ended after it (a busy machine left the watchdog
+    unscheduled), shows another step's stack or the idle loop's, and the step gets none."""
+    loop = asyncio.new_event_loop()
+    try:
+        probe = loop_watch.LoopProbe(loop, interval=None, threshold=0.05)
+        for started, ended, given in ((1.0, 2.0, True), (1.2, 2.0, False), (1.0, 1.4, False)):
+            probe.capture = loop_watch._Capture(ping=0.9, read_from=1.1, read_to=1.5, stack=["in the step"])
+            assert probe.claim(started, ended) == (["in the step"] if given else None)
+    finally:
+        loop.close()
