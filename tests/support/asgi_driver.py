@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gatewatch.types import ASGIApp, Message, Scope
+from gatewatch.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def http_scope(path: str = "/", method: str = "GET", **extra: Any) -> Scope:
@@ -65,3 +65,10 @@ async def serve(app: ASGIApp, scope: Scope, exchange: Exchange | None = None) ->
     exchange = Exchange() if exchange is None else exchange
     await app(scope, exchange.receive, exchange.send)
     return exchange
+
+
+async def hello(scope: Scope, receive: Receive, send: Send) -> None:
+    message = await receive()
+    body = message.get("body", b"")
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello " + body})

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from wsgiref.util import FileWrapper, setup_testing_defaults
 
-from gatewatch.types import Environ, ExcInfo, WSGIApp
+from gatewatch.types import Environ, ExcInfo, StartResponse, WSGIApp
 
 
 class Response:
@@ -59,3 +59,9 @@ def call(app: WSGIApp, environ: Environ | None = None, *, stop_after: int | None
             close()
     response.body = b"".join(written)
     return response
+
+
+def plain_app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello ", body]
