@@ -2,128 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.asgi import get_asgi_application
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
-from pytest_django.fixtures import Settings
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from gatewatch import GatewatchASGI, GatewatchWSGI
 from gatewatch.options import Options, layered
-from gatewatch.types import Environ, Scope, StartResponse
-from tests.support import otel_django
-from tests.support.asgi_driver import Exchange, http_scope, serve
+from gatewatch.types import Environ, StartResponse
+from tests.support.asgi_driver import http_scope
 from tests.support.django_support import django_registry
 from tests.support.otel import Otel, in_memory
 from tests.support.promtool import check_metrics, promtool_path
-from tests.support.websocket_driver import ROUTE, Session, echo, routed, text, websocket_scope
-from tests.support.websocket_driver import disconnect as ws_disconnect
-from tests.support.websocket_driver import run as run_websocket
-from tests.support.wsgi_driver import call, make_environ
 
 __all__ = ["django_registry"]
 
-TRACE_ID = 0x0AF7651916CD43DD8448EB211C80319C
-PARENT_ID = 0xB7AD6B7169203331
-TRACEPARENT = f"00-{TRACE_ID:032x}-{PARENT_ID:016x}-01"
-DURATION = "http.server.request.duration"
-SEMCONV_BOUNDARIES = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
-
-
-@pytest.fixture
-def otel() -> Iterator[Otel]:
-    found = in_memory()
-    yield found
-    found.tracer_provider.shutdown()
-    found.meter_provider.shutdown()
-
-
-# -- a Starlette app --------------------------------------------------------------------
-
-app_tracer: list[trace.Tracer] = []
-
-
-async def item(request: Request) -> Response:
-    with app_tracer[0].start_as_current_span("load item"):
-        return PlainTextResponse(f"item {request.path_params['item_id']}\n")
-
-
-def sync_item(request: Request) -> Response:
-    # Run by Starlette in a worker thread: the context (and the span) go with it.
-    with app_tracer[0].start_as_current_span("sync work"):
-        return PlainTextResponse("sync\n")
-
-
-async def failing_response(request: Request) -> Response:
-    return PlainTextResponse("down\n", status_code=503)
-
-
-async def raising(request: Request) -> Response:
-    raise RuntimeError("boom")
-
-
-async def stream(request: Request) -> StreamingResponse:
-    async def body() -> AsyncIterator[bytes]:
-        for _ in range(3):
-            yield b"chunk\n"
-            await asyncio.sleep(0)
-
-    return StreamingResponse(body())
-
-
-def starlette_app(otel: Otel) -> Starlette:
-    app_tracer[:] = [otel.tracer_provider.get_tracer("tests.app")]
-    return Starlette(
-        routes=[
-            Route("/items/{item_id:int}", item),
-            Route("/sync", sync_item),
-            Route("/unavailable", failing_response),
-            Route("/raise", raising),
-            Route("/stream", stream),
-        ]
-    )
-
-
-def serve_all(app: Any, *scopes: Scope) -> list[Exchange]:
-    async def main() -> list[Exchange]:
-        return [await serve(app, scope) for scope in scopes]
-
-    return asyncio.run(main())
-
-
-def openmetrics(registry: CollectorRegistry) -> str:
-    """The OpenMetrics exposition (exemplars are in it, not in the classic text format)."""
-    from prometheus_client.openmetrics.exposition import generate_latest
-
-    text: bytes = generate_latest(registry)  # type: ignore[no-untyped-call]
-    return text.decode()
-
-
-def openmetrics_families(text: str) -> list[Any]:
-    from prometheus_client.openmetrics.parser import text_string_to_metric_families
-
-    return list(text_string_to_metric_families(text))  # type: ignore[no-untyped-call]
-
-
-def parent_id(span: Any) -> int | None:
-    return None if span.parent is None else int(span.parent.span_id)
-
-
-def only(spans: list[Any]) -> Any:
-    assert len(spans) == 1, [s.name for s in spans]
-    return spans[0]
-
+from tests.support.otel_apps import (
+    DURATION,
+    PARENT_ID,
+    SEMCONV_BOUNDARIES,
+    TRACE_ID,
+    TRACEPARENT,
+    app_tracer,
+    only,
+    openmetrics,
+    openmetrics_families,
+    parent_id,
+    serve_all,
+    starlette_app,
+)
 
 # -- HTTP spans ---------------------------------------------------------------------------
 
@@ -372,115 +283,6 @@ def test_incoming_traceparent_is_the_parent(registry: CollectorRegistry, otel: O
     assert server.parent is not None and server.parent.span_id == PARENT_ID and server.parent.is_remote
     assert server.context.trace_state.get("vendor") == "abc"
     # Nothing stays current once the request is over.
-    assert not trace.get_current_span().get_span_context().is_valid
-
-
-# -- WebSocket sessions -------------------------------------------------------------------
-
-
-def test_one_span_per_websocket_session(registry: CollectorRegistry, otel: Otel) -> None:
-    wrapped = GatewatchASGI(routed(echo), registry=registry, **otel.options)
-    run_websocket(wrapped, Session(text("hi"), text("there"), ws_disconnect(1001)), websocket_scope())
-    server = only(otel.spans())
-    assert server.name == f"WebSocket {ROUTE}"
-    assert server.kind is SpanKind.SERVER
-    attributes = dict(server.attributes)
-    assert attributes["url.scheme"] == "ws"
-    assert attributes["http.route"] == ROUTE
-    assert attributes["gatewatch.websocket.outcome"] == "accepted"
-    assert attributes["gatewatch.websocket.messages.received"] == 2
-    assert attributes["gatewatch.websocket.messages.sent"] == 2
-    assert attributes["gatewatch.websocket.bytes.received"] == len("hithere")
-    assert attributes["gatewatch.websocket.close_code"] == 1001
-    assert attributes["gatewatch.websocket.close_initiator"] == "client"
-    assert [e.name for e in server.events] == ["websocket.accept", "websocket.close"]
-    ((labels, point),) = otel.points("gatewatch.websocket.sessions")
-    assert point.value == 1 and labels == {"http.route": ROUTE, "gatewatch.websocket.outcome": "accepted"}
-    messages = {tuple(sorted(k.items())): p.value for k, p in otel.points("gatewatch.websocket.messages")}
-    assert sum(messages.values()) == 4
-
-
-# -- WSGI -------------------------------------------------------------------------------------
-
-
-def test_wsgi_span_is_current_in_the_app_and_never_leaks(registry: CollectorRegistry, otel: Otel) -> None:
-    tracer = otel.tracer_provider.get_tracer("tests.wsgi")
-    seen: list[int] = []
-
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        seen.append(trace.get_current_span().get_span_context().span_id)
-        with tracer.start_as_current_span("wsgi work"):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-    wrapped = GatewatchWSGI(app, registry=registry, **otel.options)
-    response = call(wrapped, make_environ("/hello", HTTP_TRACEPARENT=TRACEPARENT, HTTP_HOST="web:8000"))
-    assert response.body == b"ok"
-    assert not trace.get_current_span().get_span_context().is_valid
-    server = only(otel.server_spans())
-    assert server.name == "GET"
-    assert server.context.trace_id == TRACE_ID
-    assert seen == [server.context.span_id]
-    assert server.attributes["server.address"] == "web" and server.attributes["server.port"] == 8000
-    assert server.attributes["gatewatch.interface"] == "wsgi"
-    inner = only([s for s in otel.spans() if s.name == "wsgi work"])
-    assert inner.parent is not None and inner.parent.span_id == server.context.span_id
-    # The next request in the same thread starts a trace of its own.
-    call(wrapped, make_environ("/again"))
-    second = [s for s in otel.server_spans() if s is not server and s.name == "GET"]
-    assert len(second) == 1 and second[0].parent is None
-
-
-# -- Django -------------------------------------------------------------------------------
-
-
-def test_django_sync_view_under_asgi_nests(
-    settings: Settings, django_registry: CollectorRegistry, otel: Otel
-) -> None:
-    settings.ROOT_URLCONF = "tests.support.otel_django"
-    otel_django.provider = otel.tracer_provider
-    wrapped = GatewatchASGI(get_asgi_application(), **otel.options)
-
-    async def drive() -> Exchange:
-        exchange = Exchange()
-        never = asyncio.Event()
-
-        async def wait_forever() -> dict[str, str]:
-            await never.wait()
-            return {"type": "http.disconnect"}
-
-        # The client stays connected after the response, as a real one does.
-        exchange.wait_forever = wait_forever
-        return await serve(wrapped, http_scope("/things/5/", headers=[(b"host", b"localhost")]), exchange)
-
-    exchange = asyncio.run(drive())
-    assert exchange.status == 200
-    server = only(otel.server_spans())
-    assert server.name == "GET /things/<int:pk>/"
-    assert server.attributes["gatewatch.view"] == "tests.support.otel_django.traced_view"
-    assert server.attributes["gatewatch.view_kind"] == "sync"
-    assert server.attributes["gatewatch.thread_hops"] >= 1
-    inner = only([s for s in otel.spans() if s.name == "view work"])
-    assert inner.parent is not None and inner.parent.span_id == server.context.span_id
-
-
-def test_django_middleware_alone_under_wsgi(
-    settings: Settings, django_registry: CollectorRegistry, otel: Otel
-) -> None:
-    from django.test import Client
-
-    settings.ROOT_URLCONF = "tests.support.otel_django"
-    settings.GATEWATCH = {**settings.GATEWATCH, "OTEL": True, "TRACER_PROVIDER": otel.tracer_provider}
-    settings.GATEWATCH["METER_PROVIDER"] = otel.meter_provider
-    otel_django.provider = otel.tracer_provider
-    response = Client().get("/things/9/", HTTP_TRACEPARENT=TRACEPARENT)
-    assert response.status_code == 200
-    response.close()
-    server = only(otel.server_spans())
-    assert server.name == "GET /things/<int:pk>/"
-    assert server.context.trace_id == TRACE_ID
-    inner = only([s for s in otel.spans() if s.name == "view work"])
-    assert inner.parent is not None and inner.parent.span_id == server.context.span_id
     assert not trace.get_current_span().get_span_context().is_valid
 
 
