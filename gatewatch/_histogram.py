@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Literal, get_args
 
 from gatewatch import catalogue
 
@@ -42,9 +43,17 @@ def _float_label(value: float) -> str:
     return repr(float(value))
 
 
+# The series presets: "lean" keeps the fine distributions (blocking, CPU, offload, first byte,
+# after the response) for the whole server and their totals per route; "full" keeps them per
+# route as well (:attr:`gatewatch.catalogue.MetricSpec.lean_labels`).
+Series = Literal["lean", "full"]
+SERIES_PRESETS: Final[tuple[str, ...]] = get_args(Series)
+
+
 @dataclass(frozen=True)
 class HistogramChoice:
-    """Which histogram families (catalogue keys) a process exports, and bucket overrides.
+    """Which histogram families (catalogue keys) a process exports, with which buckets and
+    labels (the ``series`` preset).
 
     Build it with :func:`histogram_choice`, which validates and normalises: ``buckets`` holds
     only overrides of enabled families that differ from the catalogue's defaults, so two
@@ -53,10 +62,34 @@ class HistogramChoice:
 
     enabled: frozenset[str] = frozenset(catalogue.HISTOGRAM_KEYS)
     buckets: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    series: Series = "lean"
 
     def __hash__(self) -> int:
         # The generated hash would fail on the mapping; the choice is immutable all the same.
-        return hash((self.enabled, tuple(sorted(self.buckets.items()))))
+        return hash((self.enabled, tuple(sorted(self.buckets.items())), self.series))
+
+    @cached_property
+    def label_names(self) -> tuple[tuple[str, ...], ...]:
+        """Per catalogue slot, the label names its series have under this preset."""
+        lean = self.series == "lean"
+        return tuple(
+            spec.lean_labels if lean and spec.lean_labels is not None else spec.labels
+            for spec in catalogue.METRICS
+        )
+
+    @cached_property
+    def projections(self) -> tuple[tuple[int, ...] | None, ...]:
+        """Per slot, the positions in a measurement's label values (the spec's labels) of the
+        ones this preset keeps; None where it keeps them all."""
+        return tuple(
+            None if names == spec.labels else tuple(spec.labels.index(label) for label in names)
+            for spec, names in zip(catalogue.METRICS, self.label_names, strict=True)
+        )
+
+    def project(self, slot: int, labels: tuple[str, ...]) -> tuple[str, ...]:
+        """A measurement's label values (in its spec's labels) as this preset labels it."""
+        positions = self.projections[slot]
+        return labels if positions is None else tuple(labels[p] for p in positions)
 
     def bounds(self, key: str) -> tuple[float, ...] | None:
         """The buckets of family ``key``, or None when it is not exported."""
@@ -73,13 +106,16 @@ class HistogramChoice:
         text = f"histograms={{{names}}}"
         if self.buckets:
             text += f" buckets={dict(sorted(self.buckets.items()))}"
-        return text
+        return text if self.series == "lean" else f"{text} series={self.series!r}"
 
 
 def histogram_choice(
-    histograms: Iterable[str] | None = None, buckets: Mapping[str, Sequence[float]] | None = None
+    histograms: Iterable[str] | None = None,
+    buckets: Mapping[str, Sequence[float]] | None = None,
+    series: str = "lean",
 ) -> HistogramChoice:
-    """Validate ``histograms`` (catalogue keys; None: all) and ``buckets`` (per key overrides).
+    """Validate ``histograms`` (catalogue keys; None: all), ``buckets`` (per key overrides) and
+    the ``series`` preset (:data:`SERIES_PRESETS`).
 
     ValueError names the option and the problem; TypeError a value of the wrong type. A
     trailing ``float("inf")`` in a bucket list is accepted and dropped (+Inf is always there).
@@ -107,7 +143,9 @@ def histogram_choice(
             parsed = _bounds(key, bounds)
             if key in enabled and parsed != catalogue.metric(key).buckets:
                 overrides[key] = parsed
-    return HistogramChoice(enabled, MappingProxyType(overrides))
+    if series not in SERIES_PRESETS:
+        raise ValueError(f"series must be one of {', '.join(map(repr, SERIES_PRESETS))}, got {series!r}")
+    return HistogramChoice(enabled, MappingProxyType(overrides), series)  # type: ignore[arg-type]
 
 
 def _bounds(key: str, bounds: Sequence[float]) -> tuple[float, ...]:

@@ -57,18 +57,31 @@ _REQUEST_KEYS: Final = (
     "concurrency",
     "request_bytes",
     "response_bytes",
+    "route_blocking",
+    "route_cpu",
+    "route_cpu_samples",
 )
 # The series every request feeds, by slot, in the order of measure_request's values.
 REQUEST_SERIES: Final = tuple(SLOT[key] for key in _REQUEST_KEYS)
 # Those whose value may be None (nothing measured).
-REQUEST_OPTIONAL: Final = frozenset(_REQUEST_KEYS.index(key) for key in ("ttfb", "after_response", "cpu"))
+REQUEST_OPTIONAL: Final = frozenset(
+    _REQUEST_KEYS.index(key) for key in ("ttfb", "after_response", "cpu", "route_cpu", "route_cpu_samples")
+)
 # Those made by their first value rather than by their key's first request: Django's close hop
 # or background tasks, not every route has them.
 REQUEST_LAZY: Final = frozenset({_REQUEST_KEYS.index("after_response")})
-# Each of those series' labels as positions in the request's key.
-REQUEST_POSITIONS: Final = tuple(
-    tuple(KEY_LABELS.index(label) for label in c.METRICS[slot].labels) for slot in REQUEST_SERIES
-)
+
+Positions = tuple[tuple[int, ...], ...]
+
+
+def request_positions(label_names: tuple[tuple[str, ...], ...]) -> Positions:
+    """Each request series' labels as positions in the request's key, given every slot's label
+    names (:attr:`gatewatch._histogram.HistogramChoice.label_names`: the series preset)."""
+    return tuple(tuple(KEY_LABELS.index(label) for label in label_names[slot]) for slot in REQUEST_SERIES)
+
+
+# With every spec's own labels (the full preset).
+REQUEST_POSITIONS: Final = request_positions(tuple(spec.labels for spec in c.METRICS))
 # The series a sampled span's trace rides on, as the exemplar of its bucket.
 EXEMPLAR: Final = SLOT["duration"]
 # The series OpenTelemetry also summarises over its last samples, as Node.js' eventloop.delay.
@@ -83,6 +96,7 @@ CLOSE_CODE_OVERFLOW: Final = "other"
 
 _OFFLOAD = SLOT["offload"]
 _OFFLOAD_QUEUE = SLOT["offload_queue"]
+_ROUTE_OFFLOAD = SLOT["route_offload"]
 _THREAD_HOPS = SLOT["thread_hops"]
 _ROUTE_VIEW = SLOT["route_view"]
 _QUEUE = SLOT["queue"]
@@ -135,6 +149,9 @@ def measure_request(record: RequestRecord, worker_threads: int | None) -> Reques
         record.concurrency,
         record.request_bytes,
         record.response_bytes,
+        record.blocking,
+        record.cpu,
+        None if record.cpu is None else 1,
     )
     key = (interface, record.method, record.route_label, record.status_label)
     saturated = worker_threads is not None and interface == WSGI and record.concurrency + 1 >= worker_threads
@@ -161,6 +178,7 @@ def _extras(record: RequestRecord, saturated: bool) -> list[Extra]:
         extras.append((_EXCEPTIONS, (interface, route, record.after_exception_label), 1))
     if record.offload is not None:
         extras.append((_OFFLOAD, route_key, record.offload))
+        extras.append((_ROUTE_OFFLOAD, route_key, record.offload))
         extras.append((_OFFLOAD_QUEUE, route_key, record.offload_queue))
         extras.append((_THREAD_HOPS, route_key, record.thread_hops))
     if record.view is not None:
@@ -176,18 +194,18 @@ def _extras(record: RequestRecord, saturated: bool) -> list[Extra]:
     return extras
 
 
-def series_labels(key: Key, index: int) -> Labels:
+def series_labels(key: Key, index: int, positions: Positions = REQUEST_POSITIONS) -> Labels:
     """The label values of a request's own series ``index`` (in :data:`REQUEST_SERIES`)."""
-    return tuple(key[p] for p in REQUEST_POSITIONS[index])
+    return tuple(key[p] for p in positions[index])
 
 
-def request_extras(measured: RequestMeasurements) -> list[Extra]:
+def request_extras(measured: RequestMeasurements, positions: Positions = REQUEST_POSITIONS) -> list[Extra]:
     """Every measurement of a request as extras: its own series too (for adapters that
     record a request at a time)."""
     key, values, extras = measured
     own: list[Extra] = [
-        (slot, tuple(key[p] for p in positions), value)
-        for slot, positions, value in zip(REQUEST_SERIES, REQUEST_POSITIONS, values, strict=True)
+        (slot, tuple(key[p] for p in labels), value)
+        for slot, labels, value in zip(REQUEST_SERIES, positions, values, strict=True)
     ]
     return own if extras is None else own + extras
 

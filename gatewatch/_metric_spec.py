@@ -39,6 +39,10 @@ class MetricSpec:
     # Left out of an export while it has no sample: a 0 there would claim something (that the
     # process served WSGI, that its capacity is known).
     sparse: bool = False
+    # The labels in the lean preset (``series="lean"``, the default) when they are fewer: a fine
+    # distribution kept for the whole server (by interface) rather than per route, whose per-route
+    # totals are counters of their own. None: the same labels in every preset.
+    lean_labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # A malformed spec fails at import, before it can reach a scrape.
@@ -57,6 +61,10 @@ class MetricSpec:
                 "gauges and info metrics (only) have a multiprocess mode",
             ),
             (bool(self.otel_name and self.otel_unit), "an OpenTelemetry name and unit are required"),
+            (
+                self.lean_labels is None or set(self.lean_labels) < set(self.labels),
+                "lean labels must be fewer of its labels",
+            ),
             (
                 not self.otel_buckets or buckets_valid(self.otel_buckets),
                 "its OpenTelemetry buckets must be valid",

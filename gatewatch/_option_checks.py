@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gatewatch._histogram import histogram_choice
+from gatewatch._histogram import Series, histogram_choice
 from gatewatch._labels import check_max_routes
 from gatewatch._option_spec import OptionTypeError
 from gatewatch._request_queue import check_header
@@ -57,6 +57,10 @@ def paths(name: str, value: tuple[str, ...]) -> None:
 
 def histograms(name: str, value: frozenset[str] | None) -> None:
     histogram_choice(value, None)
+
+
+def series(name: str, value: Series) -> None:
+    histogram_choice(None, None, value)
 
 
 def buckets(name: str, value: tuple[tuple[str, tuple[float, ...]], ...]) -> None:

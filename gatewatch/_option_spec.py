@@ -168,6 +168,10 @@ def _runtime_types(hint: Any) -> tuple[type, ...]:
     members = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     found: list[type] = []
     for member in members:
+        if typing.get_origin(member) is typing.Literal:
+            # The values' types; the check names the values allowed.
+            found += {type(value) for value in typing.get_args(member)}
+            continue
         found.append(typing.get_origin(member) or member)
         # As a type checker does, a float option takes an int.
         if member is float:

@@ -45,6 +45,9 @@ _HTTP: Final = ("interface", "method", "route")
 # step under ASGI, were the largest share of gatewatch's cost.
 CPU_SAMPLE_EVERY: Final = 8
 _HTTP_STATUS: Final = (*_HTTP, "status")
+# The lean preset's labels of the fine distributions (blocking, CPU, offload, first byte...):
+# their buckets per route were most of a route's series; per route, counters carry their totals.
+_LEAN: Final = ("interface",)
 
 METRICS: Final[tuple[MetricSpec, ...]] = (
     # -- HTTP requests ------------------------------------------------------------------
@@ -73,6 +76,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         b.FIRST_BYTE,
         otel_name="gatewatch.http.server.request.after_response.duration",
         otel_unit="s",
+        lean_labels=_LEAN,
     ),
     MetricSpec(
         "blocking",
@@ -85,6 +89,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         b.BLOCKING,
         otel_name="gatewatch.http.server.request.blocking.time",
         otel_unit="s",
+        lean_labels=_LEAN,
     ),
     MetricSpec(
         "cpu",
@@ -98,6 +103,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         b.BLOCKING,
         otel_name="gatewatch.http.server.request.cpu.time",
         otel_unit="s",
+        lean_labels=_LEAN,
     ),
     MetricSpec(
         "ttfb",
@@ -109,6 +115,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         b.FIRST_BYTE,
         otel_name="gatewatch.http.server.request.time_to_first_byte",
         otel_unit="s",
+        lean_labels=_LEAN,
     ),
     MetricSpec(
         "in_flight",
@@ -205,6 +212,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         b.OFFLOAD,
         otel_name="gatewatch.http.server.request.offload.duration",
         otel_unit="s",
+        lean_labels=_LEAN,
     ),
     MetricSpec(
         "offload_queue",
@@ -216,6 +224,7 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         b.OFFLOAD,
         otel_name="gatewatch.http.server.request.offload.queue.duration",
         otel_unit="s",
+        lean_labels=_LEAN,
     ),
     MetricSpec(
         "thread_hops",
@@ -226,6 +235,50 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         _HTTP,
         otel_name="gatewatch.http.server.request.thread_hops",
         otel_unit="{hop}",
+    ),
+    # -- Per-route totals of the fine distributions (their buckets are per route only with
+    # series="full"): what a route's blocking, CPU and offload come to, whatever the preset. ---
+    MetricSpec(
+        "route_blocking",
+        "gatewatch_http_route_blocking_seconds_total",
+        "counter",
+        "Time the route's requests held their worker (WSGI) or the event loop (ASGI), in all: the "
+        "sum of gatewatch_http_request_blocking_seconds, per route.",
+        _HTTP,
+        "seconds",
+        otel_name="gatewatch.http.server.route.blocking.time",
+        otel_unit="s",
+    ),
+    MetricSpec(
+        "route_cpu",
+        "gatewatch_http_route_cpu_seconds_total",
+        "counter",
+        "On-CPU time of the route's sampled requests (gatewatch_http_route_cpu_samples_total of "
+        "them), in all.",
+        _HTTP,
+        "seconds",
+        otel_name="gatewatch.http.server.route.cpu.time",
+        otel_unit="s",
+    ),
+    MetricSpec(
+        "route_cpu_samples",
+        "gatewatch_http_route_cpu_samples_total",
+        "counter",
+        f"The route's requests whose CPU time was measured (each with probability 1/{CPU_SAMPLE_EVERY}).",
+        _HTTP,
+        otel_name="gatewatch.http.server.route.cpu.samples",
+        otel_unit="{request}",
+    ),
+    MetricSpec(
+        "route_offload",
+        "gatewatch_http_route_offload_seconds_total",
+        "counter",
+        "Wall time the route's requests waited on work handed to threads, in all (requests where "
+        "hand-offs are tracked).",
+        _HTTP,
+        "seconds",
+        otel_name="gatewatch.http.server.route.offload.time",
+        otel_unit="s",
     ),
     MetricSpec(
         "route_view",

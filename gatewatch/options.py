@@ -32,7 +32,7 @@ from typing import Any, Final, TypedDict
 from prometheus_client.registry import CollectorRegistry
 
 from gatewatch import _option_checks as checks
-from gatewatch._histogram import HistogramChoice, histogram_choice
+from gatewatch._histogram import HistogramChoice, Series, histogram_choice
 from gatewatch._option_spec import Declared, OptionError, OptionTypeError, declared, option
 
 __all__ = [
@@ -162,6 +162,15 @@ class Options:
         default_doc="the catalogue's",
         doc="bucket boundaries per histogram family, by catalogue key",
     )
+    series: Series = option(
+        "lean",
+        check=checks.series,
+        expects="'lean' or 'full'",
+        doc="`lean`: the distributions of blocking, CPU, offload, first byte and after-response "
+        "time for the whole server, their totals per route (at most 30 series per route and "
+        "status); `full`: those histograms per route too "
+        "([metrics.md](metrics.md#histograms-and-series-per-route))",
+    )
     otel: bool = option(
         False,
         doc="OpenTelemetry: one SERVER span per request and per WebSocket session, and the "
@@ -217,7 +226,7 @@ class Options:
 
     def histogram_choice(self) -> HistogramChoice:
         """The histogram families and buckets to export (``ValueError`` naming a bad one)."""
-        return histogram_choice(self.histograms, dict(self.buckets))
+        return histogram_choice(self.histograms, dict(self.buckets), self.series)
 
     def queue_header(self, interface: str) -> str | None:
         """The queue-time header in effect for ``interface`` ("wsgi" or "asgi")."""
@@ -253,6 +262,7 @@ class _Keywords(TypedDict, total=False):
     exclude_paths: Iterable[str]
     histograms: Iterable[str] | None
     buckets: Mapping[str, Sequence[float]]
+    series: Series
     otel: bool
     tracer_provider: Any
     meter_provider: Any

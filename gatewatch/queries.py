@@ -135,26 +135,35 @@ def server_error_ratio(by: str = "", sel: str = "", window: str = RATE_INTERVAL)
     return ratio(requests(by, matchers(sel, SERVER_ERROR), window), requests(by, sel, window))
 
 
+# The per-route totals (counters) exist whatever the series preset, where the fine histograms
+# are per route only with series="full": per-route figures read the totals.
+
+
 def blocking_share(by: str = "", sel: str = "", window: str = RATE_INTERVAL) -> str:
     """Time holding the worker (WSGI) or the event loop (ASGI) over the request time."""
-    return ratio(sum_rate("blocking", by, sel, window, "_sum"), sum_rate("duration", by, sel, window, "_sum"))
+    return ratio(sum_rate("route_blocking", by, sel, window), sum_rate("duration", by, sel, window, "_sum"))
+
+
+def cpu_mean(by: str = "", sel: str = "", window: str = RATE_INTERVAL) -> str:
+    """On-CPU time per sampled request."""
+    return ratio(sum_rate("route_cpu", by, sel, window), sum_rate("route_cpu_samples", by, sel, window))
 
 
 def cpu_share(by: str = "", sel: str = "", window: str = RATE_INTERVAL) -> str:
     """On-CPU time over duration, per request on average: CPU time is sampled (one request in
     CPU_SAMPLE_EVERY), so the means are divided, never the sums."""
-    return ratio(f"({mean('cpu', by, sel, window)})", f"({mean('duration', by, sel, window)})")
+    return ratio(f"({cpu_mean(by, sel, window)})", f"({mean('duration', by, sel, window)})")
 
 
 def per_request(key: str, by: str = "", sel: str = "", window: str = RATE_INTERVAL) -> str:
-    """A request counter (body bytes) per request."""
+    """A request counter (body bytes, a per-route total such as ``route_blocking``) per request."""
     return ratio(sum_rate(key, by, sel, window), requests(by, sel, window))
 
 
 def hops_per_request(by: str = "", sel: str = "", window: str = RATE_INTERVAL) -> str:
-    """Thread hops per request, over the requests whose hand-offs are tracked (those with an
-    offload observation)."""
-    return ratio(sum_rate("thread_hops", by, sel, window), sum_rate("offload", by, sel, window, "_count"))
+    """Thread hops per request (every request of a route whose hand-offs are tracked: Django's
+    are all tracked)."""
+    return per_request("thread_hops", by, sel, window)
 
 
 def worker_utilisation(by: str = "", sel: str = "", window: str = RATE_INTERVAL) -> str:

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 import gatewatch._cpu_sampling as cpu_sampling
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
-from gatewatch.catalogue import CPU_SAMPLE_EVERY
+from gatewatch.catalogue import CPU_SAMPLE_EVERY, metric
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command
 from gatewatch.monitor import Sink
 from gatewatch.record import RequestRecord
@@ -39,7 +39,7 @@ from tests.support.wsgi_driver import call, make_environ
 __all__ = ["django_registry"]
 
 ROOT = Path(__file__).resolve().parent.parent
-CPU_COUNT = "gatewatch_http_request_cpu_seconds_count"
+CPU_COUNT = metric("route_cpu_samples").name
 P = 1 / CPU_SAMPLE_EVERY
 
 

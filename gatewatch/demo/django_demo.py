@@ -162,7 +162,12 @@ def _busy_loop(asgi: Result, wsgi: Result) -> list[str]:
     seconds = asgi.client.seconds
     if a is None or w is None or not a.offload_mean or seconds <= 0:
         return []
-    queue = a.offload_queue_mean or 0.0
+    queue, of_all = a.offload_queue_mean, ""
+    if queue is None:
+        # A route's queue time is its own with series="full" only: the mean of all routes then.
+        summary = asgi.summary
+        queue = summary.offload_queue_total / summary.offload_count if summary.offload_count else 0.0
+        of_all = " (the mean of all routes)"
     if queue >= a.offload_mean / 2:
         # Then the threads themselves were the bottleneck, which this sentence is not about.
         return []
@@ -174,7 +179,7 @@ def _busy_loop(asgi: Result, wsgi: Result) -> list[str]:
     return [
         f"/sync/ took {ms(w.duration_mean)} under WSGI and {ms(a.duration_mean)} under ASGI, "
         f"where the request waited {ms_fine(a.offload_mean)} on threads, only {ms_fine(queue)} "
-        f"of it for a free thread. The rest is the work itself and each result waiting for the "
+        f"of it for a free thread{of_all}. The rest is the work itself and each result waiting for the "
         f"loop, busy with other requests, to resume this one: the loop was held for "
         f"{held:.2f} s of the {seconds:.1f} s run "
         f"({min(held / seconds, 1.0):.0%}{by_blocking})."

@@ -39,19 +39,25 @@ def build() -> Dashboard:
             stack=True,
         ),
         graph(
-            "Time holding the loop or worker p99, by route",
+            "Time holding the loop or worker per request, by route",
             "Per request: time on the event loop (ASGI, the sum of the coroutine's synchronous steps) "
-            "or holding the worker (WSGI).",
-            [Target(q.quantile(0.99, "blocking", BY_ROUTE, ROUTE), ROUTE_LEGEND)],
+            "or holding the worker (WSGI): each route's mean, and the p99 of all routes (per route "
+            'with series="full").',
+            [
+                Target(q.per_request("route_blocking", BY_ROUTE, ROUTE), ROUTE_LEGEND + " mean"),
+                Target(q.quantile(0.99, "blocking", "interface", HTTP), "{{interface}} p99, all routes"),
+            ],
             unit="s",
         ),
         graph(
-            "Thread offload p95, by route",
-            "Wall time requests waited on work handed to threads (sync_to_async, anyio's to_thread), "
-            "and how long that work queued for a free thread.",
+            "Thread offload",
+            "Wall time requests waited on work handed to threads (sync_to_async, anyio's to_thread): "
+            "each route's mean per request, and the p95 of all routes with how long that work queued "
+            "for a free thread.",
             [
-                Target(q.quantile(0.95, "offload", BY_ROUTE, ROUTE), ROUTE_LEGEND + " offload"),
-                Target(q.quantile(0.95, "offload_queue", BY_ROUTE, ROUTE), ROUTE_LEGEND + " queued"),
+                Target(q.per_request("route_offload", BY_ROUTE, ROUTE), ROUTE_LEGEND + " mean"),
+                Target(q.quantile(0.95, "offload", "interface", HTTP), "{{interface}} p95, all routes"),
+                Target(q.quantile(0.95, "offload_queue", "interface", HTTP), "{{interface}} queued p95"),
             ],
             unit="s",
             width=8,
@@ -117,6 +123,6 @@ def build() -> Dashboard:
         "gatewatch / Event loop and workers",
         "Event-loop lag and blocks (ASGI), thread offload and hops, WSGI workers busy against capacity, "
         "saturation and queue time.",
-        route_query=q.label_values("blocking", "route", HTTP, "_count"),
+        route_query=q.label_values("duration", "route", HTTP, "_count"),
         panels=panels,
     )

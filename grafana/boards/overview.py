@@ -98,10 +98,11 @@ def build() -> Dashboard:
             width=8,
         ),
         graph(
-            "After-response time p95",
+            "After-response time p95 (all routes)",
             "Time the application went on after the response ended (background tasks, Django's close hop, "
-            "a WSGI iterable's close()); never part of the latency above.",
-            quantiles("after_response", ROUTE, BY, LEGEND, (0.95,)),
+            "a WSGI iterable's close()); never part of the latency above. The distribution is the "
+            'whole server\'s unless series="full".',
+            quantiles("after_response", HTTP, BY, LEGEND, (0.95,)),
             unit="s",
             width=8,
         ),

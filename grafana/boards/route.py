@@ -50,29 +50,35 @@ def build() -> Dashboard:
             unit="s",
         ),
         graph(
-            "Time to first byte p50 / p95",
-            "Arrival until the first response body chunk was handed to the server.",
-            quantiles("ttfb", ROUTE, BY, LEGEND, (0.5, 0.95)),
+            "Time to first byte p50 / p95 (all routes)",
+            "Arrival until the first response body chunk was handed to the server. The distribution "
+            'is the whole server\'s unless series="full".',
+            quantiles("ttfb", HTTP, BY, LEGEND, (0.5, 0.95)),
             unit="s",
         ),
         graph(
-            "Time holding the loop or worker p50 / p99",
-            "Per request: the event loop (ASGI) or the worker (WSGI).",
-            quantiles("blocking", ROUTE, BY, LEGEND, (0.5, 0.99)),
-            unit="s",
-            width=8,
-        ),
-        graph(
-            "CPU time p50 / p95",
-            "On-CPU time of the request's thread.",
-            quantiles("cpu", ROUTE, BY, LEGEND, (0.5, 0.95)),
+            "Time holding the loop or worker per request",
+            "The route's mean per request: the event loop (ASGI) or the worker (WSGI); the p99 is "
+            'the whole server\'s unless series="full".',
+            [
+                Target(q.per_request("route_blocking", BY, ROUTE), LEGEND + " mean"),
+                *quantiles("blocking", HTTP, BY, LEGEND + " all routes", (0.99,)),
+            ],
             unit="s",
             width=8,
         ),
         graph(
-            "After-response time mean",
-            "Time the application went on after the response ended.",
-            [Target(q.mean("after_response", BY, ROUTE), LEGEND)],
+            "CPU time per request",
+            "On-CPU time of the request's thread, the route's mean over its sampled requests.",
+            [Target(q.cpu_mean(BY, ROUTE), LEGEND)],
+            unit="s",
+            width=8,
+        ),
+        graph(
+            "After-response time mean (all routes)",
+            "Time the application went on after the response ended; the whole server's unless "
+            'series="full".',
+            [Target(q.mean("after_response", BY, HTTP), LEGEND)],
             unit="s",
             width=8,
         ),
@@ -101,7 +107,7 @@ def build() -> Dashboard:
             "Thread offload and hops",
             "Mean wait on threads per request and hops per request (Django, anyio's to_thread).",
             [
-                Target(q.mean("offload", BY, ROUTE), "{{interface}} offload s/request"),
+                Target(q.per_request("route_offload", BY, ROUTE), "{{interface}} offload s/request"),
                 Target(q.hops_per_request(BY, ROUTE), "{{interface}} hops/request"),
             ],
             width=8,

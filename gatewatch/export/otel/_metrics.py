@@ -49,6 +49,12 @@ LAG_STATS = ("min", "max", "mean", "p50", "p90", "p99")
 NO_EXEMPLAR = otel_context.Context()
 # The observable instrument of a spec recorded from totals or levels, by kind.
 _OBSERVABLE = {"counter": "counter", "gauge": "updown", "info": "gauge"}
+# A request's own series that are counters (the per-route totals): added up here, observed.
+_REQUEST_COUNTERS: Final = frozenset(
+    slot
+    for slot in m.REQUEST_SERIES
+    if c.METRICS[slot].kind == "counter" and not c.METRICS[slot].otel_buckets
+)
 
 
 class OtelMetrics:
@@ -62,6 +68,9 @@ class OtelMetrics:
         duration_buckets: tuple[float, ...] | None = None,
     ) -> None:
         self.monitor = monitor
+        self.label_names = histograms.label_names
+        self._project = histograms.project
+        self._positions = m.request_positions(self.label_names)
         self._lock = threading.Lock()
         # Per slot: a histogram instrument, or None (recorded as totals, or not exported).
         self.histograms: list[Any] = [None] * len(c.METRICS)
@@ -119,29 +128,46 @@ class OtelMetrics:
                 None
                 if c.METRICS[slot].otel_buckets
                 else self._attributes_of(slot, tuple(key[p] for p in positions))
-                for slot, positions in zip(m.REQUEST_SERIES, m.REQUEST_POSITIONS, strict=True)
+                for slot, positions in zip(m.REQUEST_SERIES, self._positions, strict=True)
             )
             if len(self._key_attributes) < _MAX_CACHED:
                 self._key_attributes[key] = attributes
         histograms = self.histograms
-        for slot, labels_attributes, value in zip(m.REQUEST_SERIES, attributes, values, strict=True):
+        counted: list[m.Extra] | None = None
+        for index, (slot, labels_attributes, value) in enumerate(
+            zip(m.REQUEST_SERIES, attributes, values, strict=True)
+        ):
+            if value is None:
+                continue
             instrument = histograms[slot]
-            if value is None or instrument is None:
+            if instrument is None:
+                if slot in _REQUEST_COUNTERS:
+                    counted = counted or []
+                    counted.append((slot, m.series_labels(key, index, self._positions), value))
                 continue
             instrument.record(
                 value,
                 http_attributes if labels_attributes is None else labels_attributes,
                 context if slot == m.EXEMPLAR else NO_EXEMPLAR,
             )
+        if counted is not None:
+            self._add(counted)
         if extras is not None:
             self.record(extras)
 
+    def _add(self, counted: list[m.Extra]) -> None:
+        totals = self._totals
+        with self._lock:
+            for slot, labels, value in counted:
+                totals[slot][labels] = totals[slot].get(labels, 0) + (value or 0)
+
     def record(self, measured: list[m.Extra]) -> None:
         """Measurements other than a request's own series."""
-        for slot, labels, value in measured:
+        for slot, measured_labels, value in measured:
             if slot == m.LAG_SUMMARY and value is not None:
                 self.lag.append(value)
             spec = c.METRICS[slot]
+            labels = self._project(slot, measured_labels)
             if spec.kind == "histogram" or spec.otel_buckets:
                 instrument = self.histograms[slot]
                 if instrument is not None and value is not None:
@@ -158,22 +184,20 @@ class OtelMetrics:
         key = (slot, labels)
         attributes = self._attributes.get(key)
         if attributes is None:
-            names = (ATTRIBUTES[label] for label in c.METRICS[slot].labels)
+            names = (ATTRIBUTES[label] for label in self.label_names[slot])
             attributes = dict(zip(names, labels, strict=True))
             if len(self._attributes) < _MAX_CACHED:
                 self._attributes[key] = attributes
         return attributes
 
     def _observe(self, slot: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        spec = c.METRICS[slot]
-
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             with self._lock:
                 items = list(self._totals[slot].items())
             items += [
                 (labels, value or 0) for at, labels, value in m.measure_state(self.monitor) if at == slot
             ]
-            names = [ATTRIBUTES[label] for label in spec.labels]
+            names = [ATTRIBUTES[label] for label in self.label_names[slot]]
             return [Observation(value, dict(zip(names, labels, strict=True))) for labels, value in items]
 
         return callback

@@ -68,6 +68,7 @@ class PrometheusAggregator(Collector, Sink):
             histograms.bounds(spec.key) if spec.kind == "histogram" else () for spec in c.METRICS
         )
         self._request_bounds = tuple(self._bounds[slot] for slot in m.REQUEST_SERIES)
+        self._positions = m.request_positions(histograms.label_names)
         # The slot of every family this aggregator exports, in catalogue order.
         self._slots = tuple(slot for slot, bounds in enumerate(self._bounds) if bounds is not None)
         self._lock = threading.Lock()
@@ -157,14 +158,16 @@ class PrometheusAggregator(Collector, Sink):
             if totals is None:
                 if not column:
                     continue
-                totals = series[index] = self._totals(m.REQUEST_SERIES[index], m.series_labels(key, index))
+                labels = m.series_labels(key, index, self._positions)
+                totals = series[index] = self._totals(m.REQUEST_SERIES[index], labels)
             _add_column(totals, bounds, column)  # type: ignore[arg-type]
 
     def _new_key(self, key: m.Key) -> list[list[float] | None]:
         # Under the lock: a request key's own series exist from its first request on (but the
         # lazy ones, from their first value).
+        positions = self._positions
         return [
-            None if index in m.REQUEST_LAZY else self._totals(slot, m.series_labels(key, index))
+            None if index in m.REQUEST_LAZY else self._totals(slot, m.series_labels(key, index, positions))
             for index, slot in enumerate(m.REQUEST_SERIES)
         ]
 
@@ -180,8 +183,9 @@ class PrometheusAggregator(Collector, Sink):
 
     def _apply(self, extras: list[m.Extra]) -> None:
         # Under the lock.
+        project = self.histograms.project
         for slot, labels, value in extras:
-            totals = self._totals(slot, labels)
+            totals = self._totals(slot, project(slot, labels))
             if totals is not None and value is not None:
                 totals[bisect_left(self._bounds[slot] or (), value)] += 1
                 totals[-1] += value
@@ -195,7 +199,7 @@ class PrometheusAggregator(Collector, Sink):
         key, values, _ = m.measure_request(record, None)
         index = m.REQUEST_SERIES.index(m.EXEMPLAR)
         value = values[index]
-        labels = tuple(key[p] for p in m.REQUEST_POSITIONS[index])
+        labels = m.series_labels(key, index, self._positions)
         self._absorb(everything=True)
         with self._lock:
             if value is None or labels not in self._series[m.EXEMPLAR]:
@@ -208,12 +212,16 @@ class PrometheusAggregator(Collector, Sink):
 
     # -- Collector --------------------------------------------------------------------
 
+    def label_names(self, slot: int) -> tuple[str, ...]:
+        """The label names of family ``slot``'s series (the series preset decides some)."""
+        return self.histograms.label_names[slot]
+
     def describe(self) -> Iterator[Metric]:
         # Names only, so a registry can refuse a clash without running a scrape.
-        yield from _families(self._slots).values()
+        yield from _families(self._slots, self.histograms).values()
 
     def collect(self) -> Iterator[Metric]:
-        f = _families(self._slots)
+        f = _families(self._slots, self.histograms)
         self._absorb(everything=True)
         with self._lock:
             for slot, table in enumerate(self._series):
@@ -259,11 +267,11 @@ _FAMILY_TYPES: dict[str, Any] = {
 }
 
 
-def _families(slots: tuple[int, ...]) -> dict[int, Any]:
+def _families(slots: tuple[int, ...], histograms: HistogramChoice) -> dict[int, Any]:
     """Fresh, empty metric families of the specs at ``slots``, by catalogue slot."""
-    specs = c.METRICS
+    specs, names = c.METRICS, histograms.label_names
     return {
-        slot: _FAMILY_TYPES[specs[slot].kind](specs[slot].family, specs[slot].help, labels=specs[slot].labels)
+        slot: _FAMILY_TYPES[specs[slot].kind](specs[slot].family, specs[slot].help, labels=names[slot])
         for slot in slots
     }
 

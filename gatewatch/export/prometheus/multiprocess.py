@@ -46,6 +46,7 @@ class MultiprocessSink(Sink):
 
     def __init__(self, histograms: HistogramChoice = DEFAULT_CHOICE) -> None:
         self.histograms = histograms
+        self._positions = m.request_positions(histograms.label_names)
         # Per slot: whether the family is exported, and prometheus-client's metric, not
         # registered anywhere (registry=None: the values live in the files, and the scrape
         # merges the files; registering these too would report this worker twice).
@@ -58,8 +59,8 @@ class MultiprocessSink(Sink):
         # or as a process serving WSGI (uvicorn's workers), as the single-process scrape leaves
         # them out.
         self._metrics: list[Any] = [
-            _new_metric(spec, histograms) if exported and not spec.sparse else None
-            for spec, exported in zip(c.METRICS, self._exported, strict=True)
+            _new_metric(slot, histograms) if exported and not spec.sparse else None
+            for slot, (spec, exported) in enumerate(zip(c.METRICS, self._exported, strict=True))
         ]
         # Two objects for one series would each write their own count into the file.
         self._metrics_lock = threading.Lock()
@@ -73,17 +74,19 @@ class MultiprocessSink(Sink):
 
     def request_finished(self, record: RequestRecord) -> None:
         key, values, extras = m.measure_request(record, self._worker_threads)
+        positions = self._positions
         series = self._keys.get(key)
         if series is None:
             series = self._keys[key] = [
-                None if index in m.REQUEST_LAZY else self._adder(slot, m.series_labels(key, index))
+                None if index in m.REQUEST_LAZY else self._adder(slot, m.series_labels(key, index, positions))
                 for index, slot in enumerate(m.REQUEST_SERIES)
             ]
         for index, value in enumerate(values):
             if value is not None:
                 add = series[index]
                 if add is None and index in m.REQUEST_LAZY:
-                    add = series[index] = self._adder(m.REQUEST_SERIES[index], m.series_labels(key, index))
+                    labels = m.series_labels(key, index, positions)
+                    add = series[index] = self._adder(m.REQUEST_SERIES[index], labels)
                 if add is not None:
                     add(value)
         if extras is not None:
@@ -124,8 +127,9 @@ class MultiprocessSink(Sink):
     # -- the metrics ------------------------------------------------------------------
 
     def _apply(self, measured: list[m.Extra], *, levels: bool = False) -> None:
+        project = self.histograms.project
         for slot, labels, value in measured:
-            child = self._child(slot, labels)
+            child = self._child(slot, project(slot, labels))
             if child is None or value is None:
                 continue
             kind = c.METRICS[slot].kind
@@ -160,7 +164,7 @@ class MultiprocessSink(Sink):
             with self._metrics_lock:
                 metric = self._metrics[slot]
                 if metric is None:
-                    metric = self._metrics[slot] = _new_metric(c.METRICS[slot], self.histograms)
+                    metric = self._metrics[slot] = _new_metric(slot, self.histograms)
         return metric
 
 
@@ -168,14 +172,15 @@ class MultiprocessSink(Sink):
 _WRAPPERS: dict[str, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram, "info": Gauge}
 
 
-def _new_metric(spec: c.MetricSpec, histograms: HistogramChoice) -> Any:
-    """prometheus-client's metric object for ``spec``, not registered anywhere."""
+def _new_metric(slot: int, histograms: HistogramChoice) -> Any:
+    """prometheus-client's metric object of catalogue slot ``slot``, not registered anywhere."""
+    spec = c.METRICS[slot]
     options: dict[str, Any] = {}
     if spec.kind == "histogram":
         options["buckets"] = histograms.bounds(spec.key)
     if spec.multiprocess_mode is not None:
         options["multiprocess_mode"] = spec.multiprocess_mode
-    return _WRAPPERS[spec.kind](spec.name, spec.help, spec.labels, registry=None, **options)
+    return _WRAPPERS[spec.kind](spec.name, spec.help, histograms.label_names[slot], registry=None, **options)
 
 
 def _share_label_caps(monitor: Monitor, sink: MultiprocessSink) -> None:

@@ -18,16 +18,19 @@ from gatewatch import catalogue as c
 
 # Exposed names (counters with _total, info metrics with _info), from the catalogue.
 _DURATION = c.metric("duration").name
-_BLOCKING = c.metric("blocking").name
-_CPU = c.metric("cpu").name
 _CONCURRENCY = c.metric("concurrency").name
-_OFFLOAD = c.metric("offload").name
 _OFFLOAD_QUEUE = c.metric("offload_queue").name
 _EXCEPTIONS = c.metric("exceptions").name
 _RESPONSE_BYTES = c.metric("response_bytes").name
 _DISCONNECTS = c.metric("disconnects").name
 _THREAD_HOPS = c.metric("thread_hops").name
 _ROUTE_VIEW = c.metric("route_view").name
+# The per-route totals, there whatever the series preset (the histograms of blocking, CPU and
+# offload are per route only with series="full").
+_ROUTE_BLOCKING = c.metric("route_blocking").name
+_ROUTE_CPU = c.metric("route_cpu").name
+_ROUTE_CPU_SAMPLES = c.metric("route_cpu_samples").name
+_ROUTE_OFFLOAD = c.metric("route_offload").name
 
 
 def parse(text: str) -> list[Sample]:
@@ -171,10 +174,7 @@ def summarize(
         for sample in matching(samples, _DURATION + "_count", interface=interface)
         if sample.labels.get("status", "").startswith("5")
     )
-    blocking = histogram(samples, _BLOCKING, interface=interface)
-    cpu = histogram(samples, _CPU, interface=interface)
     concurrency = histogram(samples, _CONCURRENCY, interface=interface)
-    offload = histogram(samples, _OFFLOAD, interface=interface)
     return InterfaceSummary(
         interface=interface,
         requests=duration.count,
@@ -182,15 +182,15 @@ def summarize(
         exceptions=total(samples, _EXCEPTIONS, interface=interface),
         duration_p50=duration.quantile(0.5),
         duration_p95=duration.quantile(0.95),
-        blocking_total=blocking.sum,
-        cpu_total=cpu.sum,
-        cpu_count=cpu.count,
+        blocking_total=total(samples, _ROUTE_BLOCKING, interface=interface),
+        cpu_total=total(samples, _ROUTE_CPU, interface=interface),
+        cpu_count=total(samples, _ROUTE_CPU_SAMPLES, interface=interface),
         concurrency_mean=concurrency.mean,
         bytes_out=total(samples, _RESPONSE_BYTES, interface=interface),
         disconnects=total(samples, _DISCONNECTS, interface=interface),
-        offload_total=offload.sum,
+        offload_total=total(samples, _ROUTE_OFFLOAD, interface=interface),
         offload_queue_total=total(samples, _OFFLOAD_QUEUE + "_sum", interface=interface),
-        offload_count=offload.count,
+        offload_count=_offloading_requests(samples, interface),
         thread_hops=total(samples, _THREAD_HOPS, interface=interface),
     )
 
@@ -230,22 +230,43 @@ def route_summaries(
         if "route" in sample.labels
     }
     out: dict[str, RouteSummary] = {}
+    offloading = _offloading_routes(samples, interface)
     for route in sorted(routes):
         duration = histogram(samples, _DURATION, interface=interface, route=route)
-        offload = histogram(samples, _OFFLOAD, interface=interface, route=route)
-        hops = total(samples, _THREAD_HOPS, interface=interface, route=route)
-        queue = total(samples, _OFFLOAD_QUEUE + "_sum", interface=interface, route=route)
+        requests = duration.count
+        offloaded = requests if route in offloading and requests else None
+
+        def per_request(name: str, count: float | None = requests, route: str = route) -> float | None:
+            return total(samples, name, interface=interface, route=route) / count if count else None
+
+        sampled = total(samples, _ROUTE_CPU_SAMPLES, interface=interface, route=route)
+        # The route's own queue histogram exists with series="full" only.
+        queue = histogram(samples, _OFFLOAD_QUEUE, interface=interface, route=route)
         view = views.get(route, {})
         out[route] = RouteSummary(
             route=route,
-            requests=duration.count,
+            requests=requests,
             duration_mean=duration.mean,
-            blocking_mean=histogram(samples, _BLOCKING, interface=interface, route=route).mean,
-            cpu_mean=histogram(samples, _CPU, interface=interface, route=route).mean,
-            offload_mean=offload.mean,
-            offload_queue_mean=queue / offload.count if offload.count else None,
-            hops_mean=hops / offload.count if offload.count else None,
+            blocking_mean=per_request(_ROUTE_BLOCKING),
+            cpu_mean=per_request(_ROUTE_CPU, sampled),
+            offload_mean=per_request(_ROUTE_OFFLOAD, offloaded),
+            offload_queue_mean=queue.mean if offloaded else None,
+            hops_mean=per_request(_THREAD_HOPS, offloaded),
             view=view.get("view"),
             view_kind=view.get("view_kind"),
         )
     return out
+
+
+def _offloading_routes(samples: Iterable[Sample], interface: str) -> set[str]:
+    """The routes whose hand-offs to threads are tracked (Django's: every request of theirs)."""
+    return {sample.labels["route"] for sample in matching(samples, _ROUTE_OFFLOAD, interface=interface)}
+
+
+def _offloading_requests(samples: list[Sample], interface: str) -> float:
+    routes = _offloading_routes(samples, interface)
+    return sum(
+        sample.value
+        for sample in matching(samples, _DURATION + "_count", interface=interface)
+        if sample.labels.get("route") in routes
+    )
