@@ -181,3 +181,10 @@ def test_series_per_route_are_what_the_docs_say() -> None:
         f"{full_django} more under Django",
     ):
         assert phrase in section, f"docs/metrics.md's series per route should say {phrase!r}"
+    rows = (
+        f'| `series="lean"` (default) | {default} | {default + django} | +{per_status} |',
+        f'| `series="full"` | {everything} | {everything + full_django} | +{per_status} |',
+    )
+    for text in (page, (ROOT / "README.md").read_text(encoding="utf-8")):
+        for row in rows:
+            assert row in text, f"the series table should have the row {row!r}"
