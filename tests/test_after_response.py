@@ -30,7 +30,8 @@ def test_background_tasks_are_after_response_time(registry: CollectorRegistry) -
     async def endpoint(request: Request) -> PlainTextResponse:
         return PlainTextResponse("done", background=BackgroundTask(background))
 
-    app = GatewatchASGI(Starlette(routes=[Route("/job", endpoint)]), registry=registry)
+    # After-response time by route: its histogram is per route with series="full".
+    app = GatewatchASGI(Starlette(routes=[Route("/job", endpoint)]), registry=registry, series="full")
 
     async def main() -> None:
         exchange = Exchange()

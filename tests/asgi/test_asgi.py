@@ -31,8 +31,12 @@ def test_request_is_recorded_exactly(registry: CollectorRegistry) -> None:
     assert value(registry, "gatewatch_http_request_duration_seconds_count", status="200", **labels) == 1
     assert value(registry, "gatewatch_http_request_body_bytes_total", **labels) == 5
     assert value(registry, "gatewatch_http_response_body_bytes_total", **labels) == 11
-    assert value(registry, "gatewatch_http_time_to_first_byte_seconds_count", **labels) == 1
-    assert value(registry, "gatewatch_http_request_cpu_seconds_count", **labels) == 1
+    # First byte and CPU time: their distributions are the server's, their totals the route's.
+    assert value(registry, "gatewatch_http_time_to_first_byte_seconds_count", interface="asgi") == 1
+    assert value(registry, "gatewatch_http_request_cpu_seconds_count", interface="asgi") == 1
+    assert value(registry, "gatewatch_http_route_cpu_samples_total", **labels) == 1
+    cpu = value(registry, "gatewatch_http_route_cpu_seconds_total", **labels)
+    assert cpu == value(registry, "gatewatch_http_request_cpu_seconds_sum") > 0
     assert value(registry, "gatewatch_http_requests_in_flight", interface="asgi") == 0
     assert value(registry, "gatewatch_http_concurrency_at_arrival_count", interface="asgi") == 1
 

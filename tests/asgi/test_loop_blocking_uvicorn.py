@@ -20,7 +20,7 @@ from tests.support.traffic import ROOT, scrape_until
 pytestmark = pytest.mark.slow
 
 BLOCKS = "gatewatch_event_loop_blocks_total"
-BLOCKING_SUM = "gatewatch_http_request_blocking_seconds_sum"
+BLOCKING_SUM = "gatewatch_http_route_blocking_seconds_total"
 DURATION_SUM = "gatewatch_http_request_duration_seconds_sum"
 DURATION_COUNT = "gatewatch_http_request_duration_seconds_count"
 

@@ -181,9 +181,9 @@ SCRAPE = (
     "# TYPE gatewatch_http_request_duration_seconds histogram\n"
     + _histogram("gatewatch_http_request_duration_seconds", SYNC + ',status="200"', 2, 0.02)
     + _histogram("gatewatch_http_request_duration_seconds", METRICS + ',status="200"', 1, 0.5)
-    + "# TYPE gatewatch_http_request_offload_seconds histogram\n"
-    + _histogram("gatewatch_http_request_offload_seconds", SYNC, 2, 0.006)
-    + _histogram("gatewatch_http_request_offload_seconds", METRICS, 1, 0.4)
+    + "# TYPE gatewatch_http_route_offload_seconds counter\n"
+    + f"gatewatch_http_route_offload_seconds_total{{{SYNC}}} 0.006\n"
+    + f"gatewatch_http_route_offload_seconds_total{{{METRICS}}} 0.4\n"
     + "# TYPE gatewatch_http_request_offload_queue_seconds histogram\n"
     + _histogram("gatewatch_http_request_offload_queue_seconds", SYNC, 2, 0.002)
     + "# TYPE gatewatch_http_request_thread_hops counter\n"
@@ -213,7 +213,7 @@ def test_scrape_summary_reads_offload_hops_and_views_without_excluded_routes() -
 
 def test_scrape_summary_without_hand_offs_says_none() -> None:
     """Outside Django nothing tracks hand-offs: None, not a misleading zero."""
-    text = SCRAPE.split("# TYPE gatewatch_http_request_offload_seconds", 1)[0]
+    text = SCRAPE.split("# TYPE gatewatch_http_route_offload_seconds", 1)[0]
     sync = route_summaries(text, "asgi")["/sync/"]
     assert sync.offload_mean is None and sync.hops_mean is None and sync.view_kind is None
     summary = summarize(text, "asgi")

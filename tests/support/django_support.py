@@ -13,7 +13,8 @@ from tests.support.scrape import samples
 
 VIEW_INFO = "gatewatch_route_view_info"
 OFFLOAD_COUNT = "gatewatch_http_request_offload_seconds_count"
-OFFLOAD_SUM = "gatewatch_http_request_offload_seconds_sum"
+# Per route, the total (the offload histogram is per route with series="full" only).
+ROUTE_OFFLOAD = "gatewatch_http_route_offload_seconds_total"
 HOPS = "gatewatch_http_request_thread_hops_total"
 
 

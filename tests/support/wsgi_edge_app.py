@@ -197,7 +197,8 @@ def cases(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
 
 
 REGISTRY = CollectorRegistry()
-WRAPPED = GatewatchWSGI(cases, registry=REGISTRY, metrics_path="/metrics")
+# Every histogram per route (after-response time by route: tests/wsgi/test_wsgi_servers.py).
+WRAPPED = GatewatchWSGI(cases, registry=REGISTRY, metrics_path="/metrics", series="full")
 
 # Spans on: what the server does must not change either (issue 26).
 SPANS = GatewatchWSGI(
@@ -229,7 +230,7 @@ def deeper_x(tenant: str, d: str) -> str:
 
 tenants.register_blueprint(deeper)
 flask_app.register_blueprint(tenants)
-flask_app.wsgi_app = GatewatchWSGI(flask_app.wsgi_app, registry=REGISTRY)  # type: ignore[method-assign]
+flask_app.wsgi_app = GatewatchWSGI(flask_app.wsgi_app, registry=REGISTRY, series="full")  # type: ignore[method-assign]
 
 
 def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

@@ -237,7 +237,9 @@ def route_summaries(
         offloaded = requests if route in offloading and requests else None
 
         def per_request(name: str, count: float | None = requests, route: str = route) -> float | None:
-            return total(samples, name, interface=interface, route=route) / count if count else None
+            # None where the series is not there (a scrape of another exporter, or no hand-offs).
+            found = list(matching(samples, name, interface=interface, route=route))
+            return sum(sample.value for sample in found) / count if found and count else None
 
         sampled = total(samples, _ROUTE_CPU_SAMPLES, interface=interface, route=route)
         # The route's own queue histogram exists with series="full" only.

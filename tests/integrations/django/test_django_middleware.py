@@ -18,14 +18,14 @@ from pytest_django.fixtures import Settings
 from gatewatch import GatewatchASGI, GatewatchWSGI
 from gatewatch.integrations.django import GatewatchMiddleware
 from tests.support.asgi_driver import Exchange, http_scope
-from tests.support.django_support import HOPS, OFFLOAD_COUNT, OFFLOAD_SUM, by_route, django_registry, views
+from tests.support.django_support import HOPS, OFFLOAD_COUNT, ROUTE_OFFLOAD, by_route, django_registry, views
 from tests.support.scrape import value
 from tests.support.traffic import DURATION_COUNT, duration_counts, in_flight_values
 from tests.support.wsgi_driver import call, make_environ
 
 __all__ = ["django_registry"]
 
-BLOCKING_SUM = "gatewatch_http_request_blocking_seconds_sum"
+BLOCKING_SUM = "gatewatch_http_route_blocking_seconds_total"
 EXCEPTIONS = "gatewatch_http_exceptions_total"
 RESPONSE_BYTES = "gatewatch_http_response_body_bytes_total"
 ITEM = "/items/<int:pk>/"
@@ -59,8 +59,8 @@ def test_client_requests_are_counted_per_route_template(registry: CollectorRegis
         "/error/": (f"{VIEWS}.error", "sync"),
     }
     # Under WSGI nothing is handed to a thread: every request observed, all at zero.
-    assert sum(by_route(text, OFFLOAD_COUNT, "wsgi").values()) == 7
-    assert sum(by_route(text, OFFLOAD_SUM, "wsgi").values()) == 0
+    assert value(text, OFFLOAD_COUNT, interface="wsgi") == 7
+    assert sum(by_route(text, ROUTE_OFFLOAD, "wsgi").values()) == 0
     assert sum(by_route(text, HOPS, "wsgi").values()) == 0
     assert in_flight_values(text) == [0.0]
 
@@ -94,7 +94,7 @@ def test_async_client_shows_thread_hops_and_loop_blocking(registry: CollectorReg
     # own (sync signal receivers, CommonMiddleware's sync hooks, closing the response).
     assert hops["/sync/"] == hops["/async/"] + 2
     assert hops["/health/"] == hops["/async/"] / 2
-    offload = by_route(text, OFFLOAD_SUM, "asgi")
+    offload = by_route(text, ROUTE_OFFLOAD, "asgi")
     assert offload["/sync/"] > 0
     blocking = by_route(text, BLOCKING_SUM, "asgi")
     # time.sleep in an async view holds the loop; asyncio.sleep does not.
@@ -152,7 +152,7 @@ def test_outer_asgi_middleware_counts_once_and_django_names_the_route(
     # The outer middleware counts the streamed bytes Django sent.
     assert value(text, RESPONSE_BYTES, route="/stream/") == len(b"chunk 0\nchunk 1\nchunk 2\n")
     assert value(text, OFFLOAD_COUNT) == 6
-    assert by_route(text, OFFLOAD_SUM, "asgi")["/sync/"] > 0
+    assert by_route(text, ROUTE_OFFLOAD, "asgi")["/sync/"] > 0
 
 
 @pytest.mark.usefixtures("django_registry")
@@ -173,7 +173,7 @@ def test_outer_wsgi_middleware_counts_once_with_zero_offload(registry: Collector
         ("GET", "<unmatched>", "404"): 1,
     }
     assert value(text, OFFLOAD_COUNT) == 6
-    assert value(text, OFFLOAD_SUM) == 0
+    assert value(text, ROUTE_OFFLOAD) == 0
     assert value(text, EXCEPTIONS, route="/error/", exception="RuntimeError") == 1
     assert value(text, RESPONSE_BYTES, route="/stream/") == sum(len(b"chunk %d\n" % n) for n in range(5))
 
