@@ -32,6 +32,8 @@ def _text(help_text: str) -> str:
 
 def _labels(spec: MetricSpec) -> str:
     labels = ", ".join(spec.labels)
+    if spec.lean_labels is not None:
+        labels = f'{", ".join(spec.lean_labels)} ({labels} with series="full")'
     if spec.multiprocess_mode == "liveall":
         labels = f"{labels} (pid)" if labels else "(pid)"
     return labels
@@ -77,7 +79,11 @@ def metrics_reference_markdown() -> str:
         out.append(f"| key | `{s.key}` |")
         out.append(f"| type | {s.kind} |")
         out.append(f"| unit | {s.unit or '- (a count)'} |")
-        out.append(f"| labels | {', '.join(f'`{label}`' for label in s.labels) or '-'} |")
+        labels = ", ".join(f"`{label}`" for label in s.labels) or "-"
+        if s.lean_labels is not None:
+            lean = ", ".join(f"`{label}`" for label in s.lean_labels)
+            labels = f'{lean}; {labels} with `series="full"`'
+        out.append(f"| labels | {labels} |")
         if s.buckets:
             out.append(f"| buckets | {', '.join(_bound(b) for b in s.buckets)} |")
         out.append(f"| multiprocess | {_merge(s)} |")
