@@ -39,6 +39,7 @@ from gatewatch._histogram import (
     histogram_choice,
     new_series,
 )
+from gatewatch.export.prometheus._own_families import claim
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
@@ -206,6 +207,47 @@ class PrometheusAggregator(Collector, Sink):
             exemplar_labels = {"trace_id": trace_id, "span_id": span_id}
             slots[bisect_left(bounds, value)] = Exemplar(exemplar_labels, value, time())
 
+    # -- Scrape (read by gatewatch.export.prometheus._render) ----------------------------
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        """The slots of the families this aggregator exports, in catalogue order."""
+        return self._slots
+
+    def label_names(self, slot: int) -> tuple[str, ...]:
+        """The label names of family ``slot``'s series, in the order of their label values."""
+        return c.METRICS[slot].labels
+
+    def bounds(self, slot: int) -> tuple[float, ...]:
+        """The bucket bounds of an exported family ``slot`` (() for a count)."""
+        return self._bounds[slot] or ()
+
+    def begin_scrape(self) -> None:
+        """Add up every record measured so far, before the totals are read."""
+        self._absorb(everything=True)
+
+    def series(self, slot: int) -> list[tuple[m.Labels, list[float]]]:
+        """Family ``slot``'s series now: label values and their live totals (to be copied
+        with :meth:`copy_totals` before reading; a series' list is never replaced)."""
+        with self._lock:
+            return list(self._series[slot].items())
+
+    def copy_totals(
+        self, slot: int, series: list[tuple[m.Labels, list[float]]], exemplars: bool
+    ) -> tuple[list[list[float]], list[list[Exemplar | None] | None] | None]:
+        """Copies of ``series``' totals, each whole (its buckets, sum and count agree), and of
+        their exemplars when asked (the exemplar family's only)."""
+        with self._lock:
+            totals = [values.copy() for _, values in series]
+            if not exemplars or slot != m.EXEMPLAR or not self._exemplars:
+                return totals, None
+            found = self._exemplars.get
+            return totals, [None if e is None else e.copy() for e in (found(labels) for labels, _ in series)]
+
+    def state(self) -> list[m.Extra]:
+        """The monitor's levels (in flight, servers, workers...) as series of their slots."""
+        return m.measure_state(self.monitor)
+
     # -- Collector --------------------------------------------------------------------
 
     def describe(self) -> Iterator[Metric]:
@@ -213,6 +255,9 @@ class PrometheusAggregator(Collector, Sink):
         yield from _families(self._slots).values()
 
     def collect(self) -> Iterator[Metric]:
+        if claim(self):
+            # gatewatch's /metrics renders these families itself, from the tables.
+            return
         f = _families(self._slots)
         self._absorb(everything=True)
         with self._lock:
