@@ -49,7 +49,16 @@ class Family:
     """How one family is spelled (for one name escaping and one set of label names): its
     headers in both formats, its sample names, and every series' line prefixes once made."""
 
-    __slots__ = ("bucket_ends", "headers", "kind", "label_names", "names", "prefixes", "sample_names")
+    __slots__ = (
+        "bucket_ends",
+        "headers",
+        "kind",
+        "label_names",
+        "lines_per_series",
+        "names",
+        "prefixes",
+        "sample_names",
+    )
 
     def __init__(
         self, slot: int, label_names: tuple[str, ...], bounds: tuple[float, ...], escaping: str
@@ -74,6 +83,7 @@ class Family:
         else:
             self.sample_names = (exposed,)
             self.bucket_ends = []
+        self.lines_per_series = len(self.bucket_ends) + 2 if self.bucket_ends else 1
         self.names = tuple(escape_metric_name(name, escaping) for name in self.sample_names)
         # Label values -> the series' line prefixes (see _prefixes).
         self.prefixes: dict[tuple[str, ...], tuple[str, ...]] = {}

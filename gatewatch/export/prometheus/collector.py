@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
-from itertools import repeat
+from itertools import islice, repeat
 from operator import is_not
 from time import time
 from typing import Any
@@ -222,9 +222,21 @@ class PrometheusAggregator(Collector, Sink):
         """The bucket bounds of an exported family ``slot`` (() for a count)."""
         return self._bounds[slot] or ()
 
-    def begin_scrape(self) -> None:
-        """Add up every record measured so far, before the totals are read."""
-        self._absorb(everything=True)
+    def begin_scrape(self) -> Iterator[None]:
+        """Add up every record measured so far, before the totals are read: a step at a time
+        (each adds up at most ``keys`` request keys' values under the lock), for a caller that
+        lets other work run between two steps."""
+        self._absorb()
+        with self._lock:
+            waiting = len(self._rows)
+        for _ in range(0, waiting, SCRAPE_KEYS):
+            with self._lock:
+                rows = self._rows
+                for key in list(islice(rows, SCRAPE_KEYS)):
+                    same = rows.pop(key)
+                    self._buffered = max(self._buffered - len(same), 0)
+                    self._add_rows(key, same)
+            yield
 
     def series(self, slot: int) -> list[tuple[m.Labels, list[float]]]:
         """Family ``slot``'s series now: label values and their live totals (to be copied
@@ -295,6 +307,8 @@ _measured = partial(is_not, None)
 # of them once this many are waiting: a bound on the memory they hold.
 COLUMN = 64
 MAX_BUFFERED = 4096
+# A scrape adds up this many keys' waiting values per step (about a millisecond).
+SCRAPE_KEYS = 32
 
 _FAMILY_TYPES: dict[str, Any] = {
     "counter": CounterMetricFamily,
