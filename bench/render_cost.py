@@ -54,7 +54,10 @@ def render_costs(routes: int, repeat: int = 5) -> list[dict[str, Any]]:
     registry, _ = recorded(routes)
     families = Families()
     rows = []
-    for name, accept, theirs in (("text", "", generate_latest), ("openmetrics", OPENMETRICS, openmetrics_latest)):
+    for name, accept, theirs in (
+        ("text", "", generate_latest),
+        ("openmetrics", OPENMETRICS, openmetrics_latest),
+    ):
         for gzipped in (False, True):
 
             def reference(theirs: Callable[[Any], bytes] = theirs, gzipped: bool = gzipped) -> bytes:
@@ -62,7 +65,9 @@ def render_costs(routes: int, repeat: int = 5) -> list[dict[str, Any]]:
                 return gzip.compress(body) if gzipped else body
 
             def ours(accept: str = accept, gzipped: bool = gzipped) -> bytes:
-                scrape = Scrape(registry, families, accept=accept, accept_encoding="gzip" if gzipped else "", query="")
+                scrape = Scrape(
+                    registry, families, accept=accept, accept_encoding="gzip" if gzipped else "", query=""
+                )
                 return render_all(scrape)
 
             their_cpu, body = _cpu(reference, repeat)
@@ -84,12 +89,15 @@ def render_costs(routes: int, repeat: int = 5) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> None:
-    print(f"{'routes':>6} {'format':<16} {'series':>7} {'client ms':>9} {'ours ms':>8} "
-          f"{'client us/s':>11} {'ours us/s':>9} {'ratio':>6} {'bytes client/ours':>18}")
+    print(
+        f"{'routes':>6} {'format':<16} {'series':>7} {'client ms':>9} {'ours ms':>8} "
+        f"{'client us/s':>11} {'ours us/s':>9} {'ratio':>6} {'bytes client/ours':>18}"
+    )
     for routes in [int(a) for a in argv] or [10, 100, 1000]:
         for row in render_costs(routes):
             print(
-                f"{row['routes']:>6} {row['format']:<16} {row['series']:>7} {row['ms'][0]:>9.2f} {row['ms'][1]:>8.2f} "
+                f"{row['routes']:>6} {row['format']:<16} {row['series']:>7} "
+                f"{row['ms'][0]:>9.2f} {row['ms'][1]:>8.2f} "
                 f"{row['us_per_series'][0]:>11.2f} {row['us_per_series'][1]:>9.2f} {row['ratio']:>6.3f} "
                 f"{row['bytes'][0]:>9}/{row['bytes'][1]}"
             )

@@ -76,7 +76,7 @@ class Family:
             OPENMETRICS: f"# HELP {om_name} {_escape_value(spec.help)}\n# TYPE {om_name} {spec.kind}\n",
         }
         if spec.kind == "histogram":
-            self.sample_names = (family + "_bucket", family + "_count", family + "_sum")
+            self.sample_names: tuple[str, ...] = (family + "_bucket", family + "_count", family + "_sum")
             # What follows a bucket's bound on its line: the end of the labels.
             les = [le for le, _ in cumulative_buckets(bounds, new_series(bounds))]
             self.bucket_ends = [le + '"} ' for le in les]

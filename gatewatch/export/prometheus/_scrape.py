@@ -19,7 +19,7 @@ from weakref import WeakKeyDictionary
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.openmetrics.exposition import UNDERSCORES
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.registry import CollectorRegistry, RestrictedRegistry
 
 from gatewatch import catalogue as c
 from gatewatch.export.prometheus._own_families import rendering_own
@@ -69,9 +69,11 @@ class Scrape:
     def others(self) -> bytes:
         """Every other collector's families, rendered by prometheus-client (encoded); notes the
         aggregators that claimed the scrape. Blocking: a thread's work under an event loop."""
-        registry = self._registry
+        registry: CollectorRegistry | RestrictedRegistry = self._registry
+        if self._wanted is not None:
+            registry = self._registry.restricted_registry(self._wanted)
         with rendering_own() as claims:
-            text = self._encoder(registry if self._wanted is None else registry.restricted_registry(self._wanted))
+            text = self._encoder(registry)
         self._aggregators = [found for found in claims if isinstance(found, PrometheusAggregator)]
         if self.format == OPENMETRICS and text.endswith(b"# EOF\n"):
             # It ends the whole body, after gatewatch's own families.
