@@ -12,8 +12,12 @@ outstanding ping (:func:`gatewatch.asgi._loop_watch.claim_stack`).
 from __future__ import annotations
 
 import asyncio
+from asyncio.events import _get_running_loop
+from collections.abc import Awaitable, Callable
 from contextvars import copy_context
+from functools import partial
 from time import perf_counter
+from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
@@ -40,8 +44,8 @@ def scrape_asgi_app(registry: CollectorRegistry) -> ASGIApp:
         message = await receive()
         if message.get("type") != "http.request":
             return
-        loop = asyncio.get_running_loop()
-        others = await loop.run_in_executor(None, copy_context().run, scrape.others)
+        in_thread, pause = _concurrency()
+        others = await in_thread(copy_context().run, scrape.others)
         headers = [(name.encode(), value.encode()) for name, value in scrape.headers]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if others:
@@ -56,7 +60,18 @@ def scrape_asgi_app(registry: CollectorRegistry) -> ASGIApp:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             # Whatever else is ready runs before the next step.
-            await asyncio.sleep(0)
+            await pause()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     return metrics
+
+
+def _concurrency() -> tuple[Callable[..., Awaitable[Any]], Callable[[], Awaitable[None]]]:
+    """Running a function in a thread, and letting the loop run, under asyncio or trio (the
+    other loop ASGI servers run on)."""
+    loop = _get_running_loop()
+    if loop is not None:
+        return partial(loop.run_in_executor, None), partial(asyncio.sleep, 0)
+    import trio
+
+    return trio.to_thread.run_sync, partial(trio.sleep, 0)
