@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 
 from gatewatch import GatewatchASGI
-from gatewatch.types import Receive, Scope, Send
+from gatewatch.types import Message, Receive, Scope, Send
 
 ROUTES = 1000
 registry = CollectorRegistry()
@@ -32,7 +32,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-inner = GatewatchASGI(app, registry=registry, metrics_path="/metrics", max_routes=ROUTES + 10, block_threshold=0.2)
+inner = GatewatchASGI(
+    app, registry=registry, metrics_path="/metrics", max_routes=ROUTES + 10, block_threshold=0.2
+)
 
 
 def _record(routes: int) -> None:
@@ -56,7 +58,7 @@ async def wrapped(scope: Scope, receive: Receive, send: Send) -> Any:
             events.append("ping")
         return await inner(scope, receive, send)
 
-    async def noting(message: dict[str, Any]) -> None:
+    async def noting(message: Message) -> None:
         if message["type"] == "http.response.body":
             events.append("metrics" if message.get("more_body") else "metrics-end")
         await send(message)

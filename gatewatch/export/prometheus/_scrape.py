@@ -28,7 +28,9 @@ from gatewatch.export.prometheus.collector import PrometheusAggregator
 
 # Lines rendered per step (their series copied under the lock at once): about a millisecond
 # of CPU (docs/internals.md).
-BATCH: Final = 2000
+BATCH: Final = 1000
+# And at most this many series: a series' first scrape builds its line prefixes (~15 us each).
+MAX_SERIES: Final = 128
 # zlib's level 1: most of level 6's (gzip's default) and 9's saving on this text, at a
 # fraction of their CPU (docs/internals.md).
 GZIP_LEVEL: Final = 1
@@ -118,22 +120,22 @@ class Scrape:
             parts = (True, True, True) if wanted is None else tuple(n in wanted for n in family.sample_names)
             if not any(parts):
                 continue
-            series = aggregator.series(slot)
+            every_labels, live = aggregator.series(slot)
             levels = state.get(slot, [])
-            if not series and not levels and (c.METRICS[slot].sparse or wanted is not None):
+            if not every_labels and not levels and (c.METRICS[slot].sparse or wanted is not None):
                 continue
             out.append(family.headers[self.format])
-            step = -(-batch // family.lines_per_series)
-            for start in range(0, len(series), step):
-                some = series[start : start + step]
-                totals, marks = aggregator.copy_totals(slot, some, exemplars)
-                family.lines(out, [labels for labels, _ in some], totals, marks, parts)
+            step = min(-(-batch // family.lines_per_series), MAX_SERIES)
+            for start in range(0, len(every_labels), step):
+                some = every_labels[start : start + step]
+                totals, marks = aggregator.copy_totals(slot, some, live[start : start + step], exemplars)
+                family.lines(out, some, totals, marks, parts)
                 done += len(some) * family.lines_per_series
                 if done >= batch:
                     yield "".join(out)
                     out, done = [], 0
             if levels:
-                family.lines(out, [labels for labels, _ in levels], [[value] for _, value in levels])
+                family.lines(out, [named for named, _ in levels], [[value] for _, value in levels])
         if out:
             yield "".join(out)
 

@@ -238,23 +238,25 @@ class PrometheusAggregator(Collector, Sink):
                     self._add_rows(key, same)
             yield
 
-    def series(self, slot: int) -> list[tuple[m.Labels, list[float]]]:
-        """Family ``slot``'s series now: label values and their live totals (to be copied
-        with :meth:`copy_totals` before reading; a series' list is never replaced)."""
+    def series(self, slot: int) -> tuple[list[m.Labels], list[list[float]]]:
+        """Family ``slot``'s series now: their label values and live totals, in two lists (a
+        pair per series would be as many objects for the garbage collector to count); the
+        totals are to be copied with :meth:`copy_totals` before reading."""
         with self._lock:
-            return list(self._series[slot].items())
+            table = self._series[slot]
+            return list(table), list(table.values())
 
     def copy_totals(
-        self, slot: int, series: list[tuple[m.Labels, list[float]]], exemplars: bool
+        self, slot: int, labels: list[m.Labels], totals: list[list[float]], exemplars: bool
     ) -> tuple[list[list[float]], list[list[Exemplar | None] | None] | None]:
-        """Copies of ``series``' totals, each whole (its buckets, sum and count agree), and of
-        their exemplars when asked (the exemplar family's only)."""
+        """Copies of ``totals``, each whole (a series' buckets, sum and count agree), and of the
+        series' exemplars when asked (the exemplar family's only)."""
         with self._lock:
-            totals = [values.copy() for _, values in series]
+            copies = list(map(list.copy, totals))
             if not exemplars or slot != m.EXEMPLAR or not self._exemplars:
-                return totals, None
+                return copies, None
             found = self._exemplars.get
-            return totals, [None if e is None else e.copy() for e in (found(labels) for labels, _ in series)]
+            return copies, [None if e is None else e.copy() for e in map(found, labels)]
 
     def state(self) -> list[m.Extra]:
         """The monitor's levels (in flight, servers, workers...) as series of their slots."""

@@ -46,7 +46,8 @@ def scrape_with_ping(base_url: str, headers: dict[str, str]) -> tuple[list[str],
 def test_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
     port = free_port()
     command = uvicorn_command(APP, port)
-    with ServerProcess(command, port=port, ready_path="/ping", cwd=ROOT, log_path=tmp_path / "uvicorn.log") as server:
+    log = tmp_path / "uvicorn.log"
+    with ServerProcess(command, port=port, ready_path="/ping", cwd=ROOT, log_path=log) as server:
         base = server.base_url
         httpx.get(base + "/order", timeout=60.0)
         # The ping is sent once the scrape has begun; a busy machine may still delay it past the
@@ -69,4 +70,4 @@ def test_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
         assert len(label_values(text, "gatewatch_http_request_duration_seconds_count", "route")) >= 1000
         # gatewatch's own scrapes are no loop block of the app's.
         assert value(text, BLOCKS) == 0
-    assert "held the event loop" not in (tmp_path / "uvicorn.log").read_text()
+    assert "held the event loop" not in log.read_text()
