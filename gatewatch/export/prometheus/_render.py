@@ -7,7 +7,7 @@ are built once and kept; each scrape only formats the numbers, with C-level help
 counts by ``accumulate``, ``repr`` through ``map``, one ``join`` per series).
 
 The lines are the same samples as prometheus-client's (the labels in the declared order, ``le``
-last, which parsers and Prometheus take as the same series; counts as integers).
+last, which parsers and Prometheus take as the same series).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ _special = _NON_FINITE.get
 
 
 def number(value: float) -> str:
-    """A valid Prometheus number: integers as such, floats as ``repr`` (1e-05, 2.5e+16)."""
-    text = repr(value)
+    """A valid Prometheus number, spelled as a float as prometheus-client spells it (``3.0``,
+    ``1e-05``; larger ones without its Go-style exponent: ``1234567.0``, the same number)."""
+    text = repr(float(value))
     return _special(text, text)
 
 
@@ -120,14 +121,14 @@ class Family:
             info = self.kind == "info"
             for series_labels, values in zip(labels, totals, strict=True):
                 prefix = known(series_labels) or self._prefixes(series_labels)
-                out += (prefix[0], "1" if info else number(values[-1]), "\n")
+                out += (prefix[0], "1.0" if info else number(values[-1]), "\n")
             return
         ends = self.bucket_ends
         size = len(ends)
         every = parts == (True, True, True)
         for index, (series_labels, values) in enumerate(zip(labels, totals, strict=True)):
             bucket, between, count, total = known(series_labels) or self._prefixes(series_labels)
-            counts = list(map(repr, accumulate(values[:size])))
+            counts = list(map(repr, map(float, accumulate(values[:size]))))
             seen = counts[-1]
             marks = None if exemplars is None else exemplars[index]
             if marks is not None:
