@@ -5,8 +5,8 @@ files) is rendered in a thread. gatewatch's own families are rendered on the loo
 step at a time (:meth:`gatewatch.export.prometheus._scrape.Scrape.own`), each step's chunk sent
 as it is made, with the loop free to run other callbacks between two steps: a thread would not
 free the loop of that work (the loop waits for the GIL up to a switch interval per callback).
-The steps are gatewatch's work, never the app's loop blocks: each claims the loop watch's
-outstanding ping (:func:`gatewatch.asgi._loop_watch.claim_stack`).
+The steps are gatewatch's work, never the app's loop blocks: a step that lasted long enough
+to be seen claims the loop watch's outstanding ping (:func:`gatewatch.asgi._loop_watch.claim_stack`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
-from gatewatch.asgi._loop_watch import claim_stack
+from gatewatch.asgi._loop_watch import MIN_CHECK_INTERVAL, claim_stack
 from gatewatch.export.prometheus._scrape import Families, Scrape, header_lookup
 from gatewatch.types import ASGIApp, Receive, Scope, Send
 
@@ -54,7 +54,12 @@ def scrape_asgi_app(registry: CollectorRegistry) -> ASGIApp:
         while True:
             started = perf_counter()
             chunk = next(steps, None)
-            claim_stack(started, perf_counter())
+            ended = perf_counter()
+            if ended - started >= MIN_CHECK_INTERVAL:
+                # Long enough for the watchdog to have read the stack: gatewatch's, not the
+                # app's. A short step claims nothing, so that a block of the app's right
+                # before it is still reported.
+                claim_stack(started, ended)
             if chunk is None:
                 break
             if chunk:
