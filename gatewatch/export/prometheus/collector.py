@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
-from itertools import repeat
+from itertools import islice, repeat
 from operator import is_not
 from time import time
 from typing import Any
@@ -39,6 +39,7 @@ from gatewatch._histogram import (
     histogram_choice,
     new_series,
 )
+from gatewatch.export.prometheus._own_families import claim
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.options import Options
 from gatewatch.record import RequestRecord, WebSocketRecord
@@ -210,17 +211,72 @@ class PrometheusAggregator(Collector, Sink):
             exemplar_labels = {"trace_id": trace_id, "span_id": span_id}
             slots[bisect_left(bounds, value)] = Exemplar(exemplar_labels, value, time())
 
-    # -- Collector --------------------------------------------------------------------
+    # -- Scrape (read by gatewatch.export.prometheus._render) ----------------------------
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        """The slots of the families this aggregator exports, in catalogue order."""
+        return self._slots
 
     def label_names(self, slot: int) -> tuple[str, ...]:
-        """The label names of family ``slot``'s series (the series preset decides some)."""
+        """The label names of family ``slot``'s series, in the order of their label values (the
+        series preset decides some)."""
         return self.histograms.label_names[slot]
+
+    def bounds(self, slot: int) -> tuple[float, ...]:
+        """The bucket bounds of an exported family ``slot`` (() for a count)."""
+        return self._bounds[slot] or ()
+
+    def begin_scrape(self) -> Iterator[None]:
+        """Add up every record measured so far, before the totals are read: a step at a time
+        (each adds up at most ``keys`` request keys' values under the lock), for a caller that
+        lets other work run between two steps."""
+        self._absorb()
+        with self._lock:
+            waiting = len(self._rows)
+        for _ in range(0, waiting, SCRAPE_KEYS):
+            with self._lock:
+                rows = self._rows
+                for key in list(islice(rows, SCRAPE_KEYS)):
+                    same = rows.pop(key)
+                    self._buffered = max(self._buffered - len(same), 0)
+                    self._add_rows(key, same)
+            yield
+
+    def series(self, slot: int) -> tuple[list[m.Labels], list[list[float]]]:
+        """Family ``slot``'s series now: their label values and live totals, in two lists (a
+        pair per series would be as many objects for the garbage collector to count); the
+        totals are to be copied with :meth:`copy_totals` before reading."""
+        with self._lock:
+            table = self._series[slot]
+            return list(table), list(table.values())
+
+    def copy_totals(
+        self, slot: int, labels: list[m.Labels], totals: list[list[float]], exemplars: bool
+    ) -> tuple[list[list[float]], list[list[Exemplar | None] | None] | None]:
+        """Copies of ``totals``, each whole (a series' buckets, sum and count agree), and of the
+        series' exemplars when asked (the exemplar family's only)."""
+        with self._lock:
+            copies = list(map(list.copy, totals))
+            if not exemplars or slot != m.EXEMPLAR or not self._exemplars:
+                return copies, None
+            found = self._exemplars.get
+            return copies, [None if e is None else e.copy() for e in map(found, labels)]
+
+    def state(self) -> list[m.Extra]:
+        """The monitor's levels (in flight, servers, workers...) as series of their slots."""
+        return m.measure_state(self.monitor)
+
+    # -- Collector --------------------------------------------------------------------
 
     def describe(self) -> Iterator[Metric]:
         # Names only, so a registry can refuse a clash without running a scrape.
         yield from _families(self._slots, self.histograms).values()
 
     def collect(self) -> Iterator[Metric]:
+        if claim(self):
+            # gatewatch's /metrics renders these families itself, from the tables.
+            return
         f = _families(self._slots, self.histograms)
         self._absorb(everything=True)
         with self._lock:
@@ -258,6 +314,8 @@ _measured = partial(is_not, None)
 # of them once this many are waiting: a bound on the memory they hold.
 COLUMN = 64
 MAX_BUFFERED = 4096
+# A scrape adds up this many keys' waiting values per step (about a millisecond).
+SCRAPE_KEYS = 32
 
 _FAMILY_TYPES: dict[str, Any] = {
     "counter": CounterMetricFamily,

@@ -1,0 +1,73 @@
+"""Under a real uvicorn, with 1 000 routes recorded: a scrape leaves the event loop to other
+requests while it renders, and gatewatch never counts its own scrape as the app's loop block."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from tests.support.scrape import label_values, value
+from tests.support.traffic import ROOT
+
+pytestmark = pytest.mark.slow
+
+APP = "tests.support.scrape_order_app:wrapped"
+BLOCKS = "gatewatch_event_loop_blocks_total"
+
+
+def scrape_with_ping(base_url: str, headers: dict[str, str]) -> tuple[list[str], bytes]:
+    """Scrape, and once the scrape's first body bytes arrive, ask /ping; the server's order of
+    the scrape's body messages and the ping, and the scrape's body."""
+    started = threading.Event()
+    body: list[bytes] = []
+
+    def read() -> None:
+        with httpx.stream("GET", base_url + "/metrics", headers=headers, timeout=60.0) as response:
+            for chunk in response.iter_raw():
+                body.append(chunk)
+                started.set()
+        started.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        assert started.wait(60.0)
+        assert httpx.get(base_url + "/ping", timeout=60.0).text == "pong"
+    finally:
+        reader.join(60.0)
+    order: list[str] = httpx.get(base_url + "/order", timeout=60.0).json()
+    return order, b"".join(body)
+
+
+def test_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
+    port = free_port()
+    command = uvicorn_command(APP, port)
+    log = tmp_path / "uvicorn.log"
+    with ServerProcess(command, port=port, ready_path="/ping", cwd=ROOT, log_path=log) as server:
+        base = server.base_url
+        httpx.get(base + "/order", timeout=60.0)
+        # The ping is sent once the scrape has begun; a busy machine may still delay it past the
+        # scrape's end, so a few scrapes are tried. A scrape rendered in one piece (before its
+        # first body message) can never let the ping in before its end.
+        orders = []
+        for _ in range(3):
+            order, _ = scrape_with_ping(base, {})
+            orders.append(order)
+            assert order.count("metrics-end") == 1 and order.count("ping") == 1
+            if order.index("ping") < order.index("metrics-end"):
+                break
+        else:
+            pytest.fail(f"no ping was answered during a scrape: {orders}")
+        # Every body message went out as it was rendered: many of them.
+        assert order.count("metrics") > 3
+        text = httpx.get(base + "/metrics", timeout=60.0).text
+        # The user's counter beside gatewatch's families (promtool refuses a family twice).
+        assert value(text, "user_orders_total") == 3
+        assert len(label_values(text, "gatewatch_http_request_duration_seconds_count", "route")) >= 1000
+        # gatewatch's own scrapes are no loop block of the app's.
+        assert value(text, BLOCKS) == 0
+    assert "held the event loop" not in log.read_text()
