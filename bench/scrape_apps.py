@@ -85,8 +85,9 @@ class _MetricsBeside:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == METRICS:
-            return await self.metrics(scope, receive, send)
-        return await self.app(scope, receive, send)
+            await self.metrics(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _floor(routes: int) -> ASGIApp:

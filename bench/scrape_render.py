@@ -73,7 +73,7 @@ async def request(app: ASGIApp, path: str, headers: Sequence[tuple[str, str]] = 
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
-    status, response_headers, body = 0, {}, bytearray()
+    status, response_headers, body = 0, dict[bytes, bytes](), bytearray()
 
     async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}

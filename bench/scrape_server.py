@@ -99,7 +99,7 @@ def _probe(url: str, pins: Pinning, stop: threading.Event, minimum: int, out: li
 
 
 def _probing(url: str, pins: Pinning, minimum: int) -> tuple[threading.Thread, threading.Event, list[float]]:
-    stop, latencies = threading.Event(), []
+    stop, latencies = threading.Event(), list[float]()
     thread = threading.Thread(target=_probe, args=(url, pins, stop, minimum, latencies), daemon=True)
     thread.start()
     return thread, stop, latencies
