@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import TypeVar
 
 from bench.scrape_apps import FLOOR, PEERS
@@ -38,6 +39,10 @@ from bench.server_bench import ROOT, Pinning, machine_line, pinning
 from gatewatch.demo.text_table import text_table
 
 ROUTES = (10, 100, 1000)
+DOCS = ROOT / "docs" / "benchmarks.md"
+# The recorded run in the docs lies between these (python -m bench.scrape --update-docs).
+DOCS_BEGIN = "<!-- recorded by python -m bench.scrape --update-docs: begin -->"
+DOCS_END = "<!-- recorded by python -m bench.scrape --update-docs: end -->"
 T = TypeVar("T")
 _VERSIONED = (
     "gatewatch",
@@ -54,7 +59,7 @@ class Scale:
     routes: Sequence[int] = ROUTES
     scrapes: int = 5  # timed in-process scrapes per format (the median is shown)
     hold_scrapes: int = 3  # the uvicorn scraper's least scrapes ...
-    hold_seconds: float = 2.0  # ... and least seconds; also the bare probe's seconds
+    hold_seconds: float = 1.5  # ... and least seconds; also the bare probe's seconds
 
 
 QUICK = Scale(routes=(10,), scrapes=1, hold_scrapes=1, hold_seconds=0.3)
@@ -246,6 +251,13 @@ def run(scale: Scale = Scale(), *, server: bool = True, markdown: bool = False) 
     return lines
 
 
+def update_docs(lines: Sequence[str], path: Path = DOCS) -> None:
+    """Put ``lines`` between the markers of ``path``'s recorded scrape run, replacing the last."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(DOCS_BEGIN) + len(DOCS_BEGIN), text.index(DOCS_END)
+    path.write_text(text[:start] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.scrape",
@@ -258,11 +270,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-server", action="store_true", help="the in-process render table only")
     parser.add_argument("--markdown", action="store_true", help="Markdown tables (for docs/benchmarks.md)")
+    parser.add_argument(
+        "--update-docs", action="store_true", help="--markdown, and write the run into docs/benchmarks.md"
+    )
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else Scale()
     if args.routes:
         scale = Scale(args.routes, scale.scrapes, scale.hold_scrapes, scale.hold_seconds)
-    print("\n".join(run(scale, server=not args.no_server, markdown=args.markdown)))
+    lines = run(scale, server=not args.no_server, markdown=args.markdown or args.update_docs)
+    print("\n".join(lines))
+    if args.update_docs:
+        update_docs(lines)
     return 0
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +172,17 @@ def test_scrape_part_counts_every_peer() -> None:
     )
     assert hold.bare.latencies and hold.scraping.latencies and len(hold.scrapes) >= 1, hold
     assert hold.scrape_bytes > 0, hold
+
+
+def test_scrape_update_docs_replaces_the_recorded_run(tmp_path: Path) -> None:
+    """``python -m bench.scrape --update-docs`` rewrites what lies between the markers of
+    docs/benchmarks.md, and nothing else."""
+    docs = tmp_path / "benchmarks.md"
+    original = scrape.DOCS.read_text(encoding="utf-8")
+    docs.write_text(original, encoding="utf-8")
+    for run in ("| first |", "| second |"):
+        scrape.update_docs(["Scrapes: a run", "", run], docs)
+    text = docs.read_text(encoding="utf-8")
+    before, _, rest = original.partition(scrape.DOCS_BEGIN)
+    _, _, after = rest.partition(scrape.DOCS_END)
+    assert text == f"{before}{scrape.DOCS_BEGIN}\nScrapes: a run\n\n| second |\n{scrape.DOCS_END}{after}"
