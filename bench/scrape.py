@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
-from bench.scrape_apps import FLOOR, PEERS
+from bench.scrape_apps import FLOOR, GATEWATCH, GATEWATCH_BY_PC, PEERS, RENDER_PEERS
 from bench.scrape_render import REQUESTS_PER_ROUTE, Render
 from bench.scrape_server import Hold, loop_hold
 from bench.server_bench import ROOT, Pinning, machine_line, pinning
@@ -82,7 +82,7 @@ def render(peer: str, routes: int, scrapes: int, pins: Pinning) -> Render:
     return Render(**json.loads(done.stdout))
 
 
-def renders(scale: Scale, pins: Pinning, peers: Sequence[str] = PEERS) -> list[Render]:
+def renders(scale: Scale, pins: Pinning, peers: Sequence[str] = RENDER_PEERS) -> list[Render]:
     return [render(peer, routes, scale.scrapes, pins) for routes in scale.routes for peer in peers]
 
 
@@ -168,6 +168,34 @@ def render_table(results: Sequence[Render], *, markdown: bool = False) -> list[s
     return table(_RENDER_HEADER, rows, markdown=markdown)
 
 
+def same_families(results: Sequence[Render]) -> list[str]:
+    """gatewatch's render against prometheus-client's exposition of gatewatch's own families."""
+    by_pc = {r.routes: r for r in results if r.peer == GATEWATCH_BY_PC}
+    lines = []
+    for result in results:
+        reference = by_pc.get(result.routes)
+        if result.peer != GATEWATCH or reference is None:
+            continue
+        ratios = []
+        for name, cpu, reference_cpu in (
+            ("text", result.cpu, reference.cpu),
+            ("gzip", result.gzip_cpu, reference.gzip_cpu),
+            ("OpenMetrics", result.openmetrics_cpu, reference.openmetrics_cpu),
+        ):
+            if cpu is not None and reference_cpu is not None:
+                ratio = (cpu / result.series) / (reference_cpu / reference.series)
+                ratios.append(f"{name} {ratio:.2f}x")
+        lines.append(f"- {result.routes:,} routes: {', '.join(ratios)}")
+    if not lines:
+        return []
+    return [
+        "gatewatch's CPU per series over prometheus-client's exposition of the same families "
+        "(issue 28's target: at most 0.25x):",
+        "",
+        *lines,
+    ]
+
+
 _HOLD_HEADER = (
     "peer",
     "routes",
@@ -236,8 +264,9 @@ def run(scale: Scale = Scale(), *, server: bool = True, markdown: bool = False) 
         f"medians of {scale.scrapes} scrapes per format; pc = prometheus-client (the hand-written "
         "middleware, prometheus-client's exposition); CPU = every thread's, on loop = the loop thread's",
         "",
-        *render_table(renders(scale, pins), markdown=markdown),
     ]
+    rendered = renders(scale, pins)
+    lines += [*render_table(rendered, markdown=markdown), "", *same_families(rendered)]
     if server:
         lines += [
             "",

@@ -149,7 +149,7 @@ def test_scrape_part_counts_every_peer() -> None:
     then gatewatch under uvicorn answers the probe with and without scrapes."""
     unpinned = server_bench.Pinning((), (), "unpinned")
     renders = scrape.renders(scrape.Scale(routes=(3,), scrapes=1), unpinned)
-    assert [render.peer for render in renders] == list(scrape_apps.PEERS)
+    assert [render.peer for render in renders] == list(scrape_apps.RENDER_PEERS)
     for render in renders:
         # Every route has its series, and as many as every other route.
         assert render.route_series > 0 and render.route_series % 3 == 0, render
@@ -166,6 +166,9 @@ def test_scrape_part_counts_every_peer() -> None:
             assert render.openmetrics_series is not None and render.openmetrics_series >= render.series
     rows = scrape.render_table(renders, markdown=True)
     assert len(rows) == 2 + len(renders) and all(row.count("|") == 14 for row in rows), rows
+    # gatewatch against prometheus-client's exposition of the same families, in all three formats.
+    (ratios,) = [line for line in scrape.same_families(renders) if line.startswith("- 3 routes:")]
+    assert all(f"{name} " in ratios for name in ("text", "gzip", "OpenMetrics")), ratios
 
     hold = scrape_server.loop_hold(
         scrape_apps.GATEWATCH, 3, unpinned, bare_seconds=0.1, scrapes=1, min_seconds=0
