@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from bench.scrape_apps import FLOOR, GATEWATCH, GATEWATCH_BY_PC, PEERS, RENDER_PEERS
 from bench.scrape_render import REQUESTS_PER_ROUTE, Render
-from bench.scrape_server import Hold, loop_hold
+from bench.scrape_server import PAUSE, Hold, loop_hold
 from bench.server_bench import ROOT, Pinning, machine_line, pinning
 from gatewatch.demo.text_table import text_table
 
@@ -204,7 +204,7 @@ _HOLD_HEADER = (
     "scrape KB",
     "bare longest ms",
     "bare p99 ms",
-    "probes",
+    "probes in scrapes",
     "longest ms",
     "p99 ms",
     "longest vs pc",
@@ -271,9 +271,10 @@ def run(scale: Scale = Scale(), *, server: bool = True, markdown: bool = False) 
         lines += [
             "",
             "Loop hold, uvicorn (uvloop, httptools, 1 worker): latency of small requests sent one after "
-            f"another, bare = before any scrape ({scale.hold_seconds:g} s), then while /metrics is scraped "
-            f"back to back (at least {scale.hold_scrapes} scrapes and {scale.hold_seconds:g} s; Prometheus' "
-            "Accept header, gzip); scrape ms = median as the scraper saw it",
+            f"another, bare = before any scrape ({scale.hold_seconds:g} s), then of those that overlapped a "
+            f"scrape of /metrics, scraped again {PAUSE * 1e3:g} ms after each scrape (at least "
+            f"{scale.hold_scrapes} scrapes and {scale.hold_seconds:g} s; Prometheus' Accept header, gzip); "
+            "scrape ms = median as the scraper saw it",
             "",
             *hold_table(holds(scale, pins), markdown=markdown),
         ]

@@ -3,19 +3,22 @@
 uvicorn (uvloop, httptools, one worker, as in the server-level benchmark) serves one peer's app
 on 127.0.0.1, every route requested first. A probe then sends small requests to a cheap route
 one after another and records each one's latency: first with no scrapes (the same app, bare of
-them), then while a scraper in another process scrapes ``/metrics`` back to back, asking what
-Prometheus asks for (OpenMetrics or text, gzip). A request that waits behind a scrape on the
-event loop shows that wait in its latency. The server is pinned to one CPU, the scraper and
+them), then while a scraper in another process scrapes ``/metrics`` repeatedly, asking what
+Prometheus asks for (OpenMetrics or text, gzip), with a pause between scrapes so that no request
+can wait for two. A request that waits behind a scrape on the event loop shows that wait in its
+latency; the requests counted as sent during scrapes are those whose time overlaps a scrape's
+(both processes read the same monotonic clock). The server is pinned to one CPU, the scraper and
 the probe to the other (as far as ``taskset`` and the CPUs allow), and it is stopped by PID.
 
 ``python -m bench.scrape_server URL SCRAPES MIN_SECONDS MAX_SECONDS`` is the scraper: it prints
-one JSON object (each scrape's seconds and bytes).
+one JSON object (each scrape's start and end on the monotonic clock, and the last one's bytes).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -38,6 +41,8 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,"
     "text/plain;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
+# Between two scrapes: a request that arrived during one is served before the next begins.
+PAUSE = 0.05
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ class Phase:
 
     @property
     def longest(self) -> float:
-        return max(self.latencies)
+        return max(self.latencies, default=math.nan)
 
     @property
     def p99(self) -> float:
@@ -84,22 +89,25 @@ def _pin_this_thread(pins: Pinning) -> None:
         os.sched_setaffinity(0, {int(pins.load[-1])})
 
 
-def _probe(url: str, pins: Pinning, stop: threading.Event, minimum: int, out: list[float]) -> None:
+Timed = tuple[float, float]  # (start, end) on the monotonic clock
+
+
+def _probe(url: str, pins: Pinning, stop: threading.Event, minimum: int, out: list[Timed]) -> None:
     """Requests to the cheap route one after another until ``stop`` (at least ``minimum``)."""
     _pin_this_thread(pins)
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
     try:
         while len(out) < minimum or not stop.is_set():
-            started = time.perf_counter()
+            started = time.monotonic()
             _get(connection, PROBE)
-            out.append(time.perf_counter() - started)
+            out.append((started, time.monotonic()))
     finally:
         connection.close()
 
 
-def _probing(url: str, pins: Pinning, minimum: int) -> tuple[threading.Thread, threading.Event, list[float]]:
-    stop, latencies = threading.Event(), list[float]()
+def _probing(url: str, pins: Pinning, minimum: int) -> tuple[threading.Thread, threading.Event, list[Timed]]:
+    stop, latencies = threading.Event(), list[Timed]()
     thread = threading.Thread(target=_probe, args=(url, pins, stop, minimum, latencies), daemon=True)
     thread.start()
     return thread, stop, latencies
@@ -148,7 +156,20 @@ def loop_hold(
         finally:
             stop.set()
             thread.join()
-    return Hold(peer, routes, Phase(bare), Phase(scraping), scraper["seconds"], scraper["bytes"])
+    scrapes_timed = [(start, end) for start, end in scraper["scrapes"]]
+    during = [
+        end - start
+        for start, end in scraping
+        if any(start < scrape_end and end > scrape_start for scrape_start, scrape_end in scrapes_timed)
+    ]
+    return Hold(
+        peer,
+        routes,
+        Phase([end - start for start, end in bare]),
+        Phase(during),
+        [end - start for start, end in scrapes_timed],
+        scraper["bytes"],
+    )
 
 
 def _scrape(pins: Pinning, url: str, scrapes: int, min_seconds: float, max_seconds: float) -> dict[str, Any]:
@@ -167,21 +188,23 @@ def scrape_loop(url: str, scrapes: int, min_seconds: float, max_seconds: float) 
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=max_seconds + 60)
     headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
-    seconds: list[float] = []
+    timed: list[Timed] = []
     body = b""
-    started = time.perf_counter()
+    started = time.monotonic()
     try:
         while True:
-            elapsed = time.perf_counter() - started
-            enough = len(seconds) >= scrapes and elapsed >= min_seconds
-            if enough or (seconds and elapsed >= max_seconds):
+            elapsed = time.monotonic() - started
+            enough = len(timed) >= scrapes and elapsed >= min_seconds
+            if enough or (timed and elapsed >= max_seconds):
                 break
-            before = time.perf_counter()
+            if timed:
+                time.sleep(PAUSE)
+            before = time.monotonic()
             body = _get(connection, parts.path, headers)
-            seconds.append(time.perf_counter() - before)
+            timed.append((before, time.monotonic()))
     finally:
         connection.close()
-    return {"seconds": seconds, "bytes": len(body)}
+    return {"scrapes": timed, "bytes": len(body)}
 
 
 def main(argv: Sequence[str]) -> int:
