@@ -257,7 +257,7 @@ def run(scale: Scale = Scale(), *, server: bool = True, markdown: bool = False) 
     routes = ", ".join(f"{count:,}" for count in scale.routes)
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"Scrapes: {today}, commit {_commit()}; {machine_line(pins)}",
+        f"Scrapes: {today}, commit {_commit()}; {machine_line(pins).replace('wrk to', 'clients to')}",
         f"Versions: {versions()}",
         "",
         f"Render, in process: {routes} routes, each requested {REQUESTS_PER_ROUTE} times at 200; "
