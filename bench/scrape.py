@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from bench.scrape_apps import FLOOR, GATEWATCH, GATEWATCH_BY_PC, PEERS, RENDER_PEERS
 from bench.scrape_render import REQUESTS_PER_ROUTE, Render
-from bench.scrape_server import PAUSE, Hold, loop_hold
+from bench.scrape_server import PAUSE, UNSET, Hold, loop_hold
 from bench.server_bench import ROOT, Pinning, machine_line, pinning
 from gatewatch.demo.text_table import text_table
 
@@ -67,8 +67,7 @@ QUICK = Scale(routes=(10,), scrapes=1, hold_scrapes=1, hold_seconds=0.3)
 
 def _env() -> dict[str, str]:
     # Single-process numbers, and no coverage tracing of a timing run.
-    skip = {"PROMETHEUS_MULTIPROC_DIR", "GATEWATCH_LIVE_DIR", "COVERAGE_PROCESS_CONFIG"}
-    return {name: value for name, value in os.environ.items() if name not in skip}
+    return {name: value for name, value in os.environ.items() if name not in UNSET}
 
 
 def render(peer: str, routes: int, scrapes: int, pins: Pinning) -> Render:

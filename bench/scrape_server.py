@@ -41,6 +41,7 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,"
     "text/plain;version=1.0.0;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
+UNSET = ("PROMETHEUS_MULTIPROC_DIR", "GATEWATCH_LIVE_DIR", "COVERAGE_PROCESS_CONFIG")
 # Between two scrapes: a request that arrived during one is served before the next begins.
 PAUSE = 0.05
 
@@ -135,7 +136,8 @@ def loop_hold(
         "--no-access-log",
     )
     server = ServerProcess([*pins.server, *command], port=port, ready_path=PROBE, cwd=ROOT, start_timeout=60)
-    for name in ("PROMETHEUS_MULTIPROC_DIR", "GATEWATCH_LIVE_DIR"):
+    # Single-process numbers, and no coverage tracing of a timing run.
+    for name in UNSET:
         server.env.pop(name, None)
     with server:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -175,8 +177,9 @@ def loop_hold(
 def _scrape(pins: Pinning, url: str, scrapes: int, min_seconds: float, max_seconds: float) -> dict[str, Any]:
     command = [*pins.load, sys.executable, "-m", "bench.scrape_server", url]
     command += [str(scrapes), str(min_seconds), str(max_seconds)]
+    env = {name: value for name, value in os.environ.items() if name not in UNSET}
     done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=max_seconds + 120, check=True
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max_seconds + 120, check=True
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
