@@ -51,8 +51,9 @@ test-minimal:
 	$(MINIMAL)/bin/python -m pip install --disable-pip-version-check -q . pytest
 	GATEWATCH_TESTS_RUNTIME_ONLY=1 $(MINIMAL)/bin/python -m pytest -q -p no:cacheprovider -o addopts= -W ignore::pytest.PytestConfigWarning
 
-# The in-process tables, the server level (wrk) and the instruction counts (valgrind's callgrind,
-# which also checks that it counts the same run the same); about 15 minutes.
+# The in-process tables, the instruction counts (valgrind's callgrind, which also checks that it
+# counts the same run the same), the scrape part (python -m bench.scrape: render cost and loop
+# holds at 10-1 000 routes) and the server level (wrk); about 18 minutes.
 bench: $(STAMP)
 	$(BIN)/python -m bench --instructions
 

@@ -14,7 +14,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from bench import instructions, server_bench, websocket_bench
+from bench import instructions, scrape, server_bench, websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.django_cases import BARE_DJANGO, DJANGO_PROMETHEUS, django_wsgi_cases
 from bench.harness import Timing, measure
@@ -67,6 +67,14 @@ def format_django(title: str, timings: Sequence[Timing]) -> list[str]:
     )
 
 
+def _scrape(*, quick: bool, server: bool) -> int:
+    """What a scrape costs at 10, 100 and 1 000 routes, beside the other exporters."""
+    lines = scrape.run(scrape.QUICK if quick else scrape.Scale(), server=server)
+    suffix = " [--quick: not a measurement]" if quick else ""
+    print("", lines[0] + suffix, *lines[1:], sep="\n", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few iterations: a smoke run, not a measurement")
@@ -79,7 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also count instructions per request with valgrind's callgrind (about 5 minutes more)",
     )
+    parser.add_argument(
+        "--scrape",
+        action="store_true",
+        help="the scrape part alone (python -m bench.scrape: about 3 minutes)",
+    )
+    parser.add_argument("--no-scrape", action="store_true", help="leave out the scrape part")
     args = parser.parse_args(argv)
+    if args.scrape:
+        return _scrape(quick=args.quick, server=not args.no_server)
     # A timed batch runs in one task that never yields: to gatewatch's watchdog that is
     # the loop blocked for the whole batch, and it says so at WARNING. True, but noise here.
     logging.getLogger("gatewatch").setLevel(logging.ERROR)
@@ -125,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(*websocket_bench.format_rows(websocket_bench.run(quick=args.quick)), sep="\n")
     if args.instructions:
         print("", *instructions.run(), sep="\n", flush=True)
+    if not args.no_scrape:
+        _scrape(quick=args.quick, server=not args.no_server)
     if args.no_server:
         return 0
     print(

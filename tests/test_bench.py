@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 # The contenders come from the bench extra (without it, tests/conftest.py skips this module).
 import starlette_exporter  # noqa: F401
 
-from bench import instructions, server_apps, server_bench
+from bench import instructions, scrape, scrape_apps, scrape_server, server_apps, server_bench
 from bench.apps import HELLO
 from bench.cases import ASGI_NAMES, WSGI_NAMES, asgi_case, wsgi_case
 from bench.django_cases import DJANGO_WSGI_NAMES
@@ -140,3 +141,51 @@ def test_instruction_child_runs_without_valgrind() -> None:
         timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_scrape_part_counts_every_peer() -> None:
+    """The scrape part at 3 routes, one scrape: every peer's /metrics answers, its series are
+    parsed and counted (every route alike), gzip and OpenMetrics where the peer serves them;
+    then gatewatch under uvicorn answers the probe with and without scrapes."""
+    unpinned = server_bench.Pinning((), (), "unpinned")
+    renders = scrape.renders(scrape.Scale(routes=(3,), scrapes=1), unpinned)
+    assert [render.peer for render in renders] == list(scrape_apps.RENDER_PEERS)
+    for render in renders:
+        # Every route has its series, and as many as every other route.
+        assert render.route_series > 0 and render.route_series % 3 == 0, render
+        # The process and GC collectors of the global registry come along.
+        assert render.series > render.route_series, render
+        assert render.plain_bytes > 0 and render.cpu > 0, render
+        if scrape_apps.GZIP[render.peer]:
+            assert render.gzip_bytes is not None and 0 < render.gzip_bytes < render.plain_bytes, render
+        else:
+            assert render.gzip_bytes is None, render
+        if scrape_apps.OPENMETRICS[render.peer] is None:
+            assert render.openmetrics_series is None, render
+        else:
+            assert render.openmetrics_series is not None and render.openmetrics_series >= render.series
+    rows = scrape.render_table(renders, markdown=True)
+    assert len(rows) == 2 + len(renders) and all(row.count("|") == 14 for row in rows), rows
+    # gatewatch against prometheus-client's exposition of the same families, in all three formats.
+    (ratios,) = [line for line in scrape.same_families(renders) if line.startswith("- 3 routes:")]
+    assert all(f"{name} " in ratios for name in ("text", "gzip", "OpenMetrics")), ratios
+
+    hold = scrape_server.loop_hold(
+        scrape_apps.GATEWATCH, 3, unpinned, bare_seconds=0.1, scrapes=1, min_seconds=0
+    )
+    assert hold.bare.latencies and hold.scraping.latencies and len(hold.scrapes) >= 1, hold
+    assert hold.scrape_bytes > 0, hold
+
+
+def test_scrape_update_docs_replaces_the_recorded_run(tmp_path: Path) -> None:
+    """``python -m bench.scrape --update-docs`` rewrites what lies between the markers of
+    docs/benchmarks.md, and nothing else."""
+    docs = tmp_path / "benchmarks.md"
+    original = scrape.DOCS.read_text(encoding="utf-8")
+    docs.write_text(original, encoding="utf-8")
+    for run in ("| first |", "| second |"):
+        scrape.update_docs(["Scrapes: a run", "", run], docs)
+    text = docs.read_text(encoding="utf-8")
+    before, _, rest = original.partition(scrape.DOCS_BEGIN)
+    _, _, after = rest.partition(scrape.DOCS_END)
+    assert text == f"{before}{scrape.DOCS_BEGIN}\nScrapes: a run\n\n| second |\n{scrape.DOCS_END}{after}"

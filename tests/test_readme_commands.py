@@ -73,7 +73,7 @@ NOT_RUN_AS_WRITTEN: dict[str, tuple[list[str], str]] = {
     ),
     "make bench": (
         ["make", "-n", "bench"],
-        "about 15 minutes of valgrind and wrk; the suite checks the bench's apps and command lines "
+        "about 18 minutes of valgrind, wrk and uvicorn; the suite checks the bench's apps and command lines "
         "answer (tests/test_bench.py)",
     ),
     "make demo": (
