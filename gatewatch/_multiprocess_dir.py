@@ -44,6 +44,11 @@ RUN_FILE_PATTERNS = (
     ".gatewatch-live-*.tmp",
     # A dead worker's live gauges being retired (gatewatch.export.prometheus._worker_files).
     ".gatewatch-ended-*.tmp",
+    # Dead workers' files folded (gatewatch.export.prometheus._fold): the manifest naming the
+    # folded files (themselves *.db), and its lock; removed before any worker runs.
+    "gatewatch-folded.json",
+    ".gatewatch-folded-*.tmp",
+    ".gatewatch-fold.lock",
 )
 # prometheus-client names its files <type>_<pid>.db, gauges <type>_<mode>_<pid>.db.
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)*_(\d+)\.db$")
