@@ -120,7 +120,9 @@ def _db_files(directory: str) -> int:
     return sum(1 for name in os.listdir(directory) if name.endswith(".db"))
 
 
-def run(dead: Sequence[int] = DEAD, *, routes: int = ROUTES, repeats: int = REPEATS) -> list[dict[str, float]]:
+def run(
+    dead: Sequence[int] = DEAD, *, routes: int = ROUTES, repeats: int = REPEATS
+) -> list[dict[str, float]]:
     """One row per number of dead workers: files and CPU per scrape before and after folding
     (``*_ms``: the median of ``repeats`` scrapes, in milliseconds)."""
     rows: list[dict[str, float]] = []
@@ -208,7 +210,9 @@ def format_rows(rows: Sequence[dict[str, float]]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scrape_multiprocess", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="up to 200 dead workers, 3 scrapes each")
-    parser.add_argument("--routes", type=int, default=ROUTES, help=f"routes each worker served (default {ROUTES})")
+    parser.add_argument(
+        "--routes", type=int, default=ROUTES, help=f"routes each worker served (default {ROUTES})"
+    )
     args = parser.parse_args(argv)
     rows = run(
         QUICK_DEAD if args.quick else DEAD,
