@@ -169,6 +169,16 @@ def _ended_writers_files(directory: str) -> list[tuple[str, int, float]]:
     return ended
 
 
+def _folded_files(directory: str) -> list[tuple[str, float]]:
+    """(name, mtime) of the files dead workers' files were folded into
+    (:mod:`gatewatch.export.prometheus._fold`)."""
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(directory), "*_folded-*.db")):
+        with contextlib.suppress(OSError):
+            found.append((os.path.basename(path), os.stat(path).st_mtime))
+    return found
+
+
 def clear_run_files(directory: str) -> list[str]:
     """Remove what an earlier run left in ``directory`` (prometheus-client's ``*.db`` files and
     gatewatch's own), as prometheus-client advises before a server starts; other files stay.
@@ -202,7 +212,8 @@ def warn_stale_files(directory: str) -> list[str]:
         # their live gauges).
         return []
     ended = _ended_writers_files(directory)
-    if not ended:
+    folded = _folded_files(directory)
+    if not ended and not folded:
         return []
     # A process's last write: before this server started, it was an earlier run's.
     last_write: dict[int, float] = {}
@@ -211,6 +222,16 @@ def warn_stale_files(directory: str) -> list[str]:
     # One worker of several its master started: the server started with the master.
     worker = started_by_a_master(server)
     started = process_started(os.getppid() if worker else os.getpid())
+    if started is not None and any(written < started for _, written in folded):
+        # Dead workers' files folded by an earlier run's scrapes: no pid left to name.
+        logger.warning(
+            "gatewatch: %s=%s holds the folded files of an earlier run's dead workers (%s): their "
+            "counters and histograms are added to this server's; empty the directory before the "
+            "server starts (gatewatch.integrations.gunicorn's hooks do it)",
+            ENV_VAR,
+            directory,
+            ", ".join(sorted(name for name, _ in folded)),
+        )
     earlier, siblings, unknown = [], [], []
     for pid, written in sorted(last_write.items()):
         # No margin: a file written within hundredths of a second of the server's start is

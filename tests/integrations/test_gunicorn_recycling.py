@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,10 @@ def dead_workers_files(directory: Path) -> set[int]:
         if found is not None and not process(int(found.group(2))).running:
             pids.add(int(found.group(2)))
     return pids
+
+
+def counted(expected: int) -> Callable[[str], bool]:
+    return lambda text: value(text, DURATION_COUNT, route="/fast") >= expected
 
 
 def test_recycled_workers_files_are_folded_and_every_request_counted(tmp_path: Path) -> None:
@@ -66,9 +71,7 @@ def test_recycled_workers_files_are_folded_and_every_request_counted(tmp_path: P
                 if sent % 20 == 0:
                     # The ready probe and the requests so far, whichever worker answers.
                     expected = sent + 1
-                    text = scrape_until(
-                        server.base_url, lambda t, n=expected: value(t, DURATION_COUNT, route="/fast") >= n
-                    )
+                    text = scrape_until(server.base_url, counted(expected))
                     assert value(text, DURATION_COUNT, route="/fast") == expected
         # Every scrape is a request too, and recycles workers: each one still counts all.
         for _ in range(6):

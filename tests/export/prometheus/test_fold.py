@@ -8,6 +8,7 @@ The workers are real processes writing through gatewatch's multiprocess sink
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from gatewatch import _processes as processes
 from gatewatch.export.prometheus import _fold
+from tests.export.prometheus.test_dead_workers import _warn_in_a_worker
 from tests.support.dying_workers import requests_of, scrape_count, unfolded
 from tests.support.traffic import ROOT
 
@@ -125,3 +127,26 @@ def test_a_file_given_back_to_a_new_process_with_the_pid_is_read_once(tmp_path: 
     assert f"counter_{os.getpid()}.db" in db_files(tmp_path)
     assert not [name for name in db_files(tmp_path) if name.startswith("counter_dead-")]
     assert str(pid) not in " ".join(db_files(tmp_path))
+
+
+def test_a_worker_warns_of_an_earlier_runs_folded_files(tmp_path: Path) -> None:
+    # Folded, an earlier run's dead workers leave no pid to name; their counts would be added.
+    dead_workers(tmp_path, 2)
+    scrape_count(str(tmp_path), 8)
+    started = processes.process_started(os.getpid())
+    assert started is not None
+    folded = sorted(tmp_path.glob("*_folded-*.db"))
+    assert len(folded) == 3
+    for path in folded:
+        os.utime(path, (started - 10, started - 10))
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue[list[tuple[str, str]]] = context.Queue()
+    worker = context.Process(target=_warn_in_a_worker, args=(str(tmp_path), results))
+    worker.start()
+    try:
+        records = results.get(timeout=60)
+    finally:
+        worker.join(timeout=60)
+    [(level, warning)] = records
+    assert level == "WARNING"
+    assert "holds the folded files of an earlier run's dead workers (counter_folded-1.db, " in warning
