@@ -48,11 +48,10 @@ from gatewatch._processes import process
 
 MANIFEST = "gatewatch-folded.json"
 LOCK = ".gatewatch-fold.lock"
-# The manifest being written (removed at a server's start with the rest of a run's files).
-MANIFEST_TEMPORARY = ".gatewatch-folded-*.tmp"
-# Files folded per scrape: a scrape after 2 000 deaths reads the others as before, and the
-# next scrapes fold them.
-BATCH = 256
+# Files folded per scrape (the lock is held that long). Folding a file costs less than the
+# merge reading it, which the scrape would do otherwise: a scrape meeting more files folds this
+# many and reads the others as before, and the next scrapes fold them.
+BATCH = 2048
 # Test-only: the folding process kills itself (SIGKILL) after this step ("claimed",
 # "written", "committed", "removed"), to prove a fold killed anywhere loses and doubles nothing.
 STOP_ENV = "GATEWATCH_FOLD_STOP_AT"
