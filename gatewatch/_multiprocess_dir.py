@@ -179,6 +179,16 @@ def _folded_files(directory: str) -> list[tuple[str, float]]:
     return found
 
 
+def _folded_writers(directory: str) -> tuple[tuple[int, float], ...]:
+    # Here, not at the top: prometheus-client is set up by now (new_process_monitor).
+    from gatewatch.export.prometheus._fold import read_manifest
+
+    try:
+        return read_manifest(directory).writers
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
 def clear_run_files(directory: str) -> list[str]:
     """Remove what an earlier run left in ``directory`` (prometheus-client's ``*.db`` files and
     gatewatch's own), as prometheus-client advises before a server starts; other files stay.
@@ -222,6 +232,11 @@ def warn_stale_files(directory: str) -> list[str]:
     # One worker of several its master started: the server started with the master.
     worker = started_by_a_master(server)
     started = process_started(os.getppid() if worker else os.getpid())
+    if worker and started is not None:
+        # Siblings whose files a scrape folded already (their pids are in the fold's manifest).
+        for pid, written in _folded_writers(directory):
+            if written >= started:
+                last_write.setdefault(pid, written)
     if started is not None and any(written < started for _, written in folded):
         # Dead workers' files folded by an earlier run's scrapes: no pid left to name.
         logger.warning(

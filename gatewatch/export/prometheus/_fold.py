@@ -52,6 +52,8 @@ LOCK = ".gatewatch-fold.lock"
 # merge reading it, which the scrape would do otherwise: a scrape meeting more files folds this
 # many and reads the others as before, and the next scrapes fold them.
 BATCH = 2048
+# The last writers folded that the manifest names (a start-up message shows four pids).
+WRITERS_KEPT = 16
 # Test-only: the folding process kills itself (SIGKILL) after this step ("claimed",
 # "written", "committed", "removed"), to prove a fold killed anywhere loses and doubles nothing.
 STOP_ENV = "GATEWATCH_FOLD_STOP_AT"
@@ -66,18 +68,23 @@ _FOLDED = re.compile(rf"^({_KINDS})_folded-(\d+)\.db$")
 
 @dataclass(frozen=True)
 class Manifest:
-    """The committed fold: the folded files to read, and the claimed files they absorbed."""
+    """The committed fold: the folded files to read, the claimed files they absorbed, and the
+    last writers folded (pid, last write), for a new worker's start-up message."""
 
     generation: int = 0
     folded: tuple[str, ...] = ()
     absorbed: frozenset[str] = field(default_factory=frozenset)
+    writers: tuple[tuple[int, float], ...] = ()
 
 
 def read_manifest(directory: str) -> Manifest:
     try:
         with open(os.path.join(directory, MANIFEST), "rb") as file:
             found = json.load(file)
-        return Manifest(int(found["generation"]), tuple(found["folded"]), frozenset(found["absorbed"]))
+        writers = tuple((int(pid), float(written)) for pid, written in found.get("writers", ()))
+        return Manifest(
+            int(found["generation"]), tuple(found["folded"]), frozenset(found["absorbed"]), writers
+        )
     except FileNotFoundError:
         return Manifest()
 
@@ -87,6 +94,7 @@ def _write_manifest(directory: str, manifest: Manifest) -> None:
         "generation": manifest.generation,
         "folded": list(manifest.folded),
         "absorbed": sorted(manifest.absorbed),
+        "writers": [list(writer) for writer in manifest.writers],
     }
     fd, temporary = tempfile.mkstemp(".tmp", ".gatewatch-folded-", directory)
     try:
@@ -178,6 +186,7 @@ def fold(directory: str, *, batch: int = BATCH) -> int:
     names = _remove_leftovers(directory, os.listdir(directory), manifest)
     taken = set(names) | manifest.absorbed
     claimed = [name for name in names if _CLAIMED.match(name)]
+    writers = dict(manifest.writers)
     for name in sorted(names):
         if len(claimed) >= batch:
             break
@@ -188,10 +197,17 @@ def fold(directory: str, *, batch: int = BATCH) -> int:
         # A retired gauge file (all zeros) is written whole and never again: no writer to ask.
         if not ended and process(pid).running:
             continue
+        try:
+            written = os.stat(os.path.join(directory, name)).st_mtime
+        except OSError:
+            continue
         stem = f"{kind}_dead-{pid}{'e' if ended else ''}"
         new = _claim(directory, name, stem, None if ended else pid, taken)
         if new is not None:
             claimed.append(new)
+            if not ended:
+                # Newest last (several files per writer: its last write).
+                writers[pid] = max(written, writers.pop(pid, written))
             _stop("claimed")
     absorbing = claimed[:batch]
     if not absorbing:
@@ -199,7 +215,8 @@ def fold(directory: str, *, batch: int = BATCH) -> int:
     generation = manifest.generation + 1
     folded = _write_generation(directory, generation, [*manifest.folded, *absorbing])
     _stop("written")
-    _write_manifest(directory, Manifest(generation, folded, frozenset(absorbing)))
+    recent = tuple(writers.items())[-WRITERS_KEPT:]
+    _write_manifest(directory, Manifest(generation, folded, frozenset(absorbing), recent))
     _stop("committed")
     for name in [*manifest.folded, *absorbing]:
         if name not in folded:

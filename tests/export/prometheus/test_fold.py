@@ -129,8 +129,8 @@ def test_a_file_given_back_to_a_new_process_with_the_pid_is_read_once(tmp_path: 
     assert str(pid) not in " ".join(db_files(tmp_path))
 
 
-def test_a_worker_warns_of_an_earlier_runs_folded_files(tmp_path: Path) -> None:
-    # Folded, an earlier run's dead workers leave no pid to name; their counts would be added.
+def test_a_worker_warns_of_folded_files(tmp_path: Path) -> None:
+    # Folded, an earlier run's dead workers leave no pid file; their counts would be added.
     dead_workers(tmp_path, 2)
     scrape_count(str(tmp_path), 8)
     started = processes.process_started(os.getpid())
@@ -147,6 +147,11 @@ def test_a_worker_warns_of_an_earlier_runs_folded_files(tmp_path: Path) -> None:
         records = results.get(timeout=60)
     finally:
         worker.join(timeout=60)
-    [(level, warning)] = records
+    [(level, warning), (_, siblings)] = records
     assert level == "WARNING"
     assert "holds the folded files of an earlier run's dead workers (counter_folded-1.db, " in warning
+    # The dead workers themselves wrote after this "server" (pytest, the worker's parent)
+    # started: folded, they are still named, from the fold's manifest.
+    pids = ", ".join(str(pid) for pid, _ in _fold.read_manifest(str(tmp_path)).writers)
+    assert len(pids.split(", ")) == 2
+    assert f"workers of this server ended without a hook telling gatewatch (pids {pids})" in siblings
