@@ -27,8 +27,11 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch._printable import gatewatch_logger
 from gatewatch._processes import Process, process
 from gatewatch.export.prometheus._fold import BATCH, fold, fold_lock, read_manifest, visible_files
+
+logger = gatewatch_logger()
 
 # prometheus-client names a gauge's file gauge_<mode>_<pid>.db; the live modes start "live".
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
@@ -152,7 +155,12 @@ class WorkerFilesCollector(MultiProcessCollector):
         # half done.
         with fold_lock(directory, fold=self.fold_batch > 0) as lock:
             if lock.exclusive:
-                fold(directory, batch=self.fold_batch)
+                try:
+                    fold(directory, batch=self.fold_batch)
+                except OSError as exc:
+                    # A full disk, say: each step left the directory whole, and the scrape
+                    # reads it unfolded.
+                    logger.warning("gatewatch: could not fold dead workers' files in %s: %s", directory, exc)
             names = [name for name in os.listdir(directory) if name.endswith(".db")]
             paths = visible_files(directory, names, read_manifest(directory))
             metrics: Iterable[Metric] = self.merge(current_files(paths), accumulate=True)  # type: ignore[no-untyped-call]
