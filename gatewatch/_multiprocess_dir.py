@@ -44,6 +44,11 @@ RUN_FILE_PATTERNS = (
     ".gatewatch-live-*.tmp",
     # A dead worker's live gauges being retired (gatewatch.export.prometheus._worker_files).
     ".gatewatch-ended-*.tmp",
+    # Dead workers' files folded (gatewatch.export.prometheus._fold): the manifest naming the
+    # folded files (themselves *.db), and its lock; removed before any worker runs.
+    "gatewatch-folded.json",
+    ".gatewatch-folded-*.tmp",
+    ".gatewatch-fold.lock",
 )
 # prometheus-client names its files <type>_<pid>.db, gauges <type>_<mode>_<pid>.db.
 _DB_FILE = re.compile(r"^[a-z]+(?:_[a-z]+)*_(\d+)\.db$")
@@ -164,6 +169,26 @@ def _ended_writers_files(directory: str) -> list[tuple[str, int, float]]:
     return ended
 
 
+def _folded_files(directory: str) -> list[tuple[str, float]]:
+    """(name, mtime) of the files dead workers' files were folded into
+    (:mod:`gatewatch.export.prometheus._fold`)."""
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(directory), "*_folded-*.db")):
+        with contextlib.suppress(OSError):
+            found.append((os.path.basename(path), os.stat(path).st_mtime))
+    return found
+
+
+def _folded_writers(directory: str) -> tuple[tuple[int, float], ...]:
+    # Here, not at the top: prometheus-client is set up by now (new_process_monitor).
+    from gatewatch.export.prometheus._fold import read_manifest
+
+    try:
+        return read_manifest(directory).writers
+    except (OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
 def clear_run_files(directory: str) -> list[str]:
     """Remove what an earlier run left in ``directory`` (prometheus-client's ``*.db`` files and
     gatewatch's own), as prometheus-client advises before a server starts; other files stay.
@@ -197,7 +222,8 @@ def warn_stale_files(directory: str) -> list[str]:
         # their live gauges).
         return []
     ended = _ended_writers_files(directory)
-    if not ended:
+    folded = _folded_files(directory)
+    if not ended and not folded:
         return []
     # A process's last write: before this server started, it was an earlier run's.
     last_write: dict[int, float] = {}
@@ -206,6 +232,21 @@ def warn_stale_files(directory: str) -> list[str]:
     # One worker of several its master started: the server started with the master.
     worker = started_by_a_master(server)
     started = process_started(os.getppid() if worker else os.getpid())
+    if worker and started is not None:
+        # Siblings whose files a scrape folded already (their pids are in the fold's manifest).
+        for pid, written in _folded_writers(directory):
+            if written >= started:
+                last_write.setdefault(pid, written)
+    if started is not None and any(written < started for _, written in folded):
+        # Dead workers' files folded by an earlier run's scrapes: no pid left to name.
+        logger.warning(
+            "gatewatch: %s=%s holds the folded files of an earlier run's dead workers (%s): their "
+            "counters and histograms are added to this server's; empty the directory before the "
+            "server starts (gatewatch.integrations.gunicorn's hooks do it)",
+            ENV_VAR,
+            directory,
+            ", ".join(sorted(name for name, _ in folded)),
+        )
     earlier, siblings, unknown = [], [], []
     for pid, written in sorted(last_write.items()):
         # No margin: a file written within hundredths of a second of the server's start is

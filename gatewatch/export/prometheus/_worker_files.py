@@ -10,7 +10,7 @@ live-gauge files are removed, as ``mark_process_dead`` would; a file whose pid a
 holds now is left out but left in place (that process may be a new worker about to open it:
 :func:`forget_predecessor` removes it then). A dead worker's in-flight series read 0 rather
 than vanish (:func:`retire`). Counters and histograms of dead workers stay in the totals:
-their requests happened.
+their requests happened; they are folded into one file per kind (:mod:`._fold`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
+from gatewatch._printable import gatewatch_logger
 from gatewatch._processes import Process, process
+from gatewatch.export.prometheus._fold import BATCH, fold, fold_lock, read_manifest, visible_files
+
+logger = gatewatch_logger()
 
 # prometheus-client names a gauge's file gauge_<mode>_<pid>.db; the live modes start "live".
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]*_(\d+)\.db$")
@@ -134,12 +138,30 @@ def forget_live_gauges(directory: str, pid: int) -> None:
 
 class WorkerFilesCollector(MultiProcessCollector):
     """:class:`~prometheus_client.multiprocess.MultiProcessCollector` leaving out the live gauges
-    of workers that are not running (:func:`current_files`)."""
+    of workers that are not running (:func:`current_files`), and reading dead workers' counters,
+    histograms and sum/max gauges folded into one file per kind (:mod:`._fold`): a scrape reads
+    as many files with thousands of recycled workers as with none. ``fold_batch``: how many
+    dead workers' files a scrape folds at most (0: none)."""
 
-    def __init__(self, registry: CollectorRegistry | None, path: str | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None, path: str | None = None, *, fold_batch: int = BATCH
+    ) -> None:
         super().__init__(registry, path)  # type: ignore[no-untyped-call]
+        self.fold_batch = fold_batch
 
     def collect(self) -> Iterable[Metric]:
-        paths = glob.glob(os.path.join(glob.escape(self._path), "*.db"))
-        metrics: Iterable[Metric] = self.merge(current_files(paths), accumulate=True)  # type: ignore[no-untyped-call]
+        directory = self._path
+        # One scrape folds (exclusive); the others read meanwhile (shared): none sees a fold
+        # half done.
+        with fold_lock(directory, fold=self.fold_batch > 0) as lock:
+            if lock.exclusive:
+                try:
+                    fold(directory, batch=self.fold_batch)
+                except OSError as exc:
+                    # A full disk, say: each step left the directory whole, and the scrape
+                    # reads it unfolded.
+                    logger.warning("gatewatch: could not fold dead workers' files in %s: %s", directory, exc)
+            names = [name for name in os.listdir(directory) if name.endswith(".db")]
+            paths = visible_files(directory, names, read_manifest(directory))
+            metrics: Iterable[Metric] = self.merge(current_files(paths), accumulate=True)  # type: ignore[no-untyped-call]
         return metrics

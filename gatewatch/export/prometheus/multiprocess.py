@@ -9,7 +9,9 @@ children cached per label set so the hot path skips the label look-up.
 :mod:`gatewatch.integrations.gunicorn`'s hooks set the directory up before the workers fork, clear an
 earlier run's files, and drop a dead worker's live gauges (``child_exit``); under servers
 without such hooks the scrape leaves dead workers' live gauges out by itself
-(:mod:`gatewatch.export.prometheus._worker_files`).
+(:mod:`gatewatch.export.prometheus._worker_files`). Dead workers' other files are folded into one
+per kind at scrape time (:mod:`gatewatch.export.prometheus._fold`), so recycled workers
+(``--max-requests``) do not make scrapes dearer.
 """
 
 from __future__ import annotations
