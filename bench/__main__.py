@@ -14,7 +14,7 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from bench import instructions, scrape, server_bench, websocket_bench
+from bench import instructions, scrape, scrape_multiprocess, server_bench, websocket_bench
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.django_cases import BARE_DJANGO, DJANGO_PROMETHEUS, django_wsgi_cases
 from bench.harness import Timing, measure
@@ -72,6 +72,18 @@ def _scrape(*, quick: bool, server: bool) -> int:
     lines = scrape.run(scrape.QUICK if quick else scrape.Scale(), server=server)
     suffix = " [--quick: not a measurement]" if quick else ""
     print("", lines[0] + suffix, *lines[1:], sep="\n", flush=True)
+    # Multiprocess mode under recycled workers: scrape CPU against the dead workers' files.
+    rows = scrape_multiprocess.run(
+        scrape_multiprocess.QUICK_DEAD if quick else scrape_multiprocess.DEAD,
+        repeats=scrape_multiprocess.QUICK_REPEATS if quick else scrape_multiprocess.REPEATS,
+    )
+    print(
+        "",
+        "Multiprocess scrape CPU against recycled workers" + suffix,
+        *scrape_multiprocess.format_rows(rows),
+        sep="\n",
+        flush=True,
+    )
     return 0
 
 
