@@ -12,7 +12,6 @@ to be seen claims the loop watch's outstanding ping (:func:`gatewatch.asgi._loop
 from __future__ import annotations
 
 import asyncio
-from asyncio.events import _get_running_loop
 from collections.abc import Awaitable, Callable
 from contextvars import copy_context
 from functools import partial
@@ -74,9 +73,10 @@ def scrape_asgi_app(registry: CollectorRegistry) -> ASGIApp:
 def _concurrency() -> tuple[Callable[..., Awaitable[Any]], Callable[[], Awaitable[None]]]:
     """Running a function in a thread, and letting the loop run, under asyncio or trio (the
     other loop ASGI servers run on)."""
-    loop = _get_running_loop()
-    if loop is not None:
-        return partial(loop.run_in_executor, None), partial(asyncio.sleep, 0)
-    import trio
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        import trio
 
-    return trio.to_thread.run_sync, partial(trio.sleep, 0)
+        return trio.to_thread.run_sync, partial(trio.sleep, 0)
+    return partial(loop.run_in_executor, None), partial(asyncio.sleep, 0)
