@@ -12,7 +12,7 @@ without a token through a channel the operating system guards: the owner-only sn
 from __future__ import annotations
 
 import hmac
-import json
+from asyncio.events import _get_running_loop
 from collections.abc import Iterable
 
 from gatewatch.export.live.state import LiveState
@@ -47,7 +47,7 @@ def authorize(authorization: str | None, token: str | None) -> int:
 
 def live_body(state: LiveState) -> bytes:
     """The JSON document the endpoint serves: ``{"schema", "time", "processes": [...]}``."""
-    return json.dumps(state.view(), separators=(",", ":")).encode()
+    return state.view_json()
 
 
 def _respond(state: LiveState, method: str, allowed: int) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -73,14 +73,23 @@ def _respond(state: LiveState, method: str, allowed: int) -> tuple[int, list[tup
 
 
 def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
-    """An ASGI app (HTTP scopes) answering with :func:`live_body`."""
+    """An ASGI app (HTTP scopes) answering with :func:`live_body`, built off the event loop."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         authorization = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-        status, headers, body = _respond(state, scope.get("method", "GET"), authorize(authorization, token))
+        method, allowed = scope.get("method", "GET"), authorize(authorization, token)
+        loop = _get_running_loop()  # None under trio: built here then
+        if loop is None or allowed != 200:
+            status, headers, body = _respond(state, method, allowed)
+        else:
+            # Built on the live view's own thread, never on the loop: the loop waits at most one
+            # slice of it for the GIL (gatewatch.export.live._fragments), and never for a thread
+            # of the app's (the loop's default executor may be full of them).
+            built = loop.run_in_executor(state.builder(), _respond, state, method, allowed)
+            status, headers, body = await built
         await send(
             {
                 "type": "http.response.start",
