@@ -10,19 +10,18 @@ described by method, route template and numbers.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter, time
 from typing import cast
 
 from gatewatch._batches import PENDING_RECORDS, take_all
 from gatewatch.export.live._fragments import ChunkedParts, EncodedRing, encode
+from gatewatch.export.live._seconds import Second, second_chunks
 from gatewatch.export.live.describe import describe_finished, describe_in_flight, monitor_part
 from gatewatch.export.live.local_dir import own_server_dir, workers_local_dir
 from gatewatch.export.live.schema import (
@@ -31,7 +30,6 @@ from gatewatch.export.live.schema import (
     LiveView,
     LoopBlock,
     ProcessSnapshot,
-    SecondTotals,
 )
 from gatewatch.export.live.snapshot_files import (
     SnapshotWriter,
@@ -49,54 +47,8 @@ WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
 MAX_STACK_LINES = 200
-# Per-second totals are encoded in chunks of this many seconds (gatewatch.export.live._fragments).
-SECONDS_PER_CHUNK = 20
 # How a snapshot's head ends before its joined parts replace it.
 _EMPTY_TAIL = b',"recent":[],"per_second":[],"loop_lag":[],"loop_blocks":[]}'
-
-
-class _Second:
-    """Totals of one interface's requests that finished within one wall-clock second."""
-
-    __slots__ = (
-        "blocking_max",
-        "blocking_sum",
-        "concurrency_max",
-        "disconnects",
-        "duration_max",
-        "duration_sum",
-        "exceptions",
-        "requests",
-        "second",
-        "server_errors",
-    )
-
-    def __init__(self, second: int) -> None:
-        self.second = second
-        self.requests = 0
-        self.server_errors = 0
-        self.disconnects = 0
-        self.exceptions = 0
-        self.duration_sum = 0.0
-        self.duration_max = 0.0
-        self.blocking_sum = 0.0
-        self.blocking_max = 0.0
-        self.concurrency_max = 0
-
-    def describe(self, interface: str) -> SecondTotals:
-        return {
-            "second": self.second,
-            "interface": interface,
-            "requests": self.requests,
-            "server_errors": self.server_errors,
-            "disconnects": self.disconnects,
-            "exceptions": self.exceptions,
-            "duration_sum": self.duration_sum,
-            "duration_max": self.duration_max,
-            "blocking_sum": self.blocking_sum,
-            "blocking_max": self.blocking_max,
-            "concurrency_max": self.concurrency_max,
-        }
 
 
 class LiveState(Sink):
@@ -137,7 +89,7 @@ class LiveState(Sink):
         self._recent: EncodedRing[RequestRecord] = EncodedRing(RECENT_REQUESTS)
         # Finished records not yet added into the per-second totals (see request_finished).
         self._pending: deque[RequestRecord] = deque()
-        self._seconds: dict[str, list[_Second | None]] = {}
+        self._seconds: dict[str, list[Second | None]] = {}
         self._lag: EncodedRing[tuple[float, float]] = EncodedRing(LAG_SAMPLES)
         self._blocks: EncodedRing[tuple[float, str, float, tuple[str, ...]]] = EncodedRing(LOOP_BLOCKS)
         self._per_second = ChunkedParts()
@@ -185,7 +137,7 @@ class LiveState(Sink):
                     if slot is None or slot.second != second:
                         if slot is not None and slot.second > second:
                             continue  # that slot holds a later second now
-                        slot = ring[second % WINDOW_SECONDS] = _Second(second)
+                        slot = ring[second % WINDOW_SECONDS] = Second(second)
                     slot.requests += 1
                     if record.status_label[0] == "5":
                         slot.server_errors += 1
@@ -283,7 +235,7 @@ class LiveState(Sink):
                 lag = self._lag.new_items()
                 blocks = self._blocks.new_items()
                 # Read under the lock: the request path adds into the current seconds.
-                per_second = self._per_second.array(self._second_chunks(oldest))
+                per_second = self._per_second.array(second_chunks(self._seconds, oldest))
             wall_offset = wall - now
             recent_array = self._recent.array(*recent, lambda record: describe_finished(record, wall_offset))
             lag_array = self._lag.array(*lag, _describe_lag)
@@ -321,23 +273,6 @@ class LiveState(Sink):
             )
         )
 
-    def _second_chunks(self, oldest: int) -> list[tuple[int, object, Callable[[], list[object]]]]:
-        """The per-second totals after ``oldest`` in chunks of :data:`SECONDS_PER_CHUNK`
-        seconds, in order, each versioned by its seconds' request counts (a second's totals
-        change only with a request added)."""
-        chunks: dict[int, list[tuple[int, str, _Second]]] = {}
-        for interface, ring in self._seconds.items():
-            for slot in ring:
-                if slot is not None and slot.second > oldest:
-                    chunk = chunks.setdefault(slot.second // SECONDS_PER_CHUNK, [])
-                    chunk.append((slot.second, interface, slot))
-        result: list[tuple[int, object, Callable[[], list[object]]]] = []
-        for key in sorted(chunks):
-            entries = sorted(chunks[key], key=lambda entry: (entry[0], entry[1]))
-            version = tuple((second, interface, slot.requests) for second, interface, slot in entries)
-            result.append((key, version, functools.partial(_describe_seconds, entries)))
-        return result
-
     def view(self) -> LiveView:
         """What the live endpoint serves, as plain values."""
         return cast(LiveView, json.loads(self.view_json()))
@@ -366,10 +301,6 @@ def _without_tail(head: bytes) -> bytes:
     if not head.endswith(_EMPTY_TAIL):  # a field added after the joined parts
         raise RuntimeError("the live snapshot's joined parts must be its last fields")
     return head[: -len(_EMPTY_TAIL)]
-
-
-def _describe_seconds(entries: list[tuple[int, str, _Second]]) -> list[object]:
-    return [slot.describe(interface) for _, interface, slot in entries]
 
 
 def _describe_lag(sample: tuple[float, float]) -> LagSample:

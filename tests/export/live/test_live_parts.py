@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from gatewatch.export.live import _fragments
-from gatewatch.export.live.state import LAG_SAMPLES, RECENT_REQUESTS, SECONDS_PER_CHUNK, LiveState
+from gatewatch.export.live._seconds import SECONDS_PER_CHUNK
+from gatewatch.export.live.state import LAG_SAMPLES, RECENT_REQUESTS, LiveState
 from gatewatch.monitor import Monitor
 
 
