@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 from asyncio.events import _get_running_loop
 from collections.abc import Iterable
+from typing import Protocol
 
 from gatewatch.export.live.state import LiveState
 from gatewatch.types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
@@ -45,12 +46,19 @@ def authorize(authorization: str | None, token: str | None) -> int:
     return 401
 
 
-def live_body(state: LiveState) -> bytes:
+class ViewSource(Protocol):
+    """What answers the live view: a process's :class:`LiveState`, or the workers' snapshot
+    directory read from gunicorn's arbiter (:mod:`gatewatch.export.side_server`)."""
+
+    def view_json(self) -> bytes: ...
+
+
+def live_body(state: ViewSource) -> bytes:
     """The JSON document the endpoint serves: ``{"schema", "time", "processes": [...]}``."""
     return state.view_json()
 
 
-def _respond(state: LiveState, method: str, allowed: int) -> tuple[int, list[tuple[str, str]], bytes]:
+def _respond(state: ViewSource, method: str, allowed: int) -> tuple[int, list[tuple[str, str]], bytes]:
     if allowed == 403:
         status, body = 403, NOT_ENABLED
     elif allowed == 401:
@@ -102,7 +110,7 @@ def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
     return app
 
 
-def live_wsgi_app(state: LiveState, *, token: str | None = None) -> WSGIApp:
+def live_wsgi_app(state: ViewSource, *, token: str | None = None) -> WSGIApp:
     """A WSGI app answering with :func:`live_body`."""
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

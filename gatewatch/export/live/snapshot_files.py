@@ -131,12 +131,20 @@ def merged_snapshot(
     return {"schema": SCHEMA, "time": now, "processes": processes}
 
 
-def merged_json(directory: str, *, current: bytes, own_pid: int, stale_after: float = STALE_AFTER) -> bytes:
-    """:func:`merged_snapshot` as JSON, ``current`` being this process's snapshot as JSON: the
-    other workers' files are checked, then served as they were written (not encoded again)."""
+def merged_json(
+    directory: str,
+    *,
+    current: bytes | None = None,
+    own_pid: int | None = None,
+    stale_after: float = STALE_AFTER,
+) -> bytes:
+    """:func:`merged_snapshot` as JSON, ``current`` being this process's snapshot as JSON (pid
+    ``own_pid``; none in gunicorn's arbiter): the other workers' files are checked, then served
+    as they were written (not encoded again)."""
     now = time.time()
     found = [(pid, data) for pid, data, _ in _live_files(directory, own_pid, now - stale_after)]
-    found.append((own_pid, current))
+    if current is not None and own_pid is not None:
+        found.append((own_pid, current))
     found.sort(key=lambda entry: entry[0])
     return view_json(now, [data for _, data in found])
 
