@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("no_snapshot_dir")
 def test_answers_metrics_and_the_live_view_to_the_token_only(registry: CollectorRegistry) -> None:
     runtime = Runtime()
     with pytest.raises(OptionError, match="side_address"):
-        GatewatchWSGI(ok_wsgi, registry=registry, runtime=runtime, side_address="0", live_token=TOKEN)
+        GatewatchWSGI(ok_wsgi, registry=registry, runtime=runtime, side_address="65536", live_token=TOKEN)
     port = free_port()
     app = GatewatchWSGI(ok_wsgi, registry=registry, runtime=runtime, side_address=str(port), live_token=TOKEN)
     try:
