@@ -1,12 +1,13 @@
-"""JSON fragments kept between snapshots: each part of the live view is encoded once, when it is
-first shown or after it changed, and every later snapshot joins the bytes.
+"""JSON kept between snapshots: each part of the live view is encoded once, when it is first
+shown or after it changed, and every later snapshot joins the bytes.
 
 A busy process's snapshot is 100 to 500 kB of JSON (200 finished requests, 300 seconds of totals
 per interface, 600 lag samples, loop blocks with their stacks). Encoding it whole took 5 to 22 ms
 of CPU per poll holding the GIL, so the event loop (or the WSGI worker) waited that long. Almost
 none of it changes between two polls half a second apart: a finished request, a past second, a
 lag sample or a loop block is described once here; a poll encodes what is new (a handful of
-records and seconds) and joins the rest. Per-route totals will be parts of the same kind.
+records and seconds) and joins the rest. Per-route totals would be parts of the same kind: a
+:class:`ChunkedParts` chunk per route (or group of routes), versioned by its request count.
 
 New items are encoded in slices of :data:`SLICE`, offering the GIL between them
 (:func:`yield_gil`). Nothing here runs on the request path: parts are keyed and versioned by
