@@ -197,6 +197,13 @@ class Runtime:
         from gatewatch.integrations._gunicorn_process import gunicorn_process, started_by_a_master
 
         gunicorn = gunicorn_process()
+        if gunicorn is None and started_by_a_master(gunicorn) and self.first_time("side_address"):
+            gatewatch_logger().warning(
+                "gatewatch: side_address=%s is not served by a worker another server started "
+                "(uvicorn --workers or --reload, hypercorn, granian): each would take the port; "
+                "read the workers' snapshot files instead (gatewatch top)",
+                options.side_address,
+            )
         if gunicorn is not None or started_by_a_master(gunicorn) or self._side is not None:
             return
         live = self.live_state(setup.monitor) if options.live_path is not None else None
