@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gatewatch._address import parse_address
 from gatewatch._histogram import Series, histogram_choice
 from gatewatch._labels import check_max_routes
 from gatewatch._option_spec import OptionTypeError
@@ -31,6 +32,14 @@ def token(name: str, value: str | None) -> None:
     # never match, and the endpoint would refuse everyone without saying why.
     if value is not None and (not value or not value.isascii() or not value.isprintable() or " " in value):
         raise ValueError(f"{name} must be a non-empty string of printable ASCII without spaces")
+
+
+def address(name: str, value: str | None) -> None:
+    if value is not None:
+        try:
+            parse_address(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
 
 def seconds(name: str, value: float | None) -> None:

@@ -109,6 +109,14 @@ class Options:
         "without it, nobody over HTTP (403): local users read the owner-only snapshot directory "
         "with `gatewatch top`",
     )
+    side_address: str | None = option(
+        None,
+        check=checks.address,
+        expects="[HOST:]PORT or None",
+        doc="`[HOST:]PORT` (HOST 127.0.0.1 unless given) of a small HTTP server on a thread of "
+        "its own answering `/metrics` and the live view (same token) while every worker is busy; "
+        "under gunicorn, gatewatch's hooks run it in the arbiter, from `GATEWATCH_SIDE_ADDRESS`",
+    )
     loop_lag_interval: float | None = option(
         0.1,
         check=checks.seconds,
@@ -258,6 +266,7 @@ class _Keywords(TypedDict, total=False):
     cpu_time: bool
     live_path: str | None
     live_token: str | None
+    side_address: str | None
     queue_time_header: str | None
     exclude_paths: Iterable[str]
     histograms: Iterable[str] | None

@@ -28,12 +28,16 @@ from prometheus_client.registry import REGISTRY, CollectorRegistry
 
 from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice
 from gatewatch._multiprocess_dir import WorkersDirectory, check_single_process, multiprocess_enabled
-from gatewatch.export.live.snapshot_files import SnapshotWriter
+from gatewatch._printable import gatewatch_logger
+from gatewatch.export.live.snapshot_files import SnapshotWriter, snapshot_dir
 from gatewatch.export.live.state import LiveState, new_live_state
 from gatewatch.export.prometheus import collector, multiprocess
+from gatewatch.export.prometheus.exposition import metrics_wsgi_app
+from gatewatch.export.side_server import DirectoryView, SideServer, side_app
 from gatewatch.integrations._serving_server import calling_server
 from gatewatch.monitor import Monitor
 from gatewatch.options import Options
+from gatewatch.types import WSGIApp
 from gatewatch.wsgi._workers import WorkerCapacity
 
 if TYPE_CHECKING:
@@ -72,6 +76,8 @@ class Runtime:
         self.worker_capacity = WorkerCapacity()
         # Under gunicorn with gatewatch's hooks, in the arbiter: the workers' shared directory.
         self.workers_directory = WorkersDirectory()
+        # The side server of this process (gatewatch.export.side_server), once started.
+        self._side: SideServer | None = None
         # What was done once in this process (first_time).
         self._done: set[str] = set()
         atexit.register(self.close)
@@ -87,7 +93,10 @@ class Runtime:
             # The server is noted by the middleware at its first request, from the server itself.
             monitor = self.monitor(options)
         otel = self.otel_sink(monitor, options) if options.otel else None
-        return Setup(monitor=monitor, registry=registry, otel=otel)
+        setup = Setup(monitor=monitor, registry=registry, otel=otel)
+        if options.side_address is not None:
+            self.serve_side(options, setup)
+        return setup
 
     def monitor(self, options: Options, *, interface: str | None = None) -> Monitor:
         """The monitor exporting to ``options.registry`` (the global one when None), or to
@@ -178,6 +187,79 @@ class Runtime:
                 state = self._live[monitor] = new_live_state(monitor, self.snapshots)
             return state
 
+    # -- the side server (gatewatch.export.side_server) --------------------------------------
+
+    def serve_side(self, options: Options, setup: Setup) -> None:
+        """Serve ``setup``'s metrics and live view at ``options.side_address`` from a thread of
+        this process, unless a master runs its workers: under gunicorn its hooks serve them
+        from the arbiter (:func:`serve_workers_side`); workers of another master would each
+        take the same port. The first middleware of the process decides."""
+        from gatewatch.integrations._gunicorn_process import gunicorn_process, started_by_a_master
+
+        gunicorn = gunicorn_process()
+        if gunicorn is None and started_by_a_master(gunicorn) and self.first_time("side_address"):
+            gatewatch_logger().warning(
+                "gatewatch: side_address=%s is not served by a worker another server started "
+                "(uvicorn --workers or --reload, hypercorn, granian): each would take the port; "
+                "read the workers' snapshot files instead (gatewatch top)",
+                options.side_address,
+            )
+        if gunicorn is not None or started_by_a_master(gunicorn) or self._side is not None:
+            return
+        live = self.live_state(setup.monitor) if options.live_path is not None else None
+        self._start_side(
+            options,
+            side_app(
+                metrics=metrics_wsgi_app(setup.registry),
+                live=live,
+                token=options.live_token,
+                metrics_path=options.metrics_path,
+                live_path=options.live_path,
+            ),
+        )
+
+    def serve_workers_side(self, options: Options) -> SideServer | None:
+        """In gunicorn's arbiter: serve every worker's metrics (the multiprocess files) and live
+        view (their snapshot files) at ``options.side_address``; None when it is not set or the
+        address cannot be listened on (said in one line)."""
+        if options.side_address is None:
+            return None
+        directory = snapshot_dir()
+        live = DirectoryView(directory) if directory is not None and options.live_path is not None else None
+        return self._start_side(
+            options,
+            side_app(
+                metrics=metrics_wsgi_app(),
+                live=live,
+                token=options.live_token,
+                metrics_path=options.metrics_path,
+                live_path=options.live_path,
+            ),
+        )
+
+    def _start_side(self, options: Options, app: WSGIApp) -> SideServer | None:
+        assert options.side_address is not None
+        server = SideServer(options.side_address, app)
+        try:
+            server.start()
+        except OSError as exc:
+            # The app runs on without it: an observability port must not take the server down.
+            gatewatch_logger().error(
+                "gatewatch: side_address=%s (GATEWATCH_SIDE_ADDRESS): cannot listen there (%s); "
+                "/metrics and the live view are served by the app only",
+                options.side_address,
+                exc.strerror or exc,
+            )
+            return None
+        with self._lock:
+            self._side = server
+        return server
+
+    @property
+    def side_server(self) -> SideServer | None:
+        """The side server this process runs, if any."""
+        return self._side
+
     def first_time(self, what: str) -> bool:
         """True the first time ``what`` is asked for, False after (say something once per process)."""
         with self._lock:
@@ -193,6 +275,9 @@ class Runtime:
         gunicorn's arbiter, the workers' private directory); the writer thread finds nothing
         left to write and ends. The monitors keep counting."""
         atexit.unregister(self.close)
+        side, self._side = self._side, None
+        if side is not None:
+            side.close()
         self.snapshots.close()
         self.workers_directory.remove()
 
@@ -200,6 +285,9 @@ class Runtime:
         """In a forked child: what was the parent's goes (its threads, its files, its live
         views' contents, its capacity); a lock held by another thread at the fork is replaced."""
         self._lock = threading.Lock()
+        side, self._side = self._side, None
+        if side is not None:
+            side.after_fork()
         self.snapshots.after_fork()
         self.worker_capacity.after_fork()
         self.workers_directory.after_fork()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gatewatch.demo.plan import DJANGO, DemoPlan, plans_for
-from gatewatch.demo.run import DemoError, _missing, _server, _tail, app_source
+from gatewatch.demo.run import DemoError, _missing, _server, _tail, app_source, side_url
 from gatewatch.demo.scenarios import (
     BLOCKING_SLEEP,
     DJANGO_SCENARIOS,
@@ -147,17 +147,23 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
 
 def dashboard_sources(servers: Sequence[tuple[Side, ServerProcess]]) -> list[Source]:
     """What the dashboard reads of each server: the live endpoint, but a WSGI server's workers
-    through their snapshot files. A sync worker answering the live view over HTTP serves no
-    request meanwhile, so the view it answers showed it idle however saturated the server (in
-    slow I/O one of the two workers always read "0 / 1"), and the poll queued behind the slow
-    requests."""
+    through the side server its gunicorn's arbiter runs (or, without one, their snapshot files).
+    A sync worker answering the live view over HTTP serves no request meanwhile, so the view it
+    answers showed it idle however saturated the server (in slow I/O one of the two workers
+    always read "0 / 1"), and the poll queued behind the slow requests (TimeoutError when both
+    were busy)."""
     from gatewatch_dashboard.http_source import label_of
     from gatewatch_dashboard.sources import DirectorySource, LiveSource
 
     sources: list[Source] = []
     for side, server in servers:
         directory = server.env.get("PROMETHEUS_MULTIPROC_DIR")
-        if side.interface == "wsgi" and directory:
+        side_server = side_url(server)
+        if side.interface == "wsgi" and side_server is not None:
+            source = LiveSource(side_server + LIVE_PATH, token=side.live_token)
+            source.name = label_of(side.base_url)
+            sources.append(source)
+        elif side.interface == "wsgi" and directory:
             sources.append(DirectorySource(directory, name=label_of(side.base_url)))
         else:
             sources.append(LiveSource(side.base_url + LIVE_PATH, token=side.live_token))

@@ -40,6 +40,7 @@ from gatewatch.demo.plan import (
 )
 from gatewatch.demo.report import ClientStats, Result, report
 from gatewatch.demo.servers import (
+    LOOPBACK,
     ServerProcess,
     free_port,
     gunicorn_command,
@@ -204,6 +205,15 @@ def _server_env(plan: DemoPlan, source: AppSource, **extra: str) -> dict[str, st
     return env
 
 
+SIDE_ADDRESS_VAR = "GATEWATCH_SIDE_ADDRESS"
+
+
+def side_url(server: ServerProcess) -> str | None:
+    """The side server of a demo server (its gunicorn's arbiter), if it runs one."""
+    address = server.env.get(SIDE_ADDRESS_VAR)
+    return f"http://{address}" if address else None
+
+
 def _server(
     spec: AppSpec, plan: DemoPlan, source: AppSource, workdir: Path, *, live_token: str | None = None
 ) -> ServerProcess:
@@ -215,9 +225,14 @@ def _server(
     # written to, wherever the user happens to be.
     if spec.server == "gunicorn":
         multiproc_dir = workdir / "prometheus-multiproc"
-        multiproc_dir.mkdir()
+        multiproc_dir.mkdir(mode=0o700)
+        # gatewatch's hooks, as the docs write them: the arbiter serves /metrics and the live view
+        # of every worker at the side address, answering while both workers are busy.
+        config = workdir / "gunicorn.conf.py"
+        config.write_text("from gatewatch.integrations.gunicorn import *  # noqa: F403\n")
+        extra[SIDE_ADDRESS_VAR] = f"{LOOPBACK}:{free_port()}"
         return ServerProcess(
-            gunicorn_command(target, port, "-w", str(WSGI_WORKERS), "--threads", "1"),
+            gunicorn_command(target, port, "-w", str(WSGI_WORKERS), "--threads", "1", "-c", str(config)),
             port=port,
             ready_path=plan.ready_path,
             env=_server_env(plan, source, PROMETHEUS_MULTIPROC_DIR=str(multiproc_dir), **extra),
@@ -235,6 +250,7 @@ def _server(
     # The single-process server must not inherit a multiprocess directory from the caller.
     server.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     server.env.pop("prometheus_multiproc_dir", None)
+    server.env.pop(SIDE_ADDRESS_VAR, None)
     return server
 
 

@@ -10,7 +10,9 @@ whichever worker answers it. ``post_worker_init`` tells gatewatch how many reque
 serves at once (``--threads``, or ``--worker-connections`` for gevent/eventlet workers), for
 ``gatewatch_wsgi_workers_capacity``. ``child_exit`` removes a dead worker's live gauges from
 prometheus-client's multiprocess files at once (without it, the next scrape finds the worker
-dead and leaves them out: :mod:`gatewatch.export.prometheus._worker_files`).
+dead and leaves them out: :mod:`gatewatch.export.prometheus._worker_files`). ``when_ready``
+starts the side server in the arbiter when ``GATEWATCH_SIDE_ADDRESS`` is set: ``/metrics`` and the
+live view of every worker, answered while every worker is busy (:mod:`gatewatch.export.side_server`).
 
 A configuration that defines one of these hooks itself calls gatewatch's from its own. Each
 acts on this process's :class:`~gatewatch.runtime.Runtime` (``runtime=``: another one).
@@ -26,9 +28,10 @@ from gatewatch._multiprocess_dir import (
     multiprocess_directory,
     multiprocess_enabled,
 )
+from gatewatch.options import Options, from_environment
 from gatewatch.runtime import Runtime, current
 
-__all__ = ["child_exit", "nworkers_changed", "on_exit", "on_starting", "post_worker_init"]
+__all__ = ["child_exit", "nworkers_changed", "on_exit", "on_starting", "post_worker_init", "when_ready"]
 
 _GREEN_WORKERS = ("GeventWorker", "GeventPyWSGIWorker", "EventletWorker")
 
@@ -53,6 +56,21 @@ def on_starting(server: Any, *, runtime: Runtime | None = None) -> None:
         )
         return
     _prepare(server, runtime)
+
+
+def when_ready(server: Any, *, runtime: Runtime | None = None) -> None:
+    # The arbiter, after it daemonised and before it forks the workers (which let go of the
+    # socket: Runtime.after_fork). It reads the environment only: it loads no app settings.
+    try:
+        options = Options(**from_environment())
+    except ValueError as exc:
+        server.log.error("gatewatch: %s", exc)
+        raise SystemExit(1) from None
+    side = (runtime or current()).serve_workers_side(options)
+    if side is not None:
+        server.log.info(
+            "gatewatch: /metrics and the live view of every worker at http://%s:%d", side.host, side.port
+        )
 
 
 def on_exit(server: Any, *, runtime: Runtime | None = None) -> None:

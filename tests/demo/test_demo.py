@@ -288,7 +288,8 @@ def test_json_without_duration_bounds_is_refused() -> None:
 
 def test_the_live_demo_shows_each_saturated_wsgi_worker_busy() -> None:
     # Read over HTTP, the sync worker answering the live view is serving no request meanwhile:
-    # in slow I/O one of the two always read "0 / 1" (the view could never show both busy).
+    # in slow I/O one of the two always read "0 / 1" (the view could never show both busy),
+    # and with both busy the poll timed out.
     import asyncio
     import threading
     import time
@@ -296,13 +297,17 @@ def test_the_live_demo_shows_each_saturated_wsgi_worker_busy() -> None:
 
     from gatewatch.demo.live_demo import dashboard_sources, running_servers
     from gatewatch.demo.plan import STARLETTE_FLASK
+    from gatewatch.demo.run import side_url
 
     with running_servers(STARLETTE_FLASK, None) as servers:
-        wsgi, source = next(
-            (side, source)
-            for (side, _), source in zip(servers, dashboard_sources(servers), strict=True)
+        wsgi, source, server = next(
+            (side, source, server)
+            for (side, server), source in zip(servers, dashboard_sources(servers), strict=True)
             if side.interface == "wsgi"
         )
+        # Read from the side server gunicorn's arbiter runs, never from a worker.
+        side_server = side_url(server)
+        assert side_server is not None and getattr(source, "url", "").startswith(side_server)
         stop = threading.Event()
 
         def client() -> None:

@@ -366,6 +366,7 @@ def test_star_import_brings_the_hooks() -> None:
         "on_exit",
         "on_starting",
         "post_worker_init",
+        "when_ready",
     ]
     from gunicorn.config import Config
 

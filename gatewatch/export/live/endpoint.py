@@ -12,8 +12,9 @@ without a token through a channel the operating system guards: the owner-only sn
 from __future__ import annotations
 
 import hmac
-import json
+from asyncio.events import _get_running_loop
 from collections.abc import Iterable
+from typing import Protocol
 
 from gatewatch.export.live.state import LiveState
 from gatewatch.types import ASGIApp, Environ, Receive, Scope, Send, StartResponse, WSGIApp
@@ -45,12 +46,19 @@ def authorize(authorization: str | None, token: str | None) -> int:
     return 401
 
 
-def live_body(state: LiveState) -> bytes:
+class ViewSource(Protocol):
+    """What answers the live view: a process's :class:`LiveState`, or the workers' snapshot
+    directory read from gunicorn's arbiter (:mod:`gatewatch.export.side_server`)."""
+
+    def view_json(self) -> bytes: ...
+
+
+def live_body(state: ViewSource) -> bytes:
     """The JSON document the endpoint serves: ``{"schema", "time", "processes": [...]}``."""
-    return json.dumps(state.view(), separators=(",", ":")).encode()
+    return state.view_json()
 
 
-def _respond(state: LiveState, method: str, allowed: int) -> tuple[int, list[tuple[str, str]], bytes]:
+def _respond(state: ViewSource, method: str, allowed: int) -> tuple[int, list[tuple[str, str]], bytes]:
     if allowed == 403:
         status, body = 403, NOT_ENABLED
     elif allowed == 401:
@@ -73,14 +81,23 @@ def _respond(state: LiveState, method: str, allowed: int) -> tuple[int, list[tup
 
 
 def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
-    """An ASGI app (HTTP scopes) answering with :func:`live_body`."""
+    """An ASGI app (HTTP scopes) answering with :func:`live_body`, built off the event loop."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         authorization = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-        status, headers, body = _respond(state, scope.get("method", "GET"), authorize(authorization, token))
+        method, allowed = scope.get("method", "GET"), authorize(authorization, token)
+        loop = _get_running_loop()  # None under trio: built here then
+        if loop is None or allowed != 200:
+            status, headers, body = _respond(state, method, allowed)
+        else:
+            # Built on the live view's own thread, never on the loop: the loop waits at most one
+            # slice of it for the GIL (gatewatch.export.live._fragments), and never for a thread
+            # of the app's (the loop's default executor may be full of them).
+            built = loop.run_in_executor(state.builder(), _respond, state, method, allowed)
+            status, headers, body = await built
         await send(
             {
                 "type": "http.response.start",
@@ -93,7 +110,7 @@ def live_asgi_app(state: LiveState, *, token: str | None = None) -> ASGIApp:
     return app
 
 
-def live_wsgi_app(state: LiveState, *, token: str | None = None) -> WSGIApp:
+def live_wsgi_app(state: ViewSource, *, token: str | None = None) -> WSGIApp:
     """A WSGI app answering with :func:`live_body`."""
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

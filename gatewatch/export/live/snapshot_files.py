@@ -34,6 +34,7 @@ from typing import Protocol
 from gatewatch._multiprocess_dir import ENV_VAR as PROMETHEUS_DIR_VAR
 from gatewatch._multiprocess_dir import multiprocess_enabled
 from gatewatch._processes import writer_state
+from gatewatch.export.live._fragments import yield_gil
 from gatewatch.export.live.schema import SCHEMA, LiveView, ProcessSnapshot, parse_process_snapshot
 
 ENV_VAR = "GATEWATCH_LIVE_DIR"
@@ -94,15 +95,15 @@ def check_snapshot_dir(directory: str) -> None:
 
 
 class SnapshotSource(Protocol):
-    def snapshot(self) -> ProcessSnapshot: ...
+    def snapshot_json(self) -> bytes: ...
 
     def report_write_error(self, exc: Exception) -> None: ...
 
 
-def write_atomically(path: str, snapshot: Mapping[str, object]) -> None:
-    """Replace ``path`` with ``snapshot`` as JSON; a reader sees the old file or the new one,
-    never half of one. The temporary name starts with a dot so readers' glob skips it."""
-    data = json.dumps(snapshot, separators=(",", ":")).encode()
+def write_atomically(path: str, snapshot: Mapping[str, object] | bytes) -> None:
+    """Replace ``path`` with ``snapshot`` as JSON (or JSON already); a reader sees the old file or
+    the new one, never half of one. The temporary name starts with a dot so readers' glob skips it."""
+    data = snapshot if isinstance(snapshot, bytes) else json.dumps(snapshot, separators=(",", ":")).encode()
     fd, temporary = tempfile.mkstemp(prefix="." + FILE_PREFIX, suffix=".tmp", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "wb") as file:
@@ -125,12 +126,49 @@ def merged_snapshot(
     now = time.time()
     processes = [] if current is None else [current]
     own_pid = None if current is None else current["pid"]
-    for path in glob.glob(os.path.join(glob.escape(directory), FILE_PREFIX + "*.json")):
+    processes.extend(snapshot for _, _, snapshot in _live_files(directory, own_pid, now - stale_after))
+    processes.sort(key=lambda snapshot: snapshot["pid"])
+    return {"schema": SCHEMA, "time": now, "processes": processes}
+
+
+def merged_json(
+    directory: str,
+    *,
+    current: bytes | None = None,
+    own_pid: int | None = None,
+    stale_after: float = STALE_AFTER,
+) -> bytes:
+    """:func:`merged_snapshot` as JSON, ``current`` being this process's snapshot as JSON (pid
+    ``own_pid``; none in gunicorn's arbiter): the other workers' files are checked, then served
+    as they were written (not encoded again)."""
+    now = time.time()
+    found = [(pid, data) for pid, data, _ in _live_files(directory, own_pid, now - stale_after)]
+    if current is not None and own_pid is not None:
+        found.append((own_pid, current))
+    found.sort(key=lambda entry: entry[0])
+    return view_json(now, [data for _, data in found])
+
+
+def view_json(at: float, processes: list[bytes]) -> bytes:
+    """A live view of ``processes`` (each a process snapshot as JSON) as of ``at`` (Unix time)."""
+    head = b'{"schema":%d,"time":%s,"processes":[' % (SCHEMA, repr(float(at)).encode())
+    return head + b",".join(processes) + b"]}"
+
+
+def _live_files(
+    directory: str, own_pid: int | None, fresh_after: float
+) -> list[tuple[int, bytes, ProcessSnapshot]]:
+    """The snapshot files of ``directory`` written by running processes other than ``own_pid``:
+    their pid, their bytes (a JSON object, checked) and their content."""
+    found = []
+    for index, path in enumerate(glob.glob(os.path.join(glob.escape(directory), FILE_PREFIX + "*.json"))):
+        if index:
+            yield_gil()  # one file's parse (about 1 ms per 150 kB) at a time
         try:
-            found = _read_own_regular_file(path, now - stale_after)
-            if found is None:
+            read = _read_own_regular_file(path, fresh_after)
+            if read is None:
                 continue
-            data, written = found
+            data, written = read
             snapshot = parse_process_snapshot(data)
         except (OSError, ValueError):
             # OSError: removed or replaced between the listing and the read (that worker is
@@ -140,9 +178,8 @@ def merged_snapshot(
         # A killed worker's requests stay in its last file: it must be the running writer's
         # (not a zombie's, nor one of a later process given the same pid).
         if pid != own_pid and pid > 0 and writer_state(pid, written) == "running":
-            processes.append(snapshot)
-    processes.sort(key=lambda snapshot: snapshot["pid"])
-    return {"schema": SCHEMA, "time": now, "processes": processes}
+            found.append((pid, data.strip(), snapshot))
+    return found
 
 
 def mark_read(directory: str) -> None:
@@ -291,7 +328,7 @@ def _write_forever(writer: SnapshotWriter) -> None:
                     continue
                 try:
                     if _due(writer, path):
-                        write_atomically(path, source.snapshot())
+                        write_atomically(path, source.snapshot_json())
                     else:
                         os.utime(path)  # alive: readers skip files untouched for STALE_AFTER
                     writer.failing.discard(path)

@@ -10,21 +10,33 @@ described by method, route template and numbers.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import weakref
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter, time
+from typing import cast
 
 from gatewatch._batches import PENDING_RECORDS, take_all
+from gatewatch.export.live._fragments import ChunkedParts, EncodedRing, encode
+from gatewatch.export.live._seconds import Second, second_chunks
 from gatewatch.export.live.describe import describe_finished, describe_in_flight, monitor_part
 from gatewatch.export.live.local_dir import own_server_dir, workers_local_dir
-from gatewatch.export.live.schema import SCHEMA, LagSample, LiveView, LoopBlock, ProcessSnapshot, SecondTotals
+from gatewatch.export.live.schema import (
+    SCHEMA,
+    LagSample,
+    LiveView,
+    LoopBlock,
+    ProcessSnapshot,
+)
 from gatewatch.export.live.snapshot_files import (
     SnapshotWriter,
     check_snapshot_dir,
-    merged_snapshot,
+    merged_json,
     snapshot_dir,
+    view_json,
 )
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.record import RequestRecord, WebSocketRecord
@@ -35,50 +47,8 @@ WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
 MAX_STACK_LINES = 200
-
-
-class _Second:
-    """Totals of one interface's requests that finished within one wall-clock second."""
-
-    __slots__ = (
-        "blocking_max",
-        "blocking_sum",
-        "concurrency_max",
-        "disconnects",
-        "duration_max",
-        "duration_sum",
-        "exceptions",
-        "requests",
-        "second",
-        "server_errors",
-    )
-
-    def __init__(self, second: int) -> None:
-        self.second = second
-        self.requests = 0
-        self.server_errors = 0
-        self.disconnects = 0
-        self.exceptions = 0
-        self.duration_sum = 0.0
-        self.duration_max = 0.0
-        self.blocking_sum = 0.0
-        self.blocking_max = 0.0
-        self.concurrency_max = 0
-
-    def describe(self, interface: str) -> SecondTotals:
-        return {
-            "second": self.second,
-            "interface": interface,
-            "requests": self.requests,
-            "server_errors": self.server_errors,
-            "disconnects": self.disconnects,
-            "exceptions": self.exceptions,
-            "duration_sum": self.duration_sum,
-            "duration_max": self.duration_max,
-            "blocking_sum": self.blocking_sum,
-            "blocking_max": self.blocking_max,
-            "concurrency_max": self.concurrency_max,
-        }
+# How a snapshot's head ends before its joined parts replace it.
+_EMPTY_TAIL = b',"recent":[],"per_second":[],"loop_lag":[],"loop_blocks":[]}'
 
 
 class LiveState(Sink):
@@ -113,12 +83,16 @@ class LiveState(Sink):
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._recent: deque[RequestRecord] = deque(maxlen=RECENT_REQUESTS)
+        # One snapshot built at a time (the writer thread's and a poll's), over the parts kept.
+        self._build_lock = threading.Lock()
+        self._builder: ThreadPoolExecutor | None = None
+        self._recent: EncodedRing[RequestRecord] = EncodedRing(RECENT_REQUESTS)
         # Finished records not yet added into the per-second totals (see request_finished).
         self._pending: deque[RequestRecord] = deque()
-        self._seconds: dict[str, list[_Second | None]] = {}
-        self._lag: deque[tuple[float, float]] = deque(maxlen=LAG_SAMPLES)
-        self._blocks: deque[tuple[float, str, float, tuple[str, ...]]] = deque(maxlen=LOOP_BLOCKS)
+        self._seconds: dict[str, list[Second | None]] = {}
+        self._lag: EncodedRing[tuple[float, float]] = EncodedRing(LAG_SAMPLES)
+        self._blocks: EncodedRing[tuple[float, str, float, tuple[str, ...]]] = EncodedRing(LOOP_BLOCKS)
+        self._per_second = ChunkedParts()
         # The writer thread starts with the first request, in the process serving it: an app
         # built before a fork (gunicorn --preload) would otherwise write from the parent only.
         self._writer_pending = self.snapshot_dir is not None
@@ -144,10 +118,13 @@ class LiveState(Sink):
         wall_offset = time() - perf_counter()
         oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
         seconds = self._seconds
+        recent = self._recent
         with self._lock:
-            for record in take_all(self._pending):
+            records = take_all(self._pending)
+            recent.added += len(records)
+            for record in records:
                 try:
-                    self._recent.append(record)
+                    recent.items.append(record)
                     start = record.start
                     end = record.end if record.end is not None else start
                     second = int(end + wall_offset)
@@ -160,7 +137,7 @@ class LiveState(Sink):
                     if slot is None or slot.second != second:
                         if slot is not None and slot.second > second:
                             continue  # that slot holds a later second now
-                        slot = ring[second % WINDOW_SECONDS] = _Second(second)
+                        slot = ring[second % WINDOW_SECONDS] = Second(second)
                     slot.requests += 1
                     if record.status_label[0] == "5":
                         slot.server_errors += 1
@@ -236,31 +213,36 @@ class LiveState(Sink):
             self._report_error("live.local_dir", exc)
 
     def snapshot(self) -> ProcessSnapshot:
-        """This process's live view as plain JSON-ready values (:mod:`gatewatch.export.live.schema`)."""
+        """This process's live view as plain values (:mod:`gatewatch.export.live.schema`)."""
+        return cast(ProcessSnapshot, json.loads(self.snapshot_json()))
+
+    def snapshot_json(self) -> bytes:
+        """This process's live view as JSON: what its snapshot file holds."""
+        return self._snapshot_json()[1]
+
+    def _snapshot_json(self) -> tuple[float, bytes]:
+        # What changed since the last snapshot is encoded; the rest is joined from the parts
+        # kept (gatewatch.export.live._fragments): a poll costs about what is new, not the view.
         now = perf_counter()
         wall = time()
         oldest = int(wall) - WINDOW_SECONDS
         monitor = self._monitor()
         in_flight, unlisted = monitor.flying(self._max_in_flight) if monitor is not None else ([], 0)
         self._absorb()
-        with self._lock:
-            finished = list(self._recent)
-            per_second = [
-                slot.describe(interface)
-                for interface, ring in self._seconds.items()
-                for slot in ring
-                if slot is not None and slot.second > oldest
-            ]
-            lag: list[LagSample] = [{"at": at, "lag": seconds} for at, seconds in self._lag]
-            blocks: list[LoopBlock] = [
-                {"at": at, "route": route, "duration": duration, "stack": list(stack)}
-                for at, route, duration, stack in self._blocks
-            ]
-        per_second.sort(key=lambda entry: (entry["second"], entry["interface"]))
-        wall_offset = wall - now
-        recent = [describe_finished(record, wall_offset) for record in finished]
+        with self._build_lock:
+            with self._lock:
+                recent = self._recent.new_items()
+                lag = self._lag.new_items()
+                blocks = self._blocks.new_items()
+                # Read under the lock: the request path adds into the current seconds.
+                per_second = self._per_second.array(second_chunks(self._seconds, oldest))
+            wall_offset = wall - now
+            recent_array = self._recent.array(*recent, lambda record: describe_finished(record, wall_offset))
+            lag_array = self._lag.array(*lag, _describe_lag)
+            block_array = self._blocks.array(*blocks, _describe_block)
         part = monitor_part(monitor)
-        return {
+        # Typed as the whole snapshot, its joined parts left empty here and put in below.
+        head: ProcessSnapshot = {
             "schema": SCHEMA,
             "pid": os.getpid(),
             "time": wall,
@@ -271,22 +253,63 @@ class LiveState(Sink):
             "wsgi_workers": part["wsgi_workers"],
             "in_flight": [describe_in_flight(record.number, record, now, monitor) for record in in_flight],
             "in_flight_unlisted": unlisted,
-            "recent": recent,
-            "per_second": per_second,
-            "loop_lag": lag,
-            "loop_blocks": blocks,
+            "recent": [],
+            "per_second": [],
+            "loop_lag": [],
+            "loop_blocks": [],
         }
+        return wall, b"".join(
+            (
+                _without_tail(encode(head)),
+                b',"recent":',
+                recent_array,
+                b',"per_second":',
+                per_second,
+                b',"loop_lag":',
+                lag_array,
+                b',"loop_blocks":',
+                block_array,
+                b"}",
+            )
+        )
 
     def view(self) -> LiveView:
+        """What the live endpoint serves, as plain values."""
+        return cast(LiveView, json.loads(self.view_json()))
+
+    def view_json(self) -> bytes:
         """What the live endpoint serves: every worker's snapshot, this process's fresh."""
-        current = self.snapshot()
+        wall, current = self._snapshot_json()
         if self.snapshot_dir is None or self.local_only:
-            return {"schema": SCHEMA, "time": current["time"], "processes": [current]}
-        return merged_snapshot(self.snapshot_dir, current=current)
+            return view_json(wall, [current])
+        return merged_json(self.snapshot_dir, current=current, own_pid=os.getpid())
+
+    def builder(self) -> ThreadPoolExecutor:
+        """The thread the ASGI endpoint builds the view on, started on first use."""
+        with self._lock:
+            if self._builder is None:
+                self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatewatch-live")
+            return self._builder
 
     def after_fork(self) -> None:
-        # The parent's requests are not the child's, and its lock may have been held at the fork.
+        # The parent's requests are not the child's, and its lock may have been held at the fork;
+        # its builder thread is not in the child.
         self._reset()
+
+
+def _without_tail(head: bytes) -> bytes:
+    if not head.endswith(_EMPTY_TAIL):  # a field added after the joined parts
+        raise RuntimeError("the live snapshot's joined parts must be its last fields")
+    return head[: -len(_EMPTY_TAIL)]
+
+
+def _describe_lag(sample: tuple[float, float]) -> LagSample:
+    return {"at": sample[0], "lag": sample[1]}
+
+
+def _describe_block(block: tuple[float, str, float, tuple[str, ...]]) -> LoopBlock:
+    at, route, duration, stack = block
+    return {"at": at, "route": route, "duration": duration, "stack": list(stack)}
 
 
 def new_live_state(monitor: Monitor, writer: SnapshotWriter) -> LiveState:

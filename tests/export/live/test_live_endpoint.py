@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 from wsgiref.validate import validator
 
@@ -174,3 +175,28 @@ def test_custom_live_path(registry: CollectorRegistry) -> None:
     assert asyncio.run(fetch_asgi(app, LIVE)).body == b"ok"
     assert asyncio.run(fetch_asgi(app, "/metrics")).status == 200
     assert asgi_view(asyncio.run(fetch_asgi(app, "/ops/live")))["recent"][0]["route_label"] == "<unmatched>"
+
+
+def test_the_asgi_view_is_built_off_the_event_loop(registry: CollectorRegistry) -> None:
+    # Built on the event loop, a poll held every request of the app for as long as it took.
+    app = GatewatchASGI(ok_asgi, registry=registry, live_token=TOKEN)
+    state = app.runtime.live_state(app.monitor)
+    built_on: list[threading.Thread] = []
+    view_json = state.view_json
+
+    def watched() -> bytes:
+        built_on.append(threading.current_thread())
+        return view_json()
+
+    state.view_json = watched  # type: ignore[method-assign]
+    try:
+
+        async def main() -> tuple[Any, threading.Thread]:
+            return await fetch_asgi(app), threading.current_thread()
+
+        exchange, loop_thread = asyncio.run(main())
+    finally:
+        del state.view_json
+    assert exchange.status == 200 and json.loads(exchange.body)["processes"]
+    [thread] = built_on
+    assert thread is not loop_thread and thread.name.startswith("gatewatch-live")
