@@ -8,8 +8,6 @@ shows; the rest check the pieces on real prometheus-client files and real proces
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
 import os
 import signal
 import socket
@@ -23,7 +21,6 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
-from gatewatch import _multiprocess_dir as md
 from gatewatch import _processes as processes
 from gatewatch.demo.servers import (
     LOOPBACK,
@@ -38,6 +35,7 @@ from gatewatch.export.live.snapshot_files import merged_snapshot, write_atomical
 from gatewatch.export.prometheus._worker_files import WorkerFilesCollector, current_files, forget_predecessor
 from tests.support.live_support import idle_snapshot
 from tests.support.scrape import samples, value
+from tests.support.start_up_warnings import start_up_warnings
 from tests.support.traffic import DURATION_COUNT, ROOT, in_flight_values, scrape, scrape_until
 
 IN_FLIGHT = "gatewatch_http_requests_in_flight"
@@ -182,21 +180,6 @@ def test_a_worker_forgets_the_live_gauges_of_an_earlier_process_with_its_pid(tmp
 # -- what a worker says at start-up ------------------------------------------------------------
 
 
-def _warn_in_a_worker(directory: str, results: multiprocessing.Queue[list[tuple[str, str]]]) -> None:
-    """In a multiprocessing child, as uvicorn, hypercorn and granian start their workers."""
-    records: list[tuple[str, str]] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append((record.levelname, record.getMessage()))
-
-    logger = logging.getLogger("gatewatch")
-    logger.setLevel(logging.INFO)
-    logger.addHandler(Keep())
-    md.warn_stale_files(directory)
-    results.put(records)
-
-
 @pytest.mark.skipif(NO_PROC, reason="no /proc to tell when a process started")
 def test_a_worker_tells_dead_siblings_from_an_earlier_run(tmp_path: Path) -> None:
     started = processes.process_started(os.getpid())
@@ -207,14 +190,7 @@ def test_a_worker_tells_dead_siblings_from_an_earlier_run(tmp_path: Path) -> Non
     os.utime(old, (started - 10, started - 10))
     running = write_counter(tmp_path, os.getpid(), 1)  # a live sibling: not mentioned
 
-    context = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[list[tuple[str, str]]] = context.Queue()
-    worker = context.Process(target=_warn_in_a_worker, args=(str(tmp_path), results))
-    worker.start()
-    try:
-        records = results.get(timeout=60)
-    finally:
-        worker.join(timeout=60)
+    records = start_up_warnings(tmp_path)
     assert running.exists()
     [(warning_level, warning), (info_level, info)] = records
     assert warning_level == "WARNING"

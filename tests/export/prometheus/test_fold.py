@@ -8,7 +8,6 @@ The workers are real processes writing through gatewatch's multiprocess sink
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -19,8 +18,8 @@ import pytest
 
 from gatewatch import _processes as processes
 from gatewatch.export.prometheus import _fold
-from tests.export.prometheus.test_dead_workers import _warn_in_a_worker
 from tests.support.dying_workers import requests_of, scrape_count, unfolded
+from tests.support.start_up_warnings import start_up_warnings
 from tests.support.traffic import ROOT
 
 NO_PROC = processes.process_started(os.getpid()) is None
@@ -139,14 +138,7 @@ def test_a_worker_warns_of_folded_files(tmp_path: Path) -> None:
     assert len(folded) == 3
     for path in folded:
         os.utime(path, (started - 10, started - 10))
-    context = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[list[tuple[str, str]]] = context.Queue()
-    worker = context.Process(target=_warn_in_a_worker, args=(str(tmp_path), results))
-    worker.start()
-    try:
-        records = results.get(timeout=60)
-    finally:
-        worker.join(timeout=60)
+    records = start_up_warnings(tmp_path)
     [(level, warning), (_, siblings)] = records
     assert level == "WARNING"
     assert "holds the folded files of an earlier run's dead workers (counter_folded-1.db, " in warning
