@@ -29,6 +29,8 @@ Encoder = Callable[[CollectorRegistry], bytes]
 _EOF = b"# EOF\n"
 # Mergers kept for the scrapes running at once (each holds every key parsed).
 _IDLE_KEPT = 2
+# prometheus-client's accumulation step (private: see client_accumulate).
+_ACCUMULATE = "_accumulate_metrics"
 
 
 class MergerPool:
@@ -107,7 +109,7 @@ def client_accumulate(raw: dict[str, Metric], paths: list[str]) -> list[Metric]:
     files, narrowed to these metrics."""
     if not raw:
         return []
-    accumulate = getattr(MultiProcessCollector, "_accumulate_metrics", None)
+    accumulate = getattr(MultiProcessCollector, _ACCUMULATE, None)
     if accumulate is not None:
         return list(accumulate(raw, True))
     merged: Iterable[Metric] = MultiProcessCollector.merge(paths, accumulate=True)  # type: ignore[no-untyped-call]
