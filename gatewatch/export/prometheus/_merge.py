@@ -46,6 +46,8 @@ GAUGE_OPS: Final = {
 _START: Final = {ADD: 0.0, SET: 0.0, MAX: -math.inf, MIN: math.inf}
 # Values merged per step (about a millisecond: docs/internals.md).
 STEP: Final = 1000
+# A key met for the first time costs about as much as this many known ones (json.loads).
+MISS: Final = 10
 # And at most this many series: a series' first scrape builds its line prefixes.
 MAX_SERIES: Final = 128
 # Keys kept parsed, at most: past it, a scrape starts again from nothing. The label caps bound
@@ -184,7 +186,7 @@ class Merger:
         if op is None:
             for count, (key, value, timestamp, _) in enumerate(entries, 1):
                 miss(key, value, timestamp, source)
-                if count % STEP == 0:
+                if count % (STEP // MISS) == 0:
                     yield
             return
         known = self._keys[op]
@@ -195,25 +197,29 @@ class Merger:
                     found = known.get(key)
                     if found is None:
                         miss(key, value, timestamp, source)
+                        count += MISS
                     else:
                         totals, index, seen, labels = found
                         totals[index] += value
                         seen.add(labels)
                     count += 1
-                    if count == STEP:
+                    if count >= STEP:
                         break
+                else:
+                    return
             else:
                 for key, value, timestamp, _ in entries:
                     found = known.get(key if op != SET else f"{key}\0{pid}")
                     if found is None:
                         miss(key, value, timestamp, source)
+                        count += MISS
                     else:
                         _apply(found, op, value)
                     count += 1
-                    if count == STEP:
+                    if count >= STEP:
                         break
-            if count < STEP:
-                return
+                else:
+                    return
             yield
 
     def _miss(
