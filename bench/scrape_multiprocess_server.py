@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,8 @@ def _scrape_holds(gaps: Path) -> tuple[list[float], list[float]]:
     """Each scrape's longest delay of the loop of the worker that served it: every worker's
     first scrape (its merger parses every key), and the later ones."""
     delays = _delays(gaps)
-    first, later = [], []
+    first: list[float] = []
+    later: list[float] = []
     for path in sorted(gaps.glob("*.scrapes")):
         for index, line in enumerate(path.read_text().splitlines()):
             start, end = map(float, line.split())
@@ -137,7 +138,7 @@ def _cpu(directory: str, repeats: int) -> dict[str, float]:
     own = CollectorRegistry(support_collectors_without_names=True)
     WorkerFilesCollector(own, directory, fold_batch=0)
     families = Families()
-    scrapes = {
+    scrapes: dict[str, Callable[[], bytes]] = {
         "client": lambda: generate_latest(client),
         "gatewatch": lambda: render_all(Scrape(own, families, accept="", accept_encoding="", query="")),
     }
