@@ -51,8 +51,9 @@ MISS: Final = 10
 # And at most this many series: a series' first scrape builds its line prefixes.
 MAX_SERIES: Final = 128
 # Keys kept parsed, at most: past it, a scrape starts again from nothing. The label caps bound
-# the keys; the pids of ``liveall`` gauges' writers (recycled workers) would not be.
-MAX_KEYS: Final = 200_000
+# the keys (and dead writers' pid series are forgotten: Merger.forget_writers); this bounds
+# the memory of a server with caps raised far.
+MAX_KEYS: Final = 500_000
 
 Entry = tuple[str, float, float, int]
 
@@ -159,6 +160,8 @@ class Merger:
         self._keys: dict[str, dict[str, Record]] = {op: {} for op in _START}
         self._raw_keys: dict[str, Raw] = {}
         self._families: dict[tuple[Any, ...], Family] = {}
+        # The writers of this scrape's "all"/"liveall" files (its pid labels).
+        self._pids: set[str] = set()
         # This scrape's values left to prometheus-client, as its merge reads them.
         self.raw: dict[str, Metric] = {}
 
@@ -168,6 +171,7 @@ class Merger:
     def begin(self) -> Iterator[None]:
         """Every table back to its start, a step at a time."""
         self.raw = {}
+        self._pids.clear()
         done = 0
         for group in self.groups.values():
             for table in () if group is None else group.tables.values():
@@ -190,6 +194,8 @@ class Merger:
                     yield
             return
         known = self._keys[op]
+        if op == SET:
+            self._pids.add(pid)
         while True:
             count = 0
             if op == ADD:
@@ -221,6 +227,21 @@ class Merger:
                 else:
                     return
             yield
+
+    def forget_writers(self) -> None:
+        """Forget the "all"/"liveall" series of writers this scrape did not read (dead workers':
+        the only keys that grow with recycled workers)."""
+        pids = self._pids
+        keys = self._keys[SET]
+        for key in [key for key in keys if key.rpartition("\0")[2] not in pids]:
+            del keys[key]
+        for group in self.groups.values():
+            if group is None or group.op != SET:
+                continue
+            for table in group.tables.values():
+                for labels in [labels for labels in table.series if labels[-1] not in pids]:
+                    del table.series[labels]
+                    table.series_les.pop(labels, None)
 
     def _miss(
         self, key: str, value: float, timestamp: float, source: tuple[str, str, str, str | None]

@@ -85,6 +85,7 @@ class FilesRead:
                 for name, entries in self._sources:
                     for _ in merger.merge(name, entries):
                         yield b""
+                merger.forget_writers()
                 others = client_accumulate(merger.raw, self._paths)
             except Unmergeable as exc:
                 pool.generic_names.add(exc.name)

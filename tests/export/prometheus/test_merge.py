@@ -194,3 +194,24 @@ def test_prometheus_clients_accumulation_is_used_when_it_is_there(
     monkeypatch.setattr(_merge_scrape, "_ACCUMULATE", "_not_in_this_version")
     assert parsed(Scraper(tmp_path).scrape(), "") == expected
     assert client_accumulate({}, []) == []
+
+
+def test_a_dead_writers_pid_series_are_forgotten(tmp_path: Path, live: int) -> None:
+    other = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.merge_workers", "live", tmp_path, "plain"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None and other.stdout.readline() == "ready\n"
+    scraper = Scraper(tmp_path)
+    busy = "gatewatch_wsgi_workers_busy"
+    pids = {labels["pid"] for labels in labelled(same(tmp_path, scraper), busy)}
+    assert pids == {str(live), str(other.pid)}
+    other.communicate(timeout=60)
+    found = same(tmp_path, scraper)
+    assert {labels["pid"] for labels in labelled(found, busy)} == {str(live)}
+    (merger,) = scraper.collector._pool._idle
+    kept = {key.rpartition("\0")[2] for key in merger._keys[_merge.SET] if busy in key}
+    assert kept == {str(live)}
