@@ -4,8 +4,9 @@ Under ``--max-requests`` recycling every worker ever started leaves its promethe
 files, and a plain multiprocess scrape reads them all. Here one running worker and ``D`` dead
 ones (0, 10, 200, 2 000) have written the same series through gatewatch's real multiprocess
 sink (the dead workers' files are copies of one real dead worker's, under pids no process
-holds); each scrape is the merge and the text exposition of one ``/metrics`` answer, timed by
-this process's CPU clock. *before*: every file read (what a scrape costs with no folding);
+holds); each scrape is the merge and the text exposition of one ``/metrics`` answer (gatewatch's merge:
+:mod:`gatewatch.export.prometheus._merge`, its parsed keys kept between scrapes as a server keeps
+them), timed by this process's CPU clock. *before*: every file read (what a scrape costs with no folding);
 *after*: once the dead workers' files are folded into one per kind
 (:mod:`gatewatch.export.prometheus._fold`); *first*: the scrape that meets the D dead workers
 and folds at most one batch of their files.
@@ -22,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gatewatch.demo.text_table import text_table
 
@@ -98,17 +100,26 @@ def _dead_copies(template: str, directory: str, count: int) -> None:
             shutil.copyfile(os.path.join(template, name), os.path.join(directory, f"{stem}_{pid}.db"))
 
 
+# (directory, fold batch) -> the scrape's registry, kept as a server keeps it (its merger's
+# parsed keys serve every later scrape).
+_REGISTRIES: dict[tuple[str, int], Any] = {}
+
+
 def _scrape(directory: str, fold_batch: int) -> float:
-    """CPU seconds of one scrape: merge and text exposition."""
-    from prometheus_client import CollectorRegistry, generate_latest
+    """CPU seconds of one scrape: what gatewatch's ``/metrics`` does (merge, text exposition)."""
+    from prometheus_client import CollectorRegistry
 
     from gatewatch.export.prometheus._fold import BATCH
+    from gatewatch.export.prometheus._scrape import Families, Scrape, render_all
     from gatewatch.export.prometheus._worker_files import WorkerFilesCollector
 
-    registry = CollectorRegistry()
-    WorkerFilesCollector(registry, directory, fold_batch=BATCH if fold_batch < 0 else fold_batch)
+    batch = BATCH if fold_batch < 0 else fold_batch
+    registry = _REGISTRIES.get((directory, batch))
+    if registry is None:
+        registry = _REGISTRIES[directory, batch] = CollectorRegistry(support_collectors_without_names=True)
+        WorkerFilesCollector(registry, directory, fold_batch=batch)
     started = time.process_time()
-    generate_latest(registry)
+    render_all(Scrape(registry, Families(), accept="", accept_encoding="", query=""))
     return time.process_time() - started
 
 

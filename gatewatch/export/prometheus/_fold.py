@@ -146,6 +146,13 @@ class FoldLock:
 
     held: bool
     exclusive: bool
+    fd: int = -1
+
+    def share(self) -> None:
+        """An exclusive lock made shared: others may read (a scrape reading after its fold)."""
+        if self.held and self.exclusive:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            self.exclusive = False
 
 
 @contextlib.contextmanager
@@ -168,7 +175,7 @@ def fold_lock(directory: str, *, fold: bool = True) -> Iterator[FoldLock]:
                 pass
         if not exclusive:
             fcntl.flock(fd, fcntl.LOCK_SH)
-        yield FoldLock(held=True, exclusive=exclusive)
+        yield FoldLock(held=True, exclusive=exclusive, fd=fd)
     finally:
         # Closing the descriptor releases the lock.
         os.close(fd)

@@ -32,6 +32,11 @@ def rendering_own() -> Iterator[list[Any]]:
         _CLAIMS.reset(token)
 
 
+def rendering() -> bool:
+    """Whether a scrape of gatewatch's is rendering the registry in this context."""
+    return _CLAIMS.get() is not None
+
+
 def claim(collector: object) -> bool:
     """In a collector's ``collect()``: whether gatewatch's exposition renders it itself (it is
     then noted, once)."""

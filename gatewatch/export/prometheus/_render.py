@@ -62,21 +62,25 @@ class Family:
     )
 
     def __init__(
-        self, slot: int, label_names: tuple[str, ...], bounds: tuple[float, ...], escaping: str
+        self,
+        kind: str,
+        family: str,
+        help_text: str,
+        label_names: tuple[str, ...],
+        bounds: tuple[float, ...],
+        escaping: str,
     ) -> None:
-        spec = c.METRICS[slot]
-        self.kind = spec.kind
-        family = spec.family
-        exposed = family + _SUFFIX[spec.kind]
+        self.kind = kind
+        exposed = family + _SUFFIX[kind]
         self.label_names = tuple(escape_label_name(name, escaping) for name in label_names)
-        text_help = spec.help.replace("\\", "\\\\").replace("\n", "\\n")
+        text_help = help_text.replace("\\", "\\\\").replace("\n", "\\n")
         text_name = escape_metric_name(exposed, escaping)
         om_name = escape_metric_name(family, escaping)
         self.headers = {
-            TEXT: f"# HELP {text_name} {text_help}\n# TYPE {text_name} {_TEXT_TYPE[spec.kind]}\n",
-            OPENMETRICS: f"# HELP {om_name} {_escape_value(spec.help)}\n# TYPE {om_name} {spec.kind}\n",
+            TEXT: f"# HELP {text_name} {text_help}\n# TYPE {text_name} {_TEXT_TYPE[kind]}\n",
+            OPENMETRICS: f"# HELP {om_name} {_escape_value(help_text)}\n# TYPE {om_name} {kind}\n",
         }
-        if spec.kind == "histogram":
+        if kind == "histogram":
             self.sample_names: tuple[str, ...] = (family + "_bucket", family + "_count", family + "_sum")
             # What follows a bucket's bound on its line: the end of the labels.
             les = [le for le, _ in cumulative_buckets(bounds, new_series(bounds))]
@@ -88,6 +92,14 @@ class Family:
         self.names = tuple(escape_metric_name(name, escaping) for name in self.sample_names)
         # Label values -> the series' line prefixes (see _prefixes).
         self.prefixes: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    @classmethod
+    def of_slot(
+        cls, slot: int, label_names: tuple[str, ...], bounds: tuple[float, ...], escaping: str
+    ) -> Family:
+        """Catalogue family ``slot`` as the single-process aggregator exports it."""
+        spec = c.METRICS[slot]
+        return cls(spec.kind, spec.family, spec.help, label_names, bounds, escaping)
 
     def _prefixes(self, labels: tuple[str, ...]) -> tuple[str, ...]:
         """A histogram's: its bucket line up to the bound, the same after a line's end (to join

@@ -22,6 +22,7 @@ from prometheus_client.openmetrics.exposition import UNDERSCORES
 from prometheus_client.registry import CollectorRegistry, RestrictedRegistry
 
 from gatewatch import catalogue as c
+from gatewatch.export.prometheus._merge_scrape import FilesRead
 from gatewatch.export.prometheus._own_families import rendering_own
 from gatewatch.export.prometheus._render import OPENMETRICS, TEXT, Family
 from gatewatch.export.prometheus.collector import PrometheusAggregator
@@ -67,6 +68,7 @@ class Scrape:
             self.headers.append(("Content-Encoding", "gzip"))
             self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
         self._aggregators: list[PrometheusAggregator] = []
+        self._files: list[FilesRead] = []
 
     def others(self) -> bytes:
         """Every other collector's families, rendered by prometheus-client (encoded); notes the
@@ -77,6 +79,7 @@ class Scrape:
         with rendering_own() as claims:
             text = self._encoder(registry)
         self._aggregators = [found for found in claims if isinstance(found, PrometheusAggregator)]
+        self._files = [found for found in claims if isinstance(found, FilesRead)]
         if self.format == OPENMETRICS and text.endswith(b"# EOF\n"):
             # It ends the whole body, after gatewatch's own families.
             text = text[: -len(_EOF)]
@@ -88,6 +91,10 @@ class Scrape:
         for aggregator in self._aggregators:
             for text in self._own_text(aggregator):
                 yield self.encode(text.encode()) if text else b""
+        for files in self._files:
+            chunks = files.chunks(self.format, self._escaping, self._wanted, self._encoder, self._batch)
+            for data in chunks:
+                yield self.encode(data) if data else b""
         end = _EOF.encode() if self.format == OPENMETRICS else b""
         yield self.encode(end, last=True)
 
@@ -116,7 +123,7 @@ class Scrape:
             key = (slot, self._escaping, names)
             family = families.get(key)
             if family is None:
-                family = families[key] = Family(slot, names, aggregator.bounds(slot), self._escaping)
+                family = families[key] = Family.of_slot(slot, names, aggregator.bounds(slot), self._escaping)
             parts = (True, True, True) if wanted is None else tuple(n in wanted for n in family.sample_names)
             if not any(parts):
                 continue

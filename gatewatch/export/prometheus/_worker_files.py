@@ -20,7 +20,7 @@ import glob
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
@@ -29,7 +29,17 @@ from prometheus_client.registry import CollectorRegistry
 
 from gatewatch._printable import gatewatch_logger
 from gatewatch._processes import Process, process
-from gatewatch.export.prometheus._fold import BATCH, fold, fold_lock, read_manifest, visible_files
+from gatewatch.export.prometheus._fold import (
+    BATCH,
+    FoldLock,
+    fold,
+    fold_lock,
+    read_manifest,
+    visible_files,
+)
+from gatewatch.export.prometheus._merge import read_values
+from gatewatch.export.prometheus._merge_scrape import FilesRead, MergerPool
+from gatewatch.export.prometheus._own_families import claim, rendering
 
 logger = gatewatch_logger()
 
@@ -148,8 +158,21 @@ class WorkerFilesCollector(MultiProcessCollector):
     ) -> None:
         super().__init__(registry, path)  # type: ignore[no-untyped-call]
         self.fold_batch = fold_batch
+        self._pool = MergerPool()
 
     def collect(self) -> Iterable[Metric]:
+        if rendering():
+            # gatewatch's /metrics merges and renders the files itself, in steps.
+            claim(self._read())
+            return []
+        with self._files() as (paths, _):
+            metrics: Iterable[Metric] = self.merge(paths, accumulate=True)  # type: ignore[no-untyped-call]
+        return metrics
+
+    @contextlib.contextmanager
+    def _files(self) -> Iterator[tuple[list[str], FoldLock]]:
+        """The files a scrape merges, under the fold lock (this scrape folding first when no
+        one else holds it)."""
         directory = self._path
         # One scrape folds (exclusive); the others read meanwhile (shared): none sees a fold
         # half done.
@@ -163,5 +186,25 @@ class WorkerFilesCollector(MultiProcessCollector):
                     logger.warning("gatewatch: could not fold dead workers' files in %s: %s", directory, exc)
             names = [name for name in os.listdir(directory) if name.endswith(".db")]
             paths = visible_files(directory, names, read_manifest(directory))
-            metrics: Iterable[Metric] = self.merge(current_files(paths), accumulate=True)  # type: ignore[no-untyped-call]
-        return metrics
+            yield current_files(paths), lock
+
+    def _read(self) -> FilesRead:
+        """The files read, the fold lock held (shared) until the scrape has merged them."""
+        stack = contextlib.ExitStack()
+        try:
+            paths, lock = stack.enter_context(self._files())
+            lock.share()
+            sources = []
+            for path in paths:
+                name = os.path.basename(path)
+                try:
+                    sources.append((name, read_values(path)))
+                except FileNotFoundError:
+                    # As prometheus-client's merge: a live gauge's file removed meanwhile
+                    # (a dead worker's, retired by another scrape).
+                    if live_gauge_pid(name) is None:
+                        raise
+        except BaseException:
+            stack.close()
+            raise
+        return FilesRead(self._pool, paths, sources, stack.close)

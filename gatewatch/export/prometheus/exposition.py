@@ -21,7 +21,8 @@ def scrape_registry(registry: CollectorRegistry | None = None) -> CollectorRegis
     if multiprocess_enabled():
         from gatewatch.export.prometheus._worker_files import WorkerFilesCollector
 
-        merged = CollectorRegistry()
+        # The files' collector names no metric in advance: a name[] filter still asks it.
+        merged = CollectorRegistry(support_collectors_without_names=True)
         WorkerFilesCollector(merged)
         return merged
     return REGISTRY if registry is None else registry

@@ -1,15 +1,18 @@
-"""Under a real uvicorn, with 1 000 routes recorded: a scrape leaves the event loop to other
-requests while it renders, and gatewatch never counts its own scrape as the app's loop block."""
+"""Under a real uvicorn, with 1 000 routes recorded (in one process, and in multiprocess mode): a
+scrape leaves the event loop to other requests while it renders, and gatewatch never counts its
+own scrape as the app's loop block."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from tests.export.prometheus.test_merge import client_scrape, parsed
 from tests.support.scrape import label_values, value
 from tests.support.traffic import ROOT
 
@@ -71,3 +74,41 @@ def test_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
         # gatewatch's own scrapes are no loop block of the app's.
         assert value(text, BLOCKS) == 0
     assert "held the event loop" not in log.read_text()
+
+
+def test_a_multiprocess_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
+    """The same under multiprocess mode: the workers' files merged by gatewatch in steps, on the
+    loop, with the same samples as prometheus-client's merge of the same files."""
+    files = tmp_path / "files"
+    files.mkdir()
+    port = free_port()
+    command = uvicorn_command(APP, port)
+    log = tmp_path / "uvicorn.log"
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(files)}
+    with ServerProcess(command, port=port, ready_path="/ping", cwd=ROOT, log_path=log, env=env) as server:
+        base = server.base_url
+        httpx.get(base + "/order", timeout=60.0)
+        orders = []
+        for _ in range(3):
+            order, _ = scrape_with_ping(base, {})
+            orders.append(order)
+            assert order.count("metrics-end") == 1 and order.count("ping") == 1
+            if order.index("ping") < order.index("metrics-end"):
+                break
+        else:
+            pytest.fail(f"no ping was answered during a scrape: {orders}")
+        assert order.count("metrics") > 3
+        text = httpx.get(base + "/metrics", timeout=60.0).text
+        assert len(label_values(text, "gatewatch_http_request_duration_seconds_count", "route")) >= 1000
+        assert value(text, BLOCKS) == 0
+        # What prometheus-client's merge says of the same files, for the routes recorded before
+        # the server started (the loop's lag and the scrapes themselves go on meanwhile).
+        found = parsed(httpx.get(base + "/metrics", timeout=60.0).content, "")[0]
+        expected = parsed(client_scrape(files, ""), "")[0]
+        assert len(routes_of(found)) > 10_000
+        assert routes_of(found) == routes_of(expected)
+    assert "held the event loop" not in log.read_text()
+
+
+def routes_of(samples: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [sample for sample in samples if dict(sample[1]).get("route", "").startswith("/r")]
