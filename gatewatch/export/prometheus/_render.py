@@ -12,7 +12,7 @@ last, which parsers and Prometheus take as the same series).
 
 from __future__ import annotations
 
-from itertools import accumulate
+from itertools import accumulate, repeat
 from operator import add
 from typing import Final
 
@@ -51,7 +51,7 @@ class Family:
     headers in both formats, its sample names, and every series' line prefixes once made."""
 
     __slots__ = (
-        "bucket_ends",
+        "bounds",
         "headers",
         "kind",
         "label_names",
@@ -82,13 +82,12 @@ class Family:
         }
         if kind == "histogram":
             self.sample_names: tuple[str, ...] = (family + "_bucket", family + "_count", family + "_sum")
-            # What follows a bucket's bound on its line: the end of the labels.
-            les = [le for le, _ in cumulative_buckets(bounds, new_series(bounds))]
-            self.bucket_ends = [le + '"} ' for le in les]
+            # The bounds as a bucket's le label spells them.
+            self.bounds = [le for le, _ in cumulative_buckets(bounds, new_series(bounds))]
         else:
             self.sample_names = (exposed,)
-            self.bucket_ends = []
-        self.lines_per_series = len(self.bucket_ends) + 2 if self.bucket_ends else 1
+            self.bounds = []
+        self.lines_per_series = len(self.bounds) + 2 if self.bounds else 1
         self.names = tuple(escape_metric_name(name, escaping) for name in self.sample_names)
         # Label values -> the series' line prefixes (see _prefixes).
         self.prefixes: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -105,16 +104,22 @@ class Family:
         """A histogram's: its bucket line up to the bound, the same after a line's end (to join
         the bucket lines with), then its count and sum lines up to the value, each after a
         line's end. Any other's: its line up to the value."""
-        inner = ",".join(
-            f'{name}="{_escape_value(value)}"' for name, value in zip(self.label_names, labels, strict=True)
+        # Label names sorted, le among them, as prometheus-client writes them: the same bytes.
+        pairs = sorted(
+            (name, f'{name}="{_escape_value(value)}"')
+            for name, value in zip(self.label_names, labels, strict=True)
         )
+        inner = ",".join(text for _, text in pairs)
         if self.kind != "histogram":
             made: tuple[str, ...] = (f"{self.names[0]}{{{inner}}} " if inner else f"{self.names[0]} ",)
         else:
             bucket_name, count_name, sum_name = self.names
-            bucket = f'{bucket_name}{{{inner},le="' if inner else f'{bucket_name}{{le="'
+            before = "".join(text + "," for name, text in pairs if name < "le")
+            after = "".join("," + text for name, text in pairs if name > "le")
+            bucket = f'{bucket_name}{{{before}le="'
             tail = f"{{{inner}}} " if inner else " "
-            made = (bucket, "\n" + bucket, f"\n{count_name}{tail}", f"\n{sum_name}{tail}")
+            # What follows a bucket's bound: the rest of its labels.
+            made = (bucket, "\n" + bucket, f"\n{count_name}{tail}", f"\n{sum_name}{tail}", f'"{after}}} ')
         self.prefixes[labels] = made
         return made
 
@@ -135,11 +140,12 @@ class Family:
                 prefix = known(series_labels) or self._prefixes(series_labels)
                 out += (prefix[0], "1.0" if info else number(values[-1]), "\n")
             return
-        ends = self.bucket_ends
-        size = len(ends)
+        bounds = self.bounds
+        size = len(bounds)
         every = parts == (True, True, True)
         for index, (series_labels, values) in enumerate(zip(labels, totals, strict=True)):
-            bucket, between, count, total = known(series_labels) or self._prefixes(series_labels)
+            bucket, between, count, total, rest = known(series_labels) or self._prefixes(series_labels)
+            ends = map(add, bounds, repeat(rest))
             counts = list(map(repr, map(float, accumulate(values[:size]))))
             seen = counts[-1]
             marks = None if exemplars is None else exemplars[index]
