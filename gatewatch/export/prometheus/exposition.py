@@ -11,6 +11,10 @@ from prometheus_client.registry import REGISTRY, CollectorRegistry
 from gatewatch._multiprocess_dir import multiprocess_enabled
 from gatewatch.export.prometheus._scrape import Families, Scrape, render_all
 from gatewatch.export.prometheus._scrape_asgi import scrape_asgi_app
+
+# Imported with the exposition rather than at a worker's first scrape, which would then hold
+# its event loop for the imports (tens of milliseconds).
+from gatewatch.export.prometheus._worker_files import WorkerFilesCollector
 from gatewatch.types import ASGIApp, Environ, StartResponse, WSGIApp
 
 
@@ -19,8 +23,6 @@ def scrape_registry(registry: CollectorRegistry | None = None) -> CollectorRegis
     merges every worker's files (the live gauges of running workers only); otherwise
     ``registry`` (default: the global one)."""
     if multiprocess_enabled():
-        from gatewatch.export.prometheus._worker_files import WorkerFilesCollector
-
         # The files' collector names no metric in advance: a name[] filter still asks it.
         merged = CollectorRegistry(support_collectors_without_names=True)
         WorkerFilesCollector(merged)
