@@ -14,7 +14,14 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from bench import instructions, scrape, scrape_multiprocess, server_bench, websocket_bench
+from bench import (
+    instructions,
+    scrape,
+    scrape_multiprocess,
+    scrape_multiprocess_server,
+    server_bench,
+    websocket_bench,
+)
 from bench.cases import BARE, FLOOR, asgi_cases, wsgi_cases
 from bench.django_cases import BARE_DJANGO, DJANGO_PROMETHEUS, django_wsgi_cases
 from bench.harness import Timing, measure
@@ -84,6 +91,16 @@ def _scrape(*, quick: bool, server: bool) -> int:
         sep="\n",
         flush=True,
     )
+    if server and not quick:
+        # Multiprocess mode in a real server: uvicorn --workers N at 1 000 routes.
+        served = [scrape_multiprocess_server.run(workers, 1000) for workers in (2, 4)]
+        print(
+            "",
+            "Multiprocess scrapes under uvicorn --workers N: loop holds in the scraped worker",
+            *scrape_multiprocess_server.format_rows(served),
+            sep="\n",
+            flush=True,
+        )
     return 0
 
 

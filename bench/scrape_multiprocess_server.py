@@ -31,6 +31,7 @@ from bench.scrape_apps import METRICS, build, route_path
 from bench.scrape_server import PROMETHEUS_ACCEPT
 from bench.server_bench import ROOT
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
+from gatewatch.demo.text_table import text_table
 from gatewatch.types import ASGIApp, Receive, Scope, Send
 
 GAPS_ENV = "GATEWATCH_BENCH_GAPS"
@@ -203,6 +204,40 @@ def run(workers: int, routes: int, scrapes: int = 20, repeats: int = 5) -> dict[
         return row
 
 
+def format_rows(rows: Sequence[dict[str, float]]) -> list[str]:
+    """The rows as a table: loop holds in the scraped worker, CPU and full collections per scrape."""
+    header = [
+        "workers",
+        "routes",
+        "idle hold ms",
+        "first scrape hold ms",
+        "later holds: longest ms",
+        "median ms",
+        "scrape wall ms",
+        "CPU ms",
+        "full GCs",
+        "prometheus-client CPU ms",
+        "full GCs ",
+    ]
+    table = [
+        [
+            f"{row['workers']:.0f}",
+            f"{row['routes']:,.0f}",
+            f"{row['idle_hold_ms']:.1f}",
+            f"{row['first_hold_ms']:.1f}",
+            f"{row['later_hold_ms']:.1f}",
+            f"{row['later_median_hold_ms']:.1f}",
+            f"{row['scrape_wall_ms']:.0f}",
+            f"{row['gatewatch_ms']:.0f}",
+            f"{row['gatewatch_full_gc']:.1f}",
+            f"{row['client_ms']:.0f}",
+            f"{row['client_full_gc']:.1f}",
+        ]
+        for row in rows
+    ]
+    return text_table(header, table)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
@@ -210,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--routes", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     args = parser.parse_args(argv)
-    for workers in args.workers:
-        print(run(workers, args.routes), flush=True)
+    rows = [run(workers, args.routes) for workers in args.workers]
+    print(*format_rows(rows), sep="\n", flush=True)
     return 0
 
 
