@@ -89,6 +89,11 @@ def read_manifest(directory: str) -> Manifest:
         return Manifest()
 
 
+def is_folded(name: str) -> bool:
+    """Whether ``name`` is a folded file's (written once, read until the next generation)."""
+    return _FOLDED.match(name) is not None
+
+
 def _write_manifest(directory: str, manifest: Manifest) -> None:
     data = {
         "generation": manifest.generation,
