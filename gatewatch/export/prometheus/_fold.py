@@ -21,8 +21,9 @@ one), so no count is lost or read twice:
    plus a batch of claimed files. Unlisted, they are not read yet.
 3. *commit*: the manifest (``gatewatch-folded.json``, replaced atomically) names the folded
    files to read and the claimed files they absorbed, which scrapes skip from then on.
-4. *remove* the absorbed files and the previous generation. Whatever a killed fold left (a
-   generation never committed, absorbed files still there) the next fold removes first.
+4. *remove* the absorbed files and the previous generation, then name none of them in the
+   manifest. Whatever a killed fold left (a generation never committed, absorbed files still
+   there) the next fold removes first.
 
 Only files of writers that are *gone* (:mod:`gatewatch._processes`) are folded; the directory
 must not be shared with processes of another pid namespace (a container's), as for the rest
@@ -235,6 +236,9 @@ def fold(directory: str, *, batch: int = BATCH) -> int:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(directory, name))
             _stop("removed")
+    # The absorbed files are gone: every scrape reads the manifest, which need not name them
+    # any more (thousands of names after thousands of deaths).
+    _write_manifest(directory, Manifest(generation, folded, frozenset(), recent))
     return len(absorbing)
 
 
