@@ -220,7 +220,7 @@ def test_a_dead_writers_pid_series_are_forgotten(tmp_path: Path, live: int) -> N
 def folded_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The folded files the scrapes read from now on (file names)."""
     reads: list[str] = []
-    read = _merge_scrape.read_values
+    read = _merge.read_values
 
     def counted(path: str) -> Iterator[_merge.Entry]:
         reads.append(os.path.basename(path))
