@@ -21,9 +21,8 @@ one), so no count is lost or read twice:
    plus a batch of claimed files. Unlisted, they are not read yet.
 3. *commit*: the manifest (``gatewatch-folded.json``, replaced atomically) names the folded
    files to read and the claimed files they absorbed, which scrapes skip from then on.
-4. *remove* the absorbed files and the previous generation, then name none of them in the
-   manifest. Whatever a killed fold left (a generation never committed, absorbed files still
-   there) the next fold removes first.
+4. *remove* the absorbed files and the previous generation. Whatever a killed fold left (a
+   generation never committed, absorbed files still there) the next fold removes first.
 
 Only files of writers that are *gone* (:mod:`gatewatch._processes`) are folded; the directory
 must not be shared with processes of another pid namespace (a container's), as for the rest
@@ -78,16 +77,31 @@ class Manifest:
     writers: tuple[tuple[int, float], ...] = ()
 
 
+# Per directory: the manifest's bytes as last read, and what they say. Every scrape reads the
+# manifest twice (fold, then the files' choice); after thousands of deaths it names thousands
+# of absorbed files, parsed again only when its bytes change.
+_PARSED: dict[str, tuple[bytes, Manifest]] = {}
+_PARSED_KEPT = 8
+
+
 def read_manifest(directory: str) -> Manifest:
     try:
         with open(os.path.join(directory, MANIFEST), "rb") as file:
-            found = json.load(file)
-        writers = tuple((int(pid), float(written)) for pid, written in found.get("writers", ()))
-        return Manifest(
-            int(found["generation"]), tuple(found["folded"]), frozenset(found["absorbed"]), writers
-        )
+            data = file.read()
     except FileNotFoundError:
         return Manifest()
+    known = _PARSED.get(directory)
+    if known is not None and known[0] == data:
+        return known[1]
+    found = json.loads(data)
+    writers = tuple((int(pid), float(written)) for pid, written in found.get("writers", ()))
+    manifest = Manifest(
+        int(found["generation"]), tuple(found["folded"]), frozenset(found["absorbed"]), writers
+    )
+    if len(_PARSED) >= _PARSED_KEPT:
+        _PARSED.clear()
+    _PARSED[directory] = (data, manifest)
+    return manifest
 
 
 def is_folded(name: str) -> bool:
@@ -236,9 +250,6 @@ def fold(directory: str, *, batch: int = BATCH) -> int:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(directory, name))
             _stop("removed")
-    # The absorbed files are gone: every scrape reads the manifest, which need not name them
-    # any more (thousands of names after thousands of deaths).
-    _write_manifest(directory, Manifest(generation, folded, frozenset(), recent))
     return len(absorbing)
 
 
