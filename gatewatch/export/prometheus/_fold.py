@@ -77,16 +77,36 @@ class Manifest:
     writers: tuple[tuple[int, float], ...] = ()
 
 
+# Per directory: the manifest's bytes as last read, and what they say. Every scrape reads the
+# manifest twice (fold, then the files' choice); after thousands of deaths it names thousands
+# of absorbed files, parsed again only when its bytes change.
+_PARSED: dict[str, tuple[bytes, Manifest]] = {}
+_PARSED_KEPT = 8
+
+
 def read_manifest(directory: str) -> Manifest:
     try:
         with open(os.path.join(directory, MANIFEST), "rb") as file:
-            found = json.load(file)
-        writers = tuple((int(pid), float(written)) for pid, written in found.get("writers", ()))
-        return Manifest(
-            int(found["generation"]), tuple(found["folded"]), frozenset(found["absorbed"]), writers
-        )
+            data = file.read()
     except FileNotFoundError:
         return Manifest()
+    known = _PARSED.get(directory)
+    if known is not None and known[0] == data:
+        return known[1]
+    found = json.loads(data)
+    writers = tuple((int(pid), float(written)) for pid, written in found.get("writers", ()))
+    manifest = Manifest(
+        int(found["generation"]), tuple(found["folded"]), frozenset(found["absorbed"]), writers
+    )
+    if len(_PARSED) >= _PARSED_KEPT:
+        _PARSED.clear()
+    _PARSED[directory] = (data, manifest)
+    return manifest
+
+
+def is_folded(name: str) -> bool:
+    """Whether ``name`` is a folded file's (written once, read until the next generation)."""
+    return _FOLDED.match(name) is not None
 
 
 def _write_manifest(directory: str, manifest: Manifest) -> None:

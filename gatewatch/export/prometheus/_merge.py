@@ -26,6 +26,7 @@ from typing import Any, Final
 from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 
+from gatewatch.export.prometheus._merge_folded import FoldedBase
 from gatewatch.export.prometheus._render import Family
 
 ADD: Final = "add"
@@ -164,6 +165,7 @@ class Merger:
         self._pids: set[str] = set()
         # This scrape's values left to prometheus-client, as its merge reads them.
         self.raw: dict[str, Metric] = {}
+        self.folded = FoldedBase()
 
     def size(self) -> int:
         return sum(map(len, self._keys.values())) + len(self._raw_keys)

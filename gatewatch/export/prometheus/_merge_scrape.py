@@ -16,6 +16,7 @@ accumulation in every later scrape.
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 
@@ -23,7 +24,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from gatewatch.export.prometheus._merge import MAX_KEYS, Entry, Merger, Unmergeable
+from gatewatch.export.prometheus._merge import MAX_KEYS, Entry, Merger, Unmergeable, read_values
+from gatewatch.export.prometheus._merge_folded import Identity, raw_samples
 
 Encoder = Callable[[CollectorRegistry], bytes]
 _EOF = b"# EOF\n"
@@ -57,7 +59,8 @@ class MergerPool:
 class FilesRead:
     """One scrape's files, read (``sources``: file name and entries) under the fold lock, which
     :meth:`chunks` releases once they are merged (or, when the scrape never gets that far, the
-    garbage collector)."""
+    garbage collector). The folded files (``folded``: path and identity) are read only when the
+    merger's copy of their totals does not hold them (:mod:`._merge_folded`)."""
 
     def __init__(
         self,
@@ -65,10 +68,12 @@ class FilesRead:
         paths: list[str],
         sources: list[tuple[str, Iterator[Entry]]],
         release: Callable[[], None],
+        folded: list[tuple[str, Identity]] | None = None,
     ) -> None:
         self._pool = pool
         self._paths = paths
         self._sources = sources
+        self._folded = folded or []
         self._release = weakref.finalize(self, release)
 
     def chunks(
@@ -81,6 +86,8 @@ class FilesRead:
         try:
             try:
                 for _ in merger.begin():
+                    yield b""
+                for _ in self._merge_folded(merger):
                     yield b""
                 for name, entries in self._sources:
                     for _ in merger.merge(name, entries):
@@ -102,6 +109,28 @@ class FilesRead:
         finally:
             if kept:
                 pool.give(merger)
+
+    def _merge_folded(self, merger: Merger) -> Iterator[None]:
+        """The folded files' totals: the merger's copy, or read (first, so that the tables hold
+        only theirs when the copy is taken), and then, unless some of their values went to
+        prometheus-client's merge, copied for the next scrapes."""
+        base = merger.folded
+        cached, files = base.plan(found for _, found in self._folded)
+        if cached:
+            yield from base.restore()
+        later = []
+        for path, found in self._folded:
+            if found not in files:
+                later.append(path)
+            elif not cached:
+                before = raw_samples(merger.raw)
+                yield from merger.merge(os.path.basename(path), read_values(path))
+                if raw_samples(merger.raw) != before:
+                    base.uncacheable.add(found)
+        if not cached and not base.uncacheable & files:
+            base.keep(merger.groups, files)
+        for path in later:
+            yield from merger.merge(os.path.basename(path), read_values(path))
 
 
 def client_accumulate(raw: dict[str, Metric], paths: list[str]) -> list[Metric]:

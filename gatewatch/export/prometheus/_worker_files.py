@@ -34,10 +34,12 @@ from gatewatch.export.prometheus._fold import (
     FoldLock,
     fold,
     fold_lock,
+    is_folded,
     read_manifest,
     visible_files,
 )
 from gatewatch.export.prometheus._merge import read_values
+from gatewatch.export.prometheus._merge_folded import identity
 from gatewatch.export.prometheus._merge_scrape import FilesRead, MergerPool
 from gatewatch.export.prometheus._own_families import claim, rendering
 
@@ -195,8 +197,13 @@ class WorkerFilesCollector(MultiProcessCollector):
             paths, lock = stack.enter_context(self._files())
             lock.share()
             sources = []
+            folded = []
             for path in paths:
                 name = os.path.basename(path)
+                if is_folded(name):
+                    # Read in the merge, under this lock, when the merger has not kept them.
+                    folded.append((path, identity(path)))
+                    continue
                 try:
                     sources.append((name, read_values(path)))
                 except FileNotFoundError:
@@ -207,4 +214,4 @@ class WorkerFilesCollector(MultiProcessCollector):
         except BaseException:
             stack.close()
             raise
-        return FilesRead(self._pool, paths, sources, stack.close)
+        return FilesRead(self._pool, paths, sources, stack.close, folded)

@@ -215,3 +215,61 @@ def test_a_dead_writers_pid_series_are_forgotten(tmp_path: Path, live: int) -> N
     (merger,) = scraper.collector._pool._idle
     kept = {key.rpartition("\0")[2] for key in merger._keys[_merge.SET] if busy in key}
     assert kept == {str(live)}
+
+
+def folded_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folded files the scrapes read from now on (file names)."""
+    reads: list[str] = []
+    read = _merge.read_values
+
+    def counted(path: str) -> Iterator[_merge.Entry]:
+        reads.append(os.path.basename(path))
+        return read(path)
+
+    monkeypatch.setattr(_merge_scrape, "read_values", counted)
+    return reads
+
+
+def test_folded_totals_are_kept_until_a_fold_writes_a_new_generation(
+    tmp_path: Path, live: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One dead worker: its histograms' bounds are not the live worker's (bounds met after the
+    # copy of the folded totals was taken).
+    harness("workers", tmp_path, 1)
+    scraper = Scraper(tmp_path, fold_batch=2048)
+    reads = folded_reads(monkeypatch)
+    first = same(tmp_path, scraper)
+    assert reads and all("_folded-1" in name for name in reads)
+    # Steady: the folded files' totals come from the merger's copy, but a summary's (left to
+    # prometheus-client's merge), read at every scrape.
+    reads.clear()
+    assert same(tmp_path, scraper) == first
+    assert reads == ["summary_folded-1.db"] * 2
+    # A fold between two scrapes: the new generation's counts, never the copy's.
+    harness("workers", tmp_path, 2)
+    reads.clear()
+    second = same(tmp_path, scraper)
+    assert second != first
+    assert any(name.startswith("counter_folded-2") for name in reads)
+    assert not unfolded(str(tmp_path))
+    reads.clear()
+    assert same(tmp_path, scraper) == second
+    assert reads == ["summary_folded-2.db"] * 2
+
+
+def test_a_directory_folded_anew_is_read_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same generation's names over other files (a directory emptied and folded again)."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    harness("workers", directory, 3)
+    scraper = Scraper(directory, fold_batch=2048)
+    first = same(directory, scraper)
+    assert same(directory, scraper) == first
+    for path in directory.iterdir():
+        path.unlink()
+    # Two workers: both bucket settings again, other counts.
+    harness("workers", directory, 2)
+    reads = folded_reads(monkeypatch)
+    second = same(directory, scraper)
+    assert second != first
+    assert "counter_folded-1.db" in reads
