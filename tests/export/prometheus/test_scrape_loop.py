@@ -46,6 +46,23 @@ def scrape_with_ping(base_url: str, headers: dict[str, str]) -> tuple[list[str],
     return order, b"".join(body)
 
 
+def ping_during_a_scrape(base_url: str) -> None:
+    """A ping sent once a scrape has begun is answered before the scrape's end, and the scrape's
+    body went out in many messages, each as it was rendered. A busy machine may still delay the
+    ping past the end, so a few scrapes are tried; a scrape rendered in one piece (before its
+    first body message) can never let the ping in before its end."""
+    orders = []
+    for _ in range(3):
+        order, _ = scrape_with_ping(base_url, {})
+        orders.append(order)
+        assert order.count("metrics-end") == 1 and order.count("ping") == 1
+        if order.index("ping") < order.index("metrics-end"):
+            break
+    else:
+        pytest.fail(f"no ping was answered during a scrape: {orders}")
+    assert order.count("metrics") > 3
+
+
 def test_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
     port = free_port()
     command = uvicorn_command(APP, port)
@@ -53,20 +70,7 @@ def test_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> None:
     with ServerProcess(command, port=port, ready_path="/ping", cwd=ROOT, log_path=log) as server:
         base = server.base_url
         httpx.get(base + "/order", timeout=60.0)
-        # The ping is sent once the scrape has begun; a busy machine may still delay it past the
-        # scrape's end, so a few scrapes are tried. A scrape rendered in one piece (before its
-        # first body message) can never let the ping in before its end.
-        orders = []
-        for _ in range(3):
-            order, _ = scrape_with_ping(base, {})
-            orders.append(order)
-            assert order.count("metrics-end") == 1 and order.count("ping") == 1
-            if order.index("ping") < order.index("metrics-end"):
-                break
-        else:
-            pytest.fail(f"no ping was answered during a scrape: {orders}")
-        # Every body message went out as it was rendered: many of them.
-        assert order.count("metrics") > 3
+        ping_during_a_scrape(base)
         text = httpx.get(base + "/metrics", timeout=60.0).text
         # The user's counter beside gatewatch's families (promtool refuses a family twice).
         assert value(text, "user_orders_total") == 3
@@ -88,16 +92,7 @@ def test_a_multiprocess_scrape_leaves_the_loop_to_requests(tmp_path: Path) -> No
     with ServerProcess(command, port=port, ready_path="/ping", cwd=ROOT, log_path=log, env=env) as server:
         base = server.base_url
         httpx.get(base + "/order", timeout=60.0)
-        orders = []
-        for _ in range(3):
-            order, _ = scrape_with_ping(base, {})
-            orders.append(order)
-            assert order.count("metrics-end") == 1 and order.count("ping") == 1
-            if order.index("ping") < order.index("metrics-end"):
-                break
-        else:
-            pytest.fail(f"no ping was answered during a scrape: {orders}")
-        assert order.count("metrics") > 3
+        ping_during_a_scrape(base)
         text = httpx.get(base + "/metrics", timeout=60.0).text
         assert len(label_values(text, "gatewatch_http_request_duration_seconds_count", "route")) >= 1000
         assert value(text, BLOCKS) == 0
