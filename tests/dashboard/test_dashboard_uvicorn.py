@@ -23,11 +23,6 @@ from tests.support.traffic import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_top_shows_a_real_servers_traffic_and_an_awaited_frame(tmp_path: Path) -> None:
     port = free_port()

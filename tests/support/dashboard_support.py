@@ -9,6 +9,7 @@ from typing import Any
 
 from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.sources import RecordedSource, Source
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
@@ -66,3 +67,11 @@ def rows(app: TopApp, selector: str = "DataTable") -> list[list[str]]:
     pane = app.query_one(f"#{app.query_one('TabbedContent').active}")  # type: ignore[attr-defined]
     table: DataTable[Any] = pane.query_one(selector, DataTable)
     return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+async def started(pilot: Pilot[None]) -> None:
+    """The app once it has polled its sources and drawn what they said."""
+    app = pilot.app
+    assert isinstance(app, TopApp)
+    await app.poll_once()
+    await pilot.pause()
