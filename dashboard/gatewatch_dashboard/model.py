@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from gatewatch.export.live.schema import (
     LiveView,
 )
+from gatewatch_dashboard.counters import ProcessCounters
 
 # Rates and shares are over the last RATE_WINDOW complete seconds; quantiles over the
 # finished requests of the last QUANTILE_WINDOW seconds.
@@ -148,6 +149,10 @@ class Reading:
     workers: tuple[WorkerRow, ...] = ()
     error: str | None = None
     polls: int = 0
+    # Cumulative counters, one entry per process (gatewatch_dashboard.counters), and the
+    # wall-clock time they were read at: what gatewatch_dashboard.window cuts windows from.
+    counters: tuple[ProcessCounters, ...] = ()
+    at: float | None = None
 
     def failed(self, error: str) -> Reading:
         return replace(self, error=error)

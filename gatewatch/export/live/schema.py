@@ -19,7 +19,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Final, Literal, TypedDict, cast
+from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
 # A Literal, so that mypy checks the producer writes this number and no other.
 SchemaNumber = Literal[1]
@@ -95,6 +95,74 @@ class LoopBlock(TypedDict):
     route: str
     duration: float
     stack: list[str]
+    # The frames above ``stack`` (the server's, the loop's, the framework's), outermost first:
+    # ``outer_stack + stack`` is the whole stack as read, bounded.
+    outer_stack: NotRequired[list[str]]
+
+
+class RouteCounts(TypedDict):
+    """Cumulative counts of one process for one interface, route and status, since ``started``:
+    the numbers its ``/metrics`` families hold for the same labels."""
+
+    interface: str
+    route: str
+    status: str
+    requests: int
+    duration_sum: float
+    # Requests per bucket of ``Totals.duration_bounds`` (not cumulative), and one more for
+    # the ones above the highest bound.
+    duration_buckets: list[int]
+    blocking_sum: float
+    cpu_sum: float
+    cpu_samples: int
+    offload_sum: float
+
+
+class BlockSite(TypedDict):
+    """Loop blocks of one route at one site (the application's innermost frame, or ``""``
+    when no stack was read), since ``started``."""
+
+    route: str
+    site: str
+    count: int
+    total: float
+    worst: float
+    last_at: float
+    # The last few blocks here, (wall-clock time, seconds), oldest first.
+    recent: list[list[float]]
+    # The last stack read here, as ``LoopBlock.stack`` and ``LoopBlock.outer_stack``.
+    stack: list[str]
+    outer_stack: list[str]
+
+
+class SessionCounts(TypedDict):
+    """WebSocket sessions of one route that ended with one outcome, since ``started``."""
+
+    route: str
+    outcome: str
+    sessions: int
+    received: int
+    sent: int
+    received_bytes: int
+    sent_bytes: int
+
+
+class Totals(TypedDict):
+    """What this process counted since ``started`` (wall clock): the same counts as its
+    ``/metrics`` series, so that a reader can difference two snapshots over any window."""
+
+    started: float
+    duration_bounds: list[float]
+    routes: list[RouteCounts]
+    lag_bounds: list[float]
+    # Lag samples per bucket of ``lag_bounds`` (not cumulative), one more above the highest.
+    lag_buckets: list[int]
+    lag_sum: float
+    lag_count: int
+    block_sites: list[BlockSite]
+    # Blocks at sites past the bound on sites kept (counted in their route's total only).
+    block_sites_unlisted: int
+    sessions: list[SessionCounts]
 
 
 class MessageCounts(TypedDict):
@@ -152,6 +220,8 @@ class ProcessSnapshot(TypedDict):
     per_second: list[SecondTotals]
     loop_lag: list[LagSample]
     loop_blocks: list[LoopBlock]
+    # Added without a schema bump: a reader of an older producer's snapshot finds it missing.
+    totals: NotRequired[Totals]
 
 
 class LiveView(TypedDict):
@@ -279,7 +349,11 @@ def _scalar_check(allowed: frozenset[type], expected: str) -> Check:
 
 def _typed_dict(kind: type) -> Check:
     # Built on first use, when every type the annotations name exists.
-    hints: dict[str, Any] = typing.get_type_hints(kind)
+    hints: dict[str, Any] = typing.get_type_hints(kind, include_extras=True)
+    # NotRequired keys: fields added without a schema bump, absent from an older producer's
+    # view. Read from the hints: under postponed annotations __optional_keys__ misses them.
+    optional = frozenset(key for key, hint in hints.items() if typing.get_origin(hint) is NotRequired)
+    hints = {key: typing.get_args(hint)[0] if key in optional else hint for key, hint in hints.items()}
     # (key, exact types of a scalar field or None, the check of any other field, a scalar's name)
     fields: list[tuple[str, frozenset[type] | None, Check | None, str]] = []
     for key, hint in hints.items():
@@ -297,6 +371,8 @@ def _typed_dict(kind: type) -> Check:
             try:
                 field = value[key]
             except KeyError:
+                if key in optional:
+                    continue
                 raise _Invalid(f"missing key {key!r} ({name})") from None
             if allowed is not None:
                 if type(field) not in allowed:
