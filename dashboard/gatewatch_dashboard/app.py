@@ -19,6 +19,7 @@ from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPan
 
 from gatewatch_dashboard._literal import literal, literal_lines, plain
 from gatewatch_dashboard.detail_rows import SORT_KEYS, History
+from gatewatch_dashboard.figures import DEFAULT_WINDOW, SourceFigures, Window
 from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.sources import Source
 from gatewatch_dashboard.widgets.blocking import BlockingView
@@ -57,6 +58,8 @@ class TopApp(App[None]):
     ]
 
     readings: reactive[tuple[Reading, ...]] = reactive(())
+    figures: reactive[tuple[SourceFigures, ...]] = reactive(())
+    window: reactive[Window] = reactive(DEFAULT_WINDOW)
     route_filter: reactive[str] = reactive("")
     sort_key: reactive[str] = reactive(SORT_KEYS[0])
     paused: reactive[bool] = reactive(False)
@@ -81,6 +84,7 @@ class TopApp(App[None]):
         with TabbedContent(initial="overview", id="tabs"):
             bound = {
                 "readings": TopApp.readings,
+                "figures": TopApp.figures,
                 "route_filter": TopApp.route_filter,
                 "sort_key": TopApp.sort_key,
             }

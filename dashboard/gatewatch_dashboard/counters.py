@@ -64,6 +64,19 @@ class SessionCounters:
 
 
 @dataclass(frozen=True)
+class InterfaceCounters:
+    """Sums and counts of one interface of one process: means over a window."""
+
+    concurrency_sum: float = 0.0  # requests already in flight at each arrival
+    concurrency_count: float = 0.0
+    queue_sum: float = 0.0  # seconds waited before the app (from the proxy's header)
+    queue_count: float = 0.0
+    after_response_sum: float = 0.0
+    after_response_count: float = 0.0
+    saturated: float = 0.0  # WSGI requests that took the last free thread
+
+
+@dataclass(frozen=True)
 class ProcessCounters:
     """Everything one process counted since it started, as read at ``at`` (wall clock)."""
 
@@ -72,6 +85,7 @@ class ProcessCounters:
     started: float | None = None  # wall clock; None when the source does not say
     duration_bounds: tuple[float, ...] = ()
     routes: Mapping[tuple[str, str], RouteCounters] = field(default_factory=dict)  # (interface, route)
+    interfaces: Mapping[str, InterfaceCounters] = field(default_factory=dict)
     lag_bounds: tuple[float, ...] = ()
     lag_buckets: tuple[float, ...] = ()  # cumulative per bound, then +Inf
     lag_sum: float = 0.0

@@ -11,6 +11,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from gatewatch_dashboard._literal import literal
+from gatewatch_dashboard.figures import SourceFigures
 from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.widgets._format import HOT
 
@@ -19,10 +20,15 @@ class TabView(Widget):
     """A tab: redrawn whenever the app's readings (or the filter and sort) change."""
 
     readings: reactive[tuple[Reading, ...]] = reactive(())
+    # Every source's figures over the window chosen (gatewatch_dashboard.window), one per reading.
+    figures: reactive[tuple[SourceFigures, ...]] = reactive(())
     route_filter: reactive[str] = reactive("")
     sort_key: reactive[str] = reactive("rate")
 
     async def watch_readings(self) -> None:
+        await self.update_view()
+
+    async def watch_figures(self) -> None:
         await self.update_view()
 
     async def watch_route_filter(self) -> None:

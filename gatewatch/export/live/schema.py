@@ -118,6 +118,20 @@ class RouteCounts(TypedDict):
     offload_sum: float
 
 
+class InterfaceCounts(TypedDict):
+    """Sums and counts of one interface since ``started``, as its /metrics histograms' sums and
+    counts (requests in flight at arrival, queue time, time after the response)."""
+
+    interface: str
+    concurrency_sum: float
+    concurrency_count: int
+    queue_sum: float
+    queue_count: int
+    after_response_sum: float
+    after_response_count: int
+    saturated: int
+
+
 class BlockSite(TypedDict):
     """Loop blocks of one route at one site (the application's innermost frame, or ``""``
     when no stack was read), since ``started``."""
@@ -154,6 +168,7 @@ class Totals(TypedDict):
     started: float
     duration_bounds: list[float]
     routes: list[RouteCounts]
+    interfaces: list[InterfaceCounts]
     lag_bounds: list[float]
     # Lag samples per bucket of ``lag_bounds`` (not cumulative), one more above the highest.
     lag_buckets: list[int]
