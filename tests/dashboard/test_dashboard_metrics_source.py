@@ -24,8 +24,7 @@ from tests.support.source_servers import (
     WSGI_REQUESTS,
     asgi_traffic,
     flask_server,
-    page,
-    page_after_session,
+    settled_page,
     starlette_server,
     wsgi_traffic,
 )
@@ -47,7 +46,7 @@ async def test_the_counters_of_a_uvicorn_page_are_the_pages_numbers_for_both_pre
     for preset in ("lean", "full"):
         with starlette_server(tmp_path, preset) as server:
             asgi_traffic(server.base_url)
-            text = page_after_session(server.base_url)
+            text = settled_page(server.base_url, ASGI_REQUESTS, session=True)
             source = _source(server.base_url)
             reading = await source.read()
             await source.close()
@@ -68,7 +67,9 @@ async def test_the_counters_of_a_uvicorn_page_are_the_pages_numbers_for_both_pre
             assert route_counters.buckets == tuple(
                 value(text, BUCKET, le=bound, **labels) for bound in (*map(str, b.REQUEST), "+Inf")
             )
-            assert route_counters.blocking_sum == pytest.approx(value(text, series("route_blocking"), **labels))
+            assert route_counters.blocking_sum == pytest.approx(
+                value(text, series("route_blocking"), **labels)
+            )
             assert route_counters.cpu_samples == value(text, series("route_cpu_samples"), **labels)
             assert route_counters.cpu_sum == pytest.approx(value(text, series("route_cpu"), **labels))
             if preset == "full":  # the per-route histogram sums the same time as the counter
@@ -77,7 +78,11 @@ async def test_the_counters_of_a_uvicorn_page_are_the_pages_numbers_for_both_pre
         assert counters.routes["asgi", "/error"].statuses == {"5xx": 2}
         assert counters.routes["asgi", "/fast"].statuses == {"2xx": 12}
         [asgi] = counters.interfaces.values()
-        assert asgi.concurrency_count == value(text, series("concurrency", "_count")) == sum(ASGI_REQUESTS.values())
+        assert (
+            asgi.concurrency_count
+            == value(text, series("concurrency", "_count"))
+            == sum(ASGI_REQUESTS.values())
+        )
         assert asgi.after_response_count == value(text, series("after_response", "_count"))
         assert counters.lag_count == value(text, series("loop_lag", "_count")) > 0
         assert counters.lag_buckets[-1] == counters.lag_count and counters.lag_bounds == b.LAG
@@ -93,7 +98,9 @@ async def test_the_counters_of_a_uvicorn_page_are_the_pages_numbers_for_both_pre
         [stats] = reading.interfaces
         assert (stats.interface, stats.server, stats.in_flight) == ("asgi", "uvicorn", 0)
         counts[preset] = {
-            "routes": {key: (c.requests, dict(c.statuses), c.buckets[-1]) for key, c in counters.routes.items()},
+            "routes": {
+                key: (c.requests, dict(c.statuses), c.buckets[-1]) for key, c in counters.routes.items()
+            },
             "blocks": {key: site.count for key, site in counters.sites.items()},
             "sessions": counters.sessions,
         }
@@ -106,7 +113,7 @@ async def test_the_counters_of_a_uvicorn_page_are_the_pages_numbers_for_both_pre
 async def test_a_gunicorn_multiprocess_page_sums_its_workers(tmp_path: Path) -> None:
     with flask_server(tmp_path, workers=2) as server:
         wsgi_traffic(server.base_url)
-        text = page(server.base_url)
+        text = settled_page(server.base_url, WSGI_REQUESTS)
         source = _source(server.base_url)
         reading = source.reading_from(text, at=5.0)
         over_http = await source.read()
@@ -138,16 +145,16 @@ def _recorded(count: int, errors: int = 0, started: float = 1000.0) -> str:
         f'{BUCKET}{{{labels},status="200",le="0.01"}} 0\n'
         f'{BUCKET}{{{labels},status="200",le="0.1"}} {count}\n'
         f'{BUCKET}{{{labels},status="200",le="+Inf"}} {count}\n'
-        f"{SUM}{{{labels},status=\"200\"}} {count * 0.02}\n"
+        f'{SUM}{{{labels},status="200"}} {count * 0.02}\n'
         f'{COUNT}{{{labels},status="200"}} {count}\n'
         f'{BUCKET}{{{labels},status="503",le="0.01"}} {errors}\n'
         f'{BUCKET}{{{labels},status="503",le="0.1"}} {errors}\n'
         f'{BUCKET}{{{labels},status="503",le="+Inf"}} {errors}\n'
-        f"{SUM}{{{labels},status=\"503\"}} 0\n"
+        f'{SUM}{{{labels},status="503"}} 0\n'
         f'{COUNT}{{{labels},status="503"}} {errors}\n'
         f"# TYPE {PROCESS_START} gauge\n{PROCESS_START} {started}\n"
-        f"# TYPE {series('workers_busy')} gauge\n{series('workers_busy')}{{pid=\"11\"}} 1\n"
-        f"# TYPE {series('workers_capacity')} gauge\n{series('workers_capacity')}{{pid=\"11\"}} 1\n"
+        f'# TYPE {series("workers_busy")} gauge\n{series("workers_busy")}{{pid="11"}} 1\n'
+        f'# TYPE {series("workers_capacity")} gauge\n{series("workers_capacity")}{{pid="11"}} 1\n'
     )
 
 

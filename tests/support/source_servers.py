@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ import httpx
 from gatewatch_dashboard.counters import ProcessCounters
 from websockets.sync.client import connect
 
-from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, gunicorn_command, uvicorn_command
 from gatewatch.queries import series
 from tests.support.scrape import value
 from tests.support.traffic import ROOT
@@ -49,7 +50,9 @@ def app_server(command: list[str], port: int, log: Path, **env: str) -> Iterator
 def starlette_server(tmp_path: Path, series_preset: str = "lean") -> Iterator[ServerProcess]:
     port = free_port()
     command = uvicorn_command("examples.starlette_app:wrapped", port)
-    with app_server(command, port, tmp_path / f"uvicorn-{series_preset}.log", GATEWATCH_SERIES=series_preset) as s:
+    with app_server(
+        command, port, tmp_path / f"uvicorn-{series_preset}.log", GATEWATCH_SERIES=series_preset
+    ) as s:
         yield s
 
 
@@ -90,13 +93,19 @@ def page(base_url: str) -> str:
     return httpx.get(base_url + "/metrics", timeout=30).text
 
 
-def page_after_session(base_url: str, timeout: float = 15.0) -> str:
-    """The page once the session just closed is counted (the server finishes it after the client
-    left): bounded, never a fixed sleep."""
+def settled_page(
+    base_url: str, requests: dict[str, int], *, session: bool = False, timeout: float = 15.0
+) -> str:
+    """The page once every request sent (and the session, when ``session``) is counted: a
+    server records a request as its response ends, maybe after the client read it. Bounded,
+    never a fixed sleep."""
     deadline = time.monotonic() + timeout
     while True:
         text = page(base_url)
-        if value(text, series("websocket_sessions"), route=WS_ROUTE) >= 1 or time.monotonic() > deadline:
+        counted = value(text, series("duration", "_count")) >= sum(requests.values())
+        if session:
+            counted = counted and value(text, series("websocket_sessions"), route=WS_ROUTE) >= 1
+        if counted or time.monotonic() > deadline:
             return text
         time.sleep(0.05)
 
@@ -121,3 +130,49 @@ def flat(counters: ProcessCounters) -> dict[str, object]:
 
     walk("", dataclasses.replace(counters, key="", at=0.0, started=None))
     return found
+
+
+PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
+
+
+@contextmanager
+def prometheus_server(tmp_path: Path, targets: list[ServerProcess]) -> Iterator[ServerProcess]:
+    """Debian's ``prometheus`` on 127.0.0.1 scraping ``targets`` every second, each target's
+    ``instance`` its host:port; yielded once it has scraped every one of them."""
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    listed = ", ".join(f"'{LOOPBACK}:{target.port}'" for target in targets)
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        f"scrape_configs:\n  - job_name: apps\n    static_configs:\n      - targets: [{listed}]\n"
+    )
+    server = ServerProcess(
+        [
+            str(PROMETHEUS),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+        ],
+        port=port,
+        ready_path="/-/ready",
+        cwd=tmp_path,
+        log_path=tmp_path / "prometheus.log",
+    )
+    with server:
+        deadline = time.monotonic() + 30
+        query = {"query": f"count(up == 1) == {len(targets)}"}
+        while not _answer(server.base_url, query):
+            if time.monotonic() > deadline:
+                raise TimeoutError("Prometheus never scraped every target")
+            time.sleep(0.1)
+        yield server
+
+
+def _answer(base_url: str, params: dict[str, str]) -> list[object]:
+    try:
+        result: list[object] = httpx.get(base_url + "/api/v1/query", params=params, timeout=10).json()[
+            "data"
+        ]["result"]
+    except (ValueError, KeyError):  # 503 "Service Unavailable" while the TSDB starts
+        return []
+    return result
