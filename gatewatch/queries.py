@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, Literal
 
-from gatewatch.catalogue import metric
+from gatewatch.catalogue import METRICS, metric
 
 Part = Literal["", "_bucket", "_sum", "_count"]
 
@@ -271,6 +271,9 @@ def fleet(window: str = "1m") -> dict[str, str]:
 # does not show (method, a message's kind, a multiprocess pid): the numbers each instance's
 # /metrics page holds.
 
+# Every name a gatewatch exposition holds (a histogram's series: the name and a part): what
+# tells a gatewatch page or instance from another exporter's.
+EXPOSED: Final = frozenset(spec.name for spec in METRICS)
 # prometheus-client's process collector (not gatewatch's): when the process started.
 PROCESS_START: Final = "process_start_time_seconds"
 

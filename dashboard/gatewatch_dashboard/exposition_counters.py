@@ -14,8 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from gatewatch.catalogue import BY_KEY
-from gatewatch.queries import PROCESS_START, series
+from gatewatch.queries import EXPOSED, PROCESS_START, series
 from gatewatch_dashboard.counters import (
     InterfaceCounters,
     ProcessCounters,
@@ -53,8 +52,6 @@ _INFO = series("info")
 _INTERNAL_ERRORS = series("internal_errors")
 # Messages are counted per route, not per outcome: only accepted sessions exchange any.
 _ACCEPTED = "accepted"
-# Every name a gatewatch exposition holds (a histogram's series start with its base name).
-_NAMES = frozenset(spec.name for spec in BY_KEY.values())
 
 
 class Series(Protocol):
@@ -70,7 +67,7 @@ class Series(Protocol):
 
 def is_gatewatch(samples: Iterable[Series]) -> bool:
     """Whether any sample is one of the catalogue's series."""
-    return any(sample.name in _NAMES or sample.name.rsplit("_", 1)[0] in _NAMES for sample in samples)
+    return any(sample.name in EXPOSED or sample.name.rsplit("_", 1)[0] in EXPOSED for sample in samples)
 
 
 def _by_name(samples: Iterable[Series]) -> dict[str, list[Series]]:
