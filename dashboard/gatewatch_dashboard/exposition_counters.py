@@ -224,15 +224,19 @@ def interfaces_now(samples: Iterable[Series], *, server: str, processes: int) ->
     return tuple(stats)
 
 
+def _pid(labels: tuple[str, ...]) -> int:
+    return int(labels[0]) if labels and labels[0].isdigit() else 0
+
+
 def worker_rows(source: str, samples: Iterable[Series]) -> tuple[WorkerRow, ...]:
-    """WSGI workers per process: multiprocess mode labels busy and capacity with ``pid``; the
-    saturated counter is summed over the server (no pid), so it is shown on every row."""
+    """A row per process: WSGI workers by ``pid`` in multiprocess mode (the saturated counter
+    is summed over the server, no pid, so every row shows it); one row for a single process
+    (pid 0: a page does not say its pid), ASGI-only too, so that every source is listed."""
     named = _by_name(samples)
     busy = _summed(named.get(_BUSY, ()), "pid") or _summed(named.get(_BUSY, ()))
     capacity = _summed(named.get(_CAPACITY, ()), "pid") or _summed(named.get(_CAPACITY, ()))
-    saturated = sum(s.value for s in named.get(_SATURATED, ()))
-    errors = sum(s.value for s in named.get(_INTERNAL_ERRORS, ()))
-    websockets = sum(s.value for s in named.get(_WS_ACTIVE, ()))
+    pids = sorted(set(busy) | set(capacity), key=_pid) or [()]
+    single = len(pids) == 1
     servers = sorted(
         {
             f"{s.labels['interface']}: {s.labels.get('server', '')}"
@@ -240,22 +244,24 @@ def worker_rows(source: str, samples: Iterable[Series]) -> tuple[WorkerRow, ...]
             if "interface" in s.labels
         }
     )
+    in_flight = sum(s.value for s in named.get(_IN_FLIGHT, ()))
     rows = []
-    pids = sorted(set(busy) | set(capacity), key=lambda pid: int(pid[0]) if pid and pid[0].isdigit() else 0)
     for pid in pids:
         total = capacity.get(pid)
         rows.append(
             WorkerRow(
                 source=source,
-                pid=int(pid[0]) if pid and pid[0].isdigit() else 0,
-                servers=", ".join(servers) or "wsgi",
+                pid=_pid(pid),
+                servers=", ".join(servers) or "-",
                 busy=int(busy.get(pid, 0.0)),
                 total=int(total) if total else None,
-                in_flight=int(busy.get(pid, 0.0)),
-                websockets=int(websockets) if len(pids) == 1 else 0,
+                # Multiprocess mode sums in flight over the server: per pid, only busy is known.
+                in_flight=int(in_flight if single else busy.get(pid, 0.0)),
+                websockets=int(sum(s.value for s in named.get(_WS_ACTIVE, ()))) if single else 0,
                 queue=None,
-                saturated=int(saturated),
-                internal_errors=int(errors) if len(pids) == 1 else 0,
+                saturated=int(sum(s.value for s in named.get(_SATURATED, ()))),
+                internal_errors=int(sum(s.value for s in named.get(_INTERNAL_ERRORS, ()))) if single else 0,
+                wsgi=pid in busy or pid in capacity,
             )
         )
     return tuple(rows)

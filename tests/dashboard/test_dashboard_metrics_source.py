@@ -97,6 +97,8 @@ async def test_the_counters_of_a_uvicorn_page_are_the_pages_numbers_for_both_pre
         assert counters.sessions == {(WS_ROUTE, "accepted"): SessionCounters(1, 2, 2, size, size)}
         [stats] = reading.interfaces
         assert (stats.interface, stats.server, stats.in_flight) == ("asgi", "uvicorn", 0)
+        [row] = reading.workers  # one process, ASGI only: listed, no WSGI threads
+        assert (row.wsgi, row.servers, row.in_flight, row.websockets) == (False, "asgi: uvicorn", 0, 0)
         counts[preset] = {
             "routes": {
                 key: (c.requests, dict(c.statuses), c.buckets[-1]) for key, c in counters.routes.items()

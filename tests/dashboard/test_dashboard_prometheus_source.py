@@ -101,8 +101,10 @@ async def test_every_instance_reads_what_prometheus_scraped_from_its_page(tmp_pa
         ("asgi", 1, 0),
         ("wsgi", 1, 0),
     ]
-    assert {row.source for row in reading.workers} == {_instance(wsgi)}
-    assert all(row.total == 1 for row in reading.workers)
+    rows = {row.source: row for row in reading.workers}
+    assert set(rows) == {_instance(asgi), _instance(wsgi)}  # the gunicorn instance: a row per worker pid
+    assert (rows[_instance(asgi)].wsgi, rows[_instance(asgi)].servers) == (False, "asgi: uvicorn")
+    assert all(row.total == 1 and row.wsgi for row in reading.workers if row.source == _instance(wsgi))
 
 
 @pytest.mark.anyio
