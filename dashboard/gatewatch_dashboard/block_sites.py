@@ -42,19 +42,19 @@ def parse_frame(text: str) -> Frame:
     return Frame(text, match["file"], match["line"], match["function"], match["code"] or "")
 
 
-def short_file(path: str) -> str:
-    """The last two parts of a path: enough to recognise the file in a cell."""
-    parts = path.replace("\\", "/").split("/")
-    return "/".join(parts[-2:])
+def short_file(path: str, parts: int = 2) -> str:
+    """The last ``parts`` parts of a path: enough to recognise the file in a cell."""
+    return "/".join(path.replace("\\", "/").split("/")[-parts:])
 
 
-def short_site(site: str) -> str:
+def short_site(site: str, parts: int = 2) -> str:
     """``examples/starlette_app.py:41 in blocking`` for ``/srv/app/examples/starlette_app.py:41
-    in blocking``: the full path is in the stack panel."""
+    in blocking`` (``parts=1``: ``starlette_app.py:41 in blocking``); the full path is in the
+    stack panel."""
     frame = parse_frame(site)
     if not frame.file:
         return site
-    return f"{short_file(frame.file)}:{frame.line} in {frame.function}"
+    return f"{short_file(frame.file, parts)}:{frame.line} in {frame.function}"
 
 
 def is_site_frame(frame: str, site: str) -> bool:

@@ -28,12 +28,33 @@ COLUMNS = ("route", "site", "count", "total", "worst", "last seen", "source")
 NUMBERS = frozenset({"count", "total", "worst", "last seen"})
 # The two columns the app names, cut to share what the others leave; never narrower than this.
 MIN_NAME = 12
-MAX_SOURCE = 24
+MIN_SOURCE = 16
 # A DataTable pads each cell by one on both sides; its vertical scrollbar takes two.
 CELL_PADDING = 2
 SCROLLBAR = 2
 
+# The rows' order: the most time held first.
+SORTED = "▼"
+NO_STACK = "(no stack)"
+
 SiteKey = tuple[str, str, str]
+
+
+def lines(parts: list[Text], width: int, gap: str = "   ") -> Text:
+    """``parts`` on one line, or on as many as they need: a part is never broken (a number
+    wrapped away from its unit reads as another number)."""
+    text = Text(end="")
+    used = 0
+    for part in parts:
+        if used and used + len(gap) + part.cell_len > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append(gap)
+            used += len(gap)
+        text.append_text(part)
+        used += part.cell_len
+    return text
 
 
 def _key(row: SiteRow) -> SiteKey:
@@ -85,19 +106,22 @@ class BlockingView(TabView):
 
     def _note(self) -> Text:
         totals = block_totals(self._rows)
-        note = Text(end="")
         if not self.figures:
-            note.append("Waiting for the first reading.\n", DIM)
-            return note
-        note.append_text(literal(self._spans(), "bold", limit=None))
-        note.append(f": {count(totals.blocks)} loop block{'s' if totals.blocks != 1 else ''}")
-        note.append(f" held the loop {seconds(totals.held)}", HOT if totals.blocks else "")
-        note.append(f" at {len(self._rows)} site{'s' if len(self._rows) != 1 else ''}, most time first")
+            return Text("Waiting for the first reading.\n", style=DIM)
+        parts = [
+            Text.assemble(
+                literal(self._spans(), "bold", limit=None),
+                f": {count(totals.blocks)} loop block{'s' if totals.blocks != 1 else ''} held the loop ",
+                (seconds(totals.held), HOT if totals.blocks else ""),
+                f" at {len(self._rows)} site{'s' if len(self._rows) != 1 else ''}",
+            )
+        ]
         lag = worst_lag(self.figures)
         if lag is not None:
-            note.append(f"   loop lag p99 {seconds(lag)}")
+            parts.append(Text(f"loop lag p99 {seconds(lag)}"))
         if self.route_filter:
-            note.append_text(literal(f"   filter: {self.route_filter}", "bold", limit=None))
+            parts.append(literal(f"filter: {self.route_filter}", "bold", limit=None))
+        note = lines(parts, self.size.width - 2)
         note.append("\n")
         note.append_text(self.errors())
         return note
@@ -116,18 +140,18 @@ class BlockingView(TabView):
             max([len(name), *(row[index].cell_len for row in cells)]) + CELL_PADDING
             for index, name in enumerate(COLUMNS)
             if name not in named
-        )
+        ) + len(SORTED) + 1
         room = self.size.width - fixed - len(named) * CELL_PADDING - SCROLLBAR
         route, site, source = (
             max([len(name), *(row[index].cell_len for row in cells)]) for name, index in named.items()
         )
         if route + site + source <= room:
             return route, site, source
-        source = min(source, MAX_SOURCE)
+        source = min(source, max(MIN_SOURCE, room - route - site))
         room = max(room - source, 2 * MIN_NAME)
         if route + site <= room:
             return route, site, source
-        route_width = max(MIN_NAME, min(route, max(room - site, room * 2 // 5)))
+        route_width = min(route, max(MIN_NAME, room - site, room * 2 // 5))
         return route_width, max(MIN_NAME, room - route_width), source
 
     def _cells(self, row: SiteRow, widths: tuple[int, int, int] | None) -> list[Text]:
@@ -135,9 +159,12 @@ class BlockingView(TabView):
         site = short_site(row.site) if row.site else ""
         route_cell = fit(row.route, widths[0], HOT) if widths else literal(row.route, HOT, limit=None)
         if not row.site:
-            site_cell = Text(no_stack_text(kind), style=DIM)
+            says = no_stack_text(kind)
+            site_cell = Text(says if not widths or len(says) <= widths[1] else NO_STACK, style=DIM)
         elif widths:
-            site_cell = fit(site, widths[1])
+            # The file's directory goes first: the file, line and function say where.
+            shorter = short_site(row.site, parts=1)
+            site_cell = fit(site if len(site) <= widths[1] else shorter, widths[1])
         else:
             site_cell = literal(site, limit=None)
         numbers = [count(row.count), seconds(row.total), worst_text(row), ago_text(row.last_seen_ago)]
@@ -153,7 +180,8 @@ class BlockingView(TabView):
         widths = self._widths([self._cells(row, None) for row in self._rows])
         table.clear(columns=True)
         for name in COLUMNS:
-            table.add_column(Text(name, justify="right") if name in NUMBERS else name, key=name)
+            label = f"{name} {SORTED}" if name == "total" else name
+            table.add_column(Text(label, justify="right") if name in NUMBERS else label, key=name)
         for row in self._rows:
             table.add_row(*self._cells(row, widths))
         keys = [_key(row) for row in self._rows]
