@@ -136,11 +136,15 @@ class BlockingView(TabView):
         """How many cells the route, site and source columns get: what the number columns
         leave of the view's width; none is cut when all fit, the source first when not."""
         named = {"route": 0, "site": 1, "source": len(COLUMNS) - 1}
-        fixed = sum(
-            max([len(name), *(row[index].cell_len for row in cells)]) + CELL_PADDING
-            for index, name in enumerate(COLUMNS)
-            if name not in named
-        ) + len(SORTED) + 1
+        fixed = (
+            sum(
+                max([len(name), *(row[index].cell_len for row in cells)]) + CELL_PADDING
+                for index, name in enumerate(COLUMNS)
+                if name not in named
+            )
+            + len(SORTED)
+            + 1
+        )
         room = self.size.width - fixed - len(named) * CELL_PADDING - SCROLLBAR
         route, site, source = (
             max([len(name), *(row[index].cell_len for row in cells)]) for name, index in named.items()

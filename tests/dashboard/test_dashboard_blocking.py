@@ -1,0 +1,359 @@
+"""The Blocking tab: loop blocks grouped by site over the window, the stack of the highlighted
+site (the application's frames first, the whole stack on ``f``), on figures built by hand
+(what gatewatch_dashboard.window computes from the readings), and its snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from gatewatch_dashboard.app import TopApp
+from gatewatch_dashboard.block_sites import parse_frame, short_site, site_index, sorted_sites
+from gatewatch_dashboard.figures import DEFAULT_WINDOW, WINDOWS, SiteRow, SourceFigures, Span
+from gatewatch_dashboard.model import InterfaceStats
+from gatewatch_dashboard.widgets._fit import fit
+from gatewatch_dashboard.widgets.blocking import BlockingView
+from textual.pilot import Pilot
+
+from tests.support.dashboard_support import rows, screen_text, terminal_text
+from tests.support.hostile_names import FRAME, LONG, ROUTES, SHOWN
+
+LIVE = "127.0.0.1:8001"
+PAGE = "http://127.0.0.1:8002/metrics"
+WIDE = (120, 40)
+NARROW = (100, 30)
+SPAN = Span(DEFAULT_WINDOW, 60.0, complete=True)
+
+APP_FILE = "/srv/app/examples/starlette_app.py"
+# What the loop watch reads above the application: the server's, the loop's, Starlette's.
+OUTER = tuple(
+    f"/venv/lib/python3.12/site-packages/{module}.py:{line} in {function}: {code}"
+    for module, line, function, code in [
+        ("uvicorn/protocols/http/httptools_impl", 401, "run_asgi", "result = await app("),
+        ("gatewatch/asgi/_middleware", 88, "__call__", "await self.app(scope, receive, send)"),
+        ("starlette/applications", 112, "__call__", "await self.middleware_stack(scope, receive, send)"),
+        ("starlette/middleware/errors", 165, "__call__", "await self.app(scope, receive, _send)"),
+        ("starlette/routing", 715, "__call__", "await self.middleware_stack(scope, receive, send)"),
+        ("starlette/routing", 735, "app", "await route.handle(scope, receive, send)"),
+        ("starlette/routing", 288, "handle", "await self.app(scope, receive, send)"),
+        ("starlette/routing", 76, "app", "await wrap_app_handling_exceptions(app, request)(...)"),
+        ("starlette/_exception_handler", 42, "wrapped_app", "await app(scope, receive, sender)"),
+        ("starlette/routing", 73, "app", "response = await f(request)"),
+        ("starlette/routing", 70, "f", "return await func(request)"),
+    ]
+)
+BLOCKING_SITE = f"{APP_FILE}:41 in blocking"
+BLOCKING_STACK = (
+    f"{APP_FILE}:39 in blocking: seconds = pause_for(request)",
+    f"{APP_FILE}:41 in blocking: time.sleep(seconds)",
+)
+SLOW_SITE = f"{APP_FILE}:60 in slow"
+SLOW_STACK = (
+    f"{APP_FILE}:60 in slow: body = json.dumps(rows)",
+    "/usr/lib/python3.12/json/encoder.py:200 in encode: chunks = self.iterencode(o, _one_shot=True)",
+)
+
+
+def site(route: str, where: str, count: int, total: float, **kwargs: object) -> SiteRow:
+    values: dict[str, object] = {
+        "source": LIVE,
+        "worst": total / count if count else 0.0,
+        "worst_at_least": False,
+        "last_seen_ago": 0.4,
+    }
+    values.update(kwargs)
+    return SiteRow(route=route, site=where, count=count, total=total, **values)  # type: ignore[arg-type]
+
+
+def live(*sites: SiteRow, lag_p99: float | None = 0.1, span: Span = SPAN) -> SourceFigures:
+    asgi = InterfaceStats("asgi", "uvicorn", 1, lag_p99=lag_p99)
+    return SourceFigures(LIVE, "live", span, interfaces=(asgi,), sites=sites)
+
+
+def busy_figures() -> tuple[SourceFigures, ...]:
+    """91 blocks of /blocking at one site (the log the tab used to be), /slow at two sites, and a
+    /metrics page that counts blocks per route only."""
+    return (
+        live(
+            site(
+                "/slow",
+                SLOW_SITE,
+                3,
+                0.36,
+                worst=0.15,
+                worst_at_least=True,
+                last_seen_ago=12.0,
+                stack=SLOW_STACK,
+            ),
+            site(
+                "/blocking", BLOCKING_SITE, 91, 9.282, worst=0.1023, stack=BLOCKING_STACK, outer_stack=OUTER
+            ),
+            site(
+                "/slow",
+                f"{APP_FILE}:64 in slow",
+                1,
+                0.05,
+                last_seen_ago=250.0,
+                stack=(f"{APP_FILE}:64 in slow",),
+            ),
+        ),
+        SourceFigures(
+            PAGE,
+            "metrics",
+            SPAN,
+            sites=(site("/slow", "", 15, 1.5, source=PAGE, worst=0.0, last_seen_ago=None),),
+        ),
+    )
+
+
+async def blocking_tab(pilot: Pilot[None], figures: tuple[SourceFigures, ...]) -> TopApp:
+    app = pilot.app
+    assert isinstance(app, TopApp)
+    app.figures = figures
+    await pilot.press("5")
+    await pilot.pause()
+    return app
+
+
+def shown_rows(app: TopApp) -> list[list[str]]:
+    return rows(app, "#site-table")
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+def test_sites_sorted_by_time_held_and_filtered_by_route() -> None:
+    listed = sorted_sites(busy_figures())
+    assert [(row.route, row.total) for row in listed] == [
+        ("/blocking", 9.282),
+        ("/slow", 1.5),
+        ("/slow", 0.36),
+        ("/slow", 0.05),
+    ]
+    assert [row.route for row in sorted_sites(busy_figures(), "BLOCK")] == ["/blocking"]
+
+
+def test_frames_and_sites_are_read_as_the_library_writes_them() -> None:
+    frame = parse_frame(r"C:\app\views.py:12 in index: time.sleep(1)  # a: b")
+    assert (frame.file, frame.line, frame.function, frame.code) == (
+        r"C:\app\views.py",
+        "12",
+        "index",
+        "time.sleep(1)  # a: b",
+    )
+    assert parse_frame("not a frame").where == "not a frame"
+    assert short_site(BLOCKING_SITE) == "examples/starlette_app.py:41 in blocking"
+    assert short_site(BLOCKING_SITE, parts=1) == "starlette_app.py:41 in blocking"
+    # The site is the application's innermost frame, not what it called (json's encoder here).
+    assert site_index(SLOW_STACK, SLOW_SITE) == 0
+    assert site_index(BLOCKING_STACK, "") == 1
+    assert site_index((), BLOCKING_SITE) is None
+
+
+@pytest.mark.parametrize("width", [1, 5, 12, 40])
+def test_a_cut_name_fits_its_column_and_says_how_much_is_left_out(width: int) -> None:
+    for value in (LONG, "/ws\x1b[2J\x1b[H" * 10, "/路由/" * 30):
+        text = fit(value, width)
+        # Never narrower than the marker and one character.
+        assert text.cell_len <= max(width, len("x…(+999)")), (value, width)
+        kept, marker, left_out = text.plain.rpartition("…(+")
+        assert marker and kept and left_out.endswith(")")
+        if value == LONG:
+            assert len(kept) + int(left_out[:-1]) == len(LONG)
+    assert fit("/short", 40).plain == "/short"
+    assert fit("/ws\x1b", 40).plain == "/ws\\x1b"
+
+
+# -- the tab ----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [WIDE, NARROW])
+async def test_one_row_per_site_the_most_time_first_with_whole_numbers(size: tuple[int, int]) -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=size) as pilot:
+        await blocking_tab(pilot, busy_figures())
+        listed = shown_rows(app)
+        assert [row[0] for row in listed] == ["/blocking", "/slow", "/slow", "/slow"]
+        assert [row[2:6] for row in listed] == [
+            ["91", "9.28 s", "102.3 ms", "0.4 s ago"],
+            ["15", "1.50 s", "-", "-"],
+            ["3", "360.0 ms", "≥150.0 ms", "12 s ago"],
+            ["1", "50.0 ms", "50.0 ms", "4 min ago"],
+        ]
+        assert "no stack" in listed[1][1]
+        text = screen_text(app)
+        # Every cell whole on screen: no column pushed off or cut short by the table.
+        for row in listed:
+            assert all(cell in text for cell in row), row
+        assert "last 60 s: 110 loop blocks held the loop 11.2 s at 4 sites" in text
+        assert "loop lag p99 100.0 ms" in text
+        if size == WIDE:
+            assert listed[0][1] == "examples/starlette_app.py:41 in blocking"
+            assert listed[1][1] == "(no stacks: read the live view)"
+            assert listed[0][6] == LIVE
+
+
+@pytest.mark.anyio
+async def test_the_stack_opens_on_the_application_and_f_shows_all_of_it() -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, busy_figures())
+        text = screen_text(app)
+        assert f"/blocking  at  {BLOCKING_SITE}" in text
+        assert "91 blocks, 9.28 s held in all, worst 102.3 ms" in text
+        assert f"  {APP_FILE}:39 in blocking" in text
+        assert f"▶ {APP_FILE}:41 in blocking" in text  # the site, marked
+        assert "time.sleep(seconds)" in text
+        assert "site-packages" not in text  # nothing of the server's or the framework's frames
+        assert "f Full stack" in text  # in the footer
+
+        await pilot.press("f")
+        await pilot.pause()
+        view = app.query_one(BlockingView)
+        assert view.full_stack
+        shown = view.query_one("#stack").render()
+        whole = str(shown).partition("Whole stack, outermost first")[2]
+        positions = [whole.index(parse_frame(frame).where) for frame in OUTER + BLOCKING_STACK]
+        assert positions == sorted(positions)  # outermost first, the application's last
+        # Scrolled to the site, at the end of the whole stack.
+        assert f"▶ {APP_FILE}:41 in blocking" in screen_text(app)
+
+        await pilot.press("f")
+        await pilot.pause()
+        assert not view.full_stack
+        assert "starlette/routing.py" not in str(view.query_one("#stack").render())
+
+
+@pytest.mark.anyio
+async def test_the_highlighted_site_stays_highlighted_as_the_figures_change() -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, busy_figures())
+        await pilot.press("down", "down")  # /slow at line 60
+        await pilot.pause()
+        view = app.query_one(BlockingView)
+        assert (selected := view.selected()) is not None and selected.site == SLOW_SITE
+        # The next poll: /slow at line 60 now holds the most time.
+        app.figures = (
+            live(site("/slow", SLOW_SITE, 300, 30.0, stack=SLOW_STACK), *busy_figures()[0].sites[1:]),
+        )
+        await pilot.pause()
+        assert shown_rows(app)[0][1].endswith(":60 in slow")
+        assert (selected := view.selected()) is not None and selected.site == SLOW_SITE
+        assert "300 blocks, 30.0 s held in all" in screen_text(app)
+        assert app.query_one("#site-table").cursor_row == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_a_source_without_stacks_shows_its_routes_and_says_where_stacks_are() -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, (busy_figures()[1],))
+        assert shown_rows(app) == [
+            ["/slow", "(no stacks: read the live view)", "15", "1.50 s", "-", "-", PAGE]
+        ]
+        assert "/slow  at  (no stacks: read the live view)" in screen_text(app)
+
+
+@pytest.mark.anyio
+async def test_no_blocks_says_so_over_the_span() -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, (live(span=Span(WINDOWS[0], 4.0, complete=False)),))
+        assert shown_rows(app) == []
+        text = screen_text(app)
+        assert "last 10 s (4 s so far): 0 loop blocks held the loop 0.0 ms at 0 sites" in text
+        assert "No loop blocks in last 10 s (4 s so far)" in text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [WIDE, NARROW])
+async def test_app_strings_are_shown_as_written_cut_only_with_a_marker(size: tuple[int, int]) -> None:
+    hostile_site = f"/srv/[red]app[/]/{FRAME}views.py:7 in [@click=app.quit]q[/]"
+    figures = (
+        live(
+            *(
+                site(
+                    route,
+                    f"{APP_FILE}:{n} in handler",
+                    1,
+                    0.1 * (n + 1),
+                    stack=(f"{APP_FILE}:{n} in handler{FRAME}",),
+                )
+                for n, route in enumerate(ROUTES.values())
+            ),
+            site("[@click=app.quit]quit[/]", hostile_site, 1, 9.0, stack=(hostile_site + ": [b]x[/b]",)),
+        ),
+    )
+    app = TopApp([], poll=False)
+    async with app.run_test(size=size) as pilot:
+        await blocking_tab(pilot, figures)
+        listed = shown_rows(app)
+        routes = [row[0] for row in listed]
+        for route in ROUTES.values():
+            whole = LONG if route == LONG else SHOWN[route]
+            if whole in routes:
+                continue
+            # Cut to its column, saying how many characters are left out.
+            kept, left_out = next(
+                shown.split("…(+")
+                for shown in routes
+                if "…(+" in shown and whole.startswith(shown.split("…(+")[0])
+            )
+            if route == LONG:
+                assert len(kept) + int(left_out.rstrip(")")) == len(LONG)
+        if size == WIDE:
+            assert {"[bold]x[/]", "/ws\\r\\nGET /forged 200"} <= set(routes)
+        text = screen_text(app)
+        # The highlighted site (the most time held), whole in the panel, markup and controls as written.
+        assert (
+            "[@click=app.quit]quit[/]  at  /srv/[red]app[/]/\\x1b[2J[/]views.py:7 in [@click=app.quit]q[/]"
+            in text
+        )
+        assert "[b]x[/b]" in text
+        assert "\x1b" not in terminal_text(app)
+        await pilot.press("down")
+        await pilot.pause()
+        assert app.is_running  # no [@click=app.quit] read as an action
+        # Every row's last column on screen: nothing pushed off by a long name.
+        for row in listed:
+            assert row[-1] in text
+
+
+# -- snapshots --------------------------------------------------------------------------------
+
+
+def hostile_figures() -> tuple[SourceFigures, ...]:
+    return (
+        live(
+            *(
+                site(
+                    route,
+                    f"/srv/app/{FRAME}views.py:{n} in [b]h[/b]",
+                    n + 1,
+                    0.1 * (n + 1),
+                    stack=(f"/srv/app/views.py:{n} in h: x{FRAME}",),
+                )
+                for n, route in enumerate(ROUTES.values())
+            )
+        ),
+    )
+
+
+SNAPSHOTS: dict[str, tuple[Callable[[], tuple[SourceFigures, ...]], tuple[int, int]]] = {
+    "empty": (lambda: (live(),), WIDE),
+    "busy": (busy_figures, WIDE),
+    "hostile_names": (hostile_figures, WIDE),
+    "narrow": (busy_figures, NARROW),
+}
+
+
+@pytest.mark.parametrize("case", list(SNAPSHOTS))
+def test_snapshot_of_the_blocking_tab(case: str, snap_compare: Callable[..., bool]) -> None:
+    figures, size = SNAPSHOTS[case]
+
+    async def before(pilot: Pilot[None]) -> None:
+        await blocking_tab(pilot, figures())
+
+    assert snap_compare(TopApp([], poll=False), run_before=before, terminal_size=size)
