@@ -107,7 +107,7 @@ class BlockingView(TabView):
     def _note(self) -> Text:
         totals = block_totals(self._rows)
         if not self.figures:
-            return Text("Waiting for the first reading.\n", style=DIM)
+            return Text.assemble(("Waiting for the first reading.\n", DIM), self.errors())
         parts = [
             Text.assemble(
                 literal(self._spans(), "bold", limit=None),
