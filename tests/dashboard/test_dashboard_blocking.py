@@ -226,6 +226,22 @@ async def test_the_stack_opens_on_the_application_and_f_shows_all_of_it() -> Non
 
 
 @pytest.mark.anyio
+async def test_the_route_filter_keeps_to_its_routes_and_f_still_works_after_it() -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, busy_figures())
+        await pilot.press("slash", *"/slowf", "backspace", "enter")  # "f" typed in the field is not the key
+        await pilot.pause()
+        view = app.query_one(BlockingView)
+        assert app.route_filter == "/slow" and not view.full_stack
+        assert [row[0] for row in shown_rows(app)] == ["/slow", "/slow", "/slow"]
+        assert "last 60 s: 19 loop blocks held the loop 1.91 s at 3 sites" in screen_text(app)
+        await pilot.press("f")
+        await pilot.pause()
+        assert view.full_stack
+
+
+@pytest.mark.anyio
 async def test_the_highlighted_site_stays_highlighted_as_the_figures_change() -> None:
     app = TopApp([], poll=False)
     async with app.run_test(size=WIDE) as pilot:

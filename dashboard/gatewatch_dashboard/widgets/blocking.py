@@ -82,8 +82,17 @@ class BlockingView(TabView):
             yield Static(id="stack")
 
     def on_show(self) -> None:
-        # The tab's keys (arrows, f) reach it through its table.
         self.query_one("#site-table", DataTable).focus()
+
+    async def watch_route_filter(self) -> None:
+        await self.update_view()
+        # The tab's keys (arrows, f) reach it through its table; the filter's field gives the
+        # focus away when it closes: take it back once it has, while the tab is shown.
+        self.call_after_refresh(self._refocus)
+
+    def _refocus(self) -> None:
+        if self.is_on_screen and self.screen.focused is None:
+            self.query_one("#site-table", DataTable).focus()
 
     def on_resize(self, event: Resize) -> None:
         self.redraw()
