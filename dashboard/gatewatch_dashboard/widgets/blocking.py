@@ -25,6 +25,7 @@ from gatewatch_dashboard.widgets.stack_panel import no_stack_text, stack_text, w
 from gatewatch_dashboard.widgets.tab_view import TabView
 
 COLUMNS = ("route", "site", "count", "total", "worst", "last seen", "source")
+NAMES = frozenset({"route", "site", "source"})  # the app's and the user's strings, cut to fit
 NUMBERS = frozenset({"count", "total", "worst", "last seen"})
 # The two columns the app names, cut to share what the others leave; never narrower than this.
 MIN_NAME = 12
@@ -72,6 +73,7 @@ class BlockingView(TabView):
         super().__init__()
         self._rows: list[SiteRow] = []
         self._kinds: dict[str, str] = {}
+        self._by_source = False
         self._selected: SiteKey | None = None
 
     def compose(self) -> ComposeResult:
@@ -108,6 +110,9 @@ class BlockingView(TabView):
 
     def redraw(self) -> None:
         self._kinds = {source.source: source.kind for source in self.figures}
+        # One source: its name is in the title and the stack panel, and its column's room is
+        # the route's and the site's.
+        self._by_source = len(self._kinds) > 1
         self._rows = sorted_sites(self.figures, self.route_filter)
         self.query_one(".tab-note", Static).update(self._note())
         self._fill()
@@ -145,25 +150,35 @@ class BlockingView(TabView):
         """How many cells the route, site and source columns get: what the number columns
         leave of the view's width; none is cut when all fit, the source first when not."""
         named = {"route": 0, "site": 1, "source": len(COLUMNS) - 1}
+        if not self._by_source:
+            del named["source"]
         fixed = (
             sum(
                 max([len(name), *(row[index].cell_len for row in cells)]) + CELL_PADDING
                 for index, name in enumerate(COLUMNS)
-                if name not in named
+                if name not in NAMES
             )
             + len(SORTED)
             + 1
         )
         room = self.size.width - fixed - len(named) * CELL_PADDING - SCROLLBAR
         route, site, source = (
-            max([len(name), *(row[index].cell_len for row in cells)]) for name, index in named.items()
+            max([len(name), *(row[index].cell_len for row in cells)]) if name in named else 0
+            for name, index in (("route", 0), ("site", 1), ("source", len(COLUMNS) - 1))
         )
         if route + site + source <= room:
             return route, site, source
-        source = min(source, max(MIN_SOURCE, room - route - site))
+        source = min(source, max(MIN_SOURCE, room - route - site)) if source else 0
         room = max(room - source, 2 * MIN_NAME)
         if route + site <= room:
             return route, site, source
+        # Without the files' directories (as _cells shows a site that does not fit whole).
+        site = max(
+            [
+                len("site"),
+                *(literal(short_site(row.site, parts=1)).cell_len for row in self._rows if row.site),
+            ]
+        )
         route_width = min(route, max(MIN_NAME, room - site, room * 2 // 5))
         return route_width, max(MIN_NAME, room - route_width), source
 
@@ -192,11 +207,12 @@ class BlockingView(TabView):
         table = self.query_one("#site-table", DataTable)
         widths = self._widths([self._cells(row, None) for row in self._rows])
         table.clear(columns=True)
-        for name in COLUMNS:
+        columns = COLUMNS if self._by_source else COLUMNS[:-1]
+        for name in columns:
             label = f"{name} {SORTED}" if name == "total" else name
             table.add_column(Text(label, justify="right") if name in NUMBERS else label, key=name)
         for row in self._rows:
-            table.add_row(*self._cells(row, widths))
+            table.add_row(*self._cells(row, widths)[: len(columns)])
         keys = [_key(row) for row in self._rows]
         if self._selected in keys:
             table.move_cursor(row=keys.index(self._selected), animate=False)
