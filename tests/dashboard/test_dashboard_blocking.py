@@ -14,7 +14,9 @@ from gatewatch_dashboard.figures import DEFAULT_WINDOW, WINDOWS, SiteRow, Source
 from gatewatch_dashboard.model import InterfaceStats
 from gatewatch_dashboard.widgets._fit import fit
 from gatewatch_dashboard.widgets.blocking import BlockingView
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
+from textual.widgets import TabbedContent
 
 from tests.support.dashboard_support import rows, screen_text, terminal_text
 from tests.support.hostile_names import FRAME, LONG, ROUTES, SHOWN
@@ -240,6 +242,29 @@ async def test_the_route_filter_keeps_to_its_routes_and_f_still_works_after_it()
         await pilot.press("f")
         await pilot.pause()
         assert view.full_stack
+
+
+@pytest.mark.anyio
+async def test_its_keys_follow_the_tab_and_never_bring_it_back() -> None:
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, busy_figures())
+        tabs = app.query_one(TabbedContent)
+        assert app.focused is app.query_one("#site-table")
+        await pilot.press("4")  # away, with the focus on the site table
+        await pilot.pause()
+        assert tabs.active == "routes"
+        await pilot.press("slash", *"slow", "enter")  # a filter closed on another tab
+        await pilot.pause()
+        assert tabs.active == "routes" and app.route_filter == "slow"
+        await pilot.press("escape", "5", "up", "up", "up", "f")  # /blocking: the longest stack
+        await pilot.pause()
+        scroll = app.query_one("#stack-scroll", VerticalScroll)
+        assert tabs.active == "blocking" and scroll.max_scroll_y > 0
+        assert scroll.scroll_y == scroll.max_scroll_y  # on the site, at the end of the whole stack
+        await pilot.press("shift+up")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y - 3
 
 
 @pytest.mark.anyio

@@ -12,9 +12,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.block_sites import ago_text, block_totals, short_site, sorted_sites, worst_lag
@@ -65,7 +66,12 @@ def _key(row: SiteRow) -> SiteKey:
 class BlockingView(TabView):
     """Loop blocks grouped by site, over the window chosen, with the highlighted site's stack."""
 
-    BINDINGS = [Binding("f", "toggle_full_stack", "Full stack")]
+    BINDINGS = [
+        Binding("f", "toggle_full_stack", "Full stack"),
+        # The stack panel takes no focus (see compose): its keys are the tab's.
+        Binding("shift+down", "scroll_stack(3)", "Scroll stack", show=False),
+        Binding("shift+up", "scroll_stack(-3)", "Scroll stack", show=False),
+    ]
 
     full_stack: reactive[bool] = reactive(False)
 
@@ -80,21 +86,32 @@ class BlockingView(TabView):
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(id="site-table", cursor_type="row", zebra_stripes=True)
         yield table
-        with VerticalScroll(id="stack-scroll"):
+        # Not focusable: leaving the tab moves the focus off its table, and a second focusable
+        # widget here would take it, which shows this tab again (TabbedContent follows focus).
+        with VerticalScroll(id="stack-scroll", can_focus=False):
             yield Static(id="stack")
+
+    # The tab's keys (arrows, f) reach it through its table: focused when the tab is shown, and
+    # again once the filter's field gives the focus away.
 
     def on_show(self) -> None:
         self.query_one("#site-table", DataTable).focus()
 
     async def watch_route_filter(self) -> None:
         await self.update_view()
-        # The tab's keys (arrows, f) reach it through its table; the filter's field gives the
-        # focus away when it closes: take it back once it has, while the tab is shown.
         self.call_after_refresh(self._refocus)
 
     def _refocus(self) -> None:
-        if self.is_on_screen and self.screen.focused is None:
+        if self._active() and self.screen.focused is None:
             self.query_one("#site-table", DataTable).focus()
+
+    def _active(self) -> bool:
+        """Whether this is the tab shown (focusing a hidden tab's table would show it)."""
+        try:
+            pane = self.query_ancestor(TabPane)
+            return pane.id is not None and self.query_ancestor(TabbedContent).active == pane.id
+        except NoMatches:  # on its own (a test of the view alone): shown if mounted
+            return True
 
     def on_resize(self, event: Resize) -> None:
         self.redraw()
@@ -108,7 +125,16 @@ class BlockingView(TabView):
     def action_toggle_full_stack(self) -> None:
         self.full_stack = not self.full_stack
 
+    def action_scroll_stack(self, lines: int) -> None:
+        scroll = self.query_one("#stack-scroll", VerticalScroll)
+        scroll.scroll_relative(y=lines, animate=False)
+
     def redraw(self) -> None:
+        # The table's cursor says which site is highlighted, even when its event is still on
+        # its way: the same site stays highlighted wherever the new figures put it.
+        table = self.query_one("#site-table", DataTable)
+        if 0 <= table.cursor_row < min(len(self._rows), table.row_count):
+            self._selected = _key(self._rows[table.cursor_row])
         self._kinds = {source.source: source.kind for source in self.figures}
         # One source: its name is in the title and the stack panel, and its column's room is
         # the route's and the site's.
@@ -192,7 +218,7 @@ class BlockingView(TabView):
         elif widths:
             # The file's directory goes first: the file, line and function say where.
             shorter = short_site(row.site, parts=1)
-            site_cell = fit(site if len(site) <= widths[1] else shorter, widths[1])
+            site_cell = fit(site if literal(site).cell_len <= widths[1] else shorter, widths[1])
         else:
             site_cell = literal(site, limit=None)
         numbers = [count(row.count), seconds(row.total), worst_text(row), ago_text(row.last_seen_ago)]

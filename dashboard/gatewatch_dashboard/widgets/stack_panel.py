@@ -69,7 +69,7 @@ def stack_text(row: SiteRow | None, *, kind: str, full: bool, empty: str) -> Tex
     above = len(row.outer_stack)
     if full:
         text.append(f"Whole stack, outermost first, innermost last ({above + len(row.stack)} frames)", DIM)
-        text.append("   f: application frames only\n", DIM)
+        text.append("   f: application frames only   shift+↑↓: scroll\n", DIM)
     else:
         text.append("The application's frames, innermost last", DIM)
         text.append(f"   f: whole stack ({above} frames above)\n" if above else "\n", DIM)
