@@ -99,6 +99,16 @@ def block_totals(rows: Iterable[SiteRow]) -> BlockTotals:
     )
 
 
+def loop_sources(figures: Iterable[SourceFigures]) -> list[SourceFigures]:
+    """The sources with an event loop (an ASGI interface, or blocks counted): whose span the
+    tab's figures are over; a WSGI-only source has none to tell."""
+    listed = list(figures)
+    looped = [
+        source for source in listed if source.sites or any(s.interface == "asgi" for s in source.interfaces)
+    ]
+    return looped or listed
+
+
 def worst_lag(figures: Iterable[SourceFigures]) -> float | None:
     """The highest loop-lag p99 of any ASGI interface over the span (None when none says)."""
     values = [

@@ -311,6 +311,22 @@ async def test_no_blocks_says_so_over_the_span() -> None:
 
 
 @pytest.mark.anyio
+async def test_the_span_said_is_the_one_of_the_sources_with_a_loop() -> None:
+    wsgi = SourceFigures(
+        "127.0.0.1:8002",
+        "live",
+        Span(DEFAULT_WINDOW, 5.0, complete=False),
+        interfaces=(InterfaceStats("wsgi", "gunicorn", 2),),
+    )
+    app = TopApp([], poll=False)
+    async with app.run_test(size=WIDE) as pilot:
+        await blocking_tab(pilot, (busy_figures()[0], wsgi))
+        text = screen_text(app)
+        assert "last 60 s: 95 loop blocks held the loop 9.69 s at 3 sites" in text
+        assert "5 s so far" not in text
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("size", [WIDE, NARROW])
 async def test_app_strings_are_shown_as_written_cut_only_with_a_marker(size: tuple[int, int]) -> None:
     hostile_site = f"/srv/[red]app[/]/{FRAME}views.py:7 in [@click=app.quit]q[/]"

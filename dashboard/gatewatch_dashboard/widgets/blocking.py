@@ -18,7 +18,14 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from gatewatch_dashboard._literal import literal
-from gatewatch_dashboard.block_sites import ago_text, block_totals, short_site, sorted_sites, worst_lag
+from gatewatch_dashboard.block_sites import (
+    ago_text,
+    block_totals,
+    loop_sources,
+    short_site,
+    sorted_sites,
+    worst_lag,
+)
 from gatewatch_dashboard.figures import SiteRow
 from gatewatch_dashboard.widgets._fit import fit
 from gatewatch_dashboard.widgets._format import DIM, HOT, count, seconds
@@ -167,9 +174,9 @@ class BlockingView(TabView):
         return note
 
     def _spans(self) -> str:
-        """The span of every source's figures; one when they agree, as they do once each source
-        has answered for the whole window."""
-        spans = dict.fromkeys(source.span.text() for source in self.figures)
+        """The span of every source with a loop; one when they agree, as they do once each has
+        answered for the whole window."""
+        spans = dict.fromkeys(source.span.text() for source in loop_sources(self.figures))
         return " / ".join(spans)
 
     def _widths(self, cells: list[list[Text]]) -> tuple[int, int, int]:

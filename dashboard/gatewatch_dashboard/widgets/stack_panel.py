@@ -27,8 +27,10 @@ def worst_text(row: SiteRow) -> str:
 
 
 def no_stack_text(kind: str) -> str:
+    """What a row without a site says: a live view read no stack for those blocks; a ``/metrics``
+    page and Prometheus count blocks per route only."""
     if kind == "live":
-        return "(no stack read: each block ended before the watchdog could read one)"
+        return "(no stack read)"
     return "(no stacks: read the live view)"
 
 
