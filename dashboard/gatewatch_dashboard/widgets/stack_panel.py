@@ -60,8 +60,11 @@ def stack_text(row: SiteRow | None, *, kind: str, full: bool, empty: str) -> Tex
         text.append(no_stack_text(kind), style=DIM)
     text.append(
         f"\n{count(row.count)} block{'s' if row.count != 1 else ''}, {seconds(row.total)} held in all, "
-        f"worst {worst_text(row)}, last {ago_text(row.last_seen_ago)}   source "
+        f"worst {worst_text(row)}"
     )
+    if row.last_seen_ago is not None:
+        text.append(f", last seen {ago_text(row.last_seen_ago)}")
+    text.append("   source ")
     text.append_text(literal(row.source, limit=None))
     text.append("\n\n")
     if not row.stack and not row.outer_stack:
