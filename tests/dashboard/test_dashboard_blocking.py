@@ -172,6 +172,10 @@ async def test_the_route_filter_keeps_to_its_routes_and_f_still_works_after_it()
         await pilot.press("f")
         await pilot.pause()
         assert view.full_stack
+        await pilot.press("slash", *"/nowhere", "enter")
+        await pilot.pause()
+        assert shown_rows(app) == []
+        assert "No loop blocks in last 60 s on a route containing '/nowhere'." in screen_text(app)
 
 
 @pytest.mark.anyio

@@ -263,10 +263,15 @@ class BlockingView(TabView):
 
     def _show_stack(self) -> None:
         row = self.selected()
-        empty = (
-            f"No loop blocks in {self._spans()}: no synchronous step held the loop past the threshold."
-            if self.figures
-            else ""
-        )
         kind = self._kinds.get(row.source, "live") if row else "live"
-        self.query_one("#stack", Static).update(stack_text(row, kind=kind, full=self.full_stack, empty=empty))
+        self.query_one("#stack", Static).update(
+            stack_text(row, kind=kind, full=self.full_stack, empty=self._empty())
+        )
+
+    def _empty(self) -> str:
+        """What the panel says with no row to show."""
+        if not self.figures:
+            return ""
+        if self.route_filter:
+            return f"No loop blocks in {self._spans()} on a route containing {self.route_filter!r}."
+        return f"No loop blocks in {self._spans()}: no synchronous step held the loop past the threshold."

@@ -50,7 +50,7 @@ def stack_text(row: SiteRow | None, *, kind: str, full: bool, empty: str) -> Tex
     """What the panel shows of ``row``: a heading, then its application frames (innermost last,
     the site marked), or with ``full`` every frame read (outermost first)."""
     if row is None:
-        return Text(empty, style=DIM)
+        return literal(empty, DIM, limit=None)  # it may quote the route filter, typed or pasted
     text = Text(end="")
     text.append_text(literal(row.route, "bold", limit=None))
     text.append("  at  ")
