@@ -15,7 +15,6 @@ from gatewatch_dashboard.live_reading import short_file
 from gatewatch_dashboard.model import (
     HISTORY_SECONDS,
     HOLDING_LOOP,
-    BlockRow,
     InFlightRow,
     Reading,
     RouteRow,
@@ -127,29 +126,6 @@ def session_counts(readings: Iterable[Reading]) -> dict[str, int]:
             for session in process["websockets"]["recent"]:
                 counts[session["outcome"]] = counts.get(session["outcome"], 0) + 1
     return counts
-
-
-def block_rows(readings: Iterable[Reading]) -> list[BlockRow]:
-    """Recent loop blocks, newest first."""
-    rows = []
-    for reading in readings:
-        if reading.view is None:
-            continue
-        now = reading.view["time"]
-        for process in reading.view["processes"]:
-            for block in process["loop_blocks"]:
-                rows.append(
-                    BlockRow(
-                        source=reading.source,
-                        pid=process["pid"],
-                        ago=max(now - block["at"], 0.0),
-                        route=block["route"],
-                        duration=block["duration"],
-                        stack=tuple(block["stack"]),
-                    )
-                )
-    rows.sort(key=lambda row: row.ago)
-    return rows
 
 
 SORT_KEYS: tuple[str, ...] = ("rate", "p95", "p99", "blocking", "cpu", "errors", "route")
