@@ -63,7 +63,7 @@ async def show(pilot: Pilot[None], shown: Figures) -> None:
 
 
 def charts(app: TopApp) -> list[TimeChart]:
-    return list(app.query(TimeChart).filter(".chart"))  # type: ignore[arg-type]
+    return list(app.query(TimeChart).filter(".chart"))
 
 
 def drawn(chart: TimeChart) -> str:
@@ -132,7 +132,7 @@ async def test_the_cards_fill_the_terminal_at_120x40() -> None:
             assert chart.region.height >= MIN_HEIGHT and chart.region.width >= 40
         # One source alone: its three charts side by side under its numbers, full width.
         await show(pilot, ((reading(asgi_figures()),), (asgi_figures(),)))
-        [card] = app.query(InterfaceCard)
+        assert len(app.query(InterfaceCard)) == 1
         placed = [chart.region for chart in charts(app)]
         assert len({region.y for region in placed}) == 1 and not overlapping(placed)
         assert all(region.height >= 2 * MIN_HEIGHT for region in placed)
@@ -193,12 +193,15 @@ async def test_several_sources_side_by_side_then_in_rows() -> None:
 async def test_a_failing_source_shows_its_error_and_recovers_when_it_answers() -> None:
     app = app_for([ASGI_SOURCE])
     async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause()
+        assert "Waiting for the first answer of every source" in screen_text(app)
         failed = SourceFigures(ASGI_SOURCE, "live", Span(DEFAULT_WINDOW, 0.0, False))
         await show(pilot, ((Reading(ASGI_SOURCE, "live", error="ConnectError: refused"),), (failed,)))
         [card] = app.query(InterfaceCard)
         assert card.has_class("failing")
         text = screen_text(app)
         assert "ConnectError: refused; retrying" in text and "no data yet" in text
+        assert "Waiting for the first answer" not in text
         assert not card.query_one(".card-charts").display
         # It answers again: the same place shows its figures.
         await show(pilot, ((reading(asgi_figures()),), (asgi_figures(),)))

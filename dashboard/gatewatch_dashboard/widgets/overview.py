@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
 from textual.events import Resize
+from textual.widgets import Static
 
 from gatewatch_dashboard.figures import SourceFigures
 from gatewatch_dashboard.model import Reading
@@ -25,7 +26,10 @@ CARD_MIN_WIDTH = 48
 class Overview(TabView):
     """Per source and interface, side by side."""
 
+    _layout: tuple[int, int, int] = (0, 0, 0)  # columns, row height, rows
+
     def compose(self) -> ComposeResult:
+        yield Static("Waiting for the first answer of every source…", id="overview-waiting")
         with VerticalScroll(id="overview-scroll"):
             yield Grid(id="cards")
 
@@ -39,6 +43,7 @@ class Overview(TabView):
             await grid.mount_all(existing)
         for card, data in zip(existing, wanted, strict=True):
             card.show(data)
+        self.query_one("#overview-waiting", Static).display = not wanted
         self._arrange()
 
     def on_resize(self, event: Resize) -> None:
@@ -57,6 +62,9 @@ class Overview(TabView):
         card_width = width // columns
         needed = max((card.min_height(card_width) for card in cards), default=0)
         row_height = max(height // rows, needed)
+        if (columns, row_height, rows) == self._layout:
+            return  # every poll arranges: a layout pass only when something changed
+        self._layout = (columns, row_height, rows)
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(row_height)
         grid.styles.height = row_height * rows
