@@ -130,12 +130,20 @@ async def test_the_cards_fill_the_terminal_at_120x40() -> None:
         assert all(card.region.bottom >= scroll.region.bottom - 1 for card in cards)
         for chart in charts(app):
             assert chart.region.height >= MIN_HEIGHT and chart.region.width >= 40
-        # One source alone: its three charts side by side under its numbers, full width.
-        await show(pilot, ((reading(asgi_figures()),), (asgi_figures(),)))
-        assert len(app.query(InterfaceCard)) == 1
-        placed = [chart.region for chart in charts(app)]
-        assert len({region.y for region in placed}) == 1 and not overlapping(placed)
-        assert all(region.height >= 2 * MIN_HEIGHT for region in placed)
+    # One source alone, from the start: its three charts side by side under its numbers, the
+    # card down to the footer (the waiting note's lines given back).
+    for size in (WIDE, NARROW):
+        app = app_for([ASGI_SOURCE])
+        async with app.run_test(size=size) as pilot:
+            await show(pilot, ((reading(asgi_figures()),), (asgi_figures(),)))
+            scroll = app.query_one("#overview-scroll", VerticalScroll)
+            [card] = app.query(InterfaceCard)
+            assert card.region == scroll.region, size
+            placed = [chart.region for chart in charts(app)]
+            assert not overlapping(placed)
+            if size == WIDE:
+                assert len({region.y for region in placed}) == 1
+                assert all(region.height >= 2 * MIN_HEIGHT for region in placed)
 
 
 @pytest.mark.anyio

@@ -43,7 +43,11 @@ class Overview(TabView):
             await grid.mount_all(existing)
         for card, data in zip(existing, wanted, strict=True):
             card.show(data)
-        self.query_one("#overview-waiting", Static).display = not wanted
+        waiting = self.query_one("#overview-waiting", Static)
+        if waiting.display != (not wanted):
+            waiting.display = not wanted
+            # The scroll gets the note's lines in the next refresh: measure it after.
+            self.call_after_refresh(self._arrange)
         self._arrange()
 
     def on_resize(self, event: Resize) -> None:
