@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalScroll
 from textual.events import Resize
+from textual.geometry import Size
 from textual.widgets import Static
 
 from gatewatch_dashboard.figures import SourceFigures
@@ -21,6 +22,7 @@ from gatewatch_dashboard.widgets.interface_card import CardData, InterfaceCard
 from gatewatch_dashboard.widgets.tab_view import TabView
 
 CARD_MIN_WIDTH = 48
+SCROLLBAR = 2  # columns of a vertical scrollbar (Textual's default)
 
 
 class Overview(TabView):
@@ -43,35 +45,40 @@ class Overview(TabView):
             await grid.mount_all(existing)
         for card, data in zip(existing, wanted, strict=True):
             card.show(data)
-        waiting = self.query_one("#overview-waiting", Static)
-        if waiting.display != (not wanted):
-            waiting.display = not wanted
-            # The scroll gets the note's lines in the next refresh: measure it after.
-            self.call_after_refresh(self._arrange)
-        self._arrange()
+        # The note and the cards take turns: the cards' space is then the tab's whole size,
+        # known now, not after the next refresh.
+        self.query_one("#overview-waiting", Static).display = not wanted
+        self.query_one("#overview-scroll", VerticalScroll).display = bool(wanted)
+        self._arrange(self.size)
 
     def on_resize(self, event: Resize) -> None:
-        # The scroll inside takes its new size in the same refresh: measure it after.
-        self.call_after_refresh(self._arrange)
+        self._arrange(event.size)
 
-    def _arrange(self) -> None:
-        scroll = self.query_one("#overview-scroll", VerticalScroll)
-        width, height = scroll.size
-        if not width:
-            return
+    def _arrange(self, size: Size) -> None:
+        width, height = size
         grid = self.query_one("#cards", Grid)
         cards = [card for card in grid.children if isinstance(card, InterfaceCard)]
-        columns = max(1, min(len(cards), width // CARD_MIN_WIDTH))
-        rows = max(1, math.ceil(len(cards) / columns))
-        card_width = width // columns
-        needed = max((card.min_height(card_width) for card in cards), default=0)
-        row_height = max(height // rows, needed)
-        if (columns, row_height, rows) == self._layout:
+        if not width or not cards:
+            return
+        layout = self._fit(cards, width, height)
+        if layout[1] * layout[2] > height:  # it scrolls: its scrollbar takes columns
+            layout = self._fit(cards, width - SCROLLBAR, height)
+        if layout == self._layout:
             return  # every poll arranges: a layout pass only when something changed
-        self._layout = (columns, row_height, rows)
+        self._layout = layout
+        columns, row_height, rows = layout
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(row_height)
         grid.styles.height = row_height * rows
+
+    @staticmethod
+    def _fit(cards: Sequence[InterfaceCard], width: int, height: int) -> tuple[int, int, int]:
+        """Columns, row height and rows: as many columns as fit, rows sharing the height, and
+        never less than a card needs."""
+        columns = max(1, min(len(cards), width // CARD_MIN_WIDTH))
+        rows = math.ceil(len(cards) / columns)
+        needed = max(card.min_height(width // columns) for card in cards)
+        return columns, max(height // rows, needed), rows
 
 
 def cards_of(readings: Sequence[Reading], figures: Sequence[SourceFigures]) -> Iterator[CardData]:
