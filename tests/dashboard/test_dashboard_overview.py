@@ -6,6 +6,7 @@ not poll, so what is drawn depends on nothing but them and the terminal's size."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -23,6 +24,7 @@ from gatewatch_dashboard.widgets.time_chart import (
     TimeChart,
     nice_ticks,
     segments,
+    tick_label,
     time_ticks,
 )
 from rich.console import Console
@@ -258,6 +260,30 @@ async def test_a_chart_draws_app_strings_as_text_never_as_controls_or_markup() -
         assert "\x1b" not in terminal_text(app)
 
 
+@pytest.mark.anyio
+async def test_a_chart_with_one_point_none_or_odd_values_still_draws() -> None:
+    """The first poll gives one point, an idle interface none, a broken source NaN or inf:
+    plotext fails on some of these (a legend entry without a point on the canvas, inf)."""
+    cases = [
+        ChartData("one point now", (0.0,), (Series("a", (1.0,), "red"),), 60.0),
+        ChartData("one at the edge", (60.0,), (Series("a", (1.0,), "red"),), 60.0),
+        ChartData("outside the window", (90.0, 70.0), (Series("a", (1.0, 2.0), "red"),), 60.0),
+        ChartData("no value", (1.0, 0.0), (Series("a", (None, None), "red"),), 60.0),
+        ChartData("no point", (), (), None),
+        ChartData("odd", (2.0, 1.0, 0.0), (Series("a", (math.nan, math.inf, 5e9), "red"),), 10.0),
+    ]
+    app = app_for([])
+    async with app.run_test(size=WIDE) as pilot:
+        for data in cases:
+            chart = TimeChart()
+            await app.screen.mount(chart)
+            chart.styles.width, chart.styles.height = 40, MIN_HEIGHT
+            chart.show(data)
+            await pilot.pause()
+            assert data.title in drawn(chart)
+        assert app.is_running
+
+
 # -- the pieces ----------------------------------------------------------------------------
 
 
@@ -273,6 +299,8 @@ def test_axes_ticks_are_round_and_cover_the_values() -> None:
 def test_a_missing_value_is_a_gap_and_points_outside_the_window_are_left_out() -> None:
     runs = segments((12.0, 9.0, 6.0, 3.0, 0.0), (1.0, 2.0, None, 4.0, 5.0), span=10.0)
     assert runs == [([-9.0], [2.0]), ([-3.0, 0.0], [4.0, 5.0])]
+    assert segments((2.0, 1.0, 0.0), (math.inf, math.nan, 1.0), span=10.0) == [([0.0], [1.0])]
+    assert tick_label(5e9) == "5G" and tick_label(2500.0) == "2.5k" and tick_label(0.5) == "0.5"
 
 
 def test_durations_write_a_shared_unit_once() -> None:

@@ -64,7 +64,8 @@ class TimeChart(PlotextPlot):
         plt.title(fit(plain(data.title, limit=None), width - 2))
         span = data.window or max(data.ago, default=0.0) or 1.0
         plt.xlim(-span, 0)
-        top = max(data.floor, max((v for s in data.series for v in s.values if v is not None), default=0.0))
+        values = (v for s in data.series for v in s.values if v is not None and math.isfinite(v))
+        top = max(data.floor, max(values, default=0.0))
         # One label a row at most: the canvas has height - 4 rows (title, frame, x labels).
         ticks = nice_ticks(top, rows=max(1, min(4, height - 5)))
         plt.ylim(0, ticks[-1])
@@ -97,7 +98,7 @@ def segments(
     for x, y in zip(ago, values, strict=False):
         if x > span:
             continue
-        if y is None or math.isnan(y):
+        if y is None or not math.isfinite(y):
             if xs:
                 runs.append((xs, ys))
                 xs, ys = [], []
@@ -119,8 +120,9 @@ def nice_ticks(top: float, rows: int) -> list[float]:
 
 
 def tick_label(value: float) -> str:
-    if value >= 1000:
-        return f"{value / 1000:g}k"
+    for suffix, step in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= step:
+            return f"{value / step:g}{suffix}"
     return f"{value:g}"
 
 
