@@ -72,6 +72,11 @@ class TimeChart(PlotextPlot):
         plt.yticks(ticks, [tick_label(t) for t in ticks])
         x_ticks = time_ticks(span, columns=width)
         plt.xticks([-t for t in x_ticks], [ago_label(t, first=t == x_ticks[0]) for t in x_ticks])
+        if not any(segments(data.ago, series.values, span) for series in data.series):
+            # plotext draws no axis labels without a point: an invisible one keeps the axes,
+            # and the canvas says why it is empty.
+            plt.plot([-span / 2], [0.0], marker=" ")
+            plt.text("no value in the window", x=-span / 2, y=ticks[-1] / 2, alignment="center")
         for series in data.series:
             runs = segments(data.ago, series.values, span)
             # One legend entry a series, on its longest run: plotext's legend fails on a labelled
