@@ -287,6 +287,41 @@ async def test_a_chart_with_one_point_none_or_odd_values_still_draws() -> None:
         assert app.is_running
 
 
+@pytest.mark.anyio
+async def test_the_legend_names_the_classes_seen_and_fits_a_short_chart() -> None:
+    """plotext leaves the whole legend out when it has more entries than rows: a 3xx, 5xx and
+    "other" that stayed at 0 are not drawn, and past the rows only the highest keep a label."""
+    ago = (2.0, 1.0, 0.0)
+    idle = ChartData(
+        "idle classes",
+        ago,
+        tuple(
+            Series(name, (5.0, 6.0, 7.0) if name in "2xx 4xx" else (0.0, 0.0, 0.0), "red")
+            for name in ("2xx", "3xx", "4xx", "5xx", "other")
+        ),
+        10.0,
+        hide_idle=True,
+    )
+    crowded = ChartData(
+        "crowded", ago, tuple(Series(f"s{n}", (n, n, n), "red") for n in (1.0, 2.0, 3.0, 4.0, 5.0)), 10.0
+    )
+    app = app_for([])
+    async with app.run_test(size=WIDE) as pilot:
+        charts_drawn = []
+        for data in (idle, crowded):
+            chart = TimeChart()
+            await app.screen.mount(chart)
+            chart.styles.width, chart.styles.height = 40, MIN_HEIGHT
+            chart.show(data)
+            charts_drawn.append(chart)
+        await pilot.pause()
+        idle_text, crowded_text = (drawn(chart) for chart in charts_drawn)
+        assert "⢕⢕ 2xx" in idle_text and "⢕⢕ 4xx" in idle_text
+        assert not any(name in idle_text for name in ("3xx", "5xx", "other"))
+        labels = [line for line in crowded_text.splitlines() if "⢕⢕" in line]
+        assert sorted(line.split("⢕⢕ ")[1].split()[0] for line in labels) == ["s3.0", "s4.0", "s5.0"]
+
+
 # -- the pieces ----------------------------------------------------------------------------
 
 

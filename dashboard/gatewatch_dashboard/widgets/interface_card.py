@@ -21,7 +21,7 @@ from gatewatch_dashboard.widgets.time_chart import MIN_HEIGHT, MIN_WIDTH, ChartD
 CHARTS = 3
 # Lines a card takes besides its numbers and charts: the border (2), the title and the status.
 CHROME = 4
-STATUS_COLORS = {"2xx": "green", "3xx": "cyan", "4xx": "orange", "5xx": "red"}
+STATUS_COLORS = {"2xx": "green", "3xx": "cyan", "4xx": "orange", "5xx": "red", "other": "white"}
 PERCENTILE_COLORS = (("p50", "cyan"), ("p95", "orange"), ("p99", "red"))
 
 
@@ -135,6 +135,7 @@ def charts_of(stats: InterfaceStats, timeline: Timeline, span: Span | None) -> t
             for status, values in sorted(timeline.rate_by_status.items())
         ),
         seconds_wide,
+        hide_idle=True,  # five classes, rarely all seen: the legend names those that were
     )
     latency = ChartData(
         f"latency, ms{window}",

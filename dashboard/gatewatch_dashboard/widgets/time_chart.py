@@ -18,6 +18,8 @@ MIN_HEIGHT = 7
 # Columns a chart needs for the y axis' labels, a legend and a minute of points readable.
 MIN_WIDTH = 36
 
+Runs = list[tuple[list[float], list[float]]]  # runs of points (x, y) with no gap
+
 
 @dataclass(frozen=True)
 class Series:
@@ -36,6 +38,7 @@ class ChartData:
     series: tuple[Series, ...] = ()
     window: float | None = None  # the x axis spans this many seconds when known
     floor: float = 1.0  # the y axis reaches at least this high (an idle chart stays readable)
+    hide_idle: bool = False  # leave out the series that stayed at 0 (see shown())
 
 
 class TimeChart(PlotextPlot):
@@ -72,19 +75,33 @@ class TimeChart(PlotextPlot):
         plt.yticks(ticks, [tick_label(t) for t in ticks])
         x_ticks = time_ticks(span, columns=width)
         plt.xticks([-t for t in x_ticks], [ago_label(t, first=t == x_ticks[0]) for t in x_ticks])
-        if not any(segments(data.ago, series.values, span) for series in data.series):
+        drawn = shown(data, span)
+        if not drawn:
             # plotext draws no axis labels without a point: an invisible one keeps the axes,
             # and the canvas says why it is empty.
             plt.plot([-span / 2], [0.0], marker=" ")
             plt.text("no value in the window", x=-span / 2, y=ticks[-1] / 2, alignment="center")
-        for series in data.series:
-            runs = segments(data.ago, series.values, span)
+        # plotext leaves the whole legend out when it has more entries than the canvas has
+        # rows: the series that peak highest keep theirs.
+        peaks = sorted(drawn, key=lambda pair: -max(y for _, ys in pair[1] for y in ys))
+        labelled = {id(series) for series, _ in peaks[: max(1, height - 4)]}
+        for series, runs in drawn:
             # One legend entry a series, on its longest run: plotext's legend fails on a labelled
             # signal that has no point on the canvas.
-            longest = max(range(len(runs)), key=lambda index: len(runs[index][0]), default=-1)
+            longest = max(range(len(runs)), key=lambda index: len(runs[index][0]))
             for index, (xs, ys) in enumerate(runs):
-                label = plain(series.label) if index == longest else None
+                label = plain(series.label) if index == longest and id(series) in labelled else None
                 plt.plot(xs, ys, marker="braille", color=series.color, label=label)
+
+
+def shown(data: ChartData, span: float) -> list[tuple[Series, Runs]]:
+    """The series drawn, with their runs of points in the span. With ``hide_idle``, a series
+    that stayed at 0 (no 3xx in the window) is left out, unless they all did."""
+    drawn = [(series, runs) for series in data.series if (runs := segments(data.ago, series.values, span))]
+    if data.hide_idle:
+        busy = [(series, runs) for series, runs in drawn if any(y for _, ys in runs for y in ys)]
+        return busy or drawn[:1]
+    return drawn
 
 
 def fit(text: str, width: int) -> str:
@@ -92,12 +109,10 @@ def fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
-def segments(
-    ago: Sequence[float], values: Sequence[float | None], span: float
-) -> list[tuple[list[float], list[float]]]:
+def segments(ago: Sequence[float], values: Sequence[float | None], span: float) -> Runs:
     """The runs of points inside the span that have a value, as (x, y) lists, x = -ago: a point
     without a value is a gap."""
-    runs: list[tuple[list[float], list[float]]] = []
+    runs: Runs = []
     xs: list[float] = []
     ys: list[float] = []
     for x, y in zip(ago, values, strict=False):
