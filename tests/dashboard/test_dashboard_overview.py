@@ -118,6 +118,31 @@ async def test_each_chart_says_its_unit_and_window_and_has_axes_and_a_legend(siz
 
 
 @pytest.mark.anyio
+async def test_a_narrow_chart_keeps_its_unit_and_window_in_a_shorter_title() -> None:
+    """plotext leaves out a title wider than its canvas: "requests/s by status · last 60 s (30 s
+    so far)" does not fit a 100-column terminal's half, "requests/s · last 60 s (30 s so far)" does."""
+    partial = Span(DEFAULT_WINDOW, 30.0, False)
+    figures = (asgi_figures(span=partial), wsgi_figures(span=partial))
+    app = app_for([ASGI_SOURCE, WSGI_SOURCE])
+    async with app.run_test(size=NARROW) as pilot:
+        await show(pilot, (tuple(reading(f) for f in figures), figures))
+        titles = []
+        for chart in charts(app):
+            text = drawn(chart)
+            title = next(line.strip() for line in text.splitlines() if "last 60 s" in line)
+            assert title in (chart.data.title, chart.data.short_title)
+            titles.append(title.split(" · ")[0])
+        assert titles == [
+            "requests/s",
+            "latency, ms",
+            "lag p99, ms",
+            "requests/s",
+            "latency, ms",
+            "busy / capacity",
+        ]
+
+
+@pytest.mark.anyio
 async def test_the_cards_fill_the_terminal_at_120x40() -> None:
     """A newcomer found two thirds of the screen empty: the cards now reach the footer and the
     right edge, and the charts take what the numbers leave."""

@@ -136,6 +136,7 @@ def charts_of(stats: InterfaceStats, timeline: Timeline, span: Span | None) -> t
         ),
         seconds_wide,
         hide_idle=True,  # five classes, rarely all seen: the legend names those that were
+        short_title=f"requests/s{window}",
     )
     latency = ChartData(
         f"latency, ms{window}",
@@ -145,14 +146,21 @@ def charts_of(stats: InterfaceStats, timeline: Timeline, span: Span | None) -> t
     )
     if stats.interface == "asgi":
         lag = Series("lag p99", in_ms(timeline.lag_p99), "magenta")
-        third = ChartData(f"loop lag p99, ms{window}", ago, (lag,), seconds_wide)
+        third = ChartData(
+            f"loop lag p99, ms{window}", ago, (lag,), seconds_wide, short_title=f"lag p99, ms{window}"
+        )
     else:
         capacity = timeline.capacity if timeline.capacity is not None else stats.capacity
         series = [Series("busy", timeline.busy, "blue")]
         if capacity is not None:
             series.append(Series(f"capacity {capacity}", tuple(float(capacity) for _ in ago), "red"))
         third = ChartData(
-            f"workers busy / capacity{window}", ago, tuple(series), seconds_wide, floor=(capacity or 1) * 1.25
+            f"workers busy / capacity{window}",
+            ago,
+            tuple(series),
+            seconds_wide,
+            floor=(capacity or 1) * 1.25,
+            short_title=f"busy / capacity{window}",
         )
     return rate, latency, third
 

@@ -39,6 +39,7 @@ class ChartData:
     window: float | None = None  # the x axis spans this many seconds when known
     floor: float = 1.0  # the y axis reaches at least this high (an idle chart stays readable)
     hide_idle: bool = False  # leave out the series that stayed at 0 (see shown())
+    short_title: str = ""  # the title for a narrow chart, with the unit and the window still
 
 
 class TimeChart(PlotextPlot):
@@ -64,15 +65,20 @@ class TimeChart(PlotextPlot):
         data = self.data
         # Strings a chart shows go through plain(): plotext's output is read as ANSI, so an
         # escape character in a title would become a terminal control; markup is never read.
-        plt.title(fit(plain(data.title, limit=None), width - 2))
         span = data.window or max(data.ago, default=0.0) or 1.0
         plt.xlim(-span, 0)
         values = (v for s in data.series for v in s.values if v is not None and math.isfinite(v))
         top = max(data.floor, max(values, default=0.0))
         # One label a row at most: the canvas has height - 4 rows (title, frame, x labels).
         ticks = nice_ticks(top, rows=max(1, min(4, height - 5)))
+        labels = [tick_label(t) for t in ticks]
         plt.ylim(0, ticks[-1])
-        plt.yticks(ticks, [tick_label(t) for t in ticks])
+        plt.yticks(ticks, labels)
+        # plotext centres the title on the canvas and leaves it out when it overflows: the
+        # room is the width less the y labels and the frame.
+        room = width - max(map(len, labels)) - 3
+        title = data.title if len(data.title) <= room or not data.short_title else data.short_title
+        plt.title(fit(plain(title, limit=None), room))
         x_ticks = time_ticks(span, columns=width)
         plt.xticks([-t for t in x_ticks], [ago_label(t, first=t == x_ticks[0]) for t in x_ticks])
         drawn = shown(data, span)
