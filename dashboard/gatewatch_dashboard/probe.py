@@ -163,7 +163,9 @@ def _live_problem(url: str, response: httpx.Response) -> str | None:
         parse_live_view(response.content)
     except ValueError as exc:
         media = response.headers.get("content-type", "").split(";")[0].strip() or "a page"
-        detail = f" ({_short(exc)})" if media.endswith("json") else ""
+        detail = (
+            f" ({_short(str(exc).removeprefix('not a gatewatch live view: '))})" if "json" in media else ""
+        )
         return (
             f"answered {media}, not gatewatch's live view{detail}: is the app wrapped with gatewatch? "
             "(a URL ending in /metrics is scraped instead)"
