@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewatch import catalogue as c
+from gatewatch.demo.plan import DJANGO, STARLETTE_FLASK
 from gatewatch.export.live.schema import parse_live_view
 from gatewatch.export.prometheus.scrape_summary import histogram, parse, summarize, total
 
@@ -181,6 +182,13 @@ DJANGO_SCENARIOS: tuple[Scenario, ...] = (
         _django_sync,
     ),
 )
+
+
+# The scenarios of each demo plan, by the plan's name (what the load process is told).
+SCENARIOS: dict[str, tuple[Scenario, ...]] = {
+    STARLETTE_FLASK.name: STARLETTE_FLASK_SCENARIOS,
+    DJANGO.name: DJANGO_SCENARIOS,
+}
 
 
 async def play(
