@@ -19,6 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -136,19 +137,37 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
     for plan in plans:
-        with running_servers(plan, root) as servers, ExitStack() as stack:
-            sides = [side for side, _ in servers]
-            top = TopApp(dashboard_sources(servers))
-            load = LoadProcess(plan.name, sides, duration / len(plans))
-            # Stopped (by PID) however the UI ends: q, an error, Ctrl-C or SIGTERM.
-            stack.callback(load.stop)
-            announcer = _Announcer(top, load, plan.title)
-            top.on_start = announcer.start_load
-            try:
-                top.run()
-            finally:
-                announcer.done.set()
+        with (
+            running_servers(plan, root) as servers,
+            demo_app(TopApp, plan, servers, duration / len(plans)) as session,
+        ):
+            session.top.run()
     return 0
+
+
+@dataclass
+class DemoSession:
+    """The dashboard on the demo's servers, and the load it starts once it runs."""
+
+    top: Any  # a gatewatch_dashboard.app.TopApp
+    load: LoadProcess
+
+
+@contextmanager
+def demo_app(
+    app_class: Any, plan: DemoPlan, servers: Sequence[tuple[Side, ServerProcess]], seconds: float
+) -> Iterator[DemoSession]:
+    """A TopApp (``app_class``) on ``servers`` that starts the plan's load when it runs; the load
+    is stopped (by PID) on the way out, however the UI ended: q, an error, Ctrl-C or SIGTERM."""
+    top = app_class(dashboard_sources(servers))
+    load = LoadProcess(plan.name, [side for side, _ in servers], seconds)
+    announcer = _Announcer(top, load, plan.title)
+    top.on_start = announcer.start_load
+    try:
+        yield DemoSession(top, load)
+    finally:
+        announcer.done.set()
+        load.stop()
 
 
 def dashboard_sources(servers: Sequence[tuple[Side, ServerProcess]]) -> list[Source]:
