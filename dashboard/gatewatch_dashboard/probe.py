@@ -82,6 +82,8 @@ def checks_for(urls: Sequence[str], directories: Sequence[str], prometheus: Sequ
 def problems(checks: Sequence[Check], *, token: str | None, seconds: float = PROBE_SECONDS) -> list[str]:
     """``gatewatch top: SOURCE: PROBLEM`` for every source that does not answer as it should,
     all asked at once and bounded by ``seconds`` in all."""
+    if not checks:
+        return []
     found = asyncio.run(_ask_all(checks, token, seconds))
     return [line(check.given, problem) for check, problem in zip(checks, found, strict=True) if problem]
 

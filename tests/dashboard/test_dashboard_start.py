@@ -168,6 +168,7 @@ def test_gatewatchs_sources_pass_the_check(servers: dict[str, str], tmp_path: Pa
     )
     assert checks[0].where == servers["gatewatch"] + "/_gatewatch/live.json"
     assert probe.problems(checks, token=TOKEN) == []
+    assert probe.problems([], token=None) == []  # gatewatch top with no source given: its own servers
     # Each against the check of another kind fails: the check reads what it is given.
     assert (
         len(probe.problems(probe.checks_for([servers["plain"]], [], [servers["gatewatch"]]), token=TOKEN))
