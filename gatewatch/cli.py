@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 INSTALL_DASHBOARD = "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
+DASHBOARD_IMPORTS = ("textual", "rich", "httpx", "gatewatch_dashboard")
 NO_LOCAL_SERVER = (
     "gatewatch top: no server of this user writes its live view in {roots} (a server appears "
     "with its first request); pass --dir PATH, a URL with --token, or --prometheus URL"
@@ -128,12 +129,11 @@ def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not 0.1 <= args.interval <= 60:
         parser.error("--interval must be between 0.1 and 60 seconds")
     try:
+        # Textual's UI is imported once the sources answer: a bad one is said sooner.
+        import textual  # noqa: F401
         from gatewatch_dashboard import probe
-        from gatewatch_dashboard.app import run
-        from gatewatch_dashboard.prometheus_source import PrometheusSource
-        from gatewatch_dashboard.sources import DirectorySource, Source, source_for
     except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] in ("textual", "httpx", "gatewatch_dashboard"):
+        if exc.name is not None and exc.name.split(".")[0] in DASHBOARD_IMPORTS:
             print(INSTALL_DASHBOARD, file=sys.stderr)
             return 2
         raise
@@ -149,6 +149,10 @@ def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if lines:
         print("\n".join(lines), file=sys.stderr)
         return 2
+    from gatewatch_dashboard.app import run
+    from gatewatch_dashboard.prometheus_source import PrometheusSource
+    from gatewatch_dashboard.sources import DirectorySource, Source, source_for
+
     sources: list[Source] = [source_for(url, token=args.token) for url in args.urls]
     sources += [DirectorySource(path) for path in directories]
     sources += [PrometheusSource(url) for url in args.prometheus]

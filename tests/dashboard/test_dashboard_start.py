@@ -124,7 +124,7 @@ def test_a_server_that_never_answers_is_one_line_within_the_bound() -> None:
         url = f"http://{LOOPBACK}:{silent.getsockname()[1]}"
         completed, took = top(url, "--prometheus", url)
     assert completed.returncode == 2 and took < BOUND, (completed.returncode, took)
-    silence = "no answer within 3.5 s: is it busy, or no HTTP server? (--wait keeps trying)"
+    silence = "no answer within 3 s: is it busy, or no HTTP server? (--wait keeps trying)"
     assert completed.stderr.splitlines() == [f"gatewatch top: {url}: {silence}"] * 2
 
 
