@@ -137,7 +137,8 @@ STARLETTE_FLASK_SCENARIOS: tuple[Scenario, ...] = (
         "slow-io",
         f"slow I/O: 16 clients, each request waits {SLOW_SLEEP:g} s",
         "WSGI: both workers busy (Workers: 2 of 2), the other 14 clients queue (queue time grows). "
-        "ASGI: all 16 in flight at once (In flight, Overview), loop time near zero.",
+        "ASGI: the requests wait together, up to all 16 in flight at once (In flight, Overview); "
+        "loop time near zero.",
         0.3,
         _slow_io,
     ),

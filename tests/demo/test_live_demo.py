@@ -88,7 +88,8 @@ async def test_each_scenario_shows_what_its_panel_says() -> None:
     print({key: len(seen) for key, seen in polls.items()})
     assert set(polls) == set(titles.values())
 
-    # slow I/O: "ASGI: all 16 in flight at once (In flight, Overview)"; "WSGI: both workers busy".
+    # slow I/O: "ASGI: up to all 16 in flight at once (In flight, Overview)"; "WSGI: both workers busy".
+    # (Seen: a median of 16 a poll on a quiet machine, 14 under two CPU burners.)
     assert max(len(poll["asgi"]["in_flight"]) for poll in polls["slow-io"] if "asgi" in poll) == 16
     assert any(poll.get("wsgi", {}).get("busy") == 2 for poll in polls["slow-io"])
     # WebSockets: the 8 sessions open on ASGI.
