@@ -109,6 +109,9 @@ async def _ask_all(checks: Sequence[Check], token: str | None, seconds: float) -
             if not task.done():
                 task.cancel()
                 results.append(_silent(seconds))
+            elif task.exception() is not None:
+                # Whatever a strange answer raised, it is said as that source's line.
+                results.append(f"could not be read: {_short(task.exception())}")
             else:
                 results.append(task.result())
         await asyncio.gather(*tasks, return_exceptions=True)
