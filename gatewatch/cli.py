@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 INSTALL_DASHBOARD = "gatewatch top needs Textual: pip install 'gatewatch[dashboard]'"
+DASHBOARD_IMPORTS = ("textual", "rich", "httpx", "gatewatch_dashboard")
 NO_LOCAL_SERVER = (
     "gatewatch top: no server of this user writes its live view in {roots} (a server appears "
     "with its first request); pass --dir PATH, a URL with --token, or --prometheus URL"
@@ -116,17 +117,23 @@ def _add_top(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the live_token the live endpoints expect (default: $GATEWATCH_LIVE_TOKEN)",
     )
     top.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
+    top.add_argument(
+        "--wait",
+        action="store_true",
+        help="open the dashboard even if a source does not answer yet, and keep asking it (without "
+        "it, a source that is not listening or not gatewatch's is one line on stderr and exit 2)",
+    )
 
 
 def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not 0.1 <= args.interval <= 60:
         parser.error("--interval must be between 0.1 and 60 seconds")
     try:
-        from gatewatch_dashboard.app import run
-        from gatewatch_dashboard.prometheus_source import PrometheusSource
-        from gatewatch_dashboard.sources import DirectorySource, Source, source_for
+        # Textual's UI is imported once the sources answer: a bad one is said sooner.
+        import textual  # noqa: F401
+        from gatewatch_dashboard import probe
     except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] in ("textual", "httpx", "gatewatch_dashboard"):
+        if exc.name is not None and exc.name.split(".")[0] in DASHBOARD_IMPORTS:
             print(INSTALL_DASHBOARD, file=sys.stderr)
             return 2
         raise
@@ -136,6 +143,16 @@ def _top(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not directories:
             print(NO_LOCAL_SERVER.format(roots=" or ".join(local_roots())), file=sys.stderr)
             return 2
+    lines = probe.bad_urls([*args.urls, *args.prometheus])
+    if not lines and not args.wait:
+        lines = probe.problems(probe.checks_for(args.urls, args.dir, args.prometheus), token=args.token)
+    if lines:
+        print("\n".join(lines), file=sys.stderr)
+        return 2
+    from gatewatch_dashboard.app import run
+    from gatewatch_dashboard.prometheus_source import PrometheusSource
+    from gatewatch_dashboard.sources import DirectorySource, Source, source_for
+
     sources: list[Source] = [source_for(url, token=args.token) for url in args.urls]
     sources += [DirectorySource(path) for path in directories]
     sources += [PrometheusSource(url) for url in args.prometheus]

@@ -28,12 +28,12 @@ def _problem(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return "no answer (timed out)"
     if isinstance(exc, httpx.HTTPStatusError):
-        return f"answered HTTP {exc.response.status_code}{_said(exc.response)}"
+        return f"answered HTTP {exc.response.status_code}{said(exc.response)}"
     text = str(exc) or type(exc).__name__
     return text if len(text) < 200 else text[:197] + "..."
 
 
-def _said(response: httpx.Response) -> str:
+def said(response: httpx.Response) -> str:
     """The one-line reason a refusing live endpoint gives (401: send the token; 403: none is
     set), as data: at most a line of it."""
     try:

@@ -99,12 +99,22 @@ class RecordedSource:
         return None
 
 
+def resolved(url: str) -> tuple[str, str]:
+    """What a URL on the command line is read as: ``("metrics", url)`` when its path ends in
+    ``/metrics``, else ``("live", url)`` with a bare ``http://HOST:PORT`` given the live path."""
+    path = urlsplit(url).path
+    if path.rstrip("/").endswith("/metrics"):
+        return "metrics", url
+    if path in ("", "/"):
+        return "live", url.rstrip("/") + LIVE_PATH
+    return "live", url
+
+
 def source_for(url: str, *, token: str | None = None) -> Source:
     """A live endpoint, or a ``/metrics`` page when the URL's path ends in ``/metrics``."""
     from gatewatch_dashboard.metrics_source import MetricsSource
 
-    if urlsplit(url).path.rstrip("/").endswith("/metrics"):
+    kind, url = resolved(url)
+    if kind == "metrics":
         return MetricsSource(url, token=token)
-    if urlsplit(url).path in ("", "/"):
-        url = url.rstrip("/") + LIVE_PATH
     return LiveSource(url, token=token)

@@ -2,13 +2,13 @@
 JSON summary (``--headless --json``).
 
 Both start the plan's two servers (:mod:`gatewatch.demo.run`) in a scratch directory of their
-own, on free ports, and stop them by PID (their process groups) on the way out, whether the
-demo ends, is interrupted (Ctrl-C, SIGTERM) or fails; two demos at once share nothing.
+own, on free ports, and the scenarios' clients in a process of their own
+(:mod:`gatewatch.demo.load`), and stop them all by PID (their process groups) on the way out,
+whether the demo ends, is interrupted (Ctrl-C, SIGTERM) or fails; two demos at once share nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -19,22 +19,22 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from gatewatch.demo.plan import DJANGO, DemoPlan, plans_for
+from gatewatch.demo.load import LoadError, LoadProcess
+from gatewatch.demo.plan import DemoPlan, plans_for
 from gatewatch.demo.run import DemoError, _missing, _server, _tail, app_source, side_url
 from gatewatch.demo.scenarios import (
     BLOCKING_SLEEP,
-    DJANGO_SCENARIOS,
     LIVE_PATH,
+    SCENARIOS,
     SLOW_SLEEP,
-    STARLETTE_FLASK_SCENARIOS,
     Scenario,
     Side,
     fetch,
     interface_summary,
-    play,
 )
 from gatewatch.demo.servers import ServerProcess, terminated_as_exit
 
@@ -46,7 +46,7 @@ INSTALL_DASHBOARD = "the live demo needs Textual: pip install 'gatewatch[dashboa
 
 
 def scenarios_of(plan: DemoPlan) -> tuple[Scenario, ...]:
-    return DJANGO_SCENARIOS if plan is DJANGO else STARLETTE_FLASK_SCENARIOS
+    return SCENARIOS[plan.name]
 
 
 @contextmanager
@@ -94,7 +94,11 @@ def run_headless_json(
         with running_servers(plan, root) as servers:
             sides = [side for side, _ in servers]
             scenarios = scenarios_of(plan)
-            asyncio.run(play(sides, scenarios, duration=duration / len(plans)))
+            with LoadProcess(plan.name, sides, duration / len(plans)) as load:
+                try:
+                    load.run()
+                except LoadError as exc:
+                    raise DemoError(str(exc)) from exc
             interfaces = {}
             for side, _server_process in servers:
                 metrics, live = fetch(side.base_url, side.live_token)
@@ -121,8 +125,8 @@ def run_headless_json(
 
 
 def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
-    """Both servers, the dashboard on both live endpoints, and the scenarios played in a
-    thread beside it, a panel naming the one running. Quit with q."""
+    """Both servers, the dashboard on both live endpoints, and the scenarios played by a load
+    process beside it, a panel naming the one running. Quit with q."""
     _check(duration)
     try:
         from gatewatch_dashboard.app import TopApp
@@ -133,16 +137,37 @@ def run_live(*, app: str, duration: float, root: Path | None = None) -> int:
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
     for plan in plans:
-        with running_servers(plan, root) as servers:
-            sides = [side for side, _ in servers]
-            sources = dashboard_sources(servers)
-            scenarios = scenarios_of(plan)
-            top = TopApp(sources)
-            driver = _Driver(top, sides, scenarios, duration / len(plans), plan.title)
-            top.on_start = driver.start
-            top.run()
-            driver.done.set()
+        with (
+            running_servers(plan, root) as servers,
+            demo_app(TopApp, plan, servers, duration / len(plans)) as session,
+        ):
+            session.top.run()
     return 0
+
+
+@dataclass
+class DemoSession:
+    """The dashboard on the demo's servers, and the load it starts once it runs."""
+
+    top: Any  # a gatewatch_dashboard.app.TopApp
+    load: LoadProcess
+
+
+@contextmanager
+def demo_app(
+    app_class: Any, plan: DemoPlan, servers: Sequence[tuple[Side, ServerProcess]], seconds: float
+) -> Iterator[DemoSession]:
+    """A TopApp (``app_class``) on ``servers`` that starts the plan's load when it runs; the load
+    is stopped (by PID) on the way out, however the UI ended: q, an error, Ctrl-C or SIGTERM."""
+    top = app_class(dashboard_sources(servers))
+    load = LoadProcess(plan.name, [side for side, _ in servers], seconds)
+    announcer = _Announcer(top, load, plan.title)
+    top.on_start = announcer.start_load
+    try:
+        yield DemoSession(top, load)
+    finally:
+        announcer.done.set()
+        load.stop()
 
 
 def dashboard_sources(servers: Sequence[tuple[Side, ServerProcess]]) -> list[Source]:
@@ -170,18 +195,14 @@ def dashboard_sources(servers: Sequence[tuple[Side, ServerProcess]]) -> list[Sou
     return sources
 
 
-class _Driver(threading.Thread):
-    """The scenarios' traffic, on its own event loop beside the UI's; a daemon thread, so that
-    quitting the UI early leaves nothing running once the servers are stopped."""
+class _Announcer(threading.Thread):
+    """Starts the load process once the UI runs and puts each scenario's panel on screen as the
+    load starts it. It only reads the child's lines: the clients run in the child."""
 
-    def __init__(
-        self, top: Any, sides: list[Side], scenarios: Sequence[Scenario], seconds: float, title: str
-    ) -> None:
-        super().__init__(name="gatewatch-demo-traffic", daemon=True)
+    def __init__(self, top: Any, load: LoadProcess, title: str) -> None:
+        super().__init__(name="gatewatch-demo-announcer", daemon=True)
         self.top = top
-        self.sides = sides
-        self.scenarios = scenarios
-        self.seconds = seconds
+        self.load = load
         self.title = title
         self.done = threading.Event()
 
@@ -191,9 +212,16 @@ class _Driver(threading.Thread):
             with contextlib.suppress(RuntimeError):
                 self.top.call_from_thread(self.top.set_scenario, text)
 
+    def start_load(self) -> None:
+        """Once the UI runs (in its thread, so that the load is started before anything can
+        stop it): the load process, and this thread reading it."""
+        self.load.start()
+        self.start()
+
     def run(self) -> None:
         try:
-            asyncio.run(play(self.sides, self.scenarios, duration=self.seconds, announce=self.announce))
+            for panel in self.load.panels():
+                self.announce(panel)
             self.announce(f"{self.title}: every scenario played. The numbers stay; q quits.")
         except Exception as exc:  # noqa: BLE001 - shown in the panel, the UI stays up
             if not self.done.is_set():

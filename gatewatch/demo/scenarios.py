@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewatch import catalogue as c
+from gatewatch.demo.plan import DJANGO, STARLETTE_FLASK
 from gatewatch.export.live.schema import parse_live_view
 from gatewatch.export.prometheus.scrape_summary import histogram, parse, summarize, total
 
@@ -135,8 +136,9 @@ STARLETTE_FLASK_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "slow-io",
         f"slow I/O: 16 clients, each request waits {SLOW_SLEEP:g} s",
-        "WSGI: both workers busy (Workers: saturated), the others queue (queue time grows). "
-        "ASGI: all 16 in flight at once (In flight), loop time near zero.",
+        "WSGI: both workers busy (Workers: 2 of 2), the other 14 clients queue (queue time grows). "
+        "ASGI: the requests wait together, up to all 16 in flight at once (In flight, Overview); "
+        "loop time near zero.",
         0.3,
         _slow_io,
     ),
@@ -151,16 +153,18 @@ STARLETTE_FLASK_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "long-stream",
         "a long stream: 2 clients stream for the whole scenario, 4 others ask for /fast",
-        "WSGI: each stream holds a worker for its whole life, so /fast waits behind them "
-        "(In flight, Workers). ASGI: the streams await; /fast stays fast.",
+        "WSGI: the two streams hold both workers for the whole scenario (Workers: 2 of 2 busy; "
+        "In flight: the two /stream), so /fast waits until they end. ASGI: the streams await; "
+        "/fast stays fast (Routes).",
         0.2,
         _long_stream,
     ),
     Scenario(
         "blocking",
         f"one blocking endpoint: time.sleep({BLOCKING_SLEEP:g}) on the loop, 3 clients",
-        "ASGI: loop lag spikes and everything else slows (Overview); the culprit's stack is in "
-        "Blocking. WSGI: the same sleep only holds its own worker.",
+        f"ASGI: the loop lag reaches the sleep, {BLOCKING_SLEEP * 1000:g} ms (Overview), and every "
+        "other request waits behind it; the culprit's stack is in Blocking. WSGI: the same sleep "
+        "only holds its own worker.",
         0.3,
         _blocking,
     ),
@@ -181,6 +185,13 @@ DJANGO_SCENARIOS: tuple[Scenario, ...] = (
         _django_sync,
     ),
 )
+
+
+# The scenarios of each demo plan, by the plan's name (what the load process is told).
+SCENARIOS: dict[str, tuple[Scenario, ...]] = {
+    STARLETTE_FLASK.name: STARLETTE_FLASK_SCENARIOS,
+    DJANGO.name: DJANGO_SCENARIOS,
+}
 
 
 async def play(

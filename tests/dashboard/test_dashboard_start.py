@@ -1,0 +1,263 @@
+"""``gatewatch top``'s first check of its sources: a source that is no URL, not listening, not
+gatewatch's or refusing the token is one line on stderr and exit 2 (documented: within 5 s),
+before any UI; ``--wait`` opens the UI all the same and keeps asking.
+
+Real servers on 127.0.0.1 (uvicorn serving gatewatch's example app and an app that is not
+gatewatch's, a socket that never answers, a real Prometheus), ``python -m gatewatch top`` in a
+child process, every one stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gatewatch_dashboard import probe
+
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from tests.support.live_support import TOKEN, TOKEN_ENV
+from tests.support.traffic import ROOT
+
+# Documented: 5 s. A busy 2-core machine may start Python slowly: the test allows twice that.
+BOUND = 10.0
+PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
+
+
+def top(*args: str, timeout: float = 30) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m gatewatch top ARGS`` to its end, and how long it took."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "gatewatch", "top", *args],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "GATEWATCH_LIVE_TOKEN"},
+    )
+    print(completed.stdout[-2000:], completed.stderr, file=sys.stderr)
+    return completed, time.monotonic() - started
+
+
+def one_line(*args: str) -> str:
+    """The one line ``gatewatch top ARGS`` fails with, checked to come within the bound and with
+    no UI drawn."""
+    completed, took = top(*args)
+    assert completed.returncode == 2, completed.stderr
+    assert took < BOUND, took
+    assert completed.stdout == ""
+    assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("gatewatch top: "), (
+        completed.stderr
+    )
+    return completed.stderr.strip()
+
+
+def _uvicorn(app: str, tmp_path: Path, name: str, **env: str) -> ServerProcess:
+    port = free_port()
+    server = ServerProcess(
+        uvicorn_command(app, port),
+        port=port,
+        ready_path="/metrics",
+        cwd=ROOT,
+        env=env,
+        log_path=tmp_path / f"{name}.log",
+    )
+    for variable in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        server.env.pop(variable, None)
+    if "GATEWATCH_LIVE_TOKEN" not in env:
+        server.env.pop("GATEWATCH_LIVE_TOKEN", None)
+    return server
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """gatewatch's example app with a live_token, the same without one, and an app that is not
+    gatewatch's: their base URLs."""
+    tmp_path = tmp_path_factory.mktemp("servers")
+    with (
+        _uvicorn("examples.starlette_app:wrapped", tmp_path, "token", **TOKEN_ENV) as gatewatch,
+        _uvicorn("examples.starlette_app:wrapped", tmp_path, "tokenless") as tokenless,
+        _uvicorn("tests.support.plain_app:app", tmp_path, "plain") as plain,
+    ):
+        yield {"gatewatch": gatewatch.base_url, "tokenless": tokenless.base_url, "plain": plain.base_url}
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ("notaurl", "not a URL: give one like http://127.0.0.1:8000"),
+        ("127.0.0.1:8000", "not a URL: add http:// (http://127.0.0.1:8000)"),
+        ("localhost:8000/metrics", "not a URL: add http:// (http://localhost:8000/metrics)"),
+        ("ftp://127.0.0.1:8000", "not an http:// or https:// URL"),
+        ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
+        (str(ROOT), "is a directory, not a URL: pass it with --dir"),
+    ],
+)
+def test_what_is_no_url_is_said_even_with_wait(given: str, says: str) -> None:
+    for wait in ((), ("--wait",)):
+        assert one_line(given, *wait).startswith(f"gatewatch top: {given}: {says}")
+
+
+def test_a_closed_port_is_one_line() -> None:
+    port = free_port()  # bound and closed again: nothing listens there
+    url = f"http://{LOOPBACK}:{port}"
+    for given in (url, url + "/metrics"):
+        line = one_line(given)
+        assert line == (
+            f"gatewatch top: {given}: nothing listens there (connection refused): is the server running? "
+            "(--wait keeps trying)"
+        )
+    assert "nothing listens there" in one_line("--prometheus", url)
+
+
+def test_a_server_that_never_answers_is_one_line_within_the_bound() -> None:
+    with socket.socket() as silent:
+        silent.bind((LOOPBACK, 0))
+        silent.listen(8)  # connections are taken into the backlog; nothing ever answers
+        url = f"http://{LOOPBACK}:{silent.getsockname()[1]}"
+        completed, took = top(url, "--prometheus", url)
+    assert completed.returncode == 2 and took < BOUND, (completed.returncode, took)
+    silence = "no answer within 3 s: is it busy, or no HTTP server? (--wait keeps trying)"
+    assert completed.stderr.splitlines() == [f"gatewatch top: {url}: {silence}"] * 2
+
+
+def test_an_app_that_is_not_gatewatchs_is_one_line(servers: dict[str, str]) -> None:
+    plain = servers["plain"]
+    assert one_line(plain) == (
+        f"gatewatch top: {plain}: answered text/html, not gatewatch's live view: is the app wrapped "
+        "with gatewatch? (a URL ending in /metrics is scraped instead)"
+    )
+    assert one_line(plain + "/api/orders").startswith(
+        f"gatewatch top: {plain}/api/orders: answered application/json, not gatewatch's live view (the "
+        "document: missing key 'schema'"
+    )
+    assert one_line(plain + "/metrics").startswith(
+        f"gatewatch top: {plain}/metrics: a /metrics page without gatewatch's series: is this app wrapped"
+    )
+    assert one_line("--prometheus", plain) == (
+        f"gatewatch top: {plain}: answered HTTP 200, not as Prometheus's query API (/api/v1/query) would"
+    )
+
+
+def test_gatewatchs_live_view_without_the_token_is_one_line(servers: dict[str, str]) -> None:
+    url = servers["gatewatch"]
+    assert one_line(url) == (
+        f"gatewatch top: {url}: answered 401 (unauthorized): pass the server's live_token with --token "
+        "(or GATEWATCH_LIVE_TOKEN)"
+    )
+    assert "it refused the token sent: check --token" in one_line(url, "--token", "not-" + TOKEN)
+    tokenless = servers["tokenless"]
+    assert "answered 403: its live view over HTTP is off" in one_line(tokenless, "--token", TOKEN)
+    assert "answered 404: no gatewatch live view at /elsewhere" in one_line(
+        url + "/elsewhere", "--token", TOKEN
+    )
+
+
+def test_gatewatchs_sources_pass_the_check(servers: dict[str, str], tmp_path: Path) -> None:
+    """What the check lets through: the live view with its token, and /metrics pages (a fresh
+    one too: the tokenless server has served no request)."""
+    checks = probe.checks_for(
+        [servers["gatewatch"], servers["gatewatch"] + "/metrics", servers["tokenless"] + "/metrics"], [], []
+    )
+    assert checks[0].where == servers["gatewatch"] + "/_gatewatch/live.json"
+    assert probe.problems(checks, token=TOKEN) == []
+    assert probe.problems([], token=None) == []  # gatewatch top with no source given: its own servers
+    # Each against the check of another kind fails: the check reads what it is given.
+    assert (
+        len(probe.problems(probe.checks_for([servers["plain"]], [], [servers["gatewatch"]]), token=TOKEN))
+        == 2
+    )
+
+
+def test_a_directory_without_a_live_process_is_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    assert one_line("--dir", str(empty)) == (
+        f"gatewatch top: {empty}: no running process writes its live view there (a server does after a "
+        "request; --wait keeps trying)"
+    )
+    assert (
+        one_line("--dir", str(tmp_path / "missing"))
+        == f"gatewatch top: {tmp_path / 'missing'}: No such file or directory"
+    )
+
+
+def test_wait_opens_the_ui_on_a_source_that_does_not_answer() -> None:
+    """With --wait the UI runs, says the source is not answering, and keeps asking."""
+    url = f"http://{LOOPBACK}:{free_port()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gatewatch", "top", url, "--wait", "--interval", "0.2"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"not answering" not in seen and process.poll() is None and time.monotonic() < deadline:
+            seen += process.stdout.read() or b""
+            time.sleep(0.1)
+        assert b"not answering" in seen, seen[-2000:]
+        assert process.poll() is None
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        process.stdout.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not PROMETHEUS.exists(), reason="prometheus is not installed (Debian: apt-get install prometheus)"
+)
+def test_a_prometheus_without_gatewatchs_series_is_one_line_then_passes(
+    servers: dict[str, str], tmp_path: Path
+) -> None:
+    """A real Prometheus: before it scrapes gatewatch, one line; once it has, the check passes."""
+    port = free_port()
+    target = servers["gatewatch"].removeprefix("http://")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: gatewatch\n    static_configs:\n"
+        f"      - targets: ['{target}']\n"
+    )
+    empty = tmp_path / "empty.yml"
+    empty.write_text("global:\n  scrape_interval: 1s\n")
+
+    def prometheus(config_file: Path, name: str) -> ServerProcess:
+        listen = free_port() if name == "full" else port
+        return ServerProcess(
+            [
+                str(PROMETHEUS),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={tmp_path / name}",
+                f"--web.listen-address={LOOPBACK}:{listen}",
+            ],
+            port=listen,
+            ready_path="/-/ready",
+            cwd=tmp_path,
+            log_path=tmp_path / f"{name}.log",
+        )
+
+    with prometheus(empty, "empty") as server:
+        assert one_line("--prometheus", server.base_url) == (
+            f"gatewatch top: {server.base_url}: Prometheus holds no gatewatch series now: does it scrape "
+            "an app's /metrics (a target shows after its first scrape)? (--wait keeps trying)"
+        )
+    with prometheus(config, "full") as server:
+        checks = probe.checks_for([], [], [server.base_url])
+        deadline = time.monotonic() + 30
+        while probe.problems(checks, token=None) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert probe.problems(checks, token=None) == []
