@@ -96,6 +96,7 @@ class ChunkedParts:
 
     def __init__(self) -> None:
         self._chunks: dict[Hashable, tuple[object, bytes]] = {}
+        self._array = b"[]"
 
     def taken(self, key: Hashable, version: object, describe: Callable[[], list[object]]) -> Chunk:
         """Chunk ``key`` at ``version`` for :meth:`array`, its parts described now if it changed
@@ -109,16 +110,27 @@ class ChunkedParts:
         """``chunks``: in order, each chunk's key, version (compared with ``==``) and parts."""
         kept, used = self._chunks, {}
         encoded = []
+        # Parts encoded since the GIL was last offered (yield_gil): a first build of many
+        # parts (a thousand routes) must not hold a waiting event loop for all of it.
+        done = 0
         for key, version, describe in chunks:
             found = kept.get(key)
             if found is None or found[0] != version:
                 parts = describe()
+                if done >= SLICE:
+                    yield_gil()
+                    done = 0
+                done += len(parts)
                 found = (version, b",".join(encode(part) for part in parts) if parts else b"")
             used[key] = found
             if found[1]:
                 encoded.append(found[1])
+        # The same chunks at the same versions: the array joined last time (hundreds of kB
+        # with a thousand routes) is this one.
+        if any(used[key] is not kept.get(key) for key in used) or list(used) != list(kept):
+            self._array = json_array(encoded)
         self._chunks = used
-        return json_array(encoded)
+        return self._array
 
 
 def _given(parts: list[object]) -> list[object]:

@@ -33,7 +33,7 @@ from gatewatch.record import RequestRecord
 MAX_STACK_LINES = 200
 MAX_OUTER_LINES = 100
 # Routes (interface, route and status) per encoded chunk.
-ROUTES_PER_CHUNK = 32
+ROUTES_PER_CHUNK = 8
 
 RouteKey = tuple[str, str, str]  # interface, route label, status label
 
