@@ -17,6 +17,7 @@ import functools
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import repeat
+from operator import is_not
 from time import time
 from typing import cast
 
@@ -114,24 +115,32 @@ class ProcessTotals:
         report: Callable[[Exception], None],
     ) -> None:
         """Add finished requests, measured as the Prometheus export measures them."""
-        rows: dict[RouteKey, list[tuple[float | None, ...]]] = {}
         measure = m.measure_request
-        for record in records:
+        try:
+            measured = list(map(measure, records, repeat(worker_threads)))
+        except Exception:  # noqa: BLE001 - measured again one at a time, the bad one reported
+            measured = []
+            for record in records:
+                try:
+                    measured.append(measure(record, worker_threads))
+                except Exception as exc:  # noqa: BLE001
+                    report(exc)
+        # By the measurement's own key (methods apart): no key of ours built per record.
+        rows: dict[m.Key, list[tuple[float | None, ...]]] = {}
+        for key, values, extras in measured:
+            same = rows.get(key)
+            if same is None:
+                rows[key] = [values]
+            else:
+                same.append(values)
+            if extras is not None:
+                try:
+                    self._add_extras((key[0], key[2], key[3]), extras)
+                except Exception as exc:  # noqa: BLE001
+                    report(exc)
+        for key, same in rows.items():
             try:
-                key, values, extras = measure(record, worker_threads)
-                route_key = (key[0], key[2], key[3])
-                same = rows.get(route_key)
-                if same is None:
-                    rows[route_key] = [values]
-                else:
-                    same.append(values)
-                if extras is not None:
-                    self._add_extras(route_key, extras)
-            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
-                report(exc)
-        for route_key, same in rows.items():
-            try:
-                self._add_rows(route_key, same)
+                self._add_rows((key[0], key[2], key[3]), same)
             except Exception as exc:  # noqa: BLE001
                 report(exc)
 
@@ -165,7 +174,9 @@ class ProcessTotals:
         series[-1] = sum(durations, series[-1])
         route.blocking = sum(cast("tuple[float, ...]", columns[_ROUTE_BLOCKING]), route.blocking)
         route.cpu = sum(_measured(columns[_ROUTE_CPU]), route.cpu)
-        route.cpu_samples += int(sum(_measured(columns[_ROUTE_CPU_SAMPLES])))
+        samples = columns[_ROUTE_CPU_SAMPLES]
+        if len(samples) != samples.count(None):
+            route.cpu_samples += int(sum(_measured(samples)))
         interface = self._interface(key[0])
         concurrency = cast("tuple[float, ...]", columns[_CONCURRENCY])
         interface.concurrency_sum = sum(concurrency, interface.concurrency_sum)
@@ -260,8 +271,14 @@ class Taken:
         self.sessions = sessions
 
 
-def _measured(column: tuple[float | None, ...]) -> list[float]:
-    return [value for value in column if value is not None]
+def _measured(column: tuple[float | None, ...]) -> tuple[float, ...]:
+    # A column whose values were all measured (most of them) is not copied.
+    if None not in column:
+        return cast("tuple[float, ...]", column)
+    return cast("tuple[float, ...]", tuple(filter(_not_none, column)))
+
+
+_not_none = functools.partial(is_not, None)
 
 
 def _describe_routes(chunk: list[tuple[RouteKey, _Route]]) -> list[object]:
