@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 import pytest
-
-from gatewatch.export.live.schema import LiveView, parse_live_view
 from gatewatch_dashboard.counters import ProcessCounters
 from gatewatch_dashboard.live_counters import process_counters
+
+from gatewatch.export.live.schema import LiveView, parse_live_view
 from tests.support.live_fixtures import (
     ASGI_FILE,
     ASGI_LATER_FILE,
@@ -83,7 +83,7 @@ def test_interfaces_lag_sites_and_sessions() -> None:
     site = asgi.sites["/blocking", "/srv/app/examples/starlette_app.py:41 in blocking"]
     assert (site.count, site.worst, site.last_at) == (40, 0.1, NOW - 2.5)
     assert len(site.recent) == 16 and site.recent[-1] == (NOW - 2.5, 0.1)
-    assert site.stack[-1].endswith("time.sleep(float(request.query_params.get(\"seconds\", \"0.05\")))")
+    assert site.stack[-1].endswith('time.sleep(float(request.query_params.get("seconds", "0.05")))')
     assert "starlette/routing.py" in site.outer_stack[2]
     assert asgi.sites["<background>", ""].stack == ()
     assert asgi.sessions["/ws/echo", "accepted"].sessions == 7
@@ -117,10 +117,10 @@ def counts(counters: ProcessCounters) -> dict[tuple[str, ...], float]:
         flat["route", interface, route] = found.requests
         for index, bucket in enumerate(found.buckets):
             flat["bucket", interface, route, str(index)] = bucket
-    for (route, site), found in counters.sites.items():
-        flat["site", route, site] = found.count
-    for (route, outcome), found in counters.sessions.items():
-        flat["sessions", route, outcome] = found.sessions
+    for (route, site), at_site in counters.sites.items():
+        flat["site", route, site] = at_site.count
+    for (route, outcome), sessions in counters.sessions.items():
+        flat["sessions", route, outcome] = sessions.sessions
     return flat
 
 

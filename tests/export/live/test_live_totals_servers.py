@@ -6,7 +6,7 @@ processes are the page's numbers: every count and bucket exactly, every sum to f
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,8 +30,8 @@ Numbers = dict[tuple[str, ...], float]
 
 def from_metrics(text: str) -> tuple[Numbers, Numbers]:
     """The page's numbers, keyed as :func:`from_live` keys the totals: (counts, sums)."""
-    counts: Counter[tuple[str, ...]] = Counter()
-    sums: Counter[tuple[str, ...]] = Counter()
+    counts: defaultdict[tuple[str, ...], float] = defaultdict(float)
+    sums: defaultdict[tuple[str, ...], float] = defaultdict(float)
     name = {
         key: c.metric(key).name for key in ("duration", "concurrency", "queue", "after_response", "loop_lag")
     }
@@ -53,7 +53,7 @@ def from_metrics(text: str) -> tuple[Numbers, Numbers]:
         elif sample == c.metric("route_offload").name:
             sums["offload", *route[:2]] += number
         elif sample == c.metric("saturated").name:
-            counts["saturated"] += number
+            counts["saturated",] += number
         elif sample == c.metric("loop_blocks").name:
             counts["blocks", labels["route"]] += number
         elif sample == c.metric("loop_blocked").name:
@@ -79,8 +79,8 @@ def from_metrics(text: str) -> tuple[Numbers, Numbers]:
 
 def from_live(view: dict[str, Any]) -> tuple[Numbers, Numbers]:
     """Every process's totals added up, keyed by the page's labels (buckets cumulative)."""
-    counts: Counter[tuple[str, ...]] = Counter()
-    sums: Counter[tuple[str, ...]] = Counter()
+    counts: defaultdict[tuple[str, ...], float] = defaultdict(float)
+    sums: defaultdict[tuple[str, ...], float] = defaultdict(float)
     for process in view["processes"]:
         totals = process["totals"]
         bounds = [*map(repr, map(float, totals["duration_bounds"])), "+Inf"]
@@ -100,7 +100,7 @@ def from_live(view: dict[str, Any]) -> tuple[Numbers, Numbers]:
             for key in ("concurrency", "queue", "after_response"):
                 counts[key, entry["interface"]] += entry[f"{key}_count"]
                 sums[key, entry["interface"]] += entry[f"{key}_sum"]
-            counts["saturated"] += entry["saturated"]
+            counts["saturated",] += entry["saturated"]
         for site in totals["block_sites"]:
             counts["blocks", site["route"]] += site["count"]
             sums["blocked", site["route"]] += site["total"]
@@ -310,6 +310,6 @@ def test_gunicorn_sync_workers_totals_are_the_metrics_page(tmp_path: Path) -> No
         counts, view = assert_agree(client, server.base_url, sent)
     assert counts["queue", "wsgi"] == 10
     # One thread per sync worker: every request took its worker's last free one.
-    assert counts["saturated"] == sum(v for k, v in counts.items() if k[0] == "requests")
+    assert counts["saturated",] == sum(v for k, v in counts.items() if k[0] == "requests")
     assert counts["requests", "wsgi", "/error", "500"] == 3
     assert all(not process["totals"]["block_sites"] for process in view["processes"])
