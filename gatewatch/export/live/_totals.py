@@ -17,7 +17,6 @@ import functools
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import repeat
-from operator import is_not
 from time import time
 from typing import cast
 
@@ -173,18 +172,17 @@ class ProcessTotals:
             series[index] += indices.count(index)
         series[-1] = sum(durations, series[-1])
         route.blocking = sum(cast("tuple[float, ...]", columns[_ROUTE_BLOCKING]), route.blocking)
-        route.cpu = sum(_measured(columns[_ROUTE_CPU]), route.cpu)
-        samples = columns[_ROUTE_CPU_SAMPLES]
-        if len(samples) != samples.count(None):
-            route.cpu_samples += int(sum(_measured(samples)))
+        # Values not measured (None) are left out; so are zeros, which add nothing to a sum:
+        # filter(None, ...) drops both without a call per value.
+        route.cpu = sum(filter(None, columns[_ROUTE_CPU]), route.cpu)
+        route.cpu_samples += int(sum(filter(None, columns[_ROUTE_CPU_SAMPLES])))
         interface = self._interface(key[0])
         concurrency = cast("tuple[float, ...]", columns[_CONCURRENCY])
         interface.concurrency_sum = sum(concurrency, interface.concurrency_sum)
         interface.concurrency_count += len(concurrency)
-        after = _measured(columns[_AFTER_RESPONSE])
-        if after:
-            interface.after_sum = sum(after, interface.after_sum)
-            interface.after_count += len(after)
+        after = columns[_AFTER_RESPONSE]
+        interface.after_sum = sum(filter(None, after), interface.after_sum)
+        interface.after_count += len(after) - after.count(None)
         self._route_versions[route.chunk] += 1
 
     def _add_extras(self, key: RouteKey, extras: list[m.Extra]) -> None:
@@ -269,16 +267,6 @@ class Taken:
         self.routes = routes
         self.sites = sites
         self.sessions = sessions
-
-
-def _measured(column: tuple[float | None, ...]) -> tuple[float, ...]:
-    # A column whose values were all measured (most of them) is not copied.
-    if None not in column:
-        return cast("tuple[float, ...]", column)
-    return cast("tuple[float, ...]", tuple(filter(_not_none, column)))
-
-
-_not_none = functools.partial(is_not, None)
 
 
 def _describe_routes(chunk: list[tuple[RouteKey, _Route]]) -> list[object]:
