@@ -127,7 +127,7 @@ def assert_agree(client: httpx.Client, base_url: str, at_least: int) -> tuple[Nu
     moved meanwhile and both have ``at_least`` requests (a WSGI worker finishes a request after
     its client has the response; a worker's file is rewritten every half second), then compare;
     the lag, sampled all the time, lies between the two live readings."""
-    deadline = time.monotonic() + 20.0
+    deadline = time.monotonic() + 30.0
     while True:
         before = live_view(client)
         page = scrape(base_url)
@@ -269,7 +269,7 @@ def test_gunicorn_uvicorn_workers_totals_are_the_metrics_page(tmp_path: Path) ->
     ) as server:
         # Both workers must have served (and written their files) for the view to hold both.
         with httpx.Client(base_url=server.base_url, timeout=10.0, headers=BEARER) as client:
-            deadline = time.monotonic() + 15.0
+            deadline = time.monotonic() + 30.0
             while len(live_view(client)["processes"]) < 2:
                 assert time.monotonic() < deadline, "the second worker never served"
                 # A worker holding its loop accepts no connection: the other one does.
