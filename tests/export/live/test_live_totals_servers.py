@@ -213,7 +213,7 @@ def websocket_traffic(base_url: str) -> None:
 
 
 def wait_for(client: httpx.Client, ready: Callable[[Numbers], bool]) -> None:
-    deadline = time.monotonic() + 10.0
+    deadline = time.monotonic() + 20.0
     while not ready(from_live(live_view(client))[0]):
         assert time.monotonic() < deadline, "the live view never showed it"
         time.sleep(0.1)
