@@ -1,4 +1,4 @@
-"""The Routes tab: per route template, sortable and filtered."""
+"""The Routes tab: per route template over the window chosen, sortable and filtered."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from gatewatch_dashboard.widgets.tab_view import TabView, fill
 
 
 class RoutesView(TabView):
+    """Every route with requests in the window: counts from the sources' counters, the same as
+    ``/metrics`` gives over the same window."""
+
     def compose(self) -> ComposeResult:
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(zebra_stripes=True, cursor_type="row")
@@ -24,12 +27,13 @@ class RoutesView(TabView):
         yield table
 
     def redraw(self) -> None:
-        rows = sort_routes((row for r in self.readings for row in r.routes), self.sort_key, self.route_filter)
+        rows = sort_routes((row for f in self.figures for row in f.routes), self.sort_key, self.route_filter)
         note = Text.assemble(
-            f"{len(rows)} routes, sorted by ",
+            (self.span_text(), "bold"),
+            f": {len(rows)} route{'' if len(rows) == 1 else 's'} with requests, sorted by ",
             literal(self.sort_key, "bold"),
             literal(f"   filter: {self.route_filter}" if self.route_filter else "", "bold"),
-            ("   (s: sort, /: filter)", DIM),
+            ("   (w: window, s: sort, /: filter)", DIM),
             "\n",
         )
         note.append_text(self.errors())

@@ -1,4 +1,4 @@
-"""The base of every tab: redrawn when the app's readings, the filter or the sort change."""
+"""The base of every tab: redrawn when the app's readings, figures, filter or sort change."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class TabView(Widget):
 
     def redraw(self) -> None:
         """Show the current readings, when that needs no new widgets."""
+
+    def span_text(self) -> str:
+        """What this tab's windowed figures cover, as every note starts: ``last 60 s (12 s so
+        far)``; each distinct span once when the sources differ."""
+        texts: list[str] = []
+        for figures in self.figures:
+            text = figures.span.text()
+            if text not in texts:
+                texts.append(text)
+        return " / ".join(texts)
 
     def errors(self) -> Text:
         """One line per source that failed its last poll: the UI says so and keeps polling."""
