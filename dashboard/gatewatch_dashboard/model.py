@@ -46,6 +46,12 @@ class InterfaceStats:
     queue: float | None = None  # mean queue time (from the proxy's header)
     busy: int | None = None  # WSGI threads busy, over every process
     capacity: int | None = None
+    saturated: int | None = None  # WSGI requests that took the last free thread, over the span
+    # Unused, never filled (Timeline replaces them): kept only until the Overview and Blocking
+    # tabs of issue 29 (helpers C and E) land; delete these three lines then.
+    rate_history: tuple[float, ...] = ()
+    latency_history: tuple[float, ...] = ()
+    lag_history: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,8 @@ class ReadingLog:
             if at == kept[-1].at:
                 return
             kept.clear()  # the source's clock went back: what was kept no longer lines up
-        if len(kept) >= 2 and at - kept[-2].at < self.min_gap:
-            kept.pop()
+        if len(kept) >= 2 and kept[-1].at - kept[-2].at < self.min_gap:
+            kept.pop()  # too close to the one before it: the new reading takes its place
         previous = kept[-1] if kept else None
         counters = {one.key: one for one in reading.counters}
         if previous is not None:
@@ -211,6 +211,7 @@ def _interfaces(reading: Reading, sums: Sums, per_second: float | None) -> tuple
                 if means is None
                 else ratio(means.after_response_sum, means.after_response_count),
                 queue=None if means is None else ratio(means.queue_sum, means.queue_count),
+                saturated=None if means is None or name != "wsgi" else round(means.saturated),
             )
         )
     return tuple(result)
@@ -316,10 +317,9 @@ def _timeline(steps: Sequence[_Step], stats: InterfaceStats, now: float) -> Time
 
 
 def _worker(row: WorkerRow, counted: ProcessCounters | None) -> WorkerRow:
-    """A process's workers now, with its saturations and queue time over the span."""
-    if counted is None:
-        return row
-    wsgi = counted.interfaces.get("wsgi")
+    """A process's workers now, with its saturations and queue time over the span (unknown
+    when the source does not count them per process: its total is the interface's)."""
+    wsgi = None if counted is None else counted.interfaces.get("wsgi")
     if wsgi is None:
-        return row
+        return replace(row, saturated=None)
     return replace(row, saturated=round(wsgi.saturated), queue=ratio(wsgi.queue_sum, wsgi.queue_count))

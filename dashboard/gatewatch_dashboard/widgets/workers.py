@@ -23,7 +23,7 @@ class WorkersView(TabView):
     def redraw(self) -> None:
         rows = [row for figures in self.figures for row in figures.workers]
         saturated = sum(1 for row in rows if row.is_saturated)
-        took_last = sum(row.saturated or 0 for row in rows)
+        took_last = sum(s.saturated or 0 for f in self.figures for s in f.interfaces if s.interface == "wsgi")
         queues = [s.queue for f in self.figures for s in f.interfaces if s.interface == "wsgi" and s.queue]
         note = Text.assemble(
             (self.span_text(), "bold"),
