@@ -91,11 +91,11 @@ class ReadingLog:
     def source_figures(self, reading: Reading, window: Window) -> SourceFigures:
         kept = self._kept.get(reading.source)
         if not kept:
-            # No counters (yet): what the source computed itself, its window unknown.
+            # No counters (yet): what the source computed itself, if anything, its window unknown.
             return SourceFigures(
                 source=reading.source,
                 kind=reading.kind,
-                span=Span(window, 0.0, False, known=False),
+                span=Span(window, 0.0, False, known=not (reading.interfaces or reading.routes)),
                 error=reading.error,
                 interfaces=reading.interfaces,
                 routes=reading.routes,
