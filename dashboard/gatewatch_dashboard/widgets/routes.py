@@ -23,7 +23,7 @@ class RoutesView(TabView):
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(zebra_stripes=True, cursor_type="row")
         table.add_columns("source", "", "route", "requests", "req/s", "p50", "p95", "p99")
-        table.add_columns("held (mean)", "cpu (mean)", "offload (mean)", "5xx")
+        table.add_columns("held", "cpu", "offload", "5xx")
         yield table
 
     def redraw(self) -> None:
@@ -33,7 +33,7 @@ class RoutesView(TabView):
             f": {len(rows)} route{'' if len(rows) == 1 else 's'} with requests, sorted by ",
             literal(self.sort_key, "bold"),
             literal(f"   filter: {self.route_filter}" if self.route_filter else "", "bold"),
-            ("   (w: window, s: sort, /: filter)", DIM),
+            ("   held, cpu, offload: means per request", DIM),
             "\n",
         )
         note.append_text(self.errors())

@@ -16,8 +16,8 @@ class WorkersView(TabView):
     def compose(self) -> ComposeResult:
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(zebra_stripes=True, cursor_type="row")
-        table.add_columns("source", "pid", "servers", "busy / capacity", "all busy now", "took the last")
-        table.add_columns("in flight", "websockets", "queue time (mean)", "internal errors")
+        table.add_columns("source", "pid", "servers", "busy / capacity", "all busy", "saturations")
+        table.add_columns("in flight", "websockets", "queue (mean)", "internal errors")
         yield table
 
     def redraw(self) -> None:
@@ -28,11 +28,10 @@ class WorkersView(TabView):
         note = Text.assemble(
             (self.span_text(), "bold"),
             ": ",
-            (f"{took_last:,} requests took the last free thread", HOT if took_last else ""),
-            f", WSGI queue time (mean) {seconds(max(queues, default=None))}",
-            f"   now: {len(rows)} processes",
-            (f", {saturated} saturated: every WSGI thread busy, arrivals wait" if saturated else "", HOT),
-            ("   (w: window)", DIM),
+            (f"{took_last:,} saturation{'' if took_last == 1 else 's'}", HOT if took_last else ""),
+            f" (a request took the last free thread), queue (mean) {seconds(max(queues, default=None))}",
+            f"   now: {len(rows)} process{'' if len(rows) == 1 else 'es'}",
+            (f", {saturated} with every WSGI thread busy (arrivals wait)" if saturated else "", HOT),
             "\n",
         )
         note.append_text(self.errors())
