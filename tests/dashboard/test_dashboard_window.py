@@ -360,3 +360,27 @@ async def test_every_tab_says_its_window(key: str, says: str) -> None:
         await _two_polls(app, pilot)
         await pilot.press(key)
         assert says in screen_text(app)
+
+
+class FailingAfter(ScriptedSource):
+    """Its readings, then no answer: as the app sees a server that stopped."""
+
+    async def read(self) -> Reading:
+        if self._index >= len(self._readings):
+            raise ConnectionError("connection refused")
+        return await super().read()
+
+
+@pytest.mark.anyio
+async def test_a_source_that_stops_answering_keeps_its_figures_and_says_so() -> None:
+    script = [reading(at, process(at, {ROOT: route(at - 900)})) for at in (1000.0, 1010.0)]
+    app = TopApp([FailingAfter("app", script)], poll=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await _two_polls(app, pilot)
+        await app.poll_once()
+        await pilot.pause()
+        await pilot.press("4")
+        assert [row[3] for row in rows(app)] == ["10"]
+        text = screen_text(app)
+        assert "app: ConnectionError: connection refused; retrying" in text
+        assert "1 not answering (retrying)" in text
