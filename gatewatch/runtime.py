@@ -184,8 +184,19 @@ class Runtime:
         with self._lock:
             state = self._live.get(monitor)
             if state is None:
-                state = self._live[monitor] = new_live_state(monitor, self.snapshots)
+                choice = self._histograms_of(monitor)
+                state = self._live[monitor] = new_live_state(monitor, self.snapshots, choice)
             return state
+
+    def _histograms_of(self, monitor: Monitor) -> HistogramChoice:
+        # Under the lock: the buckets of the /metrics families the monitor feeds, which its live
+        # view's totals count into too.
+        if self._multiprocess is not None and self._multiprocess[0] is monitor:
+            return self._multiprocess[1].histograms
+        for aggregator in self._aggregators.values():
+            if aggregator.monitor is monitor:
+                return aggregator.histograms
+        return DEFAULT_CHOICE
 
     # -- the side server (gatewatch.export.side_server) --------------------------------------
 

@@ -4,6 +4,11 @@ server (gunicorn, two sync workers), busy in every way the tabs show, as of a fi
 The JSON files in ``tests/fixtures/`` are what :func:`write` makes of them
 (``python -m tests.support.live_fixtures``); every number is fixed, so the tests can name the
 numbers each tab must show. Both documents pass ``parse_live_view``.
+
+Each process carries ``totals`` (its cumulative counts) consistent with what the rest of its
+snapshot shows, and each document has a later one (:data:`LATER`, 30 s on: more requests, a new
+block site, routes named like markup and terminal controls among them), so that a window's
+figures are the difference of two documents (:data:`ASGI_LATER_FILE`, :data:`WSGI_LATER_FILE`).
 """
 
 from __future__ import annotations
@@ -12,13 +17,45 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.support.live_fixture_totals import (
+    ASGI_STARTED,
+    HOSTILE_ROUTE,
+    HOSTILE_SESSION_ROUTE,
+    HOSTILE_SITE,
+    LATER,
+    NOW,
+    OUTER_STACK,
+    SITE,
+    WSGI_STARTED,
+    asgi_totals,
+    wsgi_totals,
+)
+
+__all__ = [
+    "ASGI_FILE",
+    "ASGI_LATER_FILE",
+    "ASGI_STARTED",
+    "HOSTILE_ROUTE",
+    "HOSTILE_SESSION_ROUTE",
+    "HOSTILE_SITE",
+    "LATER",
+    "NOW",
+    "WSGI_FILE",
+    "WSGI_LATER_FILE",
+    "WSGI_STARTED",
+    "asgi_later_view",
+    "asgi_view",
+    "write",
+    "wsgi_later_view",
+    "wsgi_view",
+]
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ASGI_FILE = FIXTURES / "live_asgi.json"
 WSGI_FILE = FIXTURES / "live_wsgi.json"
-NOW = 1764090000.5
+ASGI_LATER_FILE = FIXTURES / "live_asgi_later.json"
+WSGI_LATER_FILE = FIXTURES / "live_wsgi_later.json"
 SECOND = int(NOW) - 1  # the last complete second
-
-SITE = "/srv/app/.venv/lib/python3.12/site-packages"
 
 
 def _finished(interface: str, route: str, duration: float, **extra: Any) -> dict[str, Any]:
@@ -170,8 +207,14 @@ def asgi_view() -> dict[str, Any]:
         '    time.sleep(float(request.query_params.get("seconds", "0.05")))',
     ]
     blocks = [
-        {"at": NOW - 7.5, "route": "/blocking", "duration": 0.1, "stack": stack},
-        {"at": NOW - 2.5, "route": "/blocking", "duration": 0.102, "stack": stack},
+        {"at": NOW - 7.5, "route": "/blocking", "duration": 0.1, "stack": stack, "outer_stack": OUTER_STACK},
+        {
+            "at": NOW - 2.5,
+            "route": "/blocking",
+            "duration": 0.102,
+            "stack": stack,
+            "outer_stack": OUTER_STACK,
+        },
     ]
     websockets = {
         "open": [
@@ -209,6 +252,7 @@ def asgi_view() -> dict[str, Any]:
         per_second=_seconds("asgi", 50, 0.02, 0.004, 12),
         loop_lag=lag,
         loop_blocks=blocks,
+        totals=asgi_totals(),
     )
     return {"schema": 1, "time": NOW, "processes": [process]}
 
@@ -235,15 +279,53 @@ def wsgi_view() -> dict[str, Any]:
                 ],
                 recent=recent,
                 per_second=_seconds("wsgi", 10, 0.05, 0.05, 0),
+                totals=wsgi_totals(index),
             )
         )
     return {"schema": 1, "time": NOW, "processes": processes}
 
 
+# Keys holding a Unix time, moved on with the later documents.
+_TIMES = ("time", "finished_at", "at", "closed_at", "last_at")
+
+
+def _moved(value: Any, seconds: float, key: str = "") -> Any:
+    """``value`` with every Unix time in it ``seconds`` later (the totals are replaced after)."""
+    if isinstance(value, dict):
+        return {k: _moved(v, seconds, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(item, seconds, key) for item in value]
+    if key in _TIMES and isinstance(value, int | float):
+        return value + seconds
+    if key == "second" and isinstance(value, int):
+        return value + int(seconds)
+    return value
+
+
+def asgi_later_view() -> dict[str, Any]:
+    """:func:`asgi_view` 30 s later: every time moved on, and the totals of :data:`LATER`."""
+    view: dict[str, Any] = _moved(asgi_view(), LATER - NOW)
+    view["processes"][0]["totals"] = asgi_totals(later=True)
+    return view
+
+
+def wsgi_later_view() -> dict[str, Any]:
+    """:func:`wsgi_view` 30 s later, as :func:`asgi_later_view`."""
+    view: dict[str, Any] = _moved(wsgi_view(), LATER - NOW)
+    for index, process in enumerate(view["processes"]):
+        process["totals"] = wsgi_totals(index, later=True)
+    return view
+
+
 def write() -> None:
     FIXTURES.mkdir(exist_ok=True)
-    ASGI_FILE.write_text(json.dumps(asgi_view(), indent=1) + "\n")
-    WSGI_FILE.write_text(json.dumps(wsgi_view(), indent=1) + "\n")
+    for path, view in (
+        (ASGI_FILE, asgi_view),
+        (WSGI_FILE, wsgi_view),
+        (ASGI_LATER_FILE, asgi_later_view),
+        (WSGI_LATER_FILE, wsgi_later_view),
+    ):
+        path.write_text(json.dumps(view(), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,17 +6,19 @@ per interface, 600 lag samples, loop blocks with their stacks). Encoding it whol
 of CPU per poll holding the GIL, so the event loop (or the WSGI worker) waited that long. Almost
 none of it changes between two polls half a second apart: a finished request, a past second, a
 lag sample or a loop block is described once here; a poll encodes what is new (a handful of
-records and seconds) and joins the rest. Per-route totals would be parts of the same kind: a
-:class:`ChunkedParts` chunk per route (or group of routes), versioned by its request count.
+records and seconds) and joins the rest. The totals per route are parts of the same kind
+(:mod:`gatewatch.export.live._totals`): a :class:`ChunkedParts` chunk per group of routes,
+versioned by its changes.
 
 New items are encoded in slices of :data:`SLICE`, offering the GIL between them
 (:func:`yield_gil`). Nothing here runs on the request path: parts are keyed and versioned by
-what the records and totals already hold (the record itself, a second's request count), so a
-request pays nothing.
+what the records and totals already hold (the record itself, a second's request count, a
+chunk of routes' changes), so a request pays nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import time
@@ -27,6 +29,8 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 _encoder = json.JSONEncoder(separators=(",", ":"))
+# A chunk of ChunkedParts: its key, its version (compared with ==), and its parts.
+Chunk = tuple[Hashable, object, Callable[[], list[object]]]
 # Items encoded between two offers of the GIL (yield_gil): about 0.2 ms of work on a quiet core.
 SLICE = 32
 
@@ -92,18 +96,46 @@ class ChunkedParts:
 
     def __init__(self) -> None:
         self._chunks: dict[Hashable, tuple[object, bytes]] = {}
+        self._array = b"[]"
 
-    def array(self, chunks: Sequence[tuple[Hashable, object, Callable[[], list[object]]]]) -> bytes:
+    def taken(self, key: Hashable, version: object, describe: Callable[[], list[object]]) -> Chunk:
+        """Chunk ``key`` at ``version`` for :meth:`array`, its parts described now if it changed
+        (else never): for parts read under a lock and encoded after it, one build at a time."""
+        found = self._chunks.get(key)
+        if found is not None and found[0] == version:
+            return key, version, _unchanged
+        return key, version, functools.partial(_given, describe())
+
+    def array(self, chunks: Sequence[Chunk]) -> bytes:
         """``chunks``: in order, each chunk's key, version (compared with ``==``) and parts."""
         kept, used = self._chunks, {}
         encoded = []
+        # Parts encoded since the GIL was last offered (yield_gil): a first build of many
+        # parts (a thousand routes) must not hold a waiting event loop for all of it.
+        done = 0
         for key, version, describe in chunks:
             found = kept.get(key)
             if found is None or found[0] != version:
                 parts = describe()
+                if done >= SLICE:
+                    yield_gil()
+                    done = 0
+                done += len(parts)
                 found = (version, b",".join(encode(part) for part in parts) if parts else b"")
             used[key] = found
             if found[1]:
                 encoded.append(found[1])
+        # The same chunks at the same versions: the array joined last time (hundreds of kB
+        # with a thousand routes) is this one.
+        if any(used[key] is not kept.get(key) for key in used) or list(used) != list(kept):
+            self._array = json_array(encoded)
         self._chunks = used
-        return json_array(encoded)
+        return self._array
+
+
+def _given(parts: list[object]) -> list[object]:
+    return parts
+
+
+def _unchanged() -> list[object]:
+    raise RuntimeError("a chunk kept unchanged was described again")

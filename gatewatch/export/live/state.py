@@ -20,8 +20,11 @@ from time import perf_counter, time
 from typing import cast
 
 from gatewatch._batches import PENDING_RECORDS, take_all
+from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice
+from gatewatch.asgi._stack_capture import ReadStack, site_of
 from gatewatch.export.live._fragments import ChunkedParts, EncodedRing, encode
 from gatewatch.export.live._seconds import Second, second_chunks
+from gatewatch.export.live._totals import MAX_OUTER_LINES, MAX_STACK_LINES, ProcessTotals
 from gatewatch.export.live.describe import describe_finished, describe_in_flight, monitor_part
 from gatewatch.export.live.local_dir import own_server_dir, workers_local_dir
 from gatewatch.export.live.schema import (
@@ -46,7 +49,8 @@ RECENT_REQUESTS = 200
 WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
-MAX_STACK_LINES = 200
+# A loop block as kept: (wall clock, route, seconds, stack, the frames above it).
+Block = tuple[float, str, float, tuple[str, ...], tuple[str, ...]]
 # How a snapshot's head ends before its joined parts replace it.
 _EMPTY_TAIL = b',"recent":[],"per_second":[],"loop_lag":[],"loop_blocks":[]}'
 
@@ -56,9 +60,10 @@ class LiveState(Sink):
 
     Requests in flight are listed up to ``max_in_flight`` (the rest are counted); the last
     :data:`RECENT_REQUESTS` finished ones and per-second totals of the last
-    :data:`WINDOW_SECONDS` seconds are kept. With a ``snapshot_dir``, the process's snapshot
-    is also written there for the other workers to merge (:mod:`gatewatch.export.live.snapshot_files`),
-    by ``writer`` (by default one of its own).
+    :data:`WINDOW_SECONDS` seconds are kept, and totals since the state began, counted as the
+    process's ``/metrics`` counts them (``histograms``: its histogram families' buckets). With a
+    ``snapshot_dir``, the process's snapshot is also written there for the other workers to
+    merge (:mod:`gatewatch.export.live.snapshot_files`), by ``writer`` (by default one of its own).
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class LiveState(Sink):
         max_in_flight: int = MAX_IN_FLIGHT_LISTED,
         local_only: bool = False,
         writer: SnapshotWriter | None = None,
+        histograms: HistogramChoice = DEFAULT_CHOICE,
     ) -> None:
         # Weak: the monitor holds this state as a sink, and the runtime's table must not
         # keep a monitor alive through its own state.
@@ -79,6 +85,7 @@ class LiveState(Sink):
         self.local_only = local_only
         self._max_in_flight = max_in_flight
         self._writer = SnapshotWriter() if writer is None else writer
+        self.histograms = histograms
         self._reset()
 
     def _reset(self) -> None:
@@ -91,7 +98,9 @@ class LiveState(Sink):
         self._pending: deque[RequestRecord] = deque()
         self._seconds: dict[str, list[Second | None]] = {}
         self._lag: EncodedRing[tuple[float, float]] = EncodedRing(LAG_SAMPLES)
-        self._blocks: EncodedRing[tuple[float, str, float, tuple[str, ...]]] = EncodedRing(LOOP_BLOCKS)
+        self._blocks: EncodedRing[Block] = EncodedRing(LOOP_BLOCKS)
+        # Counts since now (after a fork: since the fork, as the child's own /metrics files).
+        self._totals = ProcessTotals(self.histograms)
         self._per_second = ChunkedParts()
         # The writer thread starts with the first request, in the process serving it: an app
         # built before a fork (gunicorn --preload) would otherwise write from the parent only.
@@ -119,8 +128,11 @@ class LiveState(Sink):
         oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
         seconds = self._seconds
         recent = self._recent
+        monitor = self._monitor()
+        threads = None if monitor is None else monitor.worker_threads
         with self._lock:
             records = take_all(self._pending)
+            self._totals.add_requests(records, threads, self._absorb_error)
             recent.added += len(records)
             for record in records:
                 try:
@@ -156,26 +168,52 @@ class LiveState(Sink):
                     if record.concurrency > slot.concurrency_max:
                         slot.concurrency_max = record.concurrency
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop a snapshot
-                    self._report_error("live.absorb", exc)
+                    self._absorb_error(exc)
+
+    def _absorb_error(self, exc: Exception) -> None:
+        self._report_error("live.absorb", exc)
 
     def loop_lag(self, seconds: float) -> None:
         self.add_lag_sample(seconds)
 
     def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
-        self.add_loop_block(route, duration, stack or [])
+        if isinstance(stack, ReadStack):
+            self.add_loop_block(route, duration, stack, outer_stack=stack.outer, site=stack.site)
+        else:
+            self.add_loop_block(route, duration, stack or [])
+
+    def session_finished(self, record: WebSocketRecord) -> None:
+        with self._lock:
+            self._totals.sessions.add(record)
 
     def add_lag_sample(self, seconds: float, at: float | None = None) -> None:
         """One measurement of how late the event loop ran a callback (``at``: wall-clock time)."""
         sample = (time() if at is None else at, float(seconds))
         with self._lock:
             self._lag.append(sample)
+            self._totals.add_lag(sample[1])
 
-    def add_loop_block(self, route: str, duration: float, stack: list[str]) -> None:
+    def add_loop_block(
+        self,
+        route: str,
+        duration: float,
+        stack: list[str],
+        *,
+        outer_stack: list[str] | None = None,
+        site: str | None = None,
+        at: float | None = None,
+    ) -> None:
         """A stretch during which one request held the event loop, with the stack seen in it
-        (only its last :data:`MAX_STACK_LINES` lines are kept)."""
-        block = (time(), route, float(duration), tuple(stack[-MAX_STACK_LINES:]))
+        (its innermost :data:`MAX_STACK_LINES` lines kept) and the frames above that part
+        (``outer_stack``, its innermost :data:`MAX_OUTER_LINES`), at ``site`` (the application's
+        innermost frame; by default the innermost line of ``stack``)."""
+        lines = tuple(stack[-MAX_STACK_LINES:])
+        outer = tuple(outer_stack[-MAX_OUTER_LINES:]) if outer_stack else ()
+        where = site_of(stack) if site is None else site
+        block = (time() if at is None else at, route, float(duration), lines, outer)
         with self._lock:
             self._blocks.append(block)
+            self._totals.sites.add(route, block[2], block[0], where, lines, outer)
 
     def session_accepted(self, record: WebSocketRecord) -> None:
         # A worker serving only WebSockets must appear in the merged view too.
@@ -236,10 +274,12 @@ class LiveState(Sink):
                 blocks = self._blocks.new_items()
                 # Read under the lock: the request path adds into the current seconds.
                 per_second = self._per_second.array(second_chunks(self._seconds, oldest))
+                totals = self._totals.take()
             wall_offset = wall - now
             recent_array = self._recent.array(*recent, lambda record: describe_finished(record, wall_offset))
             lag_array = self._lag.array(*lag, _describe_lag)
             block_array = self._blocks.array(*blocks, _describe_block)
+            totals_json = self._totals.encode(totals)
         part = monitor_part(monitor)
         # Typed as the whole snapshot, its joined parts left empty here and put in below.
         head: ProcessSnapshot = {
@@ -261,6 +301,9 @@ class LiveState(Sink):
         return wall, b"".join(
             (
                 _without_tail(encode(head)),
+                # Before the joined parts, which end the snapshot.
+                b',"totals":',
+                totals_json,
                 b',"recent":',
                 recent_array,
                 b',"per_second":',
@@ -307,12 +350,14 @@ def _describe_lag(sample: tuple[float, float]) -> LagSample:
     return {"at": sample[0], "lag": sample[1]}
 
 
-def _describe_block(block: tuple[float, str, float, tuple[str, ...]]) -> LoopBlock:
-    at, route, duration, stack = block
-    return {"at": at, "route": route, "duration": duration, "stack": list(stack)}
+def _describe_block(block: Block) -> LoopBlock:
+    at, route, duration, stack, outer = block
+    return {"at": at, "route": route, "duration": duration, "stack": list(stack), "outer_stack": list(outer)}
 
 
-def new_live_state(monitor: Monitor, writer: SnapshotWriter) -> LiveState:
+def new_live_state(
+    monitor: Monitor, writer: SnapshotWriter, histograms: HistogramChoice = DEFAULT_CHOICE
+) -> LiveState:
     """A live state attached to ``monitor`` as its sink, written by ``writer``: into
     ``GATEWATCH_LIVE_DIR`` (or prometheus-client's multiprocess directory) when set at that
     moment, else into this process's private local directory
@@ -329,6 +374,8 @@ def new_live_state(monitor: Monitor, writer: SnapshotWriter) -> LiveState:
             # The local channel is a convenience: the app and the token's HTTP view
             # run without it (a read-only filesystem, a name taken by another user).
             monitor.report_internal_error("live.local_dir", exc)
-    state = LiveState(monitor, snapshot_dir=directory, local_only=local_only, writer=writer)
+    state = LiveState(
+        monitor, snapshot_dir=directory, local_only=local_only, writer=writer, histograms=histograms
+    )
     monitor.add_sink(state)
     return state
