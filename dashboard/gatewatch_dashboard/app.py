@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from gatewatch_dashboard._literal import literal, literal_lines, plain
+from gatewatch_dashboard._literal import literal, plain
 from gatewatch_dashboard.detail_rows import SORT_KEYS
 from gatewatch_dashboard.figures import DEFAULT_WINDOW, WINDOWS, SourceFigures, Window
 from gatewatch_dashboard.model import Reading
@@ -30,7 +30,7 @@ from gatewatch_dashboard.widgets.overview import Overview
 from gatewatch_dashboard.widgets.routes import RoutesView
 from gatewatch_dashboard.widgets.websockets import WebSocketsView
 from gatewatch_dashboard.widgets.workers import WorkersView
-from gatewatch_dashboard.window import ReadingLog
+from gatewatch_dashboard.window import ReadingLog, spans_text
 
 INTERVAL = 0.5
 TABS: tuple[tuple[str, str], ...] = (
@@ -150,16 +150,8 @@ class TopApp(App[None]):
         self._show_status()
 
     def span_text(self) -> str:
-        """The window chosen, and how much of it the readings cover (the shortest of the sources)."""
-        spans = [figures.span for figures in self.figures if figures.span.known]
-        if not spans:
-            return self.window.label
-        return min(spans, key=lambda span: span.seconds).text()
-
-    def watch_scenario(self, scenario: str) -> None:
-        panel = self.query_one("#scenario", Static)
-        panel.update(literal_lines(scenario))
-        panel.display = bool(scenario)
+        """The window chosen, and how much of it each source's readings cover."""
+        return spans_text(self.figures) or self.window.label
 
     def _show_status(self) -> None:
         failing = sum(1 for reading in self.readings if reading.error is not None)

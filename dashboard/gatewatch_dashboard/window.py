@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 
 from gatewatch.export.prometheus.scrape_summary import histogram_quantile
 from gatewatch_dashboard._counter_deltas import Buckets, RouteSum, Sums, minus, restarted, shared, summed
+from gatewatch_dashboard._literal import plain
 from gatewatch_dashboard.counters import STATUS_CLASSES, ProcessCounters
-from gatewatch_dashboard.figures import WINDOWS, SiteRow, SourceFigures, Span, Timeline, Window
+from gatewatch_dashboard.figures import WINDOWS, SiteRow, SourceFigures, Span, Timeline, Window, duration_text
 from gatewatch_dashboard.model import InterfaceStats, Reading, RouteRow, WorkerRow, ratio
 
 KEEP_SECONDS = max(window.seconds or 0.0 for window in WINDOWS) + 30.0
@@ -133,6 +134,25 @@ class ReadingLog:
             timelines={stats.interface: _timeline(steps, stats, last.at) for stats in interfaces},
             workers=tuple(_worker(row, deltas.get(str(row.pid))) for row in reading.workers),
         )
+
+
+def spans_text(figures: Sequence[SourceFigures]) -> str:
+    """What the figures of several sources cover, in one line: their span when they agree, else
+    the window and each source's part of it (``since start (5 min 30 s on a, 10 min on b)``)."""
+    texts = list(dict.fromkeys(one.span.text() for one in figures))
+    if len(texts) <= 1:
+        return texts[0] if texts else ""
+    window = figures[0].span.window
+    parts = []
+    for one in figures:
+        span = one.span
+        if not span.known or (span.complete and span.text() == window.label):
+            continue
+        covered = duration_text(span.seconds)
+        if window.seconds is not None:
+            covered = f"over {covered}" if span.complete else f"{covered} so far"
+        parts.append(f"{covered} on {plain(one.source)}")
+    return f"{window.label} ({', '.join(parts)})" if parts else window.label
 
 
 def _window_deltas(kept: deque[_Kept], start: float) -> tuple[dict[str, ProcessCounters], float]:

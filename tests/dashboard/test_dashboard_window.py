@@ -14,9 +14,9 @@ from gatewatch_dashboard.counters import (
     SessionCounters,
     SiteCounters,
 )
-from gatewatch_dashboard.figures import WINDOWS, Span, Window
+from gatewatch_dashboard.figures import WINDOWS, SourceFigures, Span, Window
 from gatewatch_dashboard.model import InterfaceStats, Reading, WorkerRow
-from gatewatch_dashboard.window import TIMELINE_POINTS, ReadingLog
+from gatewatch_dashboard.window import TIMELINE_POINTS, ReadingLog, spans_text
 
 from gatewatch.export.prometheus.scrape_summary import histogram_quantile
 from tests.support.dashboard_support import SIZE, rows, screen_text
@@ -130,7 +130,7 @@ def test_two_readings_give_the_difference_over_the_time_between_them() -> None:
     assert row.blocking == pytest.approx(6.0 / 200) and row.cpu == pytest.approx(3.0 / 200)
     # The last 10 s start after the first reading: the whole window is covered.
     [short] = log.figures([last], TEN_S)
-    assert short.span.text() == "last 10 s" and short.span.complete
+    assert short.span.text() == "last 10 s (over 30 s)" and short.span.complete
     assert short.routes[0].requests == 200
 
 
@@ -197,7 +197,15 @@ def test_since_start_is_the_counters_themselves() -> None:
 
 def test_span_text() -> None:
     assert Span(SIXTY_S, 12.7, False).text() == "last 60 s (12 s so far)"
-    assert Span(FIVE_MIN, 300.0, True).text() == "last 5 min"
+    assert Span(FIVE_MIN, 300.4, True).text() == "last 5 min"
+    assert Span(TEN_S, 30.0, True).text() == "last 10 s (over 30 s)"  # readings that far apart
+    first = SourceFigures(source="a", kind="live", span=Span(SINCE_START, 630.0, True))
+    second = SourceFigures(source="b\x1b[2J", kind="live", span=Span(SINCE_START, 330.0, True))
+    assert spans_text([first, first]) == "since start (10 min 30 s)"
+    assert spans_text([first, second]) == "since start (10 min 30 s on a, 5 min 30 s on b\\x1b[2J)"
+    partial = SourceFigures(source="c", kind="live", span=Span(SIXTY_S, 12.0, False))
+    whole = SourceFigures(source="d", kind="live", span=Span(SIXTY_S, 60.2, True))
+    assert spans_text([whole, partial]) == "last 60 s (12 s so far on c)"
     assert Span(SINCE_START, 3725.0, True).text() == "since start (1 h 2 min)"
     assert Span(Window("last 60 s", 60.0), 0.0, False, known=False).text() == "as the source computes it"
 
@@ -341,7 +349,7 @@ async def test_routes_count_what_the_counters_say_over_the_window_chosen() -> No
         assert "window: since start (2 min 10 s) (w)" in text
         await pilot.press("w")
         assert app.window == TEN_S
-        assert "last 10 s: 2 routes" in screen_text(app)
+        assert "last 10 s (over 30 s): 2 routes" in screen_text(app)
 
 
 @pytest.mark.anyio

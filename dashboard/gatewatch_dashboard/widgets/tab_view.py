@@ -14,6 +14,7 @@ from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.figures import SourceFigures
 from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.widgets._format import HOT
+from gatewatch_dashboard.window import spans_text
 
 
 class TabView(Widget):
@@ -46,13 +47,8 @@ class TabView(Widget):
 
     def span_text(self) -> str:
         """What this tab's windowed figures cover, as every note starts: ``last 60 s (12 s so
-        far)``; each distinct span once when the sources differ."""
-        texts: list[str] = []
-        for figures in self.figures:
-            text = figures.span.text()
-            if text not in texts:
-                texts.append(text)
-        return " / ".join(texts)
+        far)``; each source's part when they differ."""
+        return spans_text(self.figures)
 
     def errors(self) -> Text:
         """One line per source that failed its last poll: the UI says so and keeps polling."""
