@@ -152,9 +152,10 @@ async def test_websockets_tab_counts_sessions_and_refusals() -> None:
         while app.window.seconds is not None:
             await pilot.press("w")
         # Since start: the sessions each process counted (the /ws/reject ones among them).
-        assert "since start (10 min 30 s): 10 sessions ended accepted, 3 refused, 0 failed" in screen_text(
-            app
-        )
+        assert (
+            f"since start (10 min 30 s on {ASGI_SOURCE}, 5 min 30 s on {WSGI_SOURCE}): "
+            "10 sessions ended accepted, 3 refused, 0 failed"
+        ) in screen_text(app)
         assert HOSTILE_SESSION_ROUTE not in screen_text(app)  # counted, never listed as a row here
 
 
