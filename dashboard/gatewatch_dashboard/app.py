@@ -145,6 +145,9 @@ class TopApp(App[None]):
     def watch_paused(self) -> None:
         self._show_status()
 
+    def watch_figures(self) -> None:
+        self._show_status()
+
     def watch_window(self, window: Window) -> None:
         self.figures = self.kept.figures(self.readings, window)
         self._show_status()

@@ -16,7 +16,10 @@ from gatewatch_dashboard.counters import (
 )
 from gatewatch_dashboard.figures import WINDOWS, SourceFigures, Span, Window
 from gatewatch_dashboard.model import InterfaceStats, Reading, WorkerRow
+from gatewatch_dashboard.widgets.tab_view import fill
 from gatewatch_dashboard.window import TIMELINE_POINTS, ReadingLog, spans_text
+from rich.text import Text
+from textual.widgets import DataTable
 
 from gatewatch.export.prometheus.scrape_summary import histogram_quantile
 from tests.support.dashboard_support import SIZE, rows, screen_text
@@ -392,3 +395,19 @@ async def test_a_source_that_stops_answering_keeps_its_figures_and_says_so() -> 
         text = screen_text(app)
         assert "app: ConnectionError: connection refused; retrying" in text
         assert "1 not answering (retrying)" in text
+
+
+@pytest.mark.anyio
+async def test_a_table_filled_with_the_same_rows_is_left_as_it_is() -> None:
+    app = scripted_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _two_polls(app, pilot)
+        await pilot.press("4")
+        table = app.query_one("#routes DataTable", DataTable)
+        keys = list(table.rows)
+        await app.poll_once()  # the same reading again: nothing to redraw
+        await pilot.pause()
+        assert list(table.rows) == keys
+        fill(table, [["x", Text("1")]])
+        fill(table, [["x", Text("1", style="bold red")]])  # only its style changed: redrawn
+        assert getattr(table.get_row_at(0)[1], "style", "") == "bold red"

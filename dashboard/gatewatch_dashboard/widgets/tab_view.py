@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from weakref import WeakKeyDictionary
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -61,14 +62,31 @@ class TabView(Widget):
 
 
 def fill(table: DataTable[RenderableType], rows: Iterable[Sequence[RenderableType]]) -> None:
-    """Replace a table's rows, keeping the cursor where it was.
+    """Replace a table's rows, keeping the cursor where it was; the same rows again leave the
+    table as it is (redrawing a table is most of a poll's cost).
 
     A ``str`` cell is shown literally (a table would read it as markup); styled cells holding
     an app's string build it with :func:`literal` themselves.
     """
+    cells: list[list[RenderableType]] = [
+        [literal(cell) if isinstance(cell, str) else cell for cell in row] for row in rows
+    ]
+    shown = [[_signature(cell) for cell in line] for line in cells]
+    if _SHOWN.get(table) == shown:
+        return
+    _SHOWN[table] = shown
     row = table.cursor_row
     table.clear()
-    for cells in rows:
-        table.add_row(*(literal(cell) if isinstance(cell, str) else cell for cell in cells))
+    for line in cells:
+        table.add_row(*line)
     if table.row_count:
         table.move_cursor(row=min(row, table.row_count - 1), animate=False)
+
+
+def _signature(cell: RenderableType) -> object:
+    # A Text equals another with the same characters and spans, whatever its own style.
+    return (cell.plain, str(cell.style), cell.spans) if isinstance(cell, Text) else cell
+
+
+# What each table was last filled with (forgotten with the table).
+_SHOWN: WeakKeyDictionary[DataTable[RenderableType], list[list[object]]] = WeakKeyDictionary()
