@@ -17,6 +17,8 @@ from gatewatch_dashboard.sources import DirectorySource
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
 from gatewatch.export.live.local_dir import local_roots, server_dirs
+from gatewatch.export.prometheus.scrape_summary import histogram, parse, route_summaries
+from gatewatch.queries import series
 from tests.support.dashboard_support import SIZE, screen_text
 from tests.support.traffic import ROOT
 
@@ -72,6 +74,18 @@ async def test_top_shows_a_real_servers_traffic_and_an_awaited_frame(tmp_path: P
                 assert routes["/fast"].requests == 12
                 text = screen_text(app)
                 assert "/fast" in text and "since start (" in text
+                # Every count and percentile the same as the process's /metrics page has them
+                # (bar /metrics itself, read since).
+                page = parse(httpx.get(server.base_url + "/metrics", timeout=10).text)
+                on_page = route_summaries(page, "asgi", exclude_routes=["/metrics"])
+                assert {route: row.requests for route, row in routes.items() if route != "/metrics"} == {
+                    route: int(summary.requests) for route, summary in on_page.items()
+                }
+                spread = histogram(page, series("duration"), interface="asgi", route="/fast")
+                assert (routes["/fast"].p50, routes["/fast"].p99) == (
+                    spread.quantile(0.5),
+                    spread.quantile(0.99),
+                )
                 await pilot.press("2")
                 text = screen_text(app)
                 [line] = [line for line in text.splitlines() if "/slow" in line]
