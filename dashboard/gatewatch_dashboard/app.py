@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from gatewatch_dashboard._literal import literal, plain
+from gatewatch_dashboard._literal import literal, literal_lines, plain
 from gatewatch_dashboard.detail_rows import SORT_KEYS
 from gatewatch_dashboard.figures import DEFAULT_WINDOW, WINDOWS, SourceFigures, Window
 from gatewatch_dashboard.model import Reading
@@ -151,6 +151,11 @@ class TopApp(App[None]):
     def watch_window(self, window: Window) -> None:
         self.figures = self.kept.figures(self.readings, window)
         self._show_status()
+
+    def watch_scenario(self, scenario: str) -> None:
+        panel = self.query_one("#scenario", Static)
+        panel.update(literal_lines(scenario))
+        panel.display = bool(scenario)
 
     def span_text(self) -> str:
         """The window chosen, and how much of it each source's readings cover."""
