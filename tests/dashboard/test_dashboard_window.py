@@ -410,3 +410,15 @@ async def test_a_table_filled_with_the_same_rows_is_left_as_it_is() -> None:
         assert list(table.rows) == keys
         fill(table, [["x", Text("1", style="bold red")]])  # only its style changed: redrawn
         assert getattr(table.get_row_at(0)[1], "style", "") == "bold red"
+
+
+@pytest.mark.anyio
+async def test_the_scenario_panel_shows_what_runs_now() -> None:
+    app = scripted_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_scenario("ASGI: [bold]16 in flight[/]")
+        await pilot.pause()
+        assert "ASGI: [bold]16 in flight[/]" in screen_text(app)  # data, never markup
+        app.set_scenario("")
+        await pilot.pause()
+        assert "16 in flight" not in screen_text(app)
