@@ -30,7 +30,7 @@ from gatewatch_dashboard.widgets.overview import Overview
 from gatewatch_dashboard.widgets.routes import RoutesView
 from gatewatch_dashboard.widgets.websockets import WebSocketsView
 from gatewatch_dashboard.widgets.workers import WorkersView
-from gatewatch_dashboard.window import ReadingLog, spans_text
+from gatewatch_dashboard.window import ReadingLog
 
 INTERVAL = 0.5
 TABS: tuple[tuple[str, str], ...] = (
@@ -145,9 +145,6 @@ class TopApp(App[None]):
     def watch_paused(self) -> None:
         self._show_status()
 
-    def watch_figures(self) -> None:
-        self._show_status()
-
     def watch_window(self, window: Window) -> None:
         self.figures = self.kept.figures(self.readings, window)
         self._show_status()
@@ -157,16 +154,13 @@ class TopApp(App[None]):
         panel.update(literal_lines(scenario))
         panel.display = bool(scenario)
 
-    def span_text(self) -> str:
-        """The window chosen, and how much of it each source's readings cover."""
-        return spans_text(self.figures) or self.window.label
-
     def _show_status(self) -> None:
         failing = sum(1 for reading in self.readings if reading.error is not None)
         parts = [
             f"{len(self.sources)} source{'s' if len(self.sources) != 1 else ''}, every {self.interval:g} s"
         ]
-        parts.append(f"window: {self.span_text()} (w)")
+        # The window chosen; each tab's note says how much of it its sources' readings cover.
+        parts.append(f"window: {self.window.label} (w)")
         if failing:
             parts.append(f"{failing} not answering (retrying)")
         if self.route_filter:

@@ -341,7 +341,7 @@ async def test_routes_count_what_the_counters_say_over_the_window_chosen() -> No
         await pilot.press("4")
         assert {row[2]: row[3] for row in rows(app)} == {"/": "200", "/items/{item_id}": "150"}
         assert "last 60 s (30 s so far): 2 routes with requests" in screen_text(app)
-        assert "window: last 60 s (30 s so far) (w)" in screen_text(app)
+        assert "window: last 60 s (w)" in screen_text(app)
         await pilot.press("w")  # last 5 min
         await pilot.press("w")  # since start: the counters themselves, as /metrics has them
         assert app.window == SINCE_START
@@ -349,7 +349,7 @@ async def test_routes_count_what_the_counters_say_over_the_window_chosen() -> No
         assert {row[2]: row[11] for row in rows(app)}["/items/{item_id}"] == "2"
         text = screen_text(app)
         assert "since start (2 min 10 s): 3 routes with requests" in text
-        assert "window: since start (2 min 10 s) (w)" in text
+        assert "window: since start (w)" in text
         await pilot.press("w")
         assert app.window == TEN_S
         assert "last 10 s (over 30 s): 2 routes" in screen_text(app)
