@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final, Literal
 
-from gatewatch.catalogue import metric
+from gatewatch.catalogue import METRICS, metric
 
 Part = Literal["", "_bucket", "_sum", "_count"]
 
@@ -263,3 +263,59 @@ def fleet(window: str = "1m") -> dict[str, str]:
         "busy": _as_interface(total("workers_busy"), "wsgi"),
         "capacity": _as_interface(total("workers_capacity"), "wsgi"),
     }
+
+
+# -- gatewatch top --prometheus: every instance's cumulative counters -------------------------
+# The dashboard cuts its windows itself (the difference of two readings), so it reads the
+# counters as they are, one instant vector per series summed per instance over the labels it
+# does not show (method, a message's kind, a multiprocess pid): the numbers each instance's
+# /metrics page holds.
+
+# Every name a gatewatch exposition holds (a histogram's series: the name and a part): what
+# tells a gatewatch page or instance from another exporter's.
+EXPOSED: Final = frozenset(spec.name for spec in METRICS)
+# prometheus-client's process collector (not gatewatch's): when the process started.
+PROCESS_START: Final = "process_start_time_seconds"
+
+_PER_INSTANCE: Final[tuple[tuple[str, Part, str], ...]] = (
+    ("duration", "_count", "interface, route, status"),
+    ("duration", "_bucket", "interface, route, le"),
+    ("duration", "_sum", "interface, route"),
+    ("route_blocking", "", "interface, route"),
+    ("route_cpu", "", "interface, route"),
+    ("route_cpu_samples", "", "interface, route"),
+    ("route_offload", "", "interface, route"),
+    ("concurrency", "_sum", "interface"),
+    ("concurrency", "_count", "interface"),
+    ("queue", "_sum", "interface"),
+    ("queue", "_count", "interface"),
+    ("after_response", "_sum", "interface"),
+    ("after_response", "_count", "interface"),
+    ("saturated", "", ""),
+    ("loop_lag", "_bucket", "le"),
+    ("loop_lag", "_sum", ""),
+    ("loop_lag", "_count", ""),
+    ("loop_blocks", "", "route"),
+    ("loop_blocked", "", "route"),
+    ("websocket_sessions", "", "route, outcome"),
+    ("websocket_messages", "", "route, direction"),
+    ("websocket_bytes", "", "route, direction"),
+    # Gauges, now: requests in flight, WSGI threads per process, sessions open, the servers.
+    ("in_flight", "", "interface"),
+    ("workers_busy", "", "pid"),
+    ("workers_capacity", "", "pid"),
+    ("websocket_active", "", ""),
+    ("internal_errors", "", ""),
+)
+
+
+def fleet_series(by: str = "instance") -> dict[str, str]:
+    """Series name (as a ``/metrics`` page names it) -> the PromQL that reads it for every
+    instance (``by``) a Prometheus server scrapes."""
+    queries = {
+        series(key, part): aggregate("sum", matchers(by, labels), vector(key, part=part))
+        for key, part, labels in _PER_INSTANCE
+    }
+    queries[series("info")] = aggregate("max", matchers(by, "interface, server"), vector("info"))
+    queries[PROCESS_START] = aggregate("min", by, PROCESS_START)
+    return queries

@@ -12,7 +12,6 @@ from gatewatch.export.live.schema import (
 from gatewatch_dashboard.live_reading import short_file
 from gatewatch_dashboard.model import (
     HOLDING_LOOP,
-    BlockRow,
     InFlightRow,
     Reading,
     RouteRow,
@@ -121,29 +120,6 @@ def open_sessions(readings: Iterable[Reading]) -> int:
         if reading.view is not None
         for process in reading.view["processes"]
     )
-
-
-def block_rows(readings: Iterable[Reading]) -> list[BlockRow]:
-    """Recent loop blocks, newest first."""
-    rows = []
-    for reading in readings:
-        if reading.view is None:
-            continue
-        now = reading.view["time"]
-        for process in reading.view["processes"]:
-            for block in process["loop_blocks"]:
-                rows.append(
-                    BlockRow(
-                        source=reading.source,
-                        pid=process["pid"],
-                        ago=max(now - block["at"], 0.0),
-                        route=block["route"],
-                        duration=block["duration"],
-                        stack=tuple(block["stack"]),
-                    )
-                )
-    rows.sort(key=lambda row: row.ago)
-    return rows
 
 
 SORT_KEYS: tuple[str, ...] = ("rate", "p95", "p99", "blocking", "cpu", "errors", "route")

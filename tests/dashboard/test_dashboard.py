@@ -189,19 +189,6 @@ async def test_routes_sort_and_filter_keys() -> None:
 
 
 @pytest.mark.anyio
-async def test_blocking_tab_shows_the_culprits_stack() -> None:
-    app = recorded_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("5")
-        assert [row[3] for row in rows(app)] == ["/blocking", "/blocking"]
-        text = screen_text(app)
-        assert "/blocking held the loop for 102.0 ms" in text
-        assert "time.sleep(" in text
-        assert "worst lag in the last 60 s: 100.0 ms" in text
-
-
-@pytest.mark.anyio
 async def test_workers_tab_shows_saturated_processes() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -1,12 +1,11 @@
-"""``gatewatch top``'s sources: a live endpoint that sends bad JSON, goes away or refuses, a
-``/metrics`` page (one process and many) and a Prometheus server's query API."""
+"""``gatewatch top``'s live sources: an endpoint that sends bad JSON, goes away or refuses (the
+``/metrics`` and Prometheus sources: test_dashboard_metrics_source.py and
+test_dashboard_prometheus_source.py)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from gatewatch_dashboard.metrics_source import MetricsSource
-from gatewatch_dashboard.prometheus_source import PrometheusSource
 from gatewatch_dashboard.sources import LiveSource, RecordedSource
 from prometheus_client import CollectorRegistry
 
@@ -88,77 +87,3 @@ async def test_a_refusing_live_endpoint_says_why() -> None:
         reading = await source.read()
         assert reading.error is not None and reading.error.startswith(expected), reading.error
         await source.close()
-
-
-# -- /metrics and Prometheus -----------------------------------------------------------------
-
-
-def _scrape(count: int, slow: int) -> str:
-    name = "gatewatch_http_request_duration_seconds"
-    labels = 'interface="wsgi",method="GET",route="/slow",status="200"'
-    return (
-        f"# TYPE {name} histogram\n"
-        f'{name}_bucket{{{labels},le="0.01"}} {count - slow}\n'
-        f'{name}_bucket{{{labels},le="0.1"}} {count}\n'
-        f'{name}_bucket{{{labels},le="+Inf"}} {count}\n'
-        f"{name}_sum{{{labels}}} {count * 0.02}\n"
-        f"{name}_count{{{labels}}} {count}\n"
-        "# TYPE gatewatch_wsgi_workers_busy gauge\n"
-        'gatewatch_wsgi_workers_busy{pid="11"} 1\n'
-        "# TYPE gatewatch_wsgi_workers_capacity gauge\n"
-        'gatewatch_wsgi_workers_capacity{pid="11"} 1\n'
-    )
-
-
-def test_a_metrics_page_gives_rates_and_quantiles_between_scrapes() -> None:
-    source = MetricsSource("http://127.0.0.1:8002/metrics")
-    first = source.reading_from(_scrape(100, 0), now=10.0)
-    assert first.interfaces[0].rate is None  # one scrape: no rate yet
-    second = source.reading_from(_scrape(150, 50), now=12.0)
-    [stats] = second.interfaces
-    assert stats.rate == pytest.approx(25.0)
-    # Only the 50 requests between the scrapes count, and all of them were slow.
-    assert stats.p50 is not None and 0.01 < stats.p50 <= 0.1
-    assert (stats.busy, stats.capacity) == (1, 1)
-    assert [route.route for route in second.routes] == ["/slow"]
-    assert second.workers[0].is_saturated
-
-
-def test_a_multiprocess_metrics_page_lists_its_worker_processes_only() -> None:
-    # As gunicorn -w 2 with gatewatch's hooks scrapes: busy and capacity per pid, the saturated
-    # counter summed over the server without one (it was a third worker, pid 0, "0 / ?").
-    text = (
-        "# TYPE gatewatch_wsgi_workers_busy gauge\n"
-        'gatewatch_wsgi_workers_busy{pid="11"} 1\n'
-        'gatewatch_wsgi_workers_busy{pid="12"} 0\n'
-        "# TYPE gatewatch_wsgi_workers_capacity gauge\n"
-        'gatewatch_wsgi_workers_capacity{pid="11"} 4\n'
-        'gatewatch_wsgi_workers_capacity{pid="12"} 4\n'
-        "# TYPE gatewatch_wsgi_saturated_requests_total counter\n"
-        "gatewatch_wsgi_saturated_requests_total 3\n"
-    )
-    reading = MetricsSource("http://127.0.0.1:8002/metrics").reading_from(text, now=10.0)
-    assert [(w.pid, w.busy, w.total) for w in reading.workers] == [(11, 1, 4), (12, 0, 4)]
-
-
-@pytest.mark.anyio
-async def test_prometheus_source_reads_the_query_api() -> None:
-    asked: list[str] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        query = request.url.params["query"]
-        asked.append(query)
-        value = "0.25" if query.startswith("histogram_quantile(0.95") else "12"
-        result = [{"metric": {"interface": "asgi"}, "value": [1.0, value]}]
-        return httpx.Response(
-            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
-        )
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-    source = PrometheusSource("http://prometheus:9090", client=client)
-    reading = await source.read()
-    assert reading.error is None
-    [stats] = reading.interfaces
-    assert (stats.interface, stats.rate, stats.p95, stats.processes) == ("asgi", 12.0, 0.25, 12)
-    assert any("rate(gatewatch_http_request_duration_seconds_count[1m])" in query for query in asked)
-    await source.close()
