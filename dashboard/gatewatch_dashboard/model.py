@@ -47,11 +47,6 @@ class InterfaceStats:
     busy: int | None = None  # WSGI threads busy, over every process
     capacity: int | None = None
     saturated: int | None = None  # WSGI requests that took the last free thread, over the span
-    # Unused, never filled (Timeline replaces them): kept only until the Overview and Blocking
-    # tabs of issue 29 (helpers C and E) land; delete these three lines then.
-    rate_history: tuple[float, ...] = ()
-    latency_history: tuple[float, ...] = ()
-    lag_history: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
