@@ -201,8 +201,8 @@ async def test_workers_tab_shows_saturated_processes() -> None:
             ("5002", "1 / 1", "yes", "65"),
         ]
         text = screen_text(app)
-        assert "last 60 s (30 s so far): 125 saturations" in text
-        assert "now: 3 processes, 2 with every WSGI thread busy" in text
+        assert "last 60 s (30 s so far): 125 requests took the last free thread" in text
+        assert "now: 2 of 3 processes all busy" in text
 
 
 @pytest.mark.anyio

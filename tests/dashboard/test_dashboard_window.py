@@ -362,7 +362,7 @@ async def test_routes_count_what_the_counters_say_over_the_window_chosen() -> No
         ("2", "now: 0 running"),
         ("3", "last 60 s (30 s so far): 0 sessions"),
         ("4", "last 60 s (30 s so far): 2 routes"),
-        ("6", "last 60 s (30 s so far): 0 saturations"),
+        ("6", "last 60 s (30 s so far): 0 requests took"),
     ],
 )
 async def test_every_tab_says_its_window(key: str, says: str) -> None:

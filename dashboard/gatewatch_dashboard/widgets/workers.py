@@ -17,7 +17,7 @@ class WorkersView(TabView):
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(zebra_stripes=True, cursor_type="row")
         table.add_columns("source", "pid", "servers", "busy / capacity", "all busy", "saturations")
-        table.add_columns("in flight", "websockets", "queue (mean)", "internal errors")
+        table.add_columns("in flight", "ws open", "queue", "errors")
         yield table
 
     def redraw(self) -> None:
@@ -28,10 +28,15 @@ class WorkersView(TabView):
         note = Text.assemble(
             (self.span_text(), "bold"),
             ": ",
-            (f"{took_last:,} saturation{'' if took_last == 1 else 's'}", HOT if took_last else ""),
-            f" (a request took the last free thread), queue (mean) {seconds(max(queues, default=None))}",
-            f"   now: {len(rows)} process{'' if len(rows) == 1 else 'es'}",
-            (f", {saturated} with every WSGI thread busy (arrivals wait)" if saturated else "", HOT),
+            (
+                f"{took_last:,} request{'' if took_last == 1 else 's'} took the last free thread",
+                HOT if took_last else "",
+            ),
+            f", mean queue {seconds(max(queues, default=None))}",
+            "   now: ",
+            (f"{saturated} of {len(rows)} processes all busy", HOT)
+            if saturated
+            else f"{len(rows)} process{'' if len(rows) == 1 else 'es'}",
             "\n",
         )
         note.append_text(self.errors())
