@@ -192,7 +192,13 @@ def _baseline(
 def _step(
     previous: _Kept, counters: dict[str, ProcessCounters], at: float, busy: dict[str, int | None]
 ) -> _Step:
-    sums = summed([minus(one, previous.counters.get(key)) for key, one in counters.items()])
+    deltas = []
+    for key, one in counters.items():
+        before = previous.counters.get(key)
+        if before is None and (one.started is None or one.started < previous.at):
+            continue  # running before, not read then: what it counted is not this step's
+        deltas.append(minus(one, before))
+    sums = summed(deltas)
     names = {interface for interface, _ in sums.routes}
     totals = {name: sums.interface(name) for name in names}
     return _Step(

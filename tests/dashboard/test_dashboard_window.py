@@ -422,3 +422,15 @@ async def test_the_scenario_panel_shows_what_runs_now() -> None:
         app.set_scenario("")
         await pilot.pause()
         assert "16 in flight" not in screen_text(app)
+
+
+def test_a_process_first_read_late_adds_nothing_to_the_timeline_step() -> None:
+    first = reading(1000.0, process(1000.0, {ROOT: route(10)}, key="1"))
+    later = reading(
+        1001.0,
+        process(1001.0, {ROOT: route(12)}, key="1"),
+        process(1001.0, {ROOT: route(5000)}, key="2", started=100.0),  # up for long, unread till now
+        process(1001.0, {ROOT: route(3)}, key="3", started=1000.5),  # started in the step
+    )
+    [figures] = log_of(first, later).figures([later], SIXTY_S)
+    assert figures.timelines["asgi"].rate_by_status["2xx"] == (5.0,)
