@@ -1,8 +1,10 @@
 """``gatewatch top``: the Textual app.
 
 One worker polls every source about twice a second (``interval``) with async HTTP, so the UI
-never waits on a server; each poll replaces the app's ``readings``, and every tab, bound to
-them with ``data_bind``, redraws. Styles are in ``top.tcss``.
+never waits on a server; each poll replaces the app's ``readings`` and, cut from the readings
+kept (:class:`~gatewatch_dashboard.window.ReadingLog`), every source's ``figures`` over the
+window chosen (``w`` cycles them); every tab, bound to both with ``data_bind``, redraws.
+Styles are in ``top.tcss``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from gatewatch_dashboard._literal import literal, literal_lines, plain
-from gatewatch_dashboard.detail_rows import SORT_KEYS, History
-from gatewatch_dashboard.figures import DEFAULT_WINDOW, SourceFigures, Window
+from gatewatch_dashboard.detail_rows import SORT_KEYS
+from gatewatch_dashboard.figures import DEFAULT_WINDOW, WINDOWS, SourceFigures, Window
 from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.sources import Source
 from gatewatch_dashboard.widgets.blocking import BlockingView
@@ -28,6 +30,7 @@ from gatewatch_dashboard.widgets.overview import Overview
 from gatewatch_dashboard.widgets.routes import RoutesView
 from gatewatch_dashboard.widgets.websockets import WebSocketsView
 from gatewatch_dashboard.widgets.workers import WorkersView
+from gatewatch_dashboard.window import ReadingLog
 
 INTERVAL = 0.5
 TABS: tuple[tuple[str, str], ...] = (
@@ -50,6 +53,7 @@ class TopApp(App[None]):
             Binding(str(n), f"show_tab('{tab}')", label, key_display=str(n))
             for n, (tab, label) in enumerate(TABS, 1)
         ),
+        Binding("w", "cycle_window", "Window"),
         Binding("s", "sort", "Sort"),
         Binding("slash", "filter", "Filter route", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -70,7 +74,7 @@ class TopApp(App[None]):
         self.sources = list(sources)
         self.interval = interval
         self.poll = poll
-        self.history = History()
+        self.kept = ReadingLog()
         self.polls = 0
         # Called once the UI runs (the demo starts its traffic then).
         self.on_start: Callable[[], None] | None = None
@@ -124,7 +128,9 @@ class TopApp(App[None]):
         readings = await asyncio.gather(*(self._read(source) for source in sources))
         self.polls += 1
         for reading in readings:
-            self.history.add(reading)
+            self.kept.add(reading)
+        # The figures first: a tab redrawn for the new readings shows figures as of them.
+        self.figures = self.kept.figures(readings, self.window)
         self.readings = tuple(readings)
 
     async def _read(self, source: Source) -> Reading:
@@ -139,6 +145,10 @@ class TopApp(App[None]):
     def watch_paused(self) -> None:
         self._show_status()
 
+    def watch_window(self, window: Window) -> None:
+        self.figures = self.kept.figures(self.readings, window)
+        self._show_status()
+
     def watch_scenario(self, scenario: str) -> None:
         panel = self.query_one("#scenario", Static)
         panel.update(literal_lines(scenario))
@@ -149,6 +159,8 @@ class TopApp(App[None]):
         parts = [
             f"{len(self.sources)} source{'s' if len(self.sources) != 1 else ''}, every {self.interval:g} s"
         ]
+        # The window chosen; each tab's note says how much of it its sources' readings cover.
+        parts.append(f"window: {self.window.label} (w)")
         if failing:
             parts.append(f"{failing} not answering (retrying)")
         if self.route_filter:
@@ -166,6 +178,9 @@ class TopApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_cycle_window(self) -> None:
+        self.window = WINDOWS[(WINDOWS.index(self.window) + 1) % len(WINDOWS)]
 
     def action_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]

@@ -1,19 +1,16 @@
-"""The detail tabs' rows, from every reading's live view: in flight, sessions, blocks, routes
-sorted; and what no single reading holds (values seen poll after poll)."""
+"""The detail tabs' rows of what is running now, from every reading's live view (in flight,
+open and recently ended sessions), loop blocks, and routes sorted."""
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from gatewatch.export.live.schema import (
     AwaitedFrame,
 )
 from gatewatch_dashboard.live_reading import short_file
 from gatewatch_dashboard.model import (
-    HISTORY_SECONDS,
     HOLDING_LOOP,
     InFlightRow,
     Reading,
@@ -115,17 +112,14 @@ def session_rows(readings: Iterable[Reading]) -> tuple[list[SessionRow], list[Se
     return open_rows, closed_rows
 
 
-def session_counts(readings: Iterable[Reading]) -> dict[str, int]:
-    """Open sessions, and recent ones by outcome, over every reading."""
-    counts = {"open": 0, "accepted": 0, "rejected": 0, "failed": 0}
-    for reading in readings:
-        if reading.view is None:
-            continue
-        for process in reading.view["processes"]:
-            counts["open"] += sum(process["websockets"]["active_by_route"].values())
-            for session in process["websockets"]["recent"]:
-                counts[session["outcome"]] = counts.get(session["outcome"], 0) + 1
-    return counts
+def open_sessions(readings: Iterable[Reading]) -> int:
+    """WebSocket sessions open now, over every reading (listed or not)."""
+    return sum(
+        sum(process["websockets"]["active_by_route"].values())
+        for reading in readings
+        if reading.view is not None
+        for process in reading.view["processes"]
+    )
 
 
 SORT_KEYS: tuple[str, ...] = ("rate", "p95", "p99", "blocking", "cpu", "errors", "route")
@@ -142,23 +136,3 @@ def sort_routes(rows: Iterable[RouteRow], key: str, route_filter: str = "") -> l
         return -math.inf if value is None else float(value)
 
     return sorted(wanted, key=lambda row: (-number(row), row.route))
-
-
-@dataclass
-class History:
-    """What no single reading holds: values seen poll after poll (in flight), per source."""
-
-    size: int = HISTORY_SECONDS * 2
-    in_flight: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
-
-    def add(self, reading: Reading) -> None:
-        if reading.error is not None:
-            return
-        for stats in reading.interfaces:
-            if stats.in_flight is None:
-                continue
-            series = self.in_flight.setdefault((reading.source, stats.interface), deque(maxlen=self.size))
-            series.append(float(stats.in_flight))
-
-    def in_flight_of(self, source: str, interface: str) -> tuple[float, ...]:
-        return tuple(self.in_flight.get((source, interface), ()))

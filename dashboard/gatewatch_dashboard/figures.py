@@ -39,12 +39,21 @@ class Span:
     window: Window
     seconds: float  # covered: shorter than the window until the readings go back that far
     complete: bool  # the readings cover the whole window
+    # False when the source does not say when its processes started ("since start"), or
+    # gives figures it computed itself: totals are shown, rates are not.
+    known: bool = True
 
     def text(self) -> str:
-        """``last 60 s``, ``last 60 s (12 s so far)``, ``since start (3 min 4 s)``."""
+        """``last 60 s``, ``last 60 s (12 s so far)``, ``last 10 s (over 30 s)``,
+        ``since start (3 min 4 s)``."""
+        if not self.known:
+            return self.window.label if self.window.seconds is None else "as the source computes it"
         if self.window.seconds is None:
             return f"{self.window.label} ({duration_text(self.seconds)})"
         if self.complete:
+            # Readings further apart than the window (a slow source): say what was covered.
+            if self.seconds > self.window.seconds * 1.5 + 1.0:
+                return f"{self.window.label} (over {duration_text(self.seconds)})"
             return self.window.label
         return f"{self.window.label} ({duration_text(self.seconds)} so far)"
 

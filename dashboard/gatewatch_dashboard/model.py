@@ -1,9 +1,10 @@
 """What the dashboard shows, computed from what a source read: plain data, no Textual.
 
 A :class:`Reading` is one poll of one source: a live view (:mod:`gatewatch.export.live.schema`, the
-one contract with the library), a ``/metrics`` page or a Prometheus server. From a live view
-everything is derived here: per-interface numbers (:class:`InterfaceStats`), per-route rows,
-the requests and sessions in flight, loop blocks and workers. The widgets only format them.
+one contract with the library), a ``/metrics`` page or a Prometheus server. It holds the
+source's cumulative counters (``counters``, ``at``) and what it says about now (gauges, the
+requests in flight); :mod:`gatewatch_dashboard.window` cuts every windowed figure
+(:class:`InterfaceStats`, :class:`RouteRow`) out of the counters. The widgets only format them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from gatewatch.export.live.schema import (
 )
 from gatewatch_dashboard.counters import ProcessCounters
 
-# Rates and shares are over the last RATE_WINDOW complete seconds; quantiles over the
-# finished requests of the last QUANTILE_WINDOW seconds.
-RATE_WINDOW = 10
-QUANTILE_WINDOW = 60
-HISTORY_SECONDS = 60
 # An ASGI request that has held the loop this long stands out in the in-flight table.
 HOLDING_LOOP = 0.05
 
@@ -30,7 +26,7 @@ INTERFACES = ("asgi", "wsgi")
 
 @dataclass(frozen=True)
 class InterfaceStats:
-    """One interface of one source, now, with short histories for the plots."""
+    """One interface of one source over a span (gauges: as read last)."""
 
     interface: str
     server: str
@@ -50,13 +46,13 @@ class InterfaceStats:
     queue: float | None = None  # mean queue time (from the proxy's header)
     busy: int | None = None  # WSGI threads busy, over every process
     capacity: int | None = None
-    rate_history: tuple[float, ...] = ()
-    latency_history: tuple[float, ...] = ()
-    lag_history: tuple[float, ...] = ()
+    saturated: int | None = None  # WSGI requests that took the last free thread, over the span
 
 
 @dataclass(frozen=True)
 class RouteRow:
+    """One interface and route of one source over a span."""
+
     source: str
     interface: str
     route: str

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.detail_rows import sort_routes
+from gatewatch_dashboard.figures import DEFAULT_WINDOW
 from gatewatch_dashboard.live_reading import live_reading
 from gatewatch_dashboard.model import HOLDING_LOOP
 from gatewatch_dashboard.sources import RecordedSource
+from gatewatch_dashboard.window import ReadingLog
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -25,13 +27,22 @@ from tests.support.dashboard_support import (
     ASGI_SOURCE,
     SIZE,
     WSGI_SOURCE,
+    read_twice,
     recorded_app,
     recorded_sources,
     rows,
     screen_text,
     started,
 )
-from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
+from tests.support.live_fixtures import (
+    ASGI_FILE,
+    ASGI_LATER_FILE,
+    HOSTILE_ROUTE,
+    HOSTILE_SESSION_ROUTE,
+    NOW,
+    WSGI_FILE,
+    WSGI_LATER_FILE,
+)
 from tests.support.traffic import ROOT
 
 DOCS = ROOT / "docs"
@@ -41,21 +52,41 @@ DOCS = ROOT / "docs"
 
 
 def test_the_recorded_views_give_the_expected_numbers() -> None:
-    asgi = live_reading("a", parse_live_view(ASGI_FILE.read_bytes()))
-    [stats] = asgi.interfaces
+    """A live view gives its gauges and its counters; the window gives the rest: here the 30 s
+    between the recorded views and the same 30 s later."""
+    log = ReadingLog()
+    asgi = [live_reading("a", parse_live_view(path.read_bytes())) for path in (ASGI_FILE, ASGI_LATER_FILE)]
+    [stats] = asgi[0].interfaces
     assert (stats.interface, stats.server, stats.in_flight, stats.processes) == ("asgi", "uvicorn", 3, 1)
-    assert (stats.p50, stats.p95, stats.p99) == (0.002, 0.1, 0.1)
-    assert stats.lag_p99 == 0.1 and stats.concurrency_max == 14
-    assert stats.rate == pytest.approx(59.0)  # 50 + 2 * (second % 10), the last 10 seconds
-    assert len(stats.rate_history) == 60
-    wsgi = live_reading("w", parse_live_view(WSGI_FILE.read_bytes()))
-    [stats] = wsgi.interfaces
-    assert (stats.busy, stats.capacity, stats.blocking_share) == (2, 2, 1.0)
-    assert stats.queue == pytest.approx(0.2145)
-    assert all(worker.is_saturated for worker in wsgi.workers)
-    by_p95 = sort_routes(asgi.routes, "p95")
-    assert [row.route for row in by_p95][:2] == ["/blocking", "/slow"]
-    assert [row.route for row in sort_routes(asgi.routes, "rate", "SLO")] == ["/slow"]
+    assert stats.lag == 0.0011 and stats.rate is None  # a gauge as read; rates need a window
+    assert [one.key for one in asgi[0].counters] == ["4242"] and asgi[0].at == NOW
+    for reading in asgi:
+        log.add(reading)
+    [figures] = log.figures(asgi[-1:], DEFAULT_WINDOW)
+    assert figures.span.text() == "last 60 s (30 s so far)"
+    [stats] = figures.interfaces
+    assert stats.rate == pytest.approx((1550 + 100 + 15 + 2 + 12) / 30)
+    assert stats.error_rate == 0.0  # /error's 25 were all before the window
+    assert stats.concurrency == 9.0 and 0.05 < (stats.lag_p99 or 0) <= 0.1
+    routes = {row.route: row for row in figures.routes}
+    assert {route: row.requests for route, row in routes.items()} == {
+        "/fast": 1550,
+        "/slow": 100,
+        "/blocking": 15,
+        "<unmatched>": 2,
+        HOSTILE_ROUTE: 12,
+    }
+    assert [row.route for row in sort_routes(figures.routes, "p95")][:2] == ["/blocking", "/slow"]
+    assert [row.route for row in sort_routes(figures.routes, "rate", "SLO")] == ["/slow"]
+    wsgi = [live_reading("w", parse_live_view(path.read_bytes())) for path in (WSGI_FILE, WSGI_LATER_FILE)]
+    for reading in wsgi:
+        log.add(reading)
+    [figures] = log.figures(wsgi[-1:], DEFAULT_WINDOW)
+    [stats] = figures.interfaces
+    assert (stats.busy, stats.capacity, stats.blocking_share, stats.saturated) == (2, 2, 1.0, 125)
+    assert stats.queue == pytest.approx(0.21)
+    assert all(worker.is_saturated for worker in figures.workers)
+    assert [worker.saturated for worker in figures.workers] == [60, 65]
 
 
 # -- each tab ------------------------------------------------------------------------------
@@ -63,15 +94,18 @@ def test_the_recorded_views_give_the_expected_numbers() -> None:
 
 @pytest.mark.anyio
 async def test_overview_shows_each_interface_side_by_side() -> None:
+    """The numbers of the 30 s between the two recorded views, as helper C's cards write them
+    (this test passes once the Overview of issue 29 is merged)."""
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+        await read_twice(pilot)
         text = screen_text(app)
         assert f"ASGI uvicorn  {ASGI_SOURCE}" in text and f"WSGI gunicorn  {WSGI_SOURCE}" in text
-        assert "2.0 ms / 100.0 ms / 100.0 ms" in text  # ASGI p50 / p95 / p99
-        assert "1.1 ms / 100.0 ms" in text  # loop lag now / p99
-        assert "9.4 mean, 14 max" in text  # concurrency at arrival
-        assert "2 / 2" in text and "214.5 ms" in text  # WSGI workers busy, queue time
+        assert "live · poll 2 · last 60 s (30 s so far)" in text
+        assert "1.8 / 37.9 / 84.7 ms" in text  # ASGI p50 / p95 / p99, from the buckets
+        assert "1.1 / 87.5 ms" in text  # loop lag now / p99
+        assert "9.0 mean" in text  # concurrency at arrival
+        assert "2 / 2" in text and "210.0 ms" in text  # WSGI workers busy, queue time
         assert "100%" in text  # WSGI: every request holds its worker throughout
 
 
@@ -107,49 +141,68 @@ async def test_in_flight_lists_the_oldest_first_with_what_each_awaits() -> None:
 async def test_websockets_tab_counts_sessions_and_refusals() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+        await read_twice(pilot)
         await pilot.press("3")
-        assert "2 open (28.7 msg/s)   recently ended: 1 accepted, 1 refused, 0 failed" in screen_text(app)
+        text = screen_text(app)
+        assert "last 60 s (30 s so far): 3 sessions ended accepted, 0 refused, 0 failed" in text
+        assert "now: 2 open (28.7 msg/s)" in text
         assert [row[3] for row in rows(app, "#ws-open")] == ["/ws/echo", "/ws/echo"]
         closed = rows(app, "#ws-closed")
         assert [(row[2], row[3], row[6], row[7]) for row in closed] == [
             ("/ws/reject", "rejected", "1008", "server"),
             ("/ws/echo", "accepted", "1000", "client"),
         ]
+        while app.window.seconds is not None:
+            await pilot.press("w")
+        # Since start: the sessions each process counted (the /ws/reject ones among them).
+        assert (
+            f"since start (10 min 30 s on {ASGI_SOURCE}, 5 min 30 s on {WSGI_SOURCE}): "
+            "10 sessions ended accepted, 3 refused, 0 failed"
+        ) in screen_text(app)
+        assert HOSTILE_SESSION_ROUTE not in screen_text(app)  # counted, never listed as a row here
 
 
 @pytest.mark.anyio
 async def test_routes_sort_and_filter_keys() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+        await read_twice(pilot)
         await pilot.press("4")
-        assert [row[2] for row in rows(app)][:2] == ["/slow", "/fast"]  # by rate
+        # The 30 s between the two views: asgi /fast 1550 requests, wsgi /slow 60 on each worker.
+        assert [(row[1], row[2], row[3], row[4]) for row in rows(app)][:3] == [
+            ("asgi", "/fast", "1,550", "51.7"),
+            ("wsgi", "/slow", "120", "4.0"),
+            ("asgi", "/slow", "100", "3.3"),
+        ]
         await pilot.press("s")  # p95
         assert app.sort_key == "p95"
         assert next(row[2] for row in rows(app)) == "/blocking"
-        assert rows(app)[0][6] == "100.0 ms"
+        assert rows(app)[0][6] == "97.5 ms"  # histogram_quantile over the buckets, as PromQL
         await pilot.press("slash", *"slow", "enter")
         assert app.route_filter == "slow"
         assert {row[2] for row in rows(app)} == {"/slow"}
         assert len(rows(app)) == 2  # on both servers
         await pilot.press("escape")
-        assert app.route_filter == "" and len(rows(app)) == 6
+        # /error had no request in the window: no row; a route new in it has one.
+        assert app.route_filter == "" and len(rows(app)) == 7
+        assert "/error" not in {row[2] for row in rows(app)}
 
 
 @pytest.mark.anyio
 async def test_workers_tab_shows_saturated_processes() -> None:
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+        await read_twice(pilot)
         await pilot.press("6")
         listed = rows(app)
-        assert [(row[1], row[3], row[4]) for row in listed] == [
-            ("4242", "-", "-"),
-            ("5001", "1 / 1", "yes"),
-            ("5002", "1 / 1", "yes"),
+        assert [(row[1], row[3], row[4], row[5]) for row in listed] == [
+            ("4242", "-", "-", "-"),
+            ("5001", "1 / 1", "yes", "60"),
+            ("5002", "1 / 1", "yes", "65"),
         ]
-        assert "2 saturated" in screen_text(app)
+        text = screen_text(app)
+        assert "last 60 s (30 s so far): 125 requests took the last free thread" in text
+        assert "now: 2 of 3 processes all busy" in text
 
 
 @pytest.mark.anyio
@@ -236,7 +289,7 @@ TAB_KEYS = {
 @pytest.mark.parametrize("tab", list(TAB_KEYS))
 def test_snapshot_of_each_tab(tab: str, snap_compare: Callable[..., bool]) -> None:
     async def before(pilot: Pilot[None]) -> None:
-        await started(pilot)
+        await read_twice(pilot)
         await pilot.press(TAB_KEYS[tab])
         await pilot.pause()
 

@@ -17,6 +17,8 @@ from gatewatch_dashboard.sources import DirectorySource
 
 from gatewatch.demo.servers import ServerProcess, free_port, uvicorn_command
 from gatewatch.export.live.local_dir import local_roots, server_dirs
+from gatewatch.export.prometheus.scrape_summary import histogram, parse, route_summaries
+from gatewatch.queries import series
 from tests.support.dashboard_support import SIZE, screen_text
 from tests.support.traffic import ROOT
 
@@ -64,9 +66,27 @@ async def test_top_shows_a_real_servers_traffic_and_an_awaited_frame(tmp_path: P
                 assert reading.error is None
                 assert "ASGI uvicorn" in screen_text(app)
                 await pilot.press("4")
-                routes = {row.route: row for row in reading.routes}
+                # Since start: the process's counts, as its /metrics has them.
+                while app.window.seconds is not None:
+                    await pilot.press("w")
+                [figures] = app.figures
+                routes = {row.route: row for row in figures.routes}
                 assert routes["/fast"].requests == 12
-                assert "/fast" in screen_text(app)
+                text = screen_text(app)
+                assert "/fast" in text and "since start (" in text
+                # Every count and percentile the same as the process's /metrics page has them
+                # (bar /metrics itself, and /slow, which may end between the two reads).
+                page = parse(httpx.get(server.base_url + "/metrics", timeout=10).text)
+                later = ["/metrics", "/slow"]
+                on_page = route_summaries(page, "asgi", exclude_routes=later)
+                assert {route: row.requests for route, row in routes.items() if route not in later} == {
+                    route: int(summary.requests) for route, summary in on_page.items()
+                }
+                spread = histogram(page, series("duration"), interface="asgi", route="/fast")
+                assert (routes["/fast"].p50, routes["/fast"].p99) == (
+                    spread.quantile(0.5),
+                    spread.quantile(0.99),
+                )
                 await pilot.press("2")
                 text = screen_text(app)
                 [line] = [line for line in text.splitlines() if "/slow" in line]

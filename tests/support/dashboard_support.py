@@ -12,7 +12,7 @@ from gatewatch_dashboard.sources import RecordedSource, Source
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from tests.support.live_fixtures import ASGI_FILE, WSGI_FILE
+from tests.support.live_fixtures import ASGI_FILE, ASGI_LATER_FILE, WSGI_FILE, WSGI_LATER_FILE
 
 ASGI_SOURCE = "127.0.0.1:8001"
 WSGI_SOURCE = "127.0.0.1:8002"
@@ -20,9 +20,10 @@ SIZE = (160, 44)
 
 
 def recorded_sources() -> list[Source]:
+    """Each recorded view, then the same 30 s later (more counted): two polls give a window."""
     return [
-        RecordedSource(ASGI_SOURCE, [ASGI_FILE.read_bytes()]),
-        RecordedSource(WSGI_SOURCE, [WSGI_FILE.read_bytes()]),
+        RecordedSource(ASGI_SOURCE, [ASGI_FILE.read_bytes(), ASGI_LATER_FILE.read_bytes()]),
+        RecordedSource(WSGI_SOURCE, [WSGI_FILE.read_bytes(), WSGI_LATER_FILE.read_bytes()]),
     ]
 
 
@@ -69,9 +70,15 @@ def rows(app: TopApp, selector: str = "DataTable") -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
 
 
-async def started(pilot: Pilot[None]) -> None:
-    """The app once it has polled its sources and drawn what they said."""
+async def started(pilot: Pilot[None], polls: int = 1) -> None:
+    """The app once it has polled its sources (``polls`` times) and drawn what they said."""
     app = pilot.app
     assert isinstance(app, TopApp)
-    await app.poll_once()
+    for _ in range(polls):
+        await app.poll_once()
     await pilot.pause()
+
+
+async def read_twice(pilot: Pilot[None]) -> None:
+    """The app on the recorded views and the same 30 s later: its figures cover 30 s."""
+    await started(pilot, polls=2)

@@ -32,7 +32,8 @@ class InFlightView(TabView):
         ]
         holding = sum(1 for row in rows if row.holding_loop)
         note = Text.assemble(
-            f"{len(rows)} running, oldest first",
+            ("now", "bold"),
+            f": {len(rows)} running, oldest first",
             literal(f"  filter: {self.route_filter}" if self.route_filter else "", "bold"),
             (f"  {holding} holding the loop" if holding else "", HOT),
             "   held = time holding the loop (ASGI) or the worker (WSGI) so far\n",

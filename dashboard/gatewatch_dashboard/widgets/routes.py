@@ -1,4 +1,4 @@
-"""The Routes tab: per route template, sortable and filtered."""
+"""The Routes tab: per route template over the window chosen, sortable and filtered."""
 
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ from gatewatch_dashboard.widgets.tab_view import TabView, fill
 
 
 class RoutesView(TabView):
+    """Every route with requests in the window: counts from the sources' counters, the same as
+    ``/metrics`` gives over the same window."""
+
     def compose(self) -> ComposeResult:
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(zebra_stripes=True, cursor_type="row")
         table.add_columns("source", "", "route", "requests", "req/s", "p50", "p95", "p99")
-        table.add_columns("held (mean)", "cpu (mean)", "offload (mean)", "5xx")
+        table.add_columns("held", "cpu", "offload", "5xx")
         yield table
 
     def redraw(self) -> None:
-        rows = sort_routes((row for r in self.readings for row in r.routes), self.sort_key, self.route_filter)
+        rows = sort_routes((row for f in self.figures for row in f.routes), self.sort_key, self.route_filter)
         note = Text.assemble(
-            f"{len(rows)} routes, sorted by ",
+            (self.span_text(), "bold"),
+            f": {len(rows)} route{'' if len(rows) == 1 else 's'} with requests, sorted by ",
             literal(self.sort_key, "bold"),
             literal(f"   filter: {self.route_filter}" if self.route_filter else "", "bold"),
-            ("   (s: sort, /: filter)", DIM),
+            ("   held, cpu, offload: means per request", DIM),
             "\n",
         )
         note.append_text(self.errors())

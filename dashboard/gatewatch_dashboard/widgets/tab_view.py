@@ -1,8 +1,9 @@
-"""The base of every tab: redrawn when the app's readings, the filter or the sort change."""
+"""The base of every tab: redrawn when the app's readings, figures, filter or sort change."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from weakref import WeakKeyDictionary
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -14,6 +15,7 @@ from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.figures import SourceFigures
 from gatewatch_dashboard.model import Reading
 from gatewatch_dashboard.widgets._format import HOT
+from gatewatch_dashboard.window import spans_text
 
 
 class TabView(Widget):
@@ -44,6 +46,11 @@ class TabView(Widget):
     def redraw(self) -> None:
         """Show the current readings, when that needs no new widgets."""
 
+    def span_text(self) -> str:
+        """What this tab's windowed figures cover, as every note starts: ``last 60 s (12 s so
+        far)``; each source's part when they differ."""
+        return spans_text(self.figures)
+
     def errors(self) -> Text:
         """One line per source that failed its last poll: the UI says so and keeps polling."""
         text = Text()
@@ -55,14 +62,31 @@ class TabView(Widget):
 
 
 def fill(table: DataTable[RenderableType], rows: Iterable[Sequence[RenderableType]]) -> None:
-    """Replace a table's rows, keeping the cursor where it was.
+    """Replace a table's rows, keeping the cursor where it was; the same rows again leave the
+    table as it is (redrawing a table is most of a poll's cost).
 
     A ``str`` cell is shown literally (a table would read it as markup); styled cells holding
     an app's string build it with :func:`literal` themselves.
     """
+    cells: list[list[RenderableType]] = [
+        [literal(cell) if isinstance(cell, str) else cell for cell in row] for row in rows
+    ]
+    shown = [[_signature(cell) for cell in line] for line in cells]
+    if _SHOWN.get(table) == shown:
+        return
+    _SHOWN[table] = shown
     row = table.cursor_row
     table.clear()
-    for cells in rows:
-        table.add_row(*(literal(cell) if isinstance(cell, str) else cell for cell in cells))
+    for line in cells:
+        table.add_row(*line)
     if table.row_count:
         table.move_cursor(row=min(row, table.row_count - 1), animate=False)
+
+
+def _signature(cell: RenderableType) -> object:
+    # A Text equals another with the same characters and spans, whatever its own style.
+    return (cell.plain, str(cell.style), cell.spans) if isinstance(cell, Text) else cell
+
+
+# What each table was last filled with (forgotten with the table).
+_SHOWN: WeakKeyDictionary[DataTable[RenderableType], list[list[object]]] = WeakKeyDictionary()

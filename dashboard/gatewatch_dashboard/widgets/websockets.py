@@ -1,4 +1,5 @@
-"""The WebSockets tab: sessions open now and the last ones that closed."""
+"""The WebSockets tab: sessions ended over the window by outcome, those open now, and the
+last ones that closed."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from textual.widgets import DataTable, Label, Static
 
 from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.detail_rows import (
-    session_counts,
+    open_sessions,
     session_rows,
 )
-from gatewatch_dashboard.widgets._format import HOT, ago, count, number, seconds, size
+from gatewatch_dashboard.widgets._format import DIM, HOT, ago, count, number, seconds, size
 from gatewatch_dashboard.widgets.tab_view import TabView, fill
 
 
@@ -26,7 +27,7 @@ class WebSocketsView(TabView):
         )
         opened.add_columns("msg/s", "last message")
         yield opened
-        yield Label("Recently ended", classes="section")
+        yield Label("Recently ended (the last ones each process keeps)", classes="section")
         closed: DataTable[RenderableType] = DataTable(id="ws-closed", zebra_stripes=True, cursor_type="row")
         closed.add_columns(
             "source", "id", "route", "outcome", "duration", "messages", "code", "closed by", "ended"
@@ -35,11 +36,22 @@ class WebSocketsView(TabView):
 
     def redraw(self) -> None:
         open_rows, closed_rows = session_rows(self.readings)
-        counts = session_counts(self.readings)
+        ended: dict[str, float] = {}
+        for figures in self.figures:
+            for (_, outcome), counted in figures.sessions.items():
+                ended[outcome] = ended.get(outcome, 0.0) + counted.sessions
         rate = sum(row.rate or 0.0 for row in open_rows)
-        note = Text(
-            f"{counts['open']} open ({rate:,.1f} msg/s)   recently ended: {counts['accepted']} accepted, "
-            f"{counts['rejected']} refused, {counts['failed']} failed\n"
+        refused = round(ended.get("rejected", 0.0))
+        failed = round(ended.get("failed", 0.0))
+        note = Text.assemble(
+            (self.span_text(), "bold"),
+            f": {round(ended.get('accepted', 0.0))} sessions ended accepted, ",
+            (f"{refused} refused", HOT if refused else ""),
+            ", ",
+            (f"{failed} failed", HOT if failed else ""),
+            f"   now: {open_sessions(self.readings)} open ({rate:,.1f} msg/s)",
+            ("   (w: window)", DIM),
+            "\n",
         )
         note.append_text(self.errors())
         self.query_one(".tab-note", Static).update(note)
