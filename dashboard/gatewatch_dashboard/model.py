@@ -38,7 +38,6 @@ class InterfaceStats:
     error_rate: float | None = None  # share of responses with a 5xx status
     in_flight: int | None = None
     concurrency: float | None = None  # mean requests already in flight at arrival
-    concurrency_max: int | None = None
     blocking_share: float | None = None  # time holding the loop or worker / duration
     lag: float | None = None  # the latest loop lag (max over processes)
     lag_p99: float | None = None

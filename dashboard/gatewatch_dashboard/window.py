@@ -230,7 +230,6 @@ def _interfaces(reading: Reading, sums: Sums, per_second: float | None) -> tuple
                 p99=_quantile(0.99, total.buckets),
                 error_rate=ratio(total.statuses.get("5xx", 0.0), total.requests),
                 concurrency=None if means is None else ratio(means.concurrency_sum, means.concurrency_count),
-                concurrency_max=None,
                 blocking_share=ratio(total.blocking_sum, total.duration_sum),
                 lag_p99=_quantile(0.99, sums.lag) if asgi else None,
                 after_response=None

@@ -8,8 +8,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from gatewatch_dashboard.app import TopApp
@@ -19,7 +17,6 @@ from gatewatch_dashboard.live_reading import live_reading
 from gatewatch_dashboard.model import HOLDING_LOOP
 from gatewatch_dashboard.sources import RecordedSource
 from gatewatch_dashboard.window import ReadingLog
-from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from gatewatch.export.live.schema import parse_live_view
@@ -274,43 +271,7 @@ def test_the_dashboard_reads_only_the_schema_and_scrapes() -> None:
                 assert not any(alias.name.startswith("gatewatch.") for alias in node.names), path.name
 
 
-# -- snapshots and the README's screenshot --------------------------------------------------------
-
-TAB_KEYS = {
-    "overview": "1",
-    "in_flight": "2",
-    "websockets": "3",
-    "routes": "4",
-    "blocking": "5",
-    "workers": "6",
-}
-
-
-@pytest.mark.parametrize("tab", list(TAB_KEYS))
-def test_snapshot_of_each_tab(tab: str, snap_compare: Callable[..., bool]) -> None:
-    async def before(pilot: Pilot[None]) -> None:
-        await read_twice(pilot)
-        await pilot.press(TAB_KEYS[tab])
-        await pilot.pause()
-
-    assert snap_compare(recorded_app(), run_before=before, terminal_size=SIZE)
-
-
-@pytest.mark.anyio
-async def test_the_readme_screenshot_is_the_dashboard_on_the_recorded_views(tmp_path: Path) -> None:
-    """docs/dashboard.svg is what this saves; run with GATEWATCH_UPDATE_SCREENSHOT=1 to refresh it."""
-    import os
-
-    app = recorded_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        path = app.save_screenshot("dashboard.svg", path=str(tmp_path))
-    saved = Path(path).read_text()
-    assert "gatewatch" in saved
-    target = DOCS / "dashboard.svg"
-    if os.environ.get("GATEWATCH_UPDATE_SCREENSHOT") == "1" or not target.exists():
-        target.write_text(saved)
-    assert "ASGI" in target.read_text()
+# -- the recorded views ------------------------------------------------------------------------
 
 
 def test_fixtures_are_what_the_builder_makes() -> None:

@@ -79,6 +79,20 @@ async def started(pilot: Pilot[None], polls: int = 1) -> None:
     await pilot.pause()
 
 
+def timeline_sources() -> list[Source]:
+    """The recorded views read every 2.5 s over 30 s (tests.support.live_timeline)."""
+    from tests.support.live_timeline import asgi_timeline, wsgi_timeline
+
+    return [RecordedSource(ASGI_SOURCE, asgi_timeline()), RecordedSource(WSGI_SOURCE, wsgi_timeline())]
+
+
+async def read_timeline(pilot: Pilot[None]) -> None:
+    """Every reading of :func:`timeline_sources`: figures over 30 s, charts of 12 steps."""
+    from tests.support.live_timeline import STEPS
+
+    await started(pilot, polls=STEPS + 1)
+
+
 async def read_twice(pilot: Pilot[None]) -> None:
     """The app on the recorded views and the same 30 s later: its figures cover 30 s."""
     await started(pilot, polls=2)

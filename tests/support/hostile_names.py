@@ -69,3 +69,9 @@ def _swap_keys(view: dict[str, Any]) -> dict[str, Any]:
 def hostile_views() -> list[bytes]:
     """The ASGI and the WSGI recorded views, hostile: the bytes an endpoint would answer."""
     return [json.dumps(_swap_keys(_swap(view()))).encode() for view in (asgi_view, wsgi_view)]
+
+
+def hostile(view: dict[str, Any]) -> dict[str, Any]:
+    """Any recorded view (one of a timeline) with the hostile names swapped in."""
+    swapped: dict[str, Any] = _swap_keys(_swap(view))
+    return swapped

@@ -11,8 +11,11 @@ from gatewatch_dashboard._literal import literal
 from gatewatch_dashboard.detail_rows import (
     in_flight_rows,
 )
+from gatewatch_dashboard.widgets._fit import fit
 from gatewatch_dashboard.widgets._format import HOT, count, seconds
 from gatewatch_dashboard.widgets.tab_view import TabView, fill
+
+HEADERS = ("source", "pid", "", "method", "route", "age", "held", "offload", "hops", "awaiting now")
 
 
 class InFlightView(TabView):
@@ -21,9 +24,7 @@ class InFlightView(TabView):
     def compose(self) -> ComposeResult:
         yield Static(classes="tab-note")
         table: DataTable[RenderableType] = DataTable(zebra_stripes=True, cursor_type="row")
-        table.add_columns(
-            "source", "pid", "", "method", "route", "age", "held", "offload", "hops", "awaiting now"
-        )
+        table.add_columns(*HEADERS)
         yield table
 
     def redraw(self) -> None:
@@ -54,7 +55,22 @@ class InFlightView(TabView):
                     Text(seconds(row.held), style=style),
                     seconds(row.offload),
                     count(row.hops),
-                    row.awaiting,
                 ]
             )
+        # What a request awaits is the last column: cut to the room the others leave (with the
+        # marker), so that the table never scrolls sideways at 120 columns.
+        widths = [
+            max(len(header), *(_cells_of(cell) for cell in column))
+            for header, column in zip(HEADERS, zip(*cells, strict=True), strict=False)
+        ]
+        room = max(self.size.width - sum(width + 2 for width in widths) - 3, 16)
+        for row, row_cells in zip(rows, cells, strict=True):
+            row_cells.append(fit(row.awaiting, room))
         fill(self.query_one(DataTable), cells)
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+
+def _cells_of(cell: RenderableType) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len

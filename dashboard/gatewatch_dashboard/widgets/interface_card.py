@@ -175,10 +175,7 @@ def number_rows(stats: InterfaceStats) -> list[tuple[str, str]]:
         ("p50 / p95 / p99", durations(stats.p50, stats.p95, stats.p99)),
         ("error rate (5xx)", share(stats.error_rate)),
         ("in flight", count(stats.in_flight)),
-        (
-            "in flight at arrival",
-            f"{number(stats.concurrency)} mean, {count(stats.concurrency_max)} max",
-        ),
+        ("in flight at arrival (mean)", number(stats.concurrency)),
         ("blocking share", share(stats.blocking_share)),
     ]
     if stats.interface == "asgi":
