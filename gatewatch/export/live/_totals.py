@@ -14,6 +14,7 @@ requests since the last one.
 from __future__ import annotations
 
 import functools
+import os
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import repeat
@@ -23,6 +24,7 @@ from typing import cast
 from gatewatch import _measure as m
 from gatewatch import catalogue as c
 from gatewatch._histogram import HistogramChoice, new_series
+from gatewatch._processes import process_started
 from gatewatch.export.live._block_sites import BlockSites
 from gatewatch.export.live._fragments import Chunk, ChunkedParts, encode
 from gatewatch.export.live._session_counts import SessionTotals
@@ -93,7 +95,10 @@ class ProcessTotals:
     state's lock; :meth:`encode` under its build lock, on what :meth:`take` returned."""
 
     def __init__(self, histograms: HistogramChoice) -> None:
-        self.started = time()
+        # When the process started, as /metrics' process_start_time_seconds says: what a rate
+        # "since start" divides by, the same for both sources. The counts begin with the
+        # monitor, before the first request (the time this state was made, without /proc).
+        self.started = process_started(os.getpid()) or time()
         self.duration_bounds = histogram_bounds(histograms, "duration")
         self.lag_bounds = histogram_bounds(histograms, "loop_lag")
         self._routes: dict[RouteKey, _Route] = {}
