@@ -4,9 +4,9 @@ and the snapshots of each tab; its sources apart (test_dashboard_sources.py)."""
 from __future__ import annotations
 
 import ast
-import re
 import asyncio
 import json
+import re
 import subprocess
 import sys
 
