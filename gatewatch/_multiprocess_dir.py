@@ -232,12 +232,18 @@ def warn_stale_files(directory: str) -> list[str]:
     # One worker of several its master started: the server started with the master.
     worker = started_by_a_master(server)
     started = process_started(os.getppid() if worker else os.getpid())
-    if worker and started is not None:
-        # Siblings whose files a scrape folded already (their pids are in the fold's manifest).
+    # Writers whose files a scrape folded already (their pids are in the fold's manifest):
+    # siblings, or an earlier run's that another worker of this server folded before this
+    # one looked (gunicorn's workers start and scrape in any order).
+    folded_earlier = False
+    if started is not None:
         for pid, written in _folded_writers(directory):
-            if written >= started:
+            if written < started:
+                folded_earlier = True
                 last_write.setdefault(pid, written)
-    if started is not None and any(written < started for _, written in folded):
+            elif worker:
+                last_write.setdefault(pid, written)
+    if started is not None and not folded_earlier and any(written < started for _, written in folded):
         # Dead workers' files folded by an earlier run's scrapes: no pid left to name.
         logger.warning(
             "gatewatch: %s=%s holds the folded files of an earlier run's dead workers (%s): their "
@@ -270,7 +276,7 @@ def warn_stale_files(directory: str) -> list[str]:
             "starts (gatewatch.integrations.gunicorn's hooks do it)",
             ENV_VAR,
             directory,
-            sum(1 for _, pid, _ in ended if pid not in siblings),
+            sum(1 for _, pid, _ in ended if pid not in siblings) + (len(folded) if folded_earlier else 0),
             len(earlier) + len(unknown),
             what,
         )

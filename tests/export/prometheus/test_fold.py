@@ -147,3 +147,21 @@ def test_a_worker_warns_of_folded_files(tmp_path: Path) -> None:
     pids = ", ".join(str(pid) for pid, _ in _fold.read_manifest(str(tmp_path)).writers)
     assert len(pids.split(", ")) == 2
     assert f"workers of this server ended without a hook telling gatewatch (pids {pids})" in siblings
+
+
+def test_an_earlier_runs_files_folded_by_a_sibling_first_are_still_named(tmp_path: Path) -> None:
+    """Seen under gunicorn without the hooks (1 run in 8): the second worker's first scrape
+    folded the earlier run's files before the first worker looked, and no warning came."""
+    dead_workers(tmp_path, 2)
+    started = processes.process_started(os.getpid())
+    assert started is not None
+    for path in tmp_path.glob("*.db"):
+        os.utime(path, (started - 10, started - 10))  # written before this "server" started
+    scrape_count(str(tmp_path), 8)
+    writers = _fold.read_manifest(str(tmp_path)).writers
+    assert len(writers) == 2 and all(written < started for _, written in writers)
+    [(level, warning)] = start_up_warnings(tmp_path)
+    assert level == "WARNING"
+    pids = ", ".join(str(writer) for writer, _ in sorted(writers))
+    named = f"files of 2 processes that ended before this server started (an earlier run's: pids {pids})"
+    assert named in warning
