@@ -2,7 +2,7 @@
 screenshot of the dashboard reading the recorded live views (``tests/fixtures/``).
 
 The recorded views are an ASGI server (uvicorn) and a WSGI one (gunicorn, two workers) read
-every 2.5 s for 30 s (``tests/support/live_timeline.py``): what a user sees after half a minute.
+every 5 s for 30 s (``tests/support/live_timeline.py``): what a user sees after half a minute.
 Run from a checkout with the ``dashboard`` extra installed, after a change to the dashboard::
 
     python dashboard/screenshots.py          # rewrite docs/top/*.svg
@@ -24,21 +24,25 @@ TARGET = ROOT / "docs" / "top"
 SIZE = (120, 40)
 
 
-async def _shoot(tab: str) -> str:
+async def _shoot() -> dict[str, str]:
+    """Every tab of one dashboard, once it has read the recorded views: name -> SVG."""
     from gatewatch_dashboard.app import TopApp
 
     from tests.support.dashboard_support import read_timeline, recorded_app, timeline_sources
 
     app: TopApp = recorded_app(timeline_sources())
+    shots = {}
     async with app.run_test(size=SIZE) as pilot:
         await read_timeline(pilot)
-        app.action_show_tab(tab)
-        await pilot.pause()
-        await pilot.wait_for_scheduled_animations()  # the tab's underline slides to it
-        svg = app.export_screenshot(title=f"gatewatch top — {dict(_tabs())[tab]}")
-    # Rich names the SVG's classes after a hash that changes from run to run: a fixed name
-    # keeps the files the same when the screen is.
-    return re.sub(r"terminal-\d+", f"terminal-top-{tab}", svg)
+        for tab, label in _tabs():
+            app.action_show_tab(tab)
+            await pilot.pause()
+            await pilot.wait_for_scheduled_animations()  # the tab's underline slides to it
+            svg = app.export_screenshot(title=f"gatewatch top — {label}")
+            # Rich names the SVG's classes after a hash that changes from run to run: a fixed
+            # name keeps the files the same when the screen is.
+            shots[f"{tab}.svg"] = re.sub(r"terminal-\d+", f"terminal-top-{tab}", svg)
+    return shots
 
 
 def _tabs() -> tuple[tuple[str, str], ...]:
@@ -49,7 +53,7 @@ def _tabs() -> tuple[tuple[str, str], ...]:
 
 def render() -> dict[str, str]:
     """Every screenshot's file name and its SVG text."""
-    return {f"{tab}.svg": asyncio.run(_shoot(tab)) for tab, _ in _tabs()}
+    return asyncio.run(_shoot())
 
 
 def main(argv: list[str] | None = None) -> int:

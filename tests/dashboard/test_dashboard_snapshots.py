@@ -1,5 +1,5 @@
 """Snapshots of every tab of ``gatewatch top`` in four states: busy (the recorded ASGI and WSGI
-servers read every 2.5 s for 30 s), idle (the same servers before their first request), with
+servers read every 5 s for 30 s), idle (the same servers before their first request), with
 every hostile name an app could give, and busy on a narrow terminal (100 x 30).
 
 A change to the dashboard that changes a screen fails here; when the change is meant, look at

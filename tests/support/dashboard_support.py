@@ -80,14 +80,14 @@ async def started(pilot: Pilot[None], polls: int = 1) -> None:
 
 
 def timeline_sources() -> list[Source]:
-    """The recorded views read every 2.5 s over 30 s (tests.support.live_timeline)."""
+    """The recorded views read every 5 s over 30 s (tests.support.live_timeline)."""
     from tests.support.live_timeline import asgi_timeline, wsgi_timeline
 
     return [RecordedSource(ASGI_SOURCE, asgi_timeline()), RecordedSource(WSGI_SOURCE, wsgi_timeline())]
 
 
 async def read_timeline(pilot: Pilot[None]) -> None:
-    """Every reading of :func:`timeline_sources`: figures over 30 s, charts of 12 steps."""
+    """Every reading of :func:`timeline_sources`: figures over 30 s, charts of six steps."""
     from tests.support.live_timeline import STEPS
 
     await started(pilot, polls=STEPS + 1)

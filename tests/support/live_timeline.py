@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.support.live_fixtures import asgi_later_view, asgi_view, wsgi_later_view, wsgi_view
 
-STEPS = 12  # readings 2.5 s apart over the 30 s
+STEPS = 6  # readings 5 s apart over the 30 s
 # The keys that match entries of a list of objects between the two documents.
 _KEYS = ("pid", "interface", "route", "status", "site", "outcome")
 
