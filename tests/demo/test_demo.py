@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from gatewatch.demo import django_demo as demo_django
 from gatewatch.demo.plan import DJANGO, PLANS, plans_for
 from gatewatch.demo.report import ClientStats, Result
 from gatewatch.export.prometheus.scrape_summary import route_summaries, summarize
+from tests.support.readme_commands import alive
 from tests.support.traffic import ROOT
 
 
@@ -242,14 +242,6 @@ def test_app_choices_name_the_plans() -> None:
         plans_for("pyramid")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.slow
 def test_headless_json_plays_every_scenario_and_the_numbers_point_the_expected_way() -> None:
     completed = run_demo("--headless", "--duration", "10", "--json", timeout=90)
@@ -276,7 +268,7 @@ def test_headless_json_plays_every_scenario_and_the_numbers_point_the_expected_w
     assert wsgi["websocket_sessions"]["refused"] == wsgi["websocket_sessions"]["refused_recorded"] == 8
     # Nothing left behind: both servers (and gunicorn's workers, in their process groups) stopped.
     for server in summary["servers"].values():
-        assert not _alive(server["pid"]), server
+        assert not alive(server["pid"]), server
         assert not _listening(int(server["url"].rsplit(":", 1)[1])), server
 
 

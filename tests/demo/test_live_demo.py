@@ -15,6 +15,7 @@ from gatewatch_dashboard.model import Reading
 from gatewatch.demo.live_demo import demo_app, running_servers
 from gatewatch.demo.plan import STARLETTE_FLASK
 from gatewatch.demo.scenarios import BLOCKING_SLEEP, STARLETTE_FLASK_SCENARIOS
+from tests.support.readme_commands import alive
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +28,6 @@ DURATION = 28.0
 def anyio_backend() -> str:
     """Textual runs on asyncio."""
     return "asyncio"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _seen(readings: tuple[Reading, ...]) -> dict[str, Any]:
@@ -83,8 +76,8 @@ async def test_each_scenario_shows_what_its_panel_says() -> None:
             top.paused = True
             await pilot.pause(1.0)
         pids = [server.pid for _, server in servers]
-    assert not _alive(load.pid)
-    assert not any(_alive(pid) for pid in pids)
+    assert not alive(load.pid)
+    assert not any(alive(pid) for pid in pids)
     print({key: len(seen) for key, seen in polls.items()})
     assert set(polls) == set(titles.values())
 

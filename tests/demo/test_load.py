@@ -11,21 +11,14 @@ import time
 from gatewatch.demo.load import LoadProcess
 from gatewatch.demo.scenarios import STARLETTE_FLASK_SCENARIOS, Side
 from gatewatch.demo.servers import LOOPBACK, free_port
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.support.readme_commands import alive
 
 
 def _gone(pid: int, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 def _nowhere() -> Side:
@@ -44,13 +37,13 @@ def test_the_load_says_each_panel_and_ends_by_itself() -> None:
     ]
     # What its clients saw came back to the parent's Side.
     assert side.failures > 0 and side.responses == 0
-    assert not _alive(load.pid)
+    assert not alive(load.pid)
 
 
 def test_leaving_the_block_stops_the_load_by_pid() -> None:
     with LoadProcess("starlette-flask", [_nowhere()], duration=300.0) as load:
         assert next(load.panels()).startswith("Scenario 1/4")
-        assert _alive(load.pid)
+        assert alive(load.pid)
     assert _gone(load.pid)
 
 
