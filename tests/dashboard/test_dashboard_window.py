@@ -1,109 +1,29 @@
 """The dashboard's windows: figures cut from cumulative counters read at known times (no
-network, no clock), and the tabs that show them saying which window they cover."""
+network, no clock); the tabs that show them are in test_dashboard_window_tabs.py."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import pytest
-from gatewatch_dashboard.app import TopApp
 from gatewatch_dashboard.counters import (
-    InterfaceCounters,
-    ProcessCounters,
-    RouteCounters,
     SessionCounters,
     SiteCounters,
 )
-from gatewatch_dashboard.figures import WINDOWS, SourceFigures, Span, Window
-from gatewatch_dashboard.model import InterfaceStats, Reading, WorkerRow
-from gatewatch_dashboard.widgets.tab_view import fill
+from gatewatch_dashboard.figures import SourceFigures, Span, Window
 from gatewatch_dashboard.window import TIMELINE_POINTS, ReadingLog, spans_text
-from rich.text import Text
-from textual.widgets import DataTable
 
 from gatewatch.export.prometheus.scrape_summary import histogram_quantile
-from tests.support.dashboard_support import SIZE, rows, screen_text
-
-TEN_S, SIXTY_S, FIVE_MIN, SINCE_START = WINDOWS
-BOUNDS = (0.01, 0.1, 1.0)
-
-
-def route(requests: float, *, fast: float = 0.0, errors: float = 0.0, held: float = 0.0) -> RouteCounters:
-    """``requests`` of which ``fast`` under 10 ms and the rest between 0.1 and 1 s."""
-    slow = requests - fast
-    return RouteCounters(
-        requests=requests,
-        statuses={"2xx": requests - errors, "5xx": errors},
-        duration_sum=fast * 0.005 + slow * 0.5,
-        buckets=(fast, fast, requests, requests),
-        blocking_sum=held,
-        cpu_sum=held / 2,
-        cpu_samples=requests,
-    )
-
-
-def process(
-    at: float,
-    routes: Mapping[tuple[str, str], RouteCounters],
-    *,
-    key: str = "1",
-    started: float | None = 900.0,
-    sites: Mapping[tuple[str, str], SiteCounters] | None = None,
-    saturated: float = 0.0,
-    sessions: Mapping[tuple[str, str], SessionCounters] | None = None,
-) -> ProcessCounters:
-    return ProcessCounters(
-        key=key,
-        at=at,
-        started=started,
-        duration_bounds=BOUNDS,
-        routes=routes,
-        interfaces={
-            "asgi": InterfaceCounters(concurrency_sum=10.0, concurrency_count=5.0),
-            **({"wsgi": InterfaceCounters(saturated=saturated)} if saturated else {}),
-        },
-        sites=sites or {},
-        sessions=sessions or {},
-    )
-
-
-def reading(at: float, *counters: ProcessCounters, source: str = "app", busy: int = 0) -> Reading:
-    return Reading(
-        source=source,
-        kind="live",
-        counters=counters,
-        at=at,
-        interfaces=(
-            InterfaceStats(
-                interface="asgi", server="uvicorn", processes=len(counters), in_flight=3, busy=busy
-            ),
-        ),
-        workers=tuple(
-            WorkerRow(
-                source=source,
-                pid=int(one.key),
-                servers="asgi",
-                busy=busy,
-                total=2,
-                in_flight=busy,
-                websockets=0,
-                queue=None,
-            )
-            for one in counters
-        ),
-    )
-
-
-def log_of(*readings: Reading) -> ReadingLog:
-    log = ReadingLog()
-    for one in readings:
-        log.add(one)
-    return log
-
-
-ROOT = ("asgi", "/")
-ITEMS = ("asgi", "/items/{item_id}")
-
+from tests.support.window_counters import (
+    FIVE_MIN,
+    ITEMS,
+    ROOT,
+    SINCE_START,
+    SIXTY_S,
+    TEN_S,
+    log_of,
+    process,
+    reading,
+    route,
+)
 
 # -- the numbers -----------------------------------------------------------------------------
 
@@ -293,135 +213,6 @@ def test_a_failed_poll_keeps_the_source_with_its_error() -> None:
     log.add(failed)
     [figures] = log.figures([failed], SIXTY_S)
     assert figures.error == failed.error and figures.routes[0].requests == 20
-
-
-# -- the tabs --------------------------------------------------------------------------------
-
-
-class ScriptedSource:
-    """Readings given in order, the last one repeated: the counters of a source at known times."""
-
-    kind = "live"
-
-    def __init__(self, name: str, readings: Sequence[Reading]) -> None:
-        self.name = name
-        self._readings = list(readings)
-        self._index = 0
-
-    async def read(self) -> Reading:
-        found = self._readings[min(self._index, len(self._readings) - 1)]
-        self._index += 1
-        return found
-
-    async def close(self) -> None:
-        return None
-
-
-def scripted_app() -> TopApp:
-    routes_then = {ROOT: route(100, fast=100), ITEMS: route(50)}
-    routes_now = {ROOT: route(300, fast=300), ITEMS: route(200, errors=2), ("asgi", "/idle"): route(7)}
-    script = [
-        reading(1000.0, process(1000.0, {**routes_then, ("asgi", "/idle"): route(7)})),
-        reading(1030.0, process(1030.0, routes_now)),
-    ]
-    return TopApp([ScriptedSource("app", script)], poll=False)
-
-
-async def _two_polls(app: TopApp, pilot: object) -> None:
-    await app.poll_once()
-    await app.poll_once()
-    await pilot.pause()  # type: ignore[attr-defined]
-
-
-@pytest.mark.anyio
-async def test_routes_count_what_the_counters_say_over_the_window_chosen() -> None:
-    app = scripted_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _two_polls(app, pilot)
-        await pilot.press("4")
-        assert {row[2]: row[3] for row in rows(app)} == {"/": "200", "/items/{item_id}": "150"}
-        assert "last 60 s (30 s so far): 2 routes with requests" in screen_text(app)
-        assert "window: last 60 s (w)" in screen_text(app)
-        await pilot.press("w")  # last 5 min
-        await pilot.press("w")  # since start: the counters themselves, as /metrics has them
-        assert app.window == SINCE_START
-        assert {row[2]: row[3] for row in rows(app)} == {"/": "300", "/items/{item_id}": "200", "/idle": "7"}
-        assert {row[2]: row[11] for row in rows(app)}["/items/{item_id}"] == "2"
-        text = screen_text(app)
-        assert "since start (2 min 10 s): 3 routes with requests" in text
-        assert "window: since start (w)" in text
-        await pilot.press("w")
-        assert app.window == TEN_S
-        assert "last 10 s (over 30 s): 2 routes" in screen_text(app)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("key", "says"),
-    [
-        ("2", "now: 0 running"),
-        ("3", "last 60 s (30 s so far): 0 sessions"),
-        ("4", "last 60 s (30 s so far): 2 routes"),
-        ("6", "last 60 s (30 s so far): 0 requests took"),
-    ],
-)
-async def test_every_tab_says_its_window(key: str, says: str) -> None:
-    app = scripted_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _two_polls(app, pilot)
-        await pilot.press(key)
-        assert says in screen_text(app)
-
-
-class FailingAfter(ScriptedSource):
-    """Its readings, then no answer: as the app sees a server that stopped."""
-
-    async def read(self) -> Reading:
-        if self._index >= len(self._readings):
-            raise ConnectionError("connection refused")
-        return await super().read()
-
-
-@pytest.mark.anyio
-async def test_a_source_that_stops_answering_keeps_its_figures_and_says_so() -> None:
-    script = [reading(at, process(at, {ROOT: route(at - 900)})) for at in (1000.0, 1010.0)]
-    app = TopApp([FailingAfter("app", script)], poll=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await _two_polls(app, pilot)
-        await app.poll_once()
-        await pilot.pause()
-        await pilot.press("4")
-        assert [row[3] for row in rows(app)] == ["10"]
-        text = screen_text(app)
-        assert "app: ConnectionError: connection refused; retrying" in text
-        assert "1 not answering (retrying)" in text
-
-
-@pytest.mark.anyio
-async def test_a_table_filled_with_the_same_rows_is_left_as_it_is() -> None:
-    app = scripted_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _two_polls(app, pilot)
-        await pilot.press("4")
-        table = app.query_one("#routes DataTable", DataTable)
-        fill(table, [["x", Text("1")]])
-        keys = list(table.rows)
-        fill(table, [["x", Text("1")]])  # the same rows again: nothing to redraw
-        assert list(table.rows) == keys
-        fill(table, [["x", Text("1", style="bold red")]])  # only its style changed: redrawn
-        assert getattr(table.get_row_at(0)[1], "style", "") == "bold red"
-
-
-@pytest.mark.anyio
-async def test_the_scenario_panel_shows_what_runs_now() -> None:
-    app = scripted_app()
-    async with app.run_test(size=SIZE) as pilot:
-        app.set_scenario("ASGI: [bold]16 in flight[/]")
-        await pilot.pause()
-        assert "ASGI: [bold]16 in flight[/]" in screen_text(app)  # data, never markup
-        app.set_scenario("")
-        await pilot.pause()
-        assert "16 in flight" not in screen_text(app)
 
 
 def test_a_process_first_read_late_adds_nothing_to_the_timeline_step() -> None:
