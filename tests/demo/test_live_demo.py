@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 # Long enough for a few polls in each scenario on a busy machine (its shares: 30/20/20/30 %):
 # under two CPU burners and a load average of 12, the dashboard polled only every 2 s.
-DURATION = 28.0
+DURATION = 40.0
 
 
 @pytest.fixture
