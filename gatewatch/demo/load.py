@@ -13,7 +13,6 @@ when a scenario starts, and ``{"sides": [...]}`` at the end (what its clients sa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ from dataclasses import asdict, fields
 from typing import IO, Any
 
 from gatewatch.demo.scenarios import SCENARIOS, Side, play
+from gatewatch.demo.servers import stop_group
 
 # Past its duration the child gives its last requests this long, then stops anyway.
 GRACE = 15.0
@@ -92,15 +92,7 @@ class LoadProcess:
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=STOP_TIMEOUT)
+        stop_group(process, STOP_TIMEOUT)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()

@@ -6,6 +6,7 @@ hypercorn on 127.0.0.1 with a free port and must never leave one running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,6 +22,21 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 LOOPBACK = "127.0.0.1"
+
+
+def stop_group(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float) -> int:
+    """SIGTERM to the process group ``process`` leads, SIGKILL if it outlives ``timeout``; its
+    exit status."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    return process.returncode
 
 
 def free_port() -> int:
@@ -133,18 +149,7 @@ class ServerProcess:
         raise TimeoutError(f"server did not answer {url} within {self.start_timeout}s")
 
     def stop(self) -> int | None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return process.poll()
-        try:
-            return process.wait(timeout=self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(timeout=self.stop_timeout)
+        return None if self.process is None else stop_group(self.process, self.stop_timeout)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from gatewatch.demo.servers import stop_group
+
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -130,16 +132,7 @@ def http_answer(port: int, path: str = "/") -> tuple[int, bytes] | None:
 
 def _stop_group(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
     """SIGTERM to the process group the command runs in, SIGKILL if it outlives ``timeout``."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout)
-    return process.returncode
+    return stop_group(process, timeout)
 
 
 def serve_until_answer(
