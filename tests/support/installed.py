@@ -46,6 +46,10 @@ def build_wheel(source_parent: Path, directory: Path) -> Path:
             ".benchmarks",
             # make docs' output
             "site",
+            # pytest-cov's data files, which its parallel workers write and remove as they go
+            ".coverage*",
+            "htmlcov",
+            "snapshot_report.html",
         ),
     )
     subprocess.run(
