@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gatewatch.demo.servers import ServerProcess, uvicorn_command
 from tests.support.installed import user_environment
 from tests.support.promtool import promtool_path
 from tests.support.readme_commands import (
@@ -180,14 +181,45 @@ def run_server(command: Command, context: Context) -> None:
 
 
 def run_top(command: Command, context: Context) -> None:
+    """``gatewatch top URL --token T`` on a real gatewatch server (the checkout's example app,
+    its live_token T) at a free port written for the page's: top must draw that source's answer
+    (its panel's "live · poll" line), not merely name the URL, which its error line does too.
+    Without a URL (this user's servers), its title drawn by a UI still running."""
     cwd, env = context.place(command)
     urls = [word for word in command.words if word.startswith(("http://", "https://"))]
-    # Top names each source it polls: the first one drawn shows it is up (without a URL, its
-    # title at least).
-    shown = urlsplit(urls[0]).netloc if urls else "gatewatch top"
+    if not urls:
+        _top_draws(command, cwd, env, lambda text: "gatewatch top" in text, "its title")
+        return
+    words = list(command.words)
+    token = words[words.index("--token") + 1] if "--token" in words else None
+    port = _free_port()
+    netloc = f"127.0.0.1:{port}"
+    server = ServerProcess(
+        uvicorn_command("examples.starlette_app:wrapped", port),
+        port=port,
+        ready_path="/metrics",
+        cwd=ROOT,
+        env={"GATEWATCH_LIVE_TOKEN": token} if token else {},
+        log_path=context.scratch / f"top-server-{command.line}.log",
+    )
+    for variable in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        server.env.pop(variable, None)
+    (url,) = urls
+    moved = Command(command.line, command.text.replace(url, url.replace(urlsplit(url).netloc, netloc)))
+    assert moved.text != command.text, moved.text
+    with server:
+        _top_draws(
+            moved, cwd, env, lambda text: netloc in text and "live · poll" in text, f"{netloc}'s live view"
+        )
+
+
+def _top_draws(
+    command: Command, cwd: Path, env: dict[str, str], done: Callable[[str], bool], what: str
+) -> None:
     terminal = Terminal(command, cwd, env)
     try:
-        terminal.wait_for(lambda t: shown in t.text(), timeout=60, what=f"showing {shown}")
+        terminal.wait_for(lambda t: done(t.text()), timeout=60, what=f"showing {what}")
+        assert terminal.process.poll() is None, terminal.text()[-3000:]
     finally:
         terminal.stop()
 
