@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from gatewatch_dashboard.app import TABS
 from gatewatch_dashboard.sources import RecordedSource
-from pytest_textual_snapshot import SVGImageExtension
+from pytest_textual_snapshot import SVGImageExtension  # type: ignore[import-untyped]
 from syrupy.assertion import SnapshotAssertion
 from textual.pilot import Pilot
 
@@ -48,7 +48,7 @@ def test_snapshot(state: str, snapshot: SnapshotAssertion) -> None:
     app = recorded_app(sources)
     screens: dict[str, str] = {}
 
-    async def each_tab(pilot: Pilot[None]) -> None:
+    async def each_tab(pilot: Pilot[Any]) -> None:
         await started(pilot, polls=len(timelines[0]))
         # Focus as on a fresh start before each tab is shown (where it goes next depends on it:
         # on a tab without a focusable widget, to the tab bar, drawn highlighted).
