@@ -26,11 +26,9 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
-from gatewatch.demo.servers import ServerProcess, uvicorn_command
 from tests.support.installed import user_environment
 from tests.support.promtool import promtool_path
 from tests.support.readme_commands import (
@@ -45,6 +43,7 @@ from tests.support.readme_commands import (
     sh_blocks,
     wait_gone,
 )
+from tests.support.top_stand_ins import top_sources
 from tests.support.traffic import ROOT
 
 # The front page, then the site's pages: snippets moved to the docs stay real, tested code.
@@ -181,47 +180,21 @@ def run_server(command: Command, context: Context) -> None:
 
 
 def run_top(command: Command, context: Context) -> None:
-    """``gatewatch top URL --token T`` on a real gatewatch server (the checkout's example app,
-    its live_token T) at a free port written for the page's: top must draw that source's answer
-    (its panel's "live · poll" line), not merely name the URL, which its error line does too.
-    Without a URL (this user's servers), its title drawn by a UI still running."""
+    """Each source the command names served for real (tests/support/top_stand_ins.py), and top
+    must draw its dashboard (its tabs, each URL's source named) and still run: its one-line
+    error names the source too, so naming it alone proves nothing."""
     cwd, env = context.place(command)
-    urls = [word for word in command.words if word.startswith(("http://", "https://"))]
-    if not urls:
-        _top_draws(command, cwd, env, lambda text: "gatewatch top" in text, "its title")
-        return
-    words = list(command.words)
-    token = words[words.index("--token") + 1] if "--token" in words else None
-    port = _free_port()
-    netloc = f"127.0.0.1:{port}"
-    server = ServerProcess(
-        uvicorn_command("examples.starlette_app:wrapped", port),
-        port=port,
-        ready_path="/metrics",
-        cwd=ROOT,
-        env={"GATEWATCH_LIVE_TOKEN": token} if token else {},
-        log_path=context.scratch / f"top-server-{command.line}.log",
-    )
-    for variable in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
-        server.env.pop(variable, None)
-    (url,) = urls
-    moved = Command(command.line, command.text.replace(url, url.replace(urlsplit(url).netloc, netloc)))
-    assert moved.text != command.text, moved.text
-    with server:
-        _top_draws(
-            moved, cwd, env, lambda text: netloc in text and "live · poll" in text, f"{netloc}'s live view"
-        )
-
-
-def _top_draws(
-    command: Command, cwd: Path, env: dict[str, str], done: Callable[[str], bool], what: str
-) -> None:
-    terminal = Terminal(command, cwd, env)
-    try:
-        terminal.wait_for(lambda t: done(t.text()), timeout=60, what=f"showing {what}")
-        assert terminal.process.poll() is None, terminal.text()[-3000:]
-    finally:
-        terminal.stop()
+    with top_sources(command, context.scratch) as sources:
+        terminal = Terminal(sources.command, cwd, {**env, **sources.env})
+        try:
+            terminal.wait_for(
+                lambda t: "1 Overview" in t.text() and all(shown in t.text() for shown in sources.shown),
+                timeout=60,
+                what=f"its dashboard on {sources.shown or 'its sources'}",
+            )
+            assert terminal.process.poll() is None, terminal.text()[-3000:]
+        finally:
+            terminal.stop()
 
 
 def _demo_answers(terminal: Terminal) -> bool:
