@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -108,11 +109,36 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """gatewatch's wheel, built from the checkout once per session."""
-    return build_wheel(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel"))
+    """gatewatch's wheel, built from the checkout once per run (shared by pytest-xdist's workers)."""
+    return _once_per_run(
+        tmp_path_factory,
+        "wheel",
+        lambda: build_wheel(tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")),
+    )
 
 
 @pytest.fixture(scope="session")
 def installed_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with the wheel and the extras the README installs."""
-    return install_venv(tmp_path_factory.mktemp("installed") / "venv", wheel)
+    """A fresh virtual environment with the wheel and the extras the README installs (one per
+    run, shared by pytest-xdist's workers)."""
+    return _once_per_run(
+        tmp_path_factory,
+        "installed_venv",
+        lambda: install_venv(tmp_path_factory.mktemp("installed") / "venv", wheel),
+    )
+
+
+def _once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[], Path]) -> Path:
+    """``make()`` once per test run: under pytest-xdist the first worker to ask makes it (the
+    others wait on a lock in the run's shared temporary directory) and all read its path.
+    tests/test_packaging.py and tests/test_readme_commands.py, on two workers, each built the
+    wheel and installed the environment, minutes of CPU on a 2-core machine."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make()
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the worker dies
+        made = shared / f"{name}.path"
+        if not made.exists():
+            made.write_text(str(make()))
+        return Path(made.read_text())

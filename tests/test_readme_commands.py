@@ -26,7 +26,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -44,6 +43,7 @@ from tests.support.readme_commands import (
     sh_blocks,
     wait_gone,
 )
+from tests.support.top_stand_ins import top_sources
 from tests.support.traffic import ROOT
 
 # The front page, then the site's pages: snippets moved to the docs stay real, tested code.
@@ -180,16 +180,21 @@ def run_server(command: Command, context: Context) -> None:
 
 
 def run_top(command: Command, context: Context) -> None:
+    """Each source the command names served for real (tests/support/top_stand_ins.py), and top
+    must draw its dashboard (its tabs, each URL's source named) and still run: its one-line
+    error names the source too, so naming it alone proves nothing."""
     cwd, env = context.place(command)
-    urls = [word for word in command.words if word.startswith(("http://", "https://"))]
-    # Top names each source it polls: the first one drawn shows it is up (without a URL, its
-    # title at least).
-    shown = urlsplit(urls[0]).netloc if urls else "gatewatch top"
-    terminal = Terminal(command, cwd, env)
-    try:
-        terminal.wait_for(lambda t: shown in t.text(), timeout=60, what=f"showing {shown}")
-    finally:
-        terminal.stop()
+    with top_sources(command, context.scratch) as sources:
+        terminal = Terminal(sources.command, cwd, {**env, **sources.env})
+        try:
+            terminal.wait_for(
+                lambda t: "1 Overview" in t.text() and all(shown in t.text() for shown in sources.shown),
+                timeout=60,
+                what=f"its dashboard on {sources.shown or 'its sources'}",
+            )
+            assert terminal.process.poll() is None, terminal.text()[-3000:]
+        finally:
+            terminal.stop()
 
 
 def _demo_answers(terminal: Terminal) -> bool:

@@ -155,12 +155,18 @@ class DemoSession:
 
 @contextmanager
 def demo_app(
-    app_class: Any, plan: DemoPlan, servers: Sequence[tuple[Side, ServerProcess]], seconds: float
+    app_class: Any,
+    plan: DemoPlan,
+    servers: Sequence[tuple[Side, ServerProcess]],
+    seconds: float,
+    *,
+    stepped: bool = False,
 ) -> Iterator[DemoSession]:
     """A TopApp (``app_class``) on ``servers`` that starts the plan's load when it runs; the load
-    is stopped (by PID) on the way out, however the UI ended: q, an error, Ctrl-C or SIGTERM."""
+    is stopped (by PID) on the way out, however the UI ended: q, an error, Ctrl-C or SIGTERM.
+    ``stepped``: see :class:`LoadProcess` (the tests' way through the scenarios)."""
     top = app_class(dashboard_sources(servers))
-    load = LoadProcess(plan.name, [side for side, _ in servers], seconds)
+    load = LoadProcess(plan.name, [side for side, _ in servers], seconds, stepped=stepped)
     announcer = _Announcer(top, load, plan.title)
     top.on_start = announcer.start_load
     try:

@@ -13,12 +13,13 @@ when a scenario starts, and ``{"sides": [...]}`` at the end (what its clients sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, fields
 from typing import IO, Any
 
@@ -38,12 +39,17 @@ class LoadProcess:
     """``with LoadProcess(plan, sides, duration) as load: for panel in load.panels(): ...``
 
     ``panels`` yields each scenario's panel as it starts; afterwards ``sides`` holds what the
-    clients saw. Leaving the block stops the child (SIGTERM to its group, then SIGKILL)."""
+    clients saw. Leaving the block stops the child (SIGTERM to its group, then SIGKILL).
 
-    def __init__(self, plan: str, sides: Sequence[Side], duration: float) -> None:
+    ``stepped``: each scenario runs until :meth:`next_scenario` is called (its share of
+    ``duration`` only bounds it), so that a test moves on once it has seen what the panel says
+    rather than sample a window of wall-clock time a busy machine can miss."""
+
+    def __init__(self, plan: str, sides: Sequence[Side], duration: float, *, stepped: bool = False) -> None:
         self.plan = plan
         self.sides = list(sides)
         self.duration = duration
+        self.stepped = stepped
         self.process: subprocess.Popen[str] | None = None
 
     @property
@@ -53,10 +59,15 @@ class LoadProcess:
         return self.process.pid
 
     def start(self) -> LoadProcess:
-        order = {"plan": self.plan, "duration": self.duration, "sides": [_order(side) for side in self.sides]}
+        order = {
+            "plan": self.plan,
+            "duration": self.duration,
+            "sides": [_order(side) for side in self.sides],
+            "stepped": self.stepped,
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gatewatch.demo.load", json.dumps(order)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if self.stepped else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -83,6 +94,15 @@ class LoadProcess:
             said = process.stderr.read().strip().splitlines()[-3:] if process.stderr else []
             raise LoadError(f"the load process exited with {code}: {' '.join(said)}")
 
+    def next_scenario(self) -> None:
+        """Stepped: end the scenario playing now (the next one starts)."""
+        process = self.process
+        if process is None or process.stdin is None:
+            raise RuntimeError("the load is not started stepped")
+        with contextlib.suppress(BrokenPipeError):  # it has ended already
+            process.stdin.write("\n")
+            process.stdin.flush()
+
     def run(self) -> None:
         """Play every scenario to its end, without a UI."""
         for _ in self.panels():
@@ -93,9 +113,10 @@ class LoadProcess:
         if process is None:
             return
         stop_group(process, STOP_TIMEOUT)
-        for stream in (process.stdout, process.stderr):
+        for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(BrokenPipeError):  # stdin's buffer flushed to a gone child
+                    stream.close()
 
     def __enter__(self) -> LoadProcess:
         return self.start()
@@ -123,12 +144,31 @@ async def _orphaned(parent: int) -> None:
         await asyncio.sleep(0.5)
 
 
+async def _told() -> Callable[[], Awaitable[None]]:
+    """Stepped: a wait for the parent's next line on stdin (or its end: the parent is done)."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    async def next_line() -> None:
+        await reader.readline()
+
+    return next_line
+
+
 async def _main(order: dict[str, Any], out: IO[str]) -> None:
     scenarios = SCENARIOS[order["plan"]]
     duration = float(order["duration"])
     sides = [Side(**side) for side in order["sides"]]
+    until = await _told() if order.get("stepped") else None
     playing = asyncio.ensure_future(
-        play(sides, scenarios, duration=duration, announce=lambda text: _say(out, {"scenario": text}))
+        play(
+            sides,
+            scenarios,
+            duration=duration,
+            announce=lambda text: _say(out, {"scenario": text}),
+            until=until,
+        )
     )
     orphaned = asyncio.ensure_future(_orphaned(os.getppid()))
     done, _ = await asyncio.wait({playing, orphaned}, timeout=duration + GRACE, return_when="FIRST_COMPLETED")

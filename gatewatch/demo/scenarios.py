@@ -200,13 +200,26 @@ async def play(
     *,
     duration: float,
     announce: Announce | None = None,
+    until: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Every scenario in turn, each at every side at once, for its share of ``duration``."""
+    """Every scenario in turn, each at every side at once, for its share of ``duration``; with
+    ``until``, each ends as soon as ``until()`` returns (its share then only bounds it)."""
     for index, scenario in enumerate(scenarios, 1):
         if announce is not None:
             announce(scenario.panel(index, len(scenarios)))
         seconds = duration * scenario.share
-        await asyncio.gather(*(scenario.drive(side, seconds) for side in sides))
+        driving = asyncio.gather(*(scenario.drive(side, seconds) for side in sides))
+        if until is None:
+            await driving
+            continue
+        told: asyncio.Future[None] = asyncio.ensure_future(until())
+        tasks: set[asyncio.Future[Any]] = {driving, told}
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()  # a client's error, as without ``until``
 
 
 # -- the summary -----------------------------------------------------------------------------

@@ -49,14 +49,22 @@ def top(*args: str, timeout: float = 30) -> tuple[subprocess.CompletedProcess[st
 def one_line(*args: str) -> str:
     """The one line ``gatewatch top ARGS`` fails with, checked to come within the bound and with
     no UI drawn."""
+    (line,) = lines(*args, count=1)
+    return line
+
+
+def lines(*args: str, count: int) -> list[str]:
+    """The lines ``gatewatch top ARGS`` fails with, one a bad source (``count``), checked as
+    :func:`one_line`'s. Sources whose messages are checked alike are given to one run: each
+    run starts Python and imports Textual, most of this module's time."""
     completed, took = top(*args)
     assert completed.returncode == 2, completed.stderr
     assert took < BOUND, took
     assert completed.stdout == ""
-    assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("gatewatch top: "), (
-        completed.stderr
-    )
-    return completed.stderr.strip()
+    said = completed.stderr.splitlines()
+    assert len(said) == count and completed.stderr.endswith("\n"), completed.stderr
+    assert all(line.startswith("gatewatch top: ") for line in said), completed.stderr
+    return said
 
 
 def _uvicorn(app: str, tmp_path: Path, name: str, **env: str) -> ServerProcess:
@@ -89,32 +97,37 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         yield {"gatewatch": gatewatch.base_url, "tokenless": tokenless.base_url, "plain": plain.base_url}
 
 
-@pytest.mark.parametrize(
-    ("given", "says"),
-    [
-        ("notaurl", "not a URL: give one like http://127.0.0.1:8000"),
-        ("127.0.0.1:8000", "not a URL: add http:// (http://127.0.0.1:8000)"),
-        ("localhost:8000/metrics", "not a URL: add http:// (http://localhost:8000/metrics)"),
-        ("ftp://127.0.0.1:8000", "not an http:// or https:// URL"),
-        ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
-        (str(ROOT), "is a directory, not a URL: pass it with --dir"),
-    ],
-)
-def test_what_is_no_url_is_said_even_with_wait(given: str, says: str) -> None:
-    for wait in ((), ("--wait",)):
-        assert one_line(given, *wait).startswith(f"gatewatch top: {given}: {says}")
+NO_URL = [
+    ("notaurl", "not a URL: give one like http://127.0.0.1:8000"),
+    ("127.0.0.1:8000", "not a URL: add http:// (http://127.0.0.1:8000)"),
+    ("localhost:8000/metrics", "not a URL: add http:// (http://localhost:8000/metrics)"),
+    ("ftp://127.0.0.1:8000", "not an http:// or https:// URL"),
+    ("http://127.0.0.1:99999", "its port is not a number from 1 to 65535"),
+    (str(ROOT), "is a directory, not a URL: pass it with --dir"),
+]
+
+
+@pytest.mark.parametrize(("given", "says"), NO_URL)
+def test_what_is_no_url_is_one_line(given: str, says: str) -> None:
+    assert one_line(given).startswith(f"gatewatch top: {given}: {says}")
+
+
+def test_what_is_no_url_is_said_even_with_wait() -> None:
+    said = lines(*(given for given, _ in NO_URL), "--wait", count=len(NO_URL))
+    for line, (given, says) in zip(said, NO_URL, strict=True):
+        assert line.startswith(f"gatewatch top: {given}: {says}"), line
 
 
 def test_a_closed_port_is_one_line() -> None:
     port = free_port()  # bound and closed again: nothing listens there
     url = f"http://{LOOPBACK}:{port}"
-    for given in (url, url + "/metrics"):
-        line = one_line(given)
+    said = lines(url, url + "/metrics", "--prometheus", url, count=3)
+    for line, given in zip(said[:2], (url, url + "/metrics"), strict=True):
         assert line == (
             f"gatewatch top: {given}: nothing listens there (connection refused): is the server running? "
             "(--wait keeps trying)"
         )
-    assert "nothing listens there" in one_line("--prometheus", url)
+    assert "nothing listens there" in said[2]
 
 
 def test_a_server_that_never_answers_is_one_line_within_the_bound() -> None:
@@ -130,18 +143,21 @@ def test_a_server_that_never_answers_is_one_line_within_the_bound() -> None:
 
 def test_an_app_that_is_not_gatewatchs_is_one_line(servers: dict[str, str]) -> None:
     plain = servers["plain"]
-    assert one_line(plain) == (
+    html, json, metrics, prometheus = lines(
+        plain, plain + "/api/orders", plain + "/metrics", "--prometheus", plain, count=4
+    )
+    assert html == (
         f"gatewatch top: {plain}: answered text/html, not gatewatch's live view: is the app wrapped "
         "with gatewatch? (a URL ending in /metrics is scraped instead)"
     )
-    assert one_line(plain + "/api/orders").startswith(
+    assert json.startswith(
         f"gatewatch top: {plain}/api/orders: answered application/json, not gatewatch's live view (the "
         "document: missing key 'schema'"
     )
-    assert one_line(plain + "/metrics").startswith(
+    assert metrics.startswith(
         f"gatewatch top: {plain}/metrics: a /metrics page without gatewatch's series: is this app wrapped"
     )
-    assert one_line("--prometheus", plain) == (
+    assert prometheus == (
         f"gatewatch top: {plain}: answered HTTP 200, not as Prometheus's query API (/api/v1/query) would"
     )
 
@@ -153,11 +169,9 @@ def test_gatewatchs_live_view_without_the_token_is_one_line(servers: dict[str, s
         "(or GATEWATCH_LIVE_TOKEN)"
     )
     assert "it refused the token sent: check --token" in one_line(url, "--token", "not-" + TOKEN)
-    tokenless = servers["tokenless"]
-    assert "answered 403: its live view over HTTP is off" in one_line(tokenless, "--token", TOKEN)
-    assert "answered 404: no gatewatch live view at /elsewhere" in one_line(
-        url + "/elsewhere", "--token", TOKEN
-    )
+    off, elsewhere = lines(servers["tokenless"], url + "/elsewhere", "--token", TOKEN, count=2)
+    assert "answered 403: its live view over HTTP is off" in off
+    assert "answered 404: no gatewatch live view at /elsewhere" in elsewhere
 
 
 def test_gatewatchs_sources_pass_the_check(servers: dict[str, str], tmp_path: Path) -> None:
@@ -179,14 +193,11 @@ def test_gatewatchs_sources_pass_the_check(servers: dict[str, str], tmp_path: Pa
 def test_a_directory_without_a_live_process_is_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir(mode=0o700)
-    assert one_line("--dir", str(empty)) == (
+    assert lines("--dir", str(empty), "--dir", str(tmp_path / "missing"), count=2) == [
         f"gatewatch top: {empty}: no running process writes its live view there (a server does after a "
-        "request; --wait keeps trying)"
-    )
-    assert (
-        one_line("--dir", str(tmp_path / "missing"))
-        == f"gatewatch top: {tmp_path / 'missing'}: No such file or directory"
-    )
+        "request; --wait keeps trying)",
+        f"gatewatch top: {tmp_path / 'missing'}: No such file or directory",
+    ]
 
 
 def test_wait_opens_the_ui_on_a_source_that_does_not_answer() -> None:
@@ -223,41 +234,37 @@ def test_wait_opens_the_ui_on_a_source_that_does_not_answer() -> None:
 def test_a_prometheus_without_gatewatchs_series_is_one_line_then_passes(
     servers: dict[str, str], tmp_path: Path
 ) -> None:
-    """A real Prometheus: before it scrapes gatewatch, one line; once it has, the check passes."""
+    """A real Prometheus: before it scrapes gatewatch, one line; once it has (its configuration
+    reloaded, SIGHUP: one Prometheus started, not two), the check passes."""
     port = free_port()
     target = servers["gatewatch"].removeprefix("http://")
     config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        "scrape_configs:\n  - job_name: gatewatch\n    static_configs:\n"
-        f"      - targets: ['{target}']\n"
+    config.write_text("global:\n  scrape_interval: 1s\n")
+    server = ServerProcess(
+        [
+            str(PROMETHEUS),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+        ],
+        port=port,
+        ready_path="/-/ready",
+        cwd=tmp_path,
+        log_path=tmp_path / "prometheus.log",
     )
-    empty = tmp_path / "empty.yml"
-    empty.write_text("global:\n  scrape_interval: 1s\n")
-
-    def prometheus(config_file: Path, name: str) -> ServerProcess:
-        listen = free_port() if name == "full" else port
-        return ServerProcess(
-            [
-                str(PROMETHEUS),
-                f"--config.file={config_file}",
-                f"--storage.tsdb.path={tmp_path / name}",
-                f"--web.listen-address={LOOPBACK}:{listen}",
-            ],
-            port=listen,
-            ready_path="/-/ready",
-            cwd=tmp_path,
-            log_path=tmp_path / f"{name}.log",
-        )
-
-    with prometheus(empty, "empty") as server:
+    with server:
         assert one_line("--prometheus", server.base_url) == (
             f"gatewatch top: {server.base_url}: Prometheus holds no gatewatch series now: does it scrape "
             "an app's /metrics (a target shows after its first scrape)? (--wait keeps trying)"
         )
-    with prometheus(config, "full") as server:
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: gatewatch\n    static_configs:\n"
+            f"      - targets: ['{target}']\n"
+        )
+        os.kill(server.pid, signal.SIGHUP)
         checks = probe.checks_for([], [], [server.base_url])
         deadline = time.monotonic() + 30
         while probe.problems(checks, token=None) and time.monotonic() < deadline:
-            time.sleep(0.5)
+            time.sleep(0.2)
         assert probe.problems(checks, token=None) == []

@@ -69,3 +69,21 @@ def test_the_load_goes_with_its_parent() -> None:
     )
     pid = int(parent.stdout.split()[0])
     assert _gone(pid), f"load process {pid} outlived its parent"
+
+
+def test_stepped_each_scenario_runs_until_told() -> None:
+    """The live demo's test steps through the scenarios (LoadProcess(stepped=True)): each plays
+    until told, however long its share of the duration (300 s here)."""
+    with LoadProcess("starlette-flask", [_nowhere()], duration=300.0, stepped=True) as load:
+        panels = load.panels()
+        firsts = []
+        for _ in STARLETTE_FLASK_SCENARIOS:
+            firsts.append(next(panels).split("\n")[0])
+            assert alive(load.pid)
+            load.next_scenario()
+        assert list(panels) == []  # the child ends once the last scenario is told: exit status 0
+    assert firsts == [
+        scenario.panel(index, len(STARLETTE_FLASK_SCENARIOS)).split("\n")[0]
+        for index, scenario in enumerate(STARLETTE_FLASK_SCENARIOS, 1)
+    ]
+    assert _gone(load.pid)

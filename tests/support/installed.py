@@ -66,8 +66,19 @@ def install_venv(venv: Path, wheel: Path) -> Path:
     """A new virtual environment with the wheel and its extras (their dependencies from the
     configured package index)."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # --no-compile: pip byte-compiles every module it installs (Django's, Textual's, ...), most of
+    # which no test imports; Python compiles the ones imported, on first import, as usual.
     install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[{EXTRAS}]"],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--disable-pip-version-check",
+            f"{wheel}[{EXTRAS}]",
+        ],
         capture_output=True,
         text=True,
         timeout=480,

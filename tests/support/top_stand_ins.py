@@ -1,0 +1,123 @@
+"""Real sources for the pages' ``gatewatch top`` commands: each URL, directory or Prometheus a
+command names is served by a real one on 127.0.0.1 (a free port, a scratch directory) and the
+command's words rewritten to it. Without them top exits with one error line, and that line
+names the source too: the test could not tell that from a dashboard drawing it."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from tests.support.checkout import ROOT
+from tests.support.readme_commands import Command, http_answer
+
+APP = "examples.starlette_app:wrapped"
+# The live_token of a command that gives none: the user's GATEWATCH_LIVE_TOKEN (documented).
+DEFAULT_TOKEN = "s3cret-from-the-environment"
+PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
+
+
+@dataclass
+class StandIns:
+    """The rewritten command, what its dashboard names (one a source) and its environment."""
+
+    command: Command
+    shown: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _gatewatch(stack: ExitStack, scratch: Path, token: str, **env: str) -> ServerProcess:
+    port = free_port()
+    server = ServerProcess(
+        uvicorn_command(APP, port),
+        port=port,
+        ready_path="/metrics",
+        cwd=ROOT,
+        env={"GATEWATCH_LIVE_TOKEN": token, **env},
+        log_path=scratch / f"top-source-{port}.log",
+    )
+    for variable in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+        if variable not in env:
+            server.env.pop(variable, None)
+    stack.enter_context(server)
+    return server
+
+
+def _prometheus(stack: ExitStack, scratch: Path, target: ServerProcess) -> str:
+    if not PROMETHEUS.exists():
+        pytest.skip("prometheus is not installed (Debian: apt-get install prometheus)")
+    from gatewatch_dashboard import probe
+
+    port = free_port()
+    data = scratch / f"prometheus-{port}"
+    data.mkdir()
+    config = data / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: gatewatch\n    static_configs:\n"
+        f"      - targets: ['{LOOPBACK}:{target.port}']\n"
+    )
+    server = ServerProcess(
+        [
+            str(PROMETHEUS),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data / 'tsdb'}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+        ],
+        port=port,
+        ready_path="/-/ready",
+        cwd=data,
+        log_path=data / "prometheus.log",
+    )
+    stack.enter_context(server)
+    # Until its first scrape it holds no gatewatch series, and top says so in one line.
+    checks = probe.checks_for([], [], [server.base_url])
+    deadline = time.monotonic() + 60
+    while probe.problems(checks, token=None) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert probe.problems(checks, token=None) == [], "Prometheus never scraped gatewatch"
+    return server.base_url
+
+
+@contextmanager
+def top_sources(command: Command, scratch: Path) -> Iterator[StandIns]:
+    """``command`` (a ``gatewatch top`` line) with each source it names served for real."""
+    words = list(command.words)
+    token = words[words.index("--token") + 1] if "--token" in words else DEFAULT_TOKEN
+    stand_ins = StandIns(command, env={"GATEWATCH_LIVE_TOKEN": token})
+    with ExitStack() as stack:
+        rewritten: list[str] = []
+        for index, word in enumerate(words):
+            before = words[index - 1] if index else ""
+            if before == "--dir":
+                directory = Path(scratch / f"live-{len(rewritten)}")
+                directory.mkdir(mode=0o700)
+                server = _gatewatch(stack, scratch, token, GATEWATCH_LIVE_DIR=str(directory))
+                assert http_answer(server.port, "/fast") is not None  # a server writes after a request
+                deadline = time.monotonic() + 30
+                while not any(directory.iterdir()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                rewritten.append(str(directory))
+            elif before == "--prometheus":
+                url = _prometheus(stack, scratch, _gatewatch(stack, scratch, token))
+                stand_ins.shown.append(urlsplit(url).netloc)
+                rewritten.append(url)
+            elif word.startswith(("http://", "https://")):
+                server = _gatewatch(stack, scratch, token)
+                parts = urlsplit(word)
+                netloc = f"{LOOPBACK}:{server.port}"
+                stand_ins.shown.append(netloc)
+                rewritten.append(parts._replace(netloc=netloc).geturl())
+            else:
+                rewritten.append(word)
+        stand_ins.command = Command(command.line, shlex.join(rewritten))
+        yield stand_ins
