@@ -122,6 +122,7 @@ class Monitor:
 
     def __init__(self, *, max_routes: int = Options.max_routes, sinks: Iterable[Sink] = ()) -> None:
         self.routes = RouteLabels(max_routes=max_routes)
+        self._routes_admitted = self.routes.admitted
         self.max_routes = max_routes
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
         self.close_codes = BoundedLabels(limit=MAX_CLOSE_CODES, overflow=CLOSE_CODE_OVERFLOW)
@@ -263,7 +264,12 @@ class Monitor:
                 if exception is not None:
                     record.after_exception_label = self.exception_types.label(exception_name(exception))
             route = record.route
-            record.route_label = UNMATCHED if route is None else self.routes.label(route)
+            if route is None:
+                record.route_label = UNMATCHED
+            else:
+                # A route seen before, read without a call (RouteLabels.admitted).
+                label = self._routes_admitted.get(route)
+                record.route_label = label if label is not None else self.routes.label(route)
             if record.disconnected:
                 record.status_label = CLIENT_CLOSED_LABEL
             else:
