@@ -41,7 +41,7 @@ class RequestEnd:
         "_monitor",
         "_name_route",
         "_start_response",
-        "_thread",
+        "_thread_ident",
         "_write",
         "record",
     )
@@ -64,7 +64,7 @@ class RequestEnd:
         self._environ = environ
         # thread_time() at the call, for a request whose CPU time is sampled; else None.
         self._cpu_started = cpu_started
-        self._thread = get_ident() if cpu_started is not None else 0
+        self._thread_ident = get_ident() if cpu_started is not None else 0
 
     # The app's start_response and write: bound methods of this object rather than closures
     # made for every request (a function and a cell per variable each).
@@ -112,7 +112,7 @@ class RequestEnd:
             record.end = end = perf_counter()
             # Under WSGI the worker is held for the whole request.
             record.blocking = record.longest_step = end - record.start
-            if self._cpu_started is None or not cpu or get_ident() != self._thread:
+            if self._cpu_started is None or not cpu or get_ident() != self._thread_ident:
                 record.cpu = None
             else:
                 # Clamped to the duration by Monitor.finish.
