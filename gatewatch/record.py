@@ -62,6 +62,8 @@ class RequestRecord:
         "view_kind",
     )
 
+    measured_threads: int | None
+
     def __init__(self, interface: str, method: str, path: str, start: float) -> None:
         self.interface = interface
         self.method = method
@@ -131,7 +133,7 @@ class RequestRecord:
         # Its measurements (gatewatch._measure.measure_request), made by the first sink that
         # needs them and shared by the others, with the worker threads they were made for.
         self.measured: RequestMeasurements | None = None
-        self.measured_threads: int | None = None
+        # (measured_threads is set with measured, and read only when that is: no store here.)
 
     def response_ended(self) -> None:
         """The whole body went out; a body-less response's first byte is its end."""
