@@ -10,6 +10,7 @@ described by method, route template and numbers.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -243,7 +244,9 @@ class LiveState(Sink):
                 per_second = self._per_second.array(second_chunks(self._seconds, oldest))
                 totals = self._totals.take()
             wall_offset = wall - now
-            recent_array = self._recent.array(*recent, lambda record: describe_finished(record, wall_offset))
+            # A partial, not a lambda: mypyc (2.4) fails on a closure in a method of a Python class.
+            describe = functools.partial(describe_finished, wall_offset=wall_offset)
+            recent_array = self._recent.array(*recent, describe)
             lag_array = self._lag.array(*lag, _describe_lag)
             block_array = self._blocks.array(*blocks, _describe_block)
             totals_json = self._totals.encode(totals)
