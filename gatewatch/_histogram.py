@@ -6,6 +6,7 @@ with which buckets.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,34 @@ def new_series(bounds: tuple[float, ...]) -> list[float]:
     series: list[float] = [0] * (len(bounds) + 1)
     series.append(0.0)
     return series
+
+
+def add_values(series: list[float], bounds: tuple[float, ...], values: Sequence[float]) -> None:
+    """Observe ``values`` (a batch of one series'), as ``series[bisect_left(bounds, v)] += 1;
+    series[-1] += v`` for each would, with the per-value work in C.
+
+    A bucket's count is how many values are at most its bound and above the previous one:
+    positions in the values sorted (``sorted`` compares floats without a call), found a bound
+    at a time, and no further than the last value (most land in the first buckets). The sum
+    is added in the values' own order, as one addition at a time adds it.
+    """
+    if bounds and values:
+        ordered = sorted(values)
+        size = len(ordered)
+        below = 0
+        for index, bound in enumerate(bounds):
+            upto = bisect_right(ordered, bound, below)
+            if upto != below:
+                series[index] += upto - below
+                if upto == size:
+                    break
+                below = upto
+        else:
+            if below != size:
+                series[len(bounds)] += size - below
+    elif not bounds:
+        series[0] += len(values)
+    series[-1] = sum(values, series[-1])
 
 
 def cumulative_buckets(bounds: tuple[float, ...], series: list[float]) -> list[tuple[str, float]]:

@@ -1,9 +1,10 @@
 """The requests a process has in flight, kept without a lock.
 
-Every request goes through :meth:`InFlight.arrive` and :meth:`InFlight.depart`, so they are
-kept to a few operations that are each atomic under the GIL: a store into, or a removal
-from, a dict keyed by the record itself (hashed by identity, in C), ``len()`` of it, and a
-step of an ``itertools.count``. Readers (a scrape, the live view) copy a table with one
+Every request arrives and departs (:meth:`gatewatch.monitor.Monitor.arrive` and
+``leave_in_flight`` do it inline, a call less on every request's path), so that is kept to a
+few operations that are each atomic under the GIL: a store into, or a removal from, a
+:class:`Table`'s dict keyed by the record itself (hashed by identity, in C), ``len()`` of it,
+and a step of :attr:`InFlight.numbers`. Readers (a scrape, the live view) copy a table with one
 ``list()`` call, atomic too, and count from the copy. Two requests arriving at the same
 instant on two threads may both see the other as not yet arrived; nothing is ever lost.
 """
@@ -16,7 +17,7 @@ from collections import Counter
 from gatewatch.record import RequestRecord
 
 
-class _Table:
+class Table:
     """One interface's records in flight, oldest first, and the methods it has seen."""
 
     __slots__ = ("methods", "records")
@@ -29,30 +30,22 @@ class _Table:
 
 class InFlight:
     def __init__(self) -> None:
-        self._tables: dict[str, _Table] = {}
-        self._numbers = itertools.count(1)
+        # interface -> its table; read without a lock on the request path.
+        self.tables: dict[str, Table] = {}
+        # Numbers the requests in arrival order.
+        self.numbers = itertools.count(1)
 
-    def arrive(self, record: RequestRecord) -> None:
-        """Count ``record`` in flight; its ``concurrency`` is how many of its interface were."""
-        table = self._tables.get(record.interface)
+    def table(self, interface: str) -> Table:
+        """The table of ``interface``, made at its first request."""
+        table = self.tables.get(interface)
         if table is None:
-            table = self._tables.setdefault(record.interface, _Table())
-        records = table.records
-        record.concurrency = len(records)
-        record.number = next(self._numbers)
-        records[record] = None
-        if record.method not in table.methods:
-            table.methods.add(record.method)
-
-    def depart(self, record: RequestRecord) -> None:
-        table = self._tables.get(record.interface)
-        if table is not None:
-            table.records.pop(record, None)
+            table = self.tables.setdefault(interface, Table())
+        return table
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Requests in flight by (interface, method), with 0 for every pair seen before."""
         counts: dict[tuple[str, str], int] = {}
-        for interface, table in list(self._tables.items()):
+        for interface, table in list(self.tables.items()):
             for method in list(table.methods):
                 counts[(interface, method)] = 0
             for method, count in Counter(record.method for record in list(table.records)).items():
@@ -61,11 +54,11 @@ class InFlight:
 
     def count_of(self, interface: str) -> int | None:
         """Requests of ``interface`` in flight now; None when it has served none yet."""
-        table = self._tables.get(interface)
+        table = self.tables.get(interface)
         return None if table is None else len(table.records)
 
     def oldest(self, limit: int) -> tuple[list[RequestRecord], int]:
         """The oldest ``limit`` records in flight (every interface), and how many more there are."""
-        records = [record for table in list(self._tables.values()) for record in list(table.records)]
+        records = [record for table in list(self.tables.values()) for record in list(table.records)]
         records.sort(key=lambda record: record.number)
         return records[:limit], max(len(records) - limit, 0)

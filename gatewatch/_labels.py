@@ -8,6 +8,7 @@ mapped onto a bounded set here, and what spills over is counted, not dropped.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Final, Protocol
 
 UNMATCHED: Final = "<unmatched>"
@@ -53,6 +54,9 @@ class BoundedLabels:
         self._limit = limit
         self._overflow = overflow
         self._admitted: dict[str, str] = {}
+        # The values admitted so far (each its own label), for a caller on the request path
+        # to read first without a call: only :meth:`label` may add to it.
+        self.admitted: Mapping[str, str] = self._admitted
         self._lock = threading.Lock()
         self._shared: Admission | None = None
         self.overflowed = 0

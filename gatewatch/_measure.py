@@ -137,6 +137,11 @@ def measure_request(record: RequestRecord, worker_threads: int | None) -> Reques
     request that took the last free one (its arrival saw ``threads - 1`` others in flight) is
     *saturated*: the ones arriving after it wait for a thread.
     """
+    # Measured once: every sink (Prometheus, the live view, OpenTelemetry) reads the same
+    # record, and a finished record no longer changes.
+    measured = record.measured
+    if measured is not None and record.measured_threads == worker_threads:
+        return measured
     start = record.start
     first_byte = record.first_byte
     interface = record.interface
@@ -165,8 +170,12 @@ def measure_request(record: RequestRecord, worker_threads: int | None) -> Reques
         and not record.disconnected
         and not saturated
     ):
-        return key, values, None
-    return key, values, _extras(record, saturated)
+        measured = key, values, None
+    else:
+        measured = key, values, _extras(record, saturated)
+    record.measured = measured
+    record.measured_threads = worker_threads
+    return measured
 
 
 def _extras(record: RequestRecord, saturated: bool) -> list[Extra]:

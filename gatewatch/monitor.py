@@ -45,7 +45,13 @@ class Sink:
     monitor reads which ones a sink's class overrides when the sink is added, and calls only
     those (a hook set on an instance, or added to the class later, is not seen). A hook
     that raises is counted as an internal error and never stops the request or the other sinks.
+
+    ``shows_in_flight``: True for a sink that reads the requests in flight
+    (:meth:`Monitor.flying`) with what they await now: only then does each ASGI request keep
+    a weak reference to its application's coroutine.
     """
+
+    shows_in_flight = False
 
     def request_started(self, record: RequestRecord) -> None:
         """A request arrived (it counts as in flight from now)."""
@@ -116,11 +122,15 @@ class Monitor:
 
     def __init__(self, *, max_routes: int = Options.max_routes, sinks: Iterable[Sink] = ()) -> None:
         self.routes = RouteLabels(max_routes=max_routes)
+        self._routes_admitted = self.routes.admitted
         self.max_routes = max_routes
         self.exception_types = BoundedLabels(limit=MAX_EXCEPTION_TYPES)
         self.close_codes = BoundedLabels(limit=MAX_CLOSE_CODES, overflow=CLOSE_CODE_OVERFLOW)
         self._lock = threading.Lock()
         self._in_flight = InFlight()
+        # Its tables and numbering, read by every arrival and departure.
+        self._tables = self._in_flight.tables
+        self._numbers = self._in_flight.numbers
         # Called once, at this process's first request (gatewatch.export.live starts its writer).
         self._first_request: list[Callable[[], None]] = []
         self._sinks: tuple[Sink, ...] = ()
@@ -138,6 +148,8 @@ class Monitor:
         self._block_logged: dict[str, float] = {}
         # How many WSGI requests this process serves at once, when known (gatewatch.wsgi._workers).
         self.worker_threads: int | None = None
+        # A sink shows what the requests in flight await (Sink.shows_in_flight).
+        self.shows_in_flight = False
         for sink in sinks:
             self.add_sink(sink)
 
@@ -153,6 +165,7 @@ class Monitor:
             self._on_finished = overriding(sinks, "request_finished")
             self._on_internal_error = overriding(sinks, "internal_error")
             self._hooks = {hook: overriding(sinks, hook) for hook in _NOTIFIED_HOOKS}
+            self.shows_in_flight = any(getattr(sink, "shows_in_flight", False) is True for sink in sinks)
 
     def note_server(self, interface: str, server: str) -> None:
         if self.servers.get(interface) != server:
@@ -178,7 +191,16 @@ class Monitor:
 
     def arrive(self, record: RequestRecord) -> None:
         """``record`` counts in flight from now; the sinks hear of it."""
-        self._in_flight.arrive(record)
+        # In flight (gatewatch._in_flight), inline; ``concurrency``: how many of its interface were.
+        table = self._tables.get(record.interface)
+        if table is None:
+            table = self._in_flight.table(record.interface)
+        records = table.records
+        record.concurrency = len(records)
+        record.number = next(self._numbers)
+        records[record] = None
+        if record.method not in table.methods:
+            table.methods.add(record.method)
         if self._first_request:
             self._run_first_request()
         for hook in self._on_started:
@@ -195,7 +217,9 @@ class Monitor:
         record.left = True
         record.scope = None
         record.coroutine = None
-        self._in_flight.depart(record)
+        table = self._tables.get(record.interface)
+        if table is not None:
+            table.records.pop(record, None)
         for hook in self._on_left:
             try:
                 hook(record)
@@ -240,7 +264,12 @@ class Monitor:
                 if exception is not None:
                     record.after_exception_label = self.exception_types.label(exception_name(exception))
             route = record.route
-            record.route_label = UNMATCHED if route is None else self.routes.label(route)
+            if route is None:
+                record.route_label = UNMATCHED
+            else:
+                # A route seen before, read without a call (RouteLabels.admitted).
+                label = self._routes_admitted.get(route)
+                record.route_label = label if label is not None else self.routes.label(route)
             if record.disconnected:
                 record.status_label = CLIENT_CLOSED_LABEL
             else:

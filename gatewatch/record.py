@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from time import perf_counter
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from gatewatch.types import Scope
+
+if TYPE_CHECKING:
+    from gatewatch._measure import RequestMeasurements
 
 ASGI: Final = "asgi"
 WSGI: Final = "wsgi"
@@ -34,6 +37,8 @@ class RequestRecord:
         "left",
         "longest_step",
         "loop_blocks",
+        "measured",
+        "measured_threads",
         "method",
         "number",
         "offload",
@@ -56,6 +61,8 @@ class RequestRecord:
         "view",
         "view_kind",
     )
+
+    measured_threads: int | None
 
     def __init__(self, interface: str, method: str, path: str, start: float) -> None:
         self.interface = interface
@@ -123,6 +130,10 @@ class RequestRecord:
         # background tasks), and an exception raised then; set once it returns.
         self.after_response: float | None = None
         self.after_exception_label = ""
+        # Its measurements (gatewatch._measure.measure_request), made by the first sink that
+        # needs them and shared by the others, with the worker threads they were made for.
+        self.measured: RequestMeasurements | None = None
+        # (measured_threads is set with measured, and read only when that is: no store here.)
 
     def response_ended(self) -> None:
         """The whole body went out; a body-less response's first byte is its end."""

@@ -20,6 +20,7 @@ else behind ``send`` (another server, a middleware outside gatewatch) answers Fa
 
 from __future__ import annotations
 
+from types import MethodType
 from typing import Final
 
 from gatewatch.types import Send
@@ -45,10 +46,12 @@ def client_gone(send: Send) -> bool:
 
     Call it before the send: hypercorn marks every stream closed once its response ended.
     """
+    # Both servers' sends are bound methods; anything else (a function, a middleware's
+    # callable) is told apart by one type check, not an attribute look-up that fails.
+    if type(send) is not MethodType:
+        return False
     try:
-        owner = getattr(send, "__self__", None)
-        if owner is None:
-            return False
+        owner = send.__self__
         kind = type(owner)
         try:
             flag = _flags[kind]

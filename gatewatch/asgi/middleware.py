@@ -119,13 +119,14 @@ class GatewatchASGI(Lifecycle):
 
         try:
             coroutine = self.app(scope, exchange.receive, exchange.send)
-            # For the live view (what it awaits now), held weakly: the live view keeps its
-            # in-flight records, and a request whose task is dropped must still be collected,
-            # closed and counted.
-            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per request
-                record.coroutine = weakref.ref(coroutine)
-            except TypeError:  # an awaitable that takes no weak reference: not shown
-                pass
+            # For the live view (what it awaits now), when there is one, held weakly: the
+            # live view keeps its in-flight records, and a request whose task is dropped must
+            # still be collected, closed and counted.
+            if monitor.shows_in_flight:
+                try:  # noqa: SIM105 - contextlib.suppress costs a context manager per request
+                    record.coroutine = weakref.ref(coroutine)
+                except TypeError:  # an awaitable that takes no weak reference: not shown
+                    pass
             timer = self._timer if record.cpu is None else self._cpu_timer
             result = await timer(coroutine, record)
             if not record.response_complete and not record.disconnected and client_gone(send):

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from threading import get_ident
 from time import perf_counter, thread_time
 from typing import Any, cast
 
 from gatewatch.monitor import Monitor
 from gatewatch.record import RequestRecord
-from gatewatch.types import Environ
+from gatewatch.types import Environ, ExcInfo, StartResponse, Write
 from gatewatch.wsgi._routes import werkzeug_route
 
 
@@ -35,17 +35,63 @@ class RequestEnd:
     """Ends one request exactly once, whichever way it ends: body exhausted then closed, closed
     early, an exception, a file wrapper closed, or a response dropped unclosed."""
 
-    __slots__ = ("_cpu_started", "_environ", "_monitor", "_thread", "record")
+    __slots__ = (
+        "_cpu_started",
+        "_environ",
+        "_monitor",
+        "_name_route",
+        "_start_response",
+        "_thread_ident",
+        "_write",
+        "record",
+    )
 
     def __init__(
-        self, monitor: Monitor, record: RequestRecord, environ: Environ, cpu_started: float | None
+        self,
+        monitor: Monitor,
+        record: RequestRecord,
+        environ: Environ,
+        cpu_started: float | None,
+        start_response: StartResponse,
+        name_route: Callable[[RequestRecord], None] | None = None,
     ) -> None:
+        """``start_response``: the server's, which :meth:`start_response` (given to the app in
+        its place) calls; ``name_route``: the framework's (Flask names the route then)."""
         self._monitor = monitor
+        self._start_response = start_response
+        self._name_route = name_route
         self.record = record
         self._environ = environ
         # thread_time() at the call, for a request whose CPU time is sampled; else None.
         self._cpu_started = cpu_started
-        self._thread = get_ident() if cpu_started is not None else 0
+        self._thread_ident = get_ident() if cpu_started is not None else 0
+
+    # The app's start_response and write: bound methods of this object rather than closures
+    # made for every request (a function and a cell per variable each).
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Write:
+        write = self._start_response(status, headers, exc_info)
+        record = self.record
+        try:
+            record.status = int(status[:3])
+            if self._name_route is not None and record.route is None:
+                self._name_route(record)
+        except (TypeError, ValueError):
+            record.status = 0
+        except Exception as exc:  # noqa: BLE001
+            self._monitor.report_internal_error("wsgi.route", exc)
+        # The write of the latest call (a server gives the same one every time).
+        self._write = write
+        return self._counted_write
+
+    def _counted_write(self, data: bytes) -> object:
+        record = self.record
+        if record.first_byte is None:
+            record.first_byte = perf_counter()
+        result = self._write(data)
+        record.response_bytes += len(data)
+        return result
 
     def completed(self) -> None:
         """The last byte is with the server: the response is whole, and the worker is free as
@@ -66,7 +112,7 @@ class RequestEnd:
             record.end = end = perf_counter()
             # Under WSGI the worker is held for the whole request.
             record.blocking = record.longest_step = end - record.start
-            if self._cpu_started is None or not cpu or get_ident() != self._thread:
+            if self._cpu_started is None or not cpu or get_ident() != self._thread_ident:
                 record.cpu = None
             else:
                 # Clamped to the duration by Monitor.finish.

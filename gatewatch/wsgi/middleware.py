@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from time import perf_counter, thread_time, time
+from time import thread_time, time
 from typing import Unpack
 
 from gatewatch._app_check import check_wsgi_app
@@ -20,7 +20,7 @@ from gatewatch.monitor import Monitor
 from gatewatch.options import WSGIKeywords, option_keywords
 from gatewatch.record import WSGI, current_record
 from gatewatch.runtime import Runtime
-from gatewatch.types import Environ, ExcInfo, StartResponse, Write, WSGIApp
+from gatewatch.types import Environ, StartResponse, WSGIApp
 from gatewatch.wsgi import _workers as wsgi_workers
 from gatewatch.wsgi._input import CountingInput
 from gatewatch.wsgi._response import RequestEnd, note_exception, watch_response
@@ -123,33 +123,10 @@ class GatewatchWSGI(Lifecycle):
         # the app runs (gatewatch.wsgi._routes); dropped when the request leaves in-flight.
         record.scope = environ
         token = current_record.set(record)
-        end = RequestEnd(monitor, record, environ, cpu_started)
-        name_route = self._name_route
-
-        def start_response_counted(
-            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
-        ) -> Write:
-            write = start_response(status, headers, exc_info)
-            try:
-                record.status = int(status[:3])
-                if name_route is not None and record.route is None:
-                    name_route(record)
-            except (TypeError, ValueError):
-                record.status = 0
-            except Exception as exc:  # noqa: BLE001
-                monitor.report_internal_error("wsgi.route", exc)
-
-            def write_counted(data: bytes) -> object:
-                if record.first_byte is None:
-                    record.first_byte = perf_counter()
-                result = write(data)
-                record.response_bytes += len(data)
-                return result
-
-            return write_counted
+        end = RequestEnd(monitor, record, environ, cpu_started, start_response, self._name_route)
 
         try:
-            result = self.app(environ, start_response_counted)
+            result = self.app(environ, end.start_response)
         except BaseException as exc:
             note_exception(record, exc)
             current_record.reset(token)

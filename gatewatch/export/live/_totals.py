@@ -23,7 +23,7 @@ from typing import cast
 
 from gatewatch import _measure as m
 from gatewatch import catalogue as c
-from gatewatch._histogram import HistogramChoice, new_series
+from gatewatch._histogram import HistogramChoice, add_values, new_series
 from gatewatch._processes import process_started
 from gatewatch.export.live._block_sites import BlockSites
 from gatewatch.export.live._fragments import Chunk, ChunkedParts, encode
@@ -171,11 +171,7 @@ class ProcessTotals:
         route = self._route(key)
         columns = list(zip(*rows))  # noqa: B905 - the rows all have one length
         durations = cast("tuple[float, ...]", columns[_DURATION])
-        series = route.series
-        indices = list(map(bisect_left, repeat(self.duration_bounds), durations))
-        for index in set(indices):
-            series[index] += indices.count(index)
-        series[-1] = sum(durations, series[-1])
+        add_values(route.series, self.duration_bounds, durations)
         route.blocking = sum(cast("tuple[float, ...]", columns[_ROUTE_BLOCKING]), route.blocking)
         # Values not measured (None) are left out; so are zeros, which add nothing to a sum:
         # filter(None, ...) drops both without a call per value.

@@ -10,6 +10,7 @@ described by method, route template and numbers.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -23,7 +24,7 @@ from gatewatch._batches import PENDING_RECORDS, take_all
 from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice
 from gatewatch.asgi._stack_capture import ReadStack, site_of
 from gatewatch.export.live._fragments import ChunkedParts, EncodedRing, encode
-from gatewatch.export.live._seconds import Second, second_chunks
+from gatewatch.export.live._seconds import WINDOW_SECONDS, Second, add_seconds, second_chunks
 from gatewatch.export.live._totals import MAX_OUTER_LINES, MAX_STACK_LINES, ProcessTotals
 from gatewatch.export.live.describe import describe_finished, describe_in_flight, monitor_part
 from gatewatch.export.live.local_dir import own_server_dir, workers_local_dir
@@ -46,7 +47,6 @@ from gatewatch.record import RequestRecord, WebSocketRecord
 
 MAX_IN_FLIGHT_LISTED = 10_000
 RECENT_REQUESTS = 200
-WINDOW_SECONDS = 300
 LAG_SAMPLES = 600
 LOOP_BLOCKS = 100
 # A loop block as kept: (wall clock, route, seconds, stack, the frames above it).
@@ -65,6 +65,9 @@ class LiveState(Sink):
     ``snapshot_dir``, the process's snapshot is also written there for the other workers to
     merge (:mod:`gatewatch.export.live.snapshot_files`), by ``writer`` (by default one of its own).
     """
+
+    # Its in-flight entries say what each ASGI request awaits now.
+    shows_in_flight = True
 
     def __init__(
         self,
@@ -126,49 +129,14 @@ class LiveState(Sink):
         # Each record's second on the wall clock, from when its response ended.
         wall_offset = time() - perf_counter()
         oldest = int(wall_offset + perf_counter()) - WINDOW_SECONDS
-        seconds = self._seconds
-        recent = self._recent
         monitor = self._monitor()
         threads = None if monitor is None else monitor.worker_threads
         with self._lock:
             records = take_all(self._pending)
             self._totals.add_requests(records, threads, self._absorb_error)
-            recent.added += len(records)
-            for record in records:
-                try:
-                    recent.items.append(record)
-                    start = record.start
-                    end = record.end if record.end is not None else start
-                    second = int(end + wall_offset)
-                    if second <= oldest:
-                        continue
-                    ring = seconds.get(record.interface)
-                    if ring is None:
-                        ring = seconds[record.interface] = [None] * WINDOW_SECONDS
-                    slot = ring[second % WINDOW_SECONDS]
-                    if slot is None or slot.second != second:
-                        if slot is not None and slot.second > second:
-                            continue  # that slot holds a later second now
-                        slot = ring[second % WINDOW_SECONDS] = Second(second)
-                    slot.requests += 1
-                    if record.status_label[0] == "5":
-                        slot.server_errors += 1
-                    if record.disconnected:
-                        slot.disconnects += 1
-                    if record.exception is not None:
-                        slot.exceptions += 1
-                    duration = end - start
-                    slot.duration_sum += duration
-                    if duration > slot.duration_max:
-                        slot.duration_max = duration
-                    blocking = record.blocking
-                    slot.blocking_sum += blocking
-                    if blocking > slot.blocking_max:
-                        slot.blocking_max = blocking
-                    if record.concurrency > slot.concurrency_max:
-                        slot.concurrency_max = record.concurrency
-                except Exception as exc:  # noqa: BLE001 - one bad record must not stop a snapshot
-                    self._absorb_error(exc)
+            self._recent.items.extend(records)
+            self._recent.added += len(records)
+            add_seconds(self._seconds, records, wall_offset, oldest, self._absorb_error)
 
     def _absorb_error(self, exc: Exception) -> None:
         self._report_error("live.absorb", exc)
@@ -276,7 +244,9 @@ class LiveState(Sink):
                 per_second = self._per_second.array(second_chunks(self._seconds, oldest))
                 totals = self._totals.take()
             wall_offset = wall - now
-            recent_array = self._recent.array(*recent, lambda record: describe_finished(record, wall_offset))
+            # A partial, not a lambda: mypyc (2.4) fails on a closure in a method of a Python class.
+            describe = functools.partial(describe_finished, wall_offset=wall_offset)
+            recent_array = self._recent.array(*recent, describe)
             lag_array = self._lag.array(*lag, _describe_lag)
             block_array = self._blocks.array(*blocks, _describe_block)
             totals_json = self._totals.encode(totals)

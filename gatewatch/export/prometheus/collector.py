@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
-from itertools import islice, repeat
+from itertools import islice
 from operator import is_not
 from time import time
 from typing import Any
@@ -35,6 +35,7 @@ from gatewatch._batches import PENDING_RECORDS, take_all
 from gatewatch._histogram import (
     DEFAULT_CHOICE,
     HistogramChoice,
+    add_values,
     cumulative_buckets,
     histogram_choice,
     new_series,
@@ -161,7 +162,7 @@ class PrometheusAggregator(Collector, Sink):
                     continue
                 labels = m.series_labels(key, index, self._positions)
                 totals = series[index] = self._totals(m.REQUEST_SERIES[index], labels)
-            _add_column(totals, bounds, column)  # type: ignore[arg-type]
+            add_values(totals, bounds, column)  # type: ignore[arg-type]
 
     def _new_key(self, key: m.Key) -> list[list[float] | None]:
         # Under the lock: a request key's own series exist from its first request on (but the
@@ -295,18 +296,6 @@ class PrometheusAggregator(Collector, Sink):
             family = f[slot]
             family.add_metric(labels, {} if c.METRICS[slot].kind == "info" else value)
         yield from (family for slot, family in f.items() if family.samples or not c.METRICS[slot].sparse)
-
-
-def _add_column(totals: list[float], bounds: tuple[float, ...], column: tuple[float, ...]) -> None:
-    """Add one series' values of a batch into its totals."""
-    if bounds:
-        indices = list(map(bisect_left, repeat(bounds), column))
-        for index in set(indices):
-            totals[index] += indices.count(index)
-    else:
-        totals[0] += len(column)
-    # Added in order, from the running sum, as one addition at a time would.
-    totals[-1] = sum(column, totals[-1])
 
 
 _measured = partial(is_not, None)
