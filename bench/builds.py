@@ -199,7 +199,8 @@ def _build(name: str, compiled: bool, log: list[str], *, rebuild: bool) -> Build
     if not installed.is_relative_to(venv.resolve()) and not installed.is_relative_to(venv):
         raise RuntimeError(f"{name}: gatewatch imported from {installed}, not from {venv}")
     build = Build(name, str(python), cwd, bool(probe["compiled"]), requested_compiled=compiled)
-    log.append(f"{name}: gatewatch from {installed.parent}, {'compiled' if build.compiled else 'pure Python'}")
+    kind = "compiled" if build.compiled else "pure Python"
+    log.append(f"{name}: gatewatch from {installed.parent}, {kind}")
     return build
 
 
@@ -220,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m bench.builds", description=__doc__)
-    parser.add_argument("--rebuild", action="store_true", help="build the wheels even if sources are unchanged")
+    parser.add_argument("--rebuild", action="store_true", help="build even if the sources are unchanged")
     args = parser.parse_args(argv)
     _, log = prepare(rebuild=args.rebuild)
     print("\n".join(log))
