@@ -85,7 +85,7 @@ class Build:
 def checkout_build() -> Build:
     """The bench's own interpreter and the checkout, as ``python -m bench`` itself imports it."""
     probe = _probe(sys.executable, ROOT)
-    return Build("checkout", sys.executable, ROOT, probe["compiled"], requested_compiled=False)
+    return Build("checkout", sys.executable, ROOT, bool(probe["compiled"]), requested_compiled=False)
 
 
 def _probe(python: str, cwd: Path) -> dict[str, object]:
