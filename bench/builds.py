@@ -41,16 +41,27 @@ _KEY_FILE = ".bench-key"
 # Files that do not go into the wheel and change often: no reason to build again for them.
 _NOT_BUILT = ("bench/", "tests/", "docs/", "examples/", "grafana/", ".ci/")
 _PROBE = """
-import importlib.machinery, json, pathlib, sys
+import json, sys
 import gatewatch
-package = pathlib.Path(gatewatch.__file__).parent
-suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-try:
-    from gatewatch._build import compiled
-except ImportError:  # before the build switch: compiled if any module is an extension
-    compiled = lambda: any(p.name.endswith(suffixes) for p in package.rglob("*"))
-print(json.dumps({"file": gatewatch.__file__, "compiled": bool(compiled()), "prefix": sys.prefix}))
+from bench.builds import is_compiled
+print(json.dumps({"file": gatewatch.__file__, "compiled": is_compiled()}))
 """
+
+
+def is_compiled() -> bool:
+    """Whether the gatewatch this interpreter imports runs its hot modules compiled."""
+    import importlib.machinery
+
+    import gatewatch
+
+    try:
+        from gatewatch._build import compiled  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        # Before the build switch landed: compiled if any of its modules is an extension.
+        package = Path(gatewatch.__file__).parent
+        suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+        return any(path.name.endswith(suffixes) for path in package.rglob("*"))
+    return bool(compiled())
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ class Build:
     def tag(self) -> str:
         """How the tables name this build; a compiled build that did not compile says so."""
         if self.requested_compiled and not self.compiled:
-            return "compiled? NO: GATEWATCH_MYPYC=1 gave a pure wheel"
+            return "MYPYC=1 wheel, yet pure"
         return self.name
 
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
