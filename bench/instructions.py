@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench import targets as bench_targets
@@ -37,7 +40,7 @@ FEW, MANY = 400, 1600
 QUICK_FEW, QUICK_MANY = 30, 90  # --quick: a smoke run of the same commands, not a measurement
 # Counted twice to show the count is exact: it must not move by more than this share.
 _REPEATED, EXACT = "WSGI bare Flask", 0.001
-_COLLECTED = re.compile(r"Collected : (\d+)")
+_TOTALS = re.compile(r"^(?:totals|summary):\s+(\d+)", re.MULTILINE)
 # gatewatch in process without its loop watch (see the module docstring).
 _NO_LOOP_WATCH = {"loop_lag_interval": None, "block_threshold": None}
 ASGI_BARE, ASGI_FLOOR = "ASGI bare Starlette", "ASGI floor: hand-written prometheus-client"
@@ -110,8 +113,14 @@ def check_build(expected: str) -> None:
         raise SystemExit(f"expected the {expected} build, imported a {found} one: {gatewatch.__file__}")
 
 
-def child(interface: str, spec: str, requests: int, expected: str | None = None) -> None:
-    """Run inside valgrind: warm up, then serve ``requests`` requests."""
+def mark() -> None:
+    """A phase's end: callgrind dumps its counts on entering getsid (``--dump-before``), a
+    libc call that nothing else here makes."""
+    os.getsid(0)
+
+
+def child(interface: str, spec: str, phases: Sequence[int], expected: str | None = None) -> None:
+    """Run inside valgrind: warm up, then serve each phase's requests, a dump after each."""
     import logging
     import random
 
@@ -129,7 +138,10 @@ def child(interface: str, spec: str, requests: int, expected: str | None = None)
     random.seed(0)
     serve = _serve(interface, _app(interface, spec))
     serve(100)
-    serve(requests)
+    mark()
+    for requests in phases:
+        serve(requests)
+        mark()
 
 
 @dataclass(frozen=True)
@@ -159,26 +171,43 @@ def rows_for(builds: Sequence[Build]) -> list[Row]:
     return rows
 
 
-def count(row: Row, requests: int) -> int:
-    """Instructions of a whole run: start-up, a warm-up, then ``requests`` requests."""
-    child_args = ["--child", row.interface, row.spec, str(requests)]
+def count(row: Row, few: int, many: int) -> tuple[int, int]:
+    """Instructions of ``few`` and then of ``many`` requests, in one process under callgrind
+    (start-up and warm-up apart): each phase ends with a dump of the counts since the last."""
+    child_args = ["--child", row.interface, row.spec, f"{few},{many}"]
     if row.expected is not None:
         child_args.append(row.expected)
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        *row.build.command("-m", "bench.instructions", *child_args),
-    ]
-    # A fixed hash seed: with a random one, dict and set layouts (and so their probes) differ
-    # from run to run by about 1 % of the count.
-    env = {**row.build.env(), "PYTHONHASHSEED": "0"}
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=900, check=False, env=env, cwd=row.build.cwd
-    )
-    found = _COLLECTED.search(done.stderr)
-    if done.returncode != 0 or found is None:
-        raise RuntimeError(f"{row.name}: callgrind printed no count:\n{done.stderr[-3000:]}")
+    with tempfile.TemporaryDirectory(prefix="gatewatch-callgrind-") as scratch:
+        out = Path(scratch) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--dump-before=getsid",
+            *row.build.command("-m", "bench.instructions", *child_args),
+        ]
+        # A fixed hash seed: with a random one, dict and set layouts (and so their probes)
+        # differ from run to run by about 1 % of the count.
+        env = {**row.build.env(), "PYTHONHASHSEED": "0"}
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=900, check=False, env=env, cwd=row.build.cwd
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{row.name}: the callgrind run failed:\n{done.stderr[-3000:]}")
+        # callgrind.out.1 ends the start-up and warm-up, .2 the few, .3 the many; then the exit's.
+        dumps = sorted(out.parent.glob(f"{out.name}.*"), key=lambda path: int(path.suffix[1:]))
+        totals = [_total(path) for path in dumps]
+    if len(totals) != 3:
+        raise RuntimeError(
+            f"{row.name}: {len(totals)} dumps where 3 were due (something else called getsid?)"
+        )
+    return totals[1], totals[2]
+
+
+def _total(dump: Path) -> int:
+    found = _TOTALS.search(dump.read_text(errors="replace"))
+    if found is None:
+        raise RuntimeError(f"no totals in {dump}")
     return int(found.group(1))
 
 
@@ -198,21 +227,31 @@ class Counts:
 
 def measure(builds: Sequence[Build], *, few: int = FEW, many: int = MANY, workers: int = 2) -> Counts:
     rows = rows_for(builds)
+    _compile_bench()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # The slow ones (OpenTelemetry's) first, so that the pool does not end on one of them.
         ordered = sorted(rows, key=lambda row: "otel" not in row.spec and "OpenTelemetry" not in row.name)
-        runs = {(row.name, n): pool.submit(count, row, n) for row in ordered for n in (few, many)}
+        runs = {row.name: pool.submit(count, row, few, many) for row in ordered}
         # The instrument's own check: the same run counted again must give the same count, or
         # the differences below are noise (a random hash seed, a clock-driven thread).
         (repeated_row,) = [row for row in rows if row.name == _REPEATED]
-        repeat = pool.submit(count, repeated_row, many)
-        totals = {key: future.result() for key, future in runs.items()}
-        again = repeat.result()
-    first = totals[_REPEATED, many]
+        repeat = pool.submit(count, repeated_row, few, many)
+        totals = {name: future.result() for name, future in runs.items()}
+        _, again = repeat.result()
+    first = totals[_REPEATED][1]
     if abs(again - first) > EXACT * first:
         raise RuntimeError(f"callgrind counted one run {first} and then {again} instructions: not exact")
-    per_request = {row.name: (totals[row.name, many] - totals[row.name, few]) / (many - few) for row in rows}
+    per_request = {name: (totals[name][1] - totals[name][0]) / (many - few) for name in totals}
     return Counts(per_request, rows, (first, again), few, many)
+
+
+def _compile_bench() -> None:
+    """The bench's own modules compiled once, before any count: with PYTHONDONTWRITEBYTECODE
+    (as here) every child would compile them again under valgrind, the slowest part of its
+    start-up (start-up is not counted, but it is waited for)."""
+    import compileall
+
+    compileall.compile_dir(str(Path(__file__).parent), quiet=1)
 
 
 def table(counts: Counts) -> list[str]:
@@ -285,8 +324,8 @@ def run(builds: Sequence[Build] | None = None, *, quick: bool = False, workers: 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--child"]:
-        interface, spec, requests, *expected = args[1:5]
-        child(interface, spec, int(requests), *expected)
+        interface, spec, phases, *expected = args[1:5]
+        child(interface, spec, [int(n) for n in phases.split(",")], *expected)
         return 0
     quick = "--quick" in args
     builds, log = prepare()
