@@ -3,9 +3,17 @@
 Timings on a shared VM move by 10-30 % from one second to the next, more than the difference
 between close contenders. The number of machine instructions the interpreter executes for a
 request does not: callgrind counts them exactly, run after run (with a fixed hash seed). Each
-contender's app is served ``FEW`` and then ``MANY`` times in process (as :mod:`bench.cases`
-serves it, after a warm-up), each in its own ``valgrind --tool=callgrind`` run, and the
-difference divided by ``MANY - FEW`` is its cost per request, free of start-up and import.
+contender's app is served, after a warm-up, ``FEW`` and then ``MANY`` times in process (as
+:mod:`bench.cases` serves it) in one ``valgrind --tool=callgrind`` run, which dumps its counts
+at the end of each phase (the child calls ``getsid``; ``--dump-before=getsid``); the difference
+of the two phases divided by ``MANY - FEW`` is the cost per request, free of start-up, import
+and whatever a phase pays once. One run per contender, not two: start-up under valgrind is most
+of the wait.
+
+gatewatch's rows run once per build (:mod:`bench.builds`: the pure and the mypyc-compiled
+wheel, each installed in its venv), and each checks, before it is counted, that it imports the
+build it is named after; the bare app, the floor and the peers run once, under the first build's
+interpreter (the same packages as the other's).
 
 Instructions are not seconds: a system call (``thread_time()``, a lock that waits) costs far more
 than its few user-space instructions, and cache misses are not counted. Read this with the

@@ -10,6 +10,9 @@ method is built to cancel that noise rather than to hope it away:
 * Pinning. Every server runs on one CPU and wrk on another (``taskset -c``), so that the two
   never compete for a CPU and the scheduler does not move them about. Without ``taskset`` or a
   second CPU the run goes unpinned and the titles say so.
+* Both builds. gatewatch's rows run once per build, each server started by that build's
+  interpreter from its venv (:mod:`bench.builds`: the pure and the mypyc-compiled wheel,
+  installed), so that both face the same bare app, floor and peers in the same rounds.
 * All servers up at once. All contenders of one interface are started together, each on its own
   port and all pinned to the same CPU (an idle server costs next to nothing), and each is warmed
   up once; no server start or import lands inside a measurement. All are stopped by PID at the
@@ -80,7 +83,8 @@ class Load:
     # the noise is the number of samples per contender. 16 rounds of 1 s give twice the samples
     # of 8 rounds of 2 s for the same time; the CPU clock's 10 ms ticks add at most ~2 % to
     # one sample, far below the noise, and the median absorbs it. 13 contenders x 16 rounds:
-    # both tables took 4.5 minutes there, start-ups, warm-ups and speed probes included.
+    # both tables took 4.5 minutes there, start-ups, warm-ups and speed probes included; with
+    # gatewatch's rows once per build, 24 contenders.
     rounds: int = 16
     # wrk takes whole seconds; a warm-up of 0 skips it.
     seconds: int = 1
