@@ -226,13 +226,15 @@ def prepare(*, rebuild: bool = False) -> tuple[list[Build], list[str]]:
     except (RuntimeError, subprocess.SubprocessError) as error:
         # The compiled build is an optimisation, never a requirement (no compiler, no mypy
         # here): the run goes on with the pure build alone, and says why.
-        last = str(error).strip().splitlines()[-6:]
-        log += ["compiled: NOT BUILT, the run measures the pure build only:", *(f"  {line}" for line in last)]
+        log += ["compiled: NOT BUILT, the run measures the pure build only:", *_cause(str(error))]
     return builds, log
 
 
-def describe(builds: Sequence[Build]) -> str:
-    return "; ".join(f"{b.name}: {b.tag}, {'compiled' if b.compiled else 'pure Python'}" for b in builds)
+def _cause(output: str) -> list[str]:
+    """The lines of a failed build that name the error (pip's own frame lines say nothing)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    named = [line for line in lines if "Error" in line and "subprocess-exited-with-error" not in line]
+    return [f"  {line}" for line in (named or lines)[-6:]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
