@@ -326,7 +326,10 @@ def run(builds: Sequence[Build] | None = None, *, quick: bool = False, workers: 
     lines = table(counts)
     if quick:
         lines[0] += " [--quick: not a measurement]"
-    return [*lines, "", *targets(counts, builds)]
+    checked = targets(counts, builds)
+    if quick:
+        checked[0] += " [--quick: not a measurement]"
+    return [*lines, "", *checked]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

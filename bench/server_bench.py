@@ -302,7 +302,7 @@ def run(load: Load, builds: Sequence[Build], *, memory_requests: int) -> list[st
         "contender's; spread = interquartile range / median over the rounds; [pure] and [compiled]:",
         "gatewatch's wheel of each build, installed (bench.builds); the other rows under the first.",
         "",
-        *server_targets(asgi, wsgi, builds),
+        *server_targets(asgi, wsgi, builds, quick=load == QUICK),
     ]
     if memory_requests:
         # Imported here: the memory run loads its server with this module's wrk and servers.

@@ -112,9 +112,12 @@ def throughput_table(title: str, measurement: Measurement) -> list[str]:
     return lines
 
 
-def server_targets(asgi: Measurement, wsgi: Measurement, builds: Sequence[Build]) -> list[str]:
+def server_targets(
+    asgi: Measurement, wsgi: Measurement, builds: Sequence[Build], *, quick: bool = False
+) -> list[str]:
     """Issue 30's server targets, per build: gatewatch's defaults against the bare app."""
-    lines = ["Targets (issue 30), under a real server (the floor beside them, for reference):"]
+    heading = "Targets (issue 30), under a real server (the floor beside them, for reference)"
+    lines = [heading + (" [--quick: not a measurement]:" if quick else ":")]
     for measurement, server, target, floor in (
         (asgi, "uvicorn", targets.UVICORN_SHARE, ASGI_FLOOR),
         (wsgi, "gunicorn sync Flask", targets.GUNICORN_SHARE, WSGI_FLOOR),
