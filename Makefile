@@ -53,7 +53,11 @@ test-minimal:
 
 # The in-process tables, the instruction counts (valgrind's callgrind, which also checks that it
 # counts the same run the same), the scrape part (python -m bench.scrape: render cost and loop
-# holds at 10-1 000 routes) and the server level (wrk); about 18 minutes.
+# holds at 10-1 000 routes) and the server level (wrk). Both builds: the pure and the mypyc wheel
+# are built from the checkout into build/bench/ and installed in a venv each (bench/builds.py;
+# reused while the sources are unchanged), and gatewatch's rows of the instruction counts and of
+# the server level run once under each, beside the bare app, the floor and the peers, with
+# issue 30's targets checked per build. See docs/benchmarks.md for the time it takes.
 bench: $(STAMP)
 	$(BIN)/python -m bench --instructions
 

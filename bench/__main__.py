@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from bench import (
+    builds,
     instructions,
     scrape,
     scrape_multiprocess,
@@ -136,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (" [--quick: not a measurement]" if args.quick else ""),
         flush=True,
     )
+    # The in-process tables time the checkout as this interpreter imports it; the instruction
+    # counts and the server level time both installed wheels (bench.builds).
+    checkout = "compiled" if builds.is_compiled() else "pure Python"
+    print(f"In-process tables: gatewatch from the checkout, {checkout}.", flush=True)
     loop = asyncio.new_event_loop()
     try:
         asgi = measure(asgi_cases(loop), rounds=rounds, target=target)
@@ -168,8 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     print(*websocket_bench.format_rows(websocket_bench.run(quick=args.quick)), sep="\n")
+    both: list[builds.Build] = []
+    if args.instructions or not args.no_server:
+        both, log = builds.prepare()
+        print("", "Builds (bench.builds): the wheels of the checkout, each in its venv", *log, sep="\n")
     if args.instructions:
-        print("", *instructions.run(), sep="\n", flush=True)
+        print("", *instructions.run(both, quick=args.quick), sep="\n", flush=True)
     if not args.no_scrape:
         _scrape(quick=args.quick, server=not args.no_server)
     if args.no_server:
@@ -183,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     load = server_bench.QUICK if args.quick else server_bench.Load()
     memory = 0 if args.quick else server_bench.MEMORY_REQUESTS
-    print(*server_bench.run(load, memory_requests=memory), sep="\n")
+    print(*server_bench.run(load, both, memory_requests=memory), sep="\n")
     return 0
 
 

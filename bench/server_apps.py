@@ -16,10 +16,11 @@ from bench.apps import HELLO, FloorASGI, FloorWSGI, starlette_hello
 from bench.cases import _otel_providers
 from gatewatch import GatewatchASGI, GatewatchWSGI
 
-# The server-level rows: name in the table -> attribute here.
+# The server-level rows: name in the table -> attribute here. The first is the bare app.
+ASGI_FLOOR = WSGI_FLOOR = "floor: hand-written prometheus-client"
 ASGI_CONTENDERS = {
     "bare app": "asgi_bare",
-    "floor: hand-written prometheus-client": "asgi_floor",
+    ASGI_FLOOR: "asgi_floor",
     "gatewatch": "asgi_gatewatch",
     "gatewatch, lean (cpu_time, live view, loop watch off)": "asgi_gatewatch_lean",
     "starlette-exporter PrometheusMiddleware": "asgi_starlette_exporter",
@@ -32,7 +33,7 @@ ASGI_CONTENDERS = {
 }
 WSGI_CONTENDERS = {
     "bare Flask": "wsgi_bare",
-    "floor: hand-written prometheus-client": "wsgi_floor",
+    WSGI_FLOOR: "wsgi_floor",
     "gatewatch": "wsgi_gatewatch",
     "gatewatch, OpenTelemetry spans + metrics": "wsgi_gatewatch_otel",
     "OpenTelemetry contrib WSGI middleware": "wsgi_otel",

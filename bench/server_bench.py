@@ -10,6 +10,9 @@ method is built to cancel that noise rather than to hope it away:
 * Pinning. Every server runs on one CPU and wrk on another (``taskset -c``), so that the two
   never compete for a CPU and the scheduler does not move them about. Without ``taskset`` or a
   second CPU the run goes unpinned and the titles say so.
+* Both builds. gatewatch's rows run once per build, each server started by that build's
+  interpreter from its venv (:mod:`bench.builds`: the pure and the mypyc-compiled wheel,
+  installed), so that both face the same bare app, floor and peers in the same rounds.
 * All servers up at once. All contenders of one interface are started together, each on its own
   port and all pinned to the same CPU (an idle server costs next to nothing), and each is warmed
   up once; no server start or import lands inside a measurement. All are stopped by PID at the
@@ -53,18 +56,18 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench.builds import Build, prepare
 from bench.cpu_meter import cpu_seconds, pressure_stalled_us, process_tree, speed_probe
 from bench.server_apps import ASGI_CONTENDERS, WSGI_CONTENDERS
+from bench.server_report import Measurement, Sample, Samples, server_targets, throughput_table
 from gatewatch.demo.servers import ServerProcess, free_port, gunicorn_command, uvicorn_command
-from gatewatch.demo.text_table import text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 _RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
@@ -80,7 +83,8 @@ class Load:
     # the noise is the number of samples per contender. 16 rounds of 1 s give twice the samples
     # of 8 rounds of 2 s for the same time; the CPU clock's 10 ms ticks add at most ~2 % to
     # one sample, far below the noise, and the median absorbs it. 13 contenders x 16 rounds:
-    # both tables took 4.5 minutes there, start-ups, warm-ups and speed probes included.
+    # both tables took 4.5 minutes there, start-ups, warm-ups and speed probes included; with
+    # gatewatch's rows once per build, 24 contenders.
     rounds: int = 16
     # wrk takes whole seconds; a warm-up of 0 skips it.
     seconds: int = 1
@@ -174,43 +178,6 @@ def wrk(
     return WrkRun(requests=int(requests.group(1)), rate=float(rate.group(1)))
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One wrk run against one contender."""
-
-    rate: float
-    cpu_us: float  # the server's CPU time per request
-    probe: float  # the speed probe's seconds around the run: higher = a slower CPU
-
-
-@dataclass
-class Samples:
-    """One contender's samples, one per round."""
-
-    runs: list[Sample] = field(default_factory=list)
-
-    @property
-    def rates(self) -> list[float]:
-        return [run.rate for run in self.runs]
-
-    def cpu_us(self, reference_probe: float) -> list[float]:
-        """CPU µs per request, each scaled to a CPU as fast as ``reference_probe`` says."""
-        return [run.cpu_us * reference_probe / run.probe for run in self.runs]
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One interface's samples, and the share of the measuring time other work wanted a CPU."""
-
-    samples: dict[str, Samples]
-    pressure: float | None
-
-    @property
-    def reference_probe(self) -> float:
-        """The speed probe's median over the whole measurement: the run's typical CPU speed."""
-        return statistics.median(run.probe for one in self.samples.values() for run in one.runs)
-
-
 def measure_once(server: ServerProcess, load: Load, pins: Pinning) -> Sample:
     """One wrk run: requests per second, and the server's CPU µs per request, with the CPU's
     speed probed just before and just after."""
@@ -233,28 +200,64 @@ def round_orders(names: Sequence[str], rounds: int) -> Iterator[list[str]]:
         yield order[::-1] if number % 2 else order
 
 
-def server_process(interface: str, attribute: str, port: int, pins: Pinning) -> ServerProcess:
+@dataclass(frozen=True)
+class Contender:
+    """One row: an app of :mod:`bench.server_apps`, served by one build's interpreter."""
+
+    name: str
+    attribute: str
+    build: Build | None = None  # None: the bench's own interpreter, in the checkout
+
+
+def is_gatewatch(attribute: str) -> bool:
+    return attribute.startswith(("asgi_gatewatch", "wsgi_gatewatch"))
+
+
+def contenders_for(table: dict[str, str], builds: Sequence[Build]) -> list[Contender]:
+    """gatewatch's rows once per build, named after it; the bare app, the floor and the peers
+    once, under the first build (the same packages as every build: bench.builds)."""
+    rows = []
+    for name, attribute in table.items():
+        if is_gatewatch(attribute):
+            rows += [Contender(f"{name} [{build.tag}]", attribute, build) for build in builds]
+        else:
+            rows.append(Contender(name, attribute, builds[0] if builds else None))
+    return rows
+
+
+def server_process(
+    interface: str, attribute: str, port: int, pins: Pinning, build: Build | None = None
+) -> ServerProcess:
     app = f"bench.server_apps:{attribute}"
     if interface == "asgi":
         command = uvicorn_command(app, port, "--loop", "uvloop", "--http", "httptools", "--no-access-log")
     else:
         command = gunicorn_command(app, port, "-w", "1", "-k", "sync")
+    cwd = ROOT
+    if build is not None:
+        # The build's interpreter, in its directory: the server puts its working directory first
+        # on sys.path, and the checkout's gatewatch there would shadow the build's wheel.
+        command[0], cwd = build.python, build.cwd
     # taskset execs the server: the PID that ServerProcess stops is the server's own.
-    server = ServerProcess([*pins.server, *command], port=port, ready_path="/", cwd=ROOT)
+    server = ServerProcess([*pins.server, *command], port=port, ready_path="/", cwd=cwd)
+    if build is not None:
+        server.env = build.env(server.env)
     # Single-process numbers: no multiprocess directory, no snapshot files.
     for name in ("PROMETHEUS_MULTIPROC_DIR", "GATEWATCH_LIVE_DIR"):
         server.env.pop(name, None)
     return server
 
 
-def throughput(interface: str, contenders: dict[str, str], load: Load, pins: Pinning) -> Measurement:
+def throughput(interface: str, contenders: Sequence[Contender], load: Load, pins: Pinning) -> Measurement:
     """Every contender's samples in every round, all servers up, rounds interleaved."""
-    samples = {name: Samples() for name in contenders}
+    samples = {one.name: Samples() for one in contenders}
     with ExitStack() as servers:
         # One after another: each takes its port before the next asks for a free one.
         running = {
-            name: servers.enter_context(server_process(interface, attribute, free_port(), pins))
-            for name, attribute in contenders.items()
+            one.name: servers.enter_context(
+                server_process(interface, one.attribute, free_port(), pins, one.build)
+            )
+            for one in contenders
         }
         if load.warmup:
             for server in running.values():
@@ -268,59 +271,6 @@ def throughput(interface: str, contenders: dict[str, str], load: Load, pins: Pin
     return Measurement(samples, pressure)
 
 
-def _spread(values: Sequence[float]) -> str:
-    """Interquartile range over the median: unlike max - min, one disturbed round does not
-    widen it, just as it does not move the median it goes with."""
-    if len(values) < 2:
-        return "-"
-    low, _, high = statistics.quantiles(values, n=4)
-    return f"{(high - low) / statistics.median(values):.0%}"
-
-
-_HEADER = (
-    "case",
-    "requests/s",
-    "share of bare",
-    "spread",
-    "CPU µs/request",
-    "share by CPU",
-    "CPU spread",
-    "rounds",
-)
-
-
-def throughput_table(title: str, measurement: Measurement) -> list[str]:
-    """One row per contender; the first one is the bare app the shares are relative to."""
-    reference = measurement.reference_probe
-    rates = {name: one.rates for name, one in measurement.samples.items()}
-    cpu = {name: one.cpu_us(reference) for name, one in measurement.samples.items()}
-    bare_name = next(iter(rates))
-    bare_rate, bare_cpu = statistics.median(rates[bare_name]), statistics.median(cpu[bare_name])
-    rows = []
-    for name in rates:
-        rate, cpu_us = statistics.median(rates[name]), statistics.median(cpu[name])
-        is_bare = name == bare_name
-        rows.append(
-            (
-                name,
-                f"{rate:,.0f}",
-                "-" if is_bare else f"{rate / bare_rate:.0%}",
-                _spread(rates[name]),
-                f"{cpu_us:,.1f}",
-                "-" if is_bare else f"{bare_cpu / cpu_us:.0%}",
-                _spread(cpu[name]),
-                str(len(rates[name])),
-            )
-        )
-    lines = [title, *text_table(_HEADER, rows)]
-    if measurement.pressure is not None:
-        # Tells a quiet run from a crowded one: the spreads grow with this.
-        lines.append(
-            f"  other work wanted a CPU {measurement.pressure:.0%} of the time (Linux PSI, cpu some)"
-        )
-    return lines
-
-
 def _title(server: str, load: Load, pins: Pinning) -> str:
     plural = "s" if load.rounds > 1 else ""
     rounds = f"{load.rounds} interleaved round{plural} of {load.seconds} s, medians"
@@ -332,25 +282,27 @@ def _title(server: str, load: Load, pins: Pinning) -> str:
     return title
 
 
-def run(load: Load, *, memory_requests: int) -> list[str]:
+def run(load: Load, builds: Sequence[Build], *, memory_requests: int) -> list[str]:
+    """Both tables, gatewatch's rows once per build, and the targets; then the memory run."""
     if shutil.which("wrk") is None:
         return ["Server level: skipped, wrk is not installed (Debian: apt-get install wrk)."]
     pins = pinning()
     lines = [machine_line(pins), ""]
+    asgi = throughput("asgi", contenders_for(ASGI_CONTENDERS, builds), load, pins)
     lines += throughput_table(
-        _title("ASGI: Starlette hello world, uvicorn (uvloop, httptools, 1 worker)", load, pins),
-        throughput("asgi", ASGI_CONTENDERS, load, pins),
+        _title("ASGI: Starlette hello world, uvicorn (uvloop, httptools, 1 worker)", load, pins), asgi
     )
+    wsgi = throughput("wsgi", contenders_for(WSGI_CONTENDERS, builds), load, pins)
     lines += [
         "",
-        *throughput_table(
-            _title("WSGI: Flask hello world, gunicorn (1 sync worker)", load, pins),
-            throughput("wsgi", WSGI_CONTENDERS, load, pins),
-        ),
+        *throughput_table(_title("WSGI: Flask hello world, gunicorn (1 sync worker)", load, pins), wsgi),
         "",
         "share of bare = requests/s over the bare app's; CPU µs/request = the server's CPU time per request,",
         "scaled to the run's typical CPU speed; share by CPU = the bare app's CPU µs/request over the",
-        "contender's; spread = interquartile range / median over the rounds.",
+        "contender's; spread = interquartile range / median over the rounds; [pure] and [compiled]:",
+        "gatewatch's wheel of each build, installed (bench.builds); the other rows under the first.",
+        "",
+        *server_targets(asgi, wsgi, builds, quick=load == QUICK),
     ]
     if memory_requests:
         # Imported here: the memory run loads its server with this module's wrk and servers.
@@ -374,7 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--memory-requests", type=int, default=MEMORY_REQUESTS)
     args = parser.parse_args(argv)
     load = QUICK if args.quick else Load()
-    print("\n".join(run(load, memory_requests=0 if args.quick else args.memory_requests)))
+    builds, log = prepare()
+    print(
+        "\n".join([*log, "", *run(load, builds, memory_requests=0 if args.quick else args.memory_requests)])
+    )
     return 0
 
 
