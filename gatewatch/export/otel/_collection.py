@@ -18,8 +18,8 @@ exemplar filter. Anything else keeps the per-request ``Histogram.record``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics import Histogram as SdkHistogram
@@ -35,9 +35,17 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.view import DefaultAggregation
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-# What a reader is given: for a reader, its temporality, and whether its exemplars are on:
-# the metrics to add.
-Produce = Callable[[MetricReader, bool, bool], list[Metric]]
+
+class Target(Protocol):
+    """What gives the readers metrics of its own (gatewatch.export.otel._histograms)."""
+
+    def add_reader(self, reader: MetricReader, delta: bool) -> None: ...
+
+    def remove_reader(self, reader: MetricReader) -> None: ...
+
+    def absorb(self) -> None: ...
+
+    def produce(self, reader: MetricReader) -> list[Metric]: ...
 
 
 def unsupported(provider: object) -> str | None:
@@ -58,39 +66,62 @@ def unsupported(provider: object) -> str | None:
     return None
 
 
+def _histogram_choice(reader: MetricReader, table: str, default: object) -> object:
+    # A reader keeps its choices by the SDK's own instrument classes (a Histogram subclass).
+    for kind, chosen in getattr(reader, table, {}).items():
+        if isinstance(kind, type) and issubclass(kind, SdkHistogram):
+            return chosen
+    return default
+
+
 def _aggregation(reader: MetricReader) -> object:
-    return getattr(reader, "_instrument_class_aggregation", {}).get(SdkHistogram, DefaultAggregation())
+    return _histogram_choice(reader, "_instrument_class_aggregation", DefaultAggregation())
 
 
 def delta(reader: MetricReader) -> bool:
     """Whether ``reader`` wants histograms as deltas (cumulative otherwise, the default)."""
-    temporality = getattr(reader, "_instrument_class_temporality", {}).get(SdkHistogram)
+    temporality = _histogram_choice(reader, "_instrument_class_temporality", None)
     return bool(temporality == AggregationTemporality.DELTA)
 
 
-def install(
-    provider: MeterProvider, scope: InstrumentationScope, absorb: Callable[[], None], produce: Produce
-) -> None:
+def install(provider: MeterProvider, scope: InstrumentationScope, target: Target) -> None:
     """Wrap the collect callback of ``provider``'s readers (and of those added later) so that
-    each collection also carries what ``produce`` gives for that reader; ``absorb`` runs first
-    (the counters the batches feed are read by the SDK's observable instruments)."""
+    each collection also carries what ``target`` produces for that reader; it absorbs what
+    waits first (the counters its batches feed are read by the SDK's observable instruments),
+    and it is told of every reader, from now on, as it comes and goes."""
     consumer: Any = provider._measurement_consumer
     collect = consumer.collect
-    exemplars = isinstance(provider._sdk_config.exemplar_filter, TraceBasedExemplarFilter)
     resource = provider._sdk_config.resource
 
     def collecting(reader: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-        absorb()
+        target.absorb()
         data: MetricsData | None = collect(reader, timeout_millis=timeout_millis)
-        metrics = produce(reader, delta(reader), exemplars)
+        metrics = target.produce(reader)
         if not metrics:
             return data
         return merged(data, metrics, scope, resource)
 
-    # add_metric_reader hands a new reader consumer.collect: this one from now on.
+    added, removed = consumer.add_metric_reader, consumer.remove_metric_reader
+
+    def adding(reader: MetricReader) -> None:
+        added(reader)
+        target.add_reader(reader, delta(reader))
+
+    def removing(reader: MetricReader) -> None:
+        removed(reader)
+        target.remove_reader(reader)
+
+    # MeterProvider.add_metric_reader hands a new reader consumer.collect: this one from now on.
     consumer.collect = collecting
+    consumer.add_metric_reader, consumer.remove_metric_reader = adding, removing
     for reader in getattr(provider, "_metric_readers", ()):
+        target.add_reader(reader, delta(reader))
         reader._set_collect_callback(collecting)
+
+
+def exemplars(provider: MeterProvider) -> bool:
+    """Whether ``provider``'s exemplar filter offers a sampled span's measurements."""
+    return isinstance(provider._sdk_config.exemplar_filter, TraceBasedExemplarFilter)
 
 
 def merged(

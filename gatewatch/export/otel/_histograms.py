@@ -120,6 +120,7 @@ class OwnHistograms:
         self._pending: deque[tuple[RequestRecord, Traced | None]] = deque()
         self._stores: dict[MetricReader, _Store] = {}
         self._exemplar_index = m.REQUEST_SERIES.index(m.EXEMPLAR)
+        # Whether the provider's exemplar filter is the trace-based one (else always off).
         self.exemplars = True
 
     def add_reader(self, reader: MetricReader, delta: bool) -> None:
@@ -127,6 +128,10 @@ class OwnHistograms:
         with self._lock:
             if reader not in self._stores:
                 self._stores[reader] = _Store(delta, time_ns())
+
+    def remove_reader(self, reader: MetricReader) -> None:
+        with self._lock:
+            self._stores.pop(reader, None)
 
     def add(self, record: RequestRecord, traced: Traced | None) -> None:
         """A finished request (its span, if it has one): on every request's path."""
@@ -214,13 +219,12 @@ class OwnHistograms:
             for store in self._stores.values():
                 store.exemplars.setdefault(series_key, {})[bisect_left(bounds, value)] = exemplar
 
-    def produce(self, reader: MetricReader, delta: bool, exemplars: bool) -> list[Metric]:
-        """The histograms' points for ``reader``'s collection now."""
-        self.exemplars = exemplars
-        self.add_reader(reader, delta)
-        self.absorb()
+    def produce(self, reader: MetricReader) -> list[Metric]:
+        """The histograms' points for ``reader``'s collection now (after :meth:`absorb`)."""
         with self._lock:
-            store = self._stores[reader]
+            store = self._stores.get(reader)
+            if store is None:
+                return []
             now = time_ns()
             series, held = store.series, store.exemplars
             since = store.since_ns
@@ -239,8 +243,8 @@ class OwnHistograms:
                         time_unix_nano=now,
                         count=totals.count,
                         sum=totals.total,
-                        bucket_counts=list(totals.counts),
-                        explicit_bounds=list(bounds),
+                        bucket_counts=tuple(totals.counts),
+                        explicit_bounds=bounds,
                         min=totals.low,
                         max=totals.high,
                         exemplars=[] if found is None else [found[i] for i in sorted(found)],

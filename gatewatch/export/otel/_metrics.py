@@ -167,10 +167,8 @@ class OtelMetrics:
             describe=self._describe,
             report=self.monitor.report_internal_error,
         )
-        for reader in getattr(provider, "_metric_readers", ()):
-            own.add_reader(reader, _collection.delta(reader))
-        scope = InstrumentationScope(SCOPE_NAME, VERSION)
-        _collection.install(provider, scope, own.absorb, own.produce)
+        own.exemplars = _collection.exemplars(provider)
+        _collection.install(provider, InstrumentationScope(SCOPE_NAME, VERSION), own)
         self.own = own
         return own
 
