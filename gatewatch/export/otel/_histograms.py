@@ -45,6 +45,8 @@ HttpKey = tuple[str, str, str | None, int, str | None, str | None, str]
 # How a request's own series is exported as a histogram: its bounds, and whether it has the
 # conventions' attributes (None: not a histogram here).
 Kind = tuple[tuple[float, ...], bool] | None
+# A request that ran in a sampled span: value, end (ns), span id, trace id.
+Sampled = tuple[float, int, int, int]
 
 
 class _Series:
@@ -80,8 +82,9 @@ class _Store:
         self.delta = delta
         self.since_ns = since_ns
         self.series: dict[SeriesKey, _Series] = {}
-        # The exemplar series' buckets -> their last sampled request, until the next collection.
-        self.exemplars: dict[SeriesKey, dict[int, Exemplar]] = {}
+        # (the exemplar series' attribute key, a bucket) -> its last sampled request (value,
+        # time, span id, trace id), until the next collection.
+        self.exemplars: dict[tuple[HttpKey, int], Sampled] = {}
 
 
 class OwnHistograms:
@@ -147,8 +150,11 @@ class OwnHistograms:
             if not taken:
                 return
             groups: dict[tuple[m.Key, HttpKey], list[tuple[float | None, ...]]] = {}
-            sampled: list[tuple[HttpKey, float, int, int, int]] = []
-            exemplar_index, exemplars = self._exemplar_index, self.exemplars
+            # The last sampled request of each bucket of the exemplar series.
+            sampled: dict[tuple[HttpKey, int], Sampled] = {}
+            exemplar_index = self._exemplar_index
+            exemplar_kind = self._kinds[exemplar_index]
+            exemplar_bounds = exemplar_kind[0] if exemplar_kind is not None and self.exemplars else None
             threads = self._threads()
             for record, traced in taken:
                 try:
@@ -170,15 +176,18 @@ class OwnHistograms:
                     if extras is not None:
                         self._extras(extras)
                     value = values[exemplar_index]
-                    if exemplars and traced is not None and value is not None:
+                    if exemplar_bounds is not None and traced is not None and value is not None:
                         context = traced.span.get_span_context()
                         if context.trace_flags.sampled:
                             end = traced.start_ns + int(value * 1e9)
-                            sampled.append((http, value, end, context.span_id, context.trace_id))
+                            bucket = bisect_left(exemplar_bounds, value)
+                            sampled[http, bucket] = (value, end, context.span_id, context.trace_id)
                 except Exception as exc:  # noqa: BLE001 - one bad record must not stop the others
                     self._report("otel.add", exc)
             self._add_groups(groups)
-            self._add_exemplars(sampled)
+            if sampled:
+                for store in self._stores.values():
+                    store.exemplars.update(sampled)
 
     def _add_groups(self, groups: dict[tuple[m.Key, HttpKey], list[tuple[float | None, ...]]]) -> None:
         # Under the lock: each series' values a column at a time, the bucket search in C.
@@ -208,17 +217,6 @@ class OwnHistograms:
         if counted:
             self._counted(counted)
 
-    def _add_exemplars(self, sampled: list[tuple[HttpKey, float, int, int, int]]) -> None:
-        kind = self._kinds[self._exemplar_index]
-        if not sampled or kind is None:
-            return
-        bounds = kind[0]
-        for http, value, end, span_id, trace_id in sampled:
-            series_key = (m.EXEMPLAR, http)
-            exemplar = Exemplar(None, value, end, span_id, trace_id)
-            for store in self._stores.values():
-                store.exemplars.setdefault(series_key, {})[bisect_left(bounds, value)] = exemplar
-
     def produce(self, reader: MetricReader) -> list[Metric]:
         """The histograms' points for ``reader``'s collection now (after :meth:`absorb`)."""
         with self._lock:
@@ -231,11 +229,13 @@ class OwnHistograms:
             store.exemplars = {}
             if store.delta:
                 store.series, store.since_ns = {}, now
+            found: dict[Hashable, list[Exemplar]] = {}
+            for (http, _bucket), (value, end, span_id, trace_id) in sorted(held.items(), key=_bucket_order):
+                found.setdefault(http, []).append(Exemplar(None, value, end, span_id, trace_id))
             points: dict[int, list[HistogramDataPoint]] = {}
             for series_key, totals in series.items():
                 slot = series_key[0]
                 bounds = self._bounds(slot)
-                found = held.get(series_key)
                 points.setdefault(slot, []).append(
                     HistogramDataPoint(
                         attributes=self._attributes(series_key),
@@ -247,7 +247,7 @@ class OwnHistograms:
                         explicit_bounds=bounds,
                         min=totals.low,
                         max=totals.high,
-                        exemplars=[] if found is None else [found[i] for i in sorted(found)],
+                        exemplars=found.get(series_key[1], []) if slot == m.EXEMPLAR else [],
                     )
                 )
         temporality = AggregationTemporality.DELTA if store.delta else AggregationTemporality.CUMULATIVE
@@ -260,3 +260,7 @@ class OwnHistograms:
     def _bounds(self, slot: int) -> tuple[float, ...]:
         kind = self._kinds[m.REQUEST_SERIES.index(slot)]
         return () if kind is None else kind[0]
+
+
+def _bucket_order(item: tuple[tuple[HttpKey, int], Sampled]) -> int:
+    return item[0][1]
