@@ -106,10 +106,12 @@ class OtelSink(Sink):
         span = traced.span
         if span.is_recording():
             route = record.route
+            # One set_attributes (each SDK call takes the span's lock); http.route first, as
+            # it always was.
+            attributes: dict[str, Any] = {} if route is None else {"http.route": route}
             if route is not None:
-                span.set_attribute("http.route", route)
                 span.update_name(f"{_span_method(record)} {route}")
-            attributes: dict[str, Any] = {
+            attributes |= {
                 "gatewatch.blocking": record.blocking,
                 "gatewatch.longest_step": record.longest_step,
                 "gatewatch.concurrency_at_arrival": record.concurrency,

@@ -199,3 +199,20 @@ def test_waiting_requests_are_added_up_at_collection_not_per_request() -> None:
     assert own is not None and len(own._pending) == 1
     assert sum(p.count for p in histograms(reader)[DURATION].values()) == 1
     assert not own._pending
+
+
+def test_a_global_provider_set_later_is_read_from_then_on() -> None:
+    # What meter_provider=None finds before the application sets the global provider
+    # (gunicorn --preload, then post_fork): a proxy, until then recording nothing.
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+    proxy = _ProxyMeterProvider()
+    monitor = Monitor()
+    added = sink(monitor, proxy)  # type: ignore[arg-type]
+    traffic(monitor)
+    assert added.metrics.own is None and added.metrics.per_request is None
+    reader = InMemoryMetricReader()
+    proxy.on_set_meter_provider(MeterProvider(metric_readers=[reader]))
+    traffic(monitor)
+    assert added.metrics.own is not None
+    assert sum(p.count for p in histograms(reader)[DURATION].values()) == REQUESTS
