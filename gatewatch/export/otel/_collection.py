@@ -47,6 +47,8 @@ class Target(Protocol):
 
     def produce(self, reader: MetricReader) -> list[Metric]: ...
 
+    def failed(self, exc: Exception) -> None: ...
+
 
 def unsupported(provider: object) -> str | None:
     """Why ``provider``'s readers cannot be handed gatewatch's histograms (None: they can)."""
@@ -94,12 +96,17 @@ def install(provider: MeterProvider, scope: InstrumentationScope, target: Target
     resource = provider._sdk_config.resource
 
     def collecting(reader: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
-        target.absorb()
+        try:
+            target.absorb()
+        except Exception as exc:  # noqa: BLE001 - the SDK's own metrics are still collected
+            target.failed(exc)
         data: MetricsData | None = collect(reader, timeout_millis=timeout_millis)
-        metrics = target.produce(reader)
-        if not metrics:
+        try:
+            metrics = target.produce(reader)
+            return merged(data, metrics, scope, resource) if metrics else data
+        except Exception as exc:  # noqa: BLE001 - nor may gatewatch's points lose the SDK's
+            target.failed(exc)
             return data
-        return merged(data, metrics, scope, resource)
 
     added, removed = consumer.add_metric_reader, consumer.remove_metric_reader
 

@@ -132,6 +132,10 @@ class OwnHistograms:
             if reader not in self._stores:
                 self._stores[reader] = _Store(delta, time_ns())
 
+    def failed(self, exc: Exception) -> None:
+        """A collection failed in gatewatch's part: counted and logged, never raised."""
+        self._report("otel.collect", exc)
+
     def remove_reader(self, reader: MetricReader) -> None:
         with self._lock:
             self._stores.pop(reader, None)

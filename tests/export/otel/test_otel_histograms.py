@@ -216,3 +216,22 @@ def test_a_global_provider_set_later_is_read_from_then_on() -> None:
     traffic(monitor)
     assert added.metrics.own is not None
     assert sum(p.count for p in histograms(reader)[DURATION].values()) == REQUESTS
+
+
+def test_a_failure_in_gatewatch_s_part_leaves_the_sdk_s_collection_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = InMemoryMetricReader()
+    monitor = Monitor()
+    added = sink(monitor, MeterProvider(metric_readers=[reader]))
+    traffic(monitor)
+    own = added.metrics.own
+    assert own is not None
+
+    def broken(reader: object) -> list[Any]:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(own, "produce", broken)
+    names = metric_names(reader)
+    assert DURATION not in names and "http.server.active_requests" in names
+    assert monitor.internal_errors == 1
