@@ -22,11 +22,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from gatewatch import _measure as m
 from gatewatch import catalogue as c
 from gatewatch._histogram import HistogramChoice
-from gatewatch.export.otel import _histograms
+from gatewatch.export.otel import _collection, _histograms
 from gatewatch.export.otel.attributes import http_metric_attributes
 from gatewatch.monitor import Monitor
 from gatewatch.version import VERSION
@@ -145,14 +147,6 @@ class OtelMetrics:
             if real is None:
                 return None
             provider = real
-        try:
-            from opentelemetry.sdk.metrics import MeterProvider
-            from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-            from gatewatch.export.otel import _collection
-        except ImportError as exc:  # the API without the SDK
-            self.per_request = str(exc)
-            return None
         self.per_request = _collection.unsupported(provider)
         if self.per_request is not None or not isinstance(provider, MeterProvider):
             return None
