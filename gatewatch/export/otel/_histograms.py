@@ -235,7 +235,7 @@ class OwnHistograms:
                 store.series, store.since_ns = {}, now
             found: dict[Hashable, list[Exemplar]] = {}
             for (http, _bucket), (value, end, span_id, trace_id) in sorted(held.items(), key=_bucket_order):
-                found.setdefault(http, []).append(Exemplar(None, value, end, span_id, trace_id))
+                found.setdefault(http, []).append(Exemplar({}, value, end, span_id, trace_id))
             points: dict[int, list[HistogramDataPoint]] = {}
             for series_key, totals in series.items():
                 slot = series_key[0]

@@ -145,6 +145,7 @@ def test_the_duration_carries_sampled_spans_as_exemplars(registry: CollectorRegi
     assert point.count == 3
     assert point.exemplars, "the requests ran in sampled spans"
     for exemplar in point.exemplars:
+        assert exemplar.filtered_attributes == {}
         span = spans[exemplar.span_id]
         assert exemplar.trace_id == span.context.trace_id
         assert span.start_time is not None and span.end_time is not None
@@ -182,9 +183,11 @@ def test_a_provider_of_another_kind_records_per_request(registry: CollectorRegis
     serve_all(GatewatchASGI(starlette_app(otel), registry=registry, **options), http_scope("/items/1"))
     span = only(otel.server_spans())
     point = only(list(histograms(reader)[DURATION].values()))
-    # The SDK's own exemplar, the same as gatewatch's.
+    # The SDK's own exemplar: gatewatch's have the same fields.
     (exemplar,) = point.exemplars
     assert (exemplar.trace_id, exemplar.span_id) == (span.context.trace_id, span.context.span_id)
+    assert exemplar.filtered_attributes == {}
+    assert exemplar.value == point.sum
     provider.shutdown()
 
 
