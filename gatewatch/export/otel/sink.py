@@ -135,6 +135,8 @@ class OtelSink(Sink):
                 attributes["gatewatch.view_kind"] = record.view_kind
             if record.disconnected:
                 attributes["gatewatch.client_disconnected"] = True
+            if record.after_response is not None:
+                attributes["gatewatch.after_response"] = record.after_response
             span.set_attributes(attributes)
             _finish_status(span, record, record.status if not record.disconnected else 0)
             _block_events(span, record)
@@ -169,8 +171,6 @@ class OtelSink(Sink):
     def _export_http(self, record: RequestRecord, traced: Traced | None) -> None:
         if traced is not None:
             self._end_http_span(record, traced)
-            if record.after_response is not None:
-                traced.span.set_attribute("gatewatch.after_response", record.after_response)
             self._close(record, traced, None)
         if self._metrics:
             self._record_http(record, traced)
