@@ -1,11 +1,14 @@
 """The catalogue's metrics as OpenTelemetry instruments, fed the measurements of
 :mod:`gatewatch._measure` (never a record itself).
 
-Histograms are recorded per measurement through the SDK's instruments; counters are added up
-here (a few additions under a lock) and, with the monitor's levels (:func:`~gatewatch._measure.
-measure_state`), read by observable instruments when a reader collects, so they cost the request
-nothing more. A spec with OpenTelemetry buckets (the HTTP conventions' ``http.server.*``
-histograms) is recorded per request with the conventions' attributes, given by the caller.
+A request's own histograms are added up by gatewatch in batches and handed to the SDK's readers
+when they collect (:mod:`gatewatch.export.otel._histograms`, :mod:`~gatewatch.export.otel.
+_collection`), under an SDK ``MeterProvider`` that allows it; under any other provider they are
+recorded per request through the SDK's instruments, as are the rarer histograms (offload,
+WebSocket sessions, loop lag). Counters are added up here (a few additions under a lock) and,
+with the monitor's levels (:func:`~gatewatch._measure.measure_state`), read by observable
+instruments when a reader collects. A spec with OpenTelemetry buckets (the HTTP conventions'
+``http.server.*`` histograms) has the conventions' attributes.
 """
 
 from __future__ import annotations
@@ -16,12 +19,19 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
+from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.metrics._internal import _ProxyMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from gatewatch import _measure as m
 from gatewatch import catalogue as c
 from gatewatch._histogram import HistogramChoice
+from gatewatch.export.otel import _collection, _histograms
+from gatewatch.export.otel.attributes import http_metric_attributes
 from gatewatch.monitor import Monitor
+from gatewatch.version import VERSION
 
 # Each catalogue label's OpenTelemetry attribute (the conventions' where they have one).
 ATTRIBUTES: Final = {
@@ -45,6 +55,7 @@ _MAX_CACHED = 4096
 # Loop-lag samples kept for the nodejs.eventloop.delay-shaped gauges (about a minute at 0.1 s).
 LAG_SAMPLES = 600
 LAG_STATS = ("min", "max", "mean", "p50", "p90", "p99")
+SCOPE_NAME = "gatewatch"
 # A context without a span: the SDK's trace-based exemplar filter then offers nothing.
 NO_EXEMPLAR = otel_context.Context()
 # The observable instrument of a spec recorded from totals or levels, by kind.
@@ -66,14 +77,17 @@ class OtelMetrics:
         monitor: Monitor,
         histograms: HistogramChoice,
         duration_buckets: tuple[float, ...] | None = None,
+        meter_provider: Any = None,
     ) -> None:
         self.monitor = monitor
+        self.meter_provider = meter_provider
         self.label_names = histograms.label_names
         self._project = histograms.project
         self._positions = m.request_positions(self.label_names)
         self._lock = threading.Lock()
         # Per slot: a histogram instrument, or None (recorded as totals, or not exported).
         self.histograms: list[Any] = [None] * len(c.METRICS)
+        self._bounds: list[tuple[float, ...] | None] = [None] * len(c.METRICS)
         # Per slot: label values -> total (counters) or 1 (info metrics), for observables.
         self._totals: list[dict[m.Labels, float]] = [{} for _ in c.METRICS]
         self._attributes: dict[tuple[int, m.Labels], dict[str, Any]] = {}
@@ -93,6 +107,7 @@ class OtelMetrics:
                 if spec.otel_buckets:
                     # The conventions' advice, unless buckets were chosen for this family.
                     chosen = (duration_buckets if slot == m.EXEMPLAR else None) or spec.otel_buckets
+                self._bounds[slot] = tuple(chosen)
                 self.histograms[slot] = meter.create_histogram(
                     spec.otel_name,
                     unit=spec.otel_unit,
@@ -115,6 +130,59 @@ class OtelMetrics:
                 unit=lag.otel_unit,
                 description=f"Event-loop lag over the last {LAG_SAMPLES} samples: {stat} (Node.js' shape).",
             )
+
+        # gatewatch's own request histograms (None: recorded per request, see resolve).
+        self.own: _histograms.OwnHistograms | None = None
+        # Why not, once known; None while a global provider is still to be set.
+        self.per_request: str | None = None
+        self.resolve()
+
+    def resolve(self) -> _histograms.OwnHistograms | None:
+        """Decide how a request's histograms are recorded, once the meter provider is known: by
+        gatewatch, read when the SDK's readers collect, where :func:`~gatewatch.export.otel.
+        _collection.unsupported` allows it; per request otherwise."""
+        provider = self.meter_provider if self.meter_provider is not None else metrics.get_meter_provider()
+        if isinstance(provider, _ProxyMeterProvider):
+            real = provider._real_meter_provider
+            if real is None:
+                return None
+            provider = real
+        self.per_request = _collection.unsupported(provider)
+        if self.per_request is not None or not isinstance(provider, MeterProvider):
+            return None
+        own = _histograms.OwnHistograms(
+            self._kinds(),
+            frozenset(i for i, slot in enumerate(m.REQUEST_SERIES) if slot in _REQUEST_COUNTERS),
+            self._positions,
+            threads=lambda: self.monitor.worker_threads,
+            counted=self._add,
+            extras=self.record,
+            attributes=self._series_attributes,
+            describe=self._describe,
+            report=self.monitor.report_internal_error,
+        )
+        own.exemplars = _collection.exemplars(provider)
+        _collection.install(provider, InstrumentationScope(SCOPE_NAME, VERSION), own)
+        self.own = own
+        return own
+
+    def _kinds(self) -> tuple[_histograms.Kind, ...]:
+        kinds: list[_histograms.Kind] = []
+        for slot in m.REQUEST_SERIES:
+            bounds = self._bounds[slot]
+            exported = self.histograms[slot] is not None and bounds is not None
+            kinds.append((bounds, bool(c.METRICS[slot].otel_buckets)) if exported else None)  # type: ignore[arg-type]
+        return tuple(kinds)
+
+    def _series_attributes(self, series_key: _histograms.SeriesKey) -> dict[str, Any]:
+        slot, labels = series_key
+        if c.METRICS[slot].otel_buckets:
+            return http_metric_attributes(*labels)  # type: ignore[misc]
+        return self._attributes_of(slot, labels)  # type: ignore[arg-type]
+
+    def _describe(self, slot: int) -> tuple[str, str, str]:
+        spec = c.METRICS[slot]
+        return spec.otel_name, spec.help, spec.otel_unit
 
     def record_request(
         self, measured: m.RequestMeasurements, http_attributes: dict[str, Any], context: otel_context.Context

@@ -117,6 +117,32 @@ def environ_attributes(
     return attributes
 
 
+def http_metric_attributes(
+    interface: str,
+    method: str,
+    route: str | None,
+    status: int,
+    scheme: str | None,
+    version: str | None,
+    exception: str,
+) -> dict[str, Any]:
+    """The HTTP conventions' attributes of a request's ``http.server.*`` metrics."""
+    attributes: dict[str, Any] = {"http.request.method": method, "gatewatch.interface": interface}
+    if scheme is not None:
+        attributes["url.scheme"] = scheme
+    if route is not None:
+        attributes["http.route"] = route
+    if status:
+        attributes["http.response.status_code"] = status
+    if version is not None:
+        attributes["network.protocol.version"] = version
+    if exception:
+        attributes["error.type"] = exception
+    elif status >= 500:
+        attributes["error.type"] = str(status)
+    return attributes
+
+
 class EnvironGetter(Getter[Mapping[str, Any]]):
     """Reads propagation headers from a WSGI environ or Django's ``request.META``."""
 

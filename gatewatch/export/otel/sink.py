@@ -20,13 +20,13 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from gatewatch import _measure as m
 from gatewatch._histogram import HistogramChoice
-from gatewatch.export.otel._metrics import NO_EXEMPLAR, OtelMetrics
+from gatewatch.export.otel._metrics import NO_EXEMPLAR, SCOPE_NAME, OtelMetrics
 from gatewatch.export.otel._stacktrace import exception_attributes
+from gatewatch.export.otel.attributes import http_metric_attributes
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.record import RequestRecord, WebSocketRecord
 from gatewatch.version import VERSION
 
-SCOPE_NAME = "gatewatch"
 # HTTP metric attribute sets kept ready; past this many, built per request.
 _MAX_CACHED = 4096
 
@@ -79,7 +79,7 @@ class OtelSink(Sink):
         # Set by the hub when a single-process Prometheus aggregator shares the monitor.
         self.exemplars: ExemplarHook | None = None
         self._http_attributes: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.metrics = OtelMetrics(meter, monitor, histograms, duration_buckets)
+        self.metrics = OtelMetrics(meter, monitor, histograms, duration_buckets, meter_provider)
 
     def exports(self, name: str) -> bool:
         """Whether this sink records the metric of OpenTelemetry name ``name`` (a no-op meter
@@ -106,10 +106,12 @@ class OtelSink(Sink):
         span = traced.span
         if span.is_recording():
             route = record.route
+            # One set_attributes (each SDK call takes the span's lock); http.route first, as
+            # it always was.
+            attributes: dict[str, Any] = {} if route is None else {"http.route": route}
             if route is not None:
-                span.set_attribute("http.route", route)
                 span.update_name(f"{_span_method(record)} {route}")
-            attributes: dict[str, Any] = {
+            attributes |= {
                 "gatewatch.blocking": record.blocking,
                 "gatewatch.longest_step": record.longest_step,
                 "gatewatch.concurrency_at_arrival": record.concurrency,
@@ -133,6 +135,8 @@ class OtelSink(Sink):
                 attributes["gatewatch.view_kind"] = record.view_kind
             if record.disconnected:
                 attributes["gatewatch.client_disconnected"] = True
+            if record.after_response is not None:
+                attributes["gatewatch.after_response"] = record.after_response
             span.set_attributes(attributes)
             _finish_status(span, record, record.status if not record.disconnected else 0)
             _block_events(span, record)
@@ -167,8 +171,6 @@ class OtelSink(Sink):
     def _export_http(self, record: RequestRecord, traced: Traced | None) -> None:
         if traced is not None:
             self._end_http_span(record, traced)
-            if record.after_response is not None:
-                traced.span.set_attribute("gatewatch.after_response", record.after_response)
             self._close(record, traced, None)
         if self._metrics:
             self._record_http(record, traced)
@@ -185,6 +187,14 @@ class OtelSink(Sink):
         traced.span.end(end_time=_ns(traced, record, end))
 
     def _record_http(self, record: RequestRecord, traced: Traced | None) -> None:
+        metrics = self.metrics
+        own = metrics.own
+        if own is None and metrics.per_request is None:
+            own = metrics.resolve()
+        if own is not None:
+            # Added up by gatewatch, read when a reader collects (gatewatch.export.otel._histograms).
+            own.add(record, traced)
+            return
         # The HTTP conventions' attributes, for their http.server.* histograms.
         context = NO_EXEMPLAR if traced is None else trace.set_span_in_context(traced.span)
         status = 0 if record.disconnected else (record.status or 500)
@@ -199,7 +209,7 @@ class OtelSink(Sink):
         )
         attributes = self._http_attributes.get(key)
         if attributes is None:
-            attributes = _http_metric_attributes(*key)
+            attributes = http_metric_attributes(*key)
             if len(self._http_attributes) < _MAX_CACHED:
                 self._http_attributes[key] = attributes
         measured = m.measure_request(record, self.monitor.worker_threads)
@@ -269,31 +279,6 @@ class OtelSink(Sink):
 def _span_method(record: RequestRecord) -> str:
     # The conventions name a span of an unknown method "HTTP".
     return "HTTP" if record.method == "_OTHER" else record.method
-
-
-def _http_metric_attributes(
-    interface: str,
-    method: str,
-    route: str | None,
-    status: int,
-    scheme: str | None,
-    version: str | None,
-    exception: str,
-) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"http.request.method": method, "gatewatch.interface": interface}
-    if scheme is not None:
-        attributes["url.scheme"] = scheme
-    if route is not None:
-        attributes["http.route"] = route
-    if status:
-        attributes["http.response.status_code"] = status
-    if version is not None:
-        attributes["network.protocol.version"] = version
-    if exception:
-        attributes["error.type"] = exception
-    elif status >= 500:
-        attributes["error.type"] = str(status)
-    return attributes
 
 
 def _finish_status(span: Span, record: RequestRecord, status: int) -> None:
