@@ -40,6 +40,7 @@ from gatewatch._histogram import (
     histogram_choice,
     new_series,
 )
+from gatewatch.export.prometheus._exemplars import ExemplarMarks
 from gatewatch.export.prometheus._own_families import claim
 from gatewatch.monitor import Monitor, Sink
 from gatewatch.options import Options
@@ -84,7 +85,9 @@ class PrometheusAggregator(Collector, Sink):
         # A request key -> the totals of its own series (None: not exported, or not yet made).
         self._keys: dict[m.Key, list[list[float] | None]] = {}
         # The exemplar series' labels -> the last exemplar (a sampled span's trace) of each bucket.
-        self._exemplars: dict[m.Labels, list[Exemplar | None]] = {}
+        exemplar_bounds = self._bounds[m.EXEMPLAR]
+        self._marks = None if exemplar_bounds is None else ExemplarMarks(exemplar_bounds, self._positions)
+        self._exemplars = {} if self._marks is None else self._marks.by_labels
 
     # -- Sink -------------------------------------------------------------------------
 
@@ -142,6 +145,8 @@ class PrometheusAggregator(Collector, Sink):
                     self._add_rows(key, same)
                 rows.clear()
                 self._buffered = 0
+                if self._marks is not None:
+                    self._marks.place(self._series[m.EXEMPLAR], self.monitor)
 
     def _add_rows(self, key: m.Key, rows: list[tuple[float | None, ...]]) -> None:
         # Under the lock: a key's values are added up a column (one series) at a time, the
@@ -195,22 +200,9 @@ class PrometheusAggregator(Collector, Sink):
     def note_exemplar(self, record: RequestRecord, trace_id: str, span_id: str) -> None:
         """The request just recorded ran in a sampled span: the bucket of its exemplar series
         carries that trace (the latest one wins), shown in the OpenMetrics exposition."""
-        bounds = self._bounds[m.EXEMPLAR]
-        if bounds is None:
-            return
-        key, values, _ = m.measure_request(record, None)
-        index = m.REQUEST_SERIES.index(m.EXEMPLAR)
-        value = values[index]
-        labels = m.series_labels(key, index, self._positions)
-        self._absorb(everything=True)
-        with self._lock:
-            if value is None or labels not in self._series[m.EXEMPLAR]:
-                return
-            slots = self._exemplars.get(labels)
-            if slots is None:
-                slots = self._exemplars[labels] = [None] * (len(bounds) + 1)
-            exemplar_labels = {"trace_id": trace_id, "span_id": span_id}
-            slots[bisect_left(bounds, value)] = Exemplar(exemplar_labels, value, time())
+        marks = self._marks
+        if marks is not None and marks.note(record, trace_id, span_id, time()):
+            self._absorb(everything=True)
 
     # -- Scrape (read by gatewatch.export.prometheus._render) ----------------------------
 
@@ -243,6 +235,9 @@ class PrometheusAggregator(Collector, Sink):
                     self._buffered = max(self._buffered - len(same), 0)
                     self._add_rows(key, same)
             yield
+        if self._marks is not None:
+            with self._lock:
+                self._marks.place(self._series[m.EXEMPLAR], self.monitor)
 
     def series(self, slot: int) -> tuple[list[m.Labels], list[list[float]]]:
         """Family ``slot``'s series now: their label values and live totals, in two lists (a
