@@ -30,7 +30,7 @@ def new_series(bounds: tuple[float, ...]) -> list[float]:
 def cumulative_buckets(bounds: tuple[float, ...], series: list[float]) -> list[tuple[str, float]]:
     """``(le, cumulative count)`` pairs ending with ``+Inf``, as prometheus-client wants them."""
     buckets: list[tuple[str, float]] = []
-    running: float = 0
+    running = 0.0
     for bound, count in zip(bounds, series, strict=False):
         running += count
         buckets.append((_float_label(bound), running))

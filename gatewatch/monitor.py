@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from time import perf_counter
 
+from gatewatch._compile_hints import mypyc_attr
 from gatewatch._in_flight import InFlight
 from gatewatch._labels import (
     METHOD_LABELS,
@@ -38,6 +39,9 @@ INTERNAL_ERROR_LOG_INTERVAL = 60.0
 LOOP_BLOCK_LOG_INTERVAL = 10.0
 
 
+# Python classes in the compiled build too (mypyc's native classes take no weak reference,
+# and interpreted code subclasses neither): sinks are users', OpenTelemetry's and tests'.
+@mypyc_attr(native_class=False)
 class Sink:
     """Something that turns records into a view: Prometheus, OpenTelemetry, the live state.
 
@@ -106,6 +110,9 @@ def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], .
     return tuple(getattr(sink, hook) for sink in sinks if getattr(type(sink), hook, default) is not default)
 
 
+# Weakly referenced (the runtime's tables, the live view) and subclassed by tests: a Python
+# class in the compiled build too, its methods compiled.
+@mypyc_attr(native_class=False)
 class Monitor:
     """Everything a process knows about its HTTP traffic, shared by all its middlewares.
 

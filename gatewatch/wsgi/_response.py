@@ -35,7 +35,7 @@ class RequestEnd:
     """Ends one request exactly once, whichever way it ends: body exhausted then closed, closed
     early, an exception, a file wrapper closed, or a response dropped unclosed."""
 
-    __slots__ = ("_cpu_started", "_environ", "_monitor", "_thread", "record")
+    __slots__ = ("_cpu_started", "_environ", "_monitor", "_thread_ident", "record")
 
     def __init__(
         self, monitor: Monitor, record: RequestRecord, environ: Environ, cpu_started: float | None
@@ -45,7 +45,7 @@ class RequestEnd:
         self._environ = environ
         # thread_time() at the call, for a request whose CPU time is sampled; else None.
         self._cpu_started = cpu_started
-        self._thread = get_ident() if cpu_started is not None else 0
+        self._thread_ident = get_ident() if cpu_started is not None else 0
 
     def completed(self) -> None:
         """The last byte is with the server: the response is whole, and the worker is free as
@@ -66,7 +66,7 @@ class RequestEnd:
             record.end = end = perf_counter()
             # Under WSGI the worker is held for the whole request.
             record.blocking = record.longest_step = end - record.start
-            if self._cpu_started is None or not cpu or get_ident() != self._thread:
+            if self._cpu_started is None or not cpu or get_ident() != self._thread_ident:
                 record.cpu = None
             else:
                 # Clamped to the duration by Monitor.finish.
