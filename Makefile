@@ -40,7 +40,10 @@ COMPILED_STAMP := build/compiled.stamp
 
 compiled: $(COMPILED_STAMP)
 
+# Every extension module is removed first: one of a module since taken off the list would
+# shadow its source, and fail to load against the new shared library.
 $(COMPILED_STAMP): $(COMPILED_SOURCES) setup.py $(STAMP)
+	$(MAKE) --no-print-directory pure
 	GATEWATCH_MYPYC=1 $(BIN)/python setup.py -q build_ext --inplace
 	touch $(COMPILED_STAMP)
 

@@ -140,3 +140,79 @@ def test_the_pinned_mypy_is_the_one_the_suite_runs_on() -> None:
 
     pinned = _backend().MYPYC_REQUIRES
     assert pinned == [f"mypy=={version('mypy')}"]
+
+
+def test_entry_points_keep_the_fields_of_their_base() -> None:
+    """GatewatchASGI and GatewatchWSGI have ``__call__``, and a compiled class with one keeps a
+    call slot ahead of its fields: their base (Lifecycle) declares one too, or its methods would
+    write its fields at other offsets (the compiled build crashed at construction). In a
+    subprocess, so that a crash is this test failing, not a test worker lost."""
+    script = (
+        "from prometheus_client import CollectorRegistry\n"
+        "from gatewatch import GatewatchASGI, GatewatchWSGI\n"
+        "async def asgi(scope, receive, send): pass\n"
+        "def wsgi(environ, start_response): return []\n"
+        "from gatewatch.monitor import Monitor\n"
+        "from gatewatch.runtime import Runtime\n"
+        "asgi_entry = GatewatchASGI(asgi, registry=CollectorRegistry(), cpu_time=True)\n"
+        "for entry in (asgi_entry, GatewatchWSGI(wsgi, registry=CollectorRegistry(), cpu_time=True)):\n"
+        "    assert entry._cpu_time is True and entry.options.cpu_time is True, entry\n"
+        "    assert isinstance(entry.monitor, Monitor) and isinstance(entry.runtime, Runtime)\n"
+        "    assert 0 < entry._cpu_countdown and entry._watched_loop is False\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr
+
+
+def test_what_others_subclass_or_weakly_reference_allows_it() -> None:
+    """Sinks are users', OpenTelemetry's and tests' subclasses; the runtime and the live view
+    hold monitors, aggregators and live states by weak reference; Django's middleware is a
+    Lifecycle. mypyc's native classes allow neither unless marked (gatewatch/_compile_hints.py),
+    and a Python class in a compiled module is checked by exact type: Sink is in a module left
+    as Python (gatewatch/_sink.py)."""
+    import weakref
+
+    from gatewatch._lifecycle import Lifecycle
+    from gatewatch.export.live.state import LiveState
+    from gatewatch.export.prometheus.collector import PrometheusAggregator
+    from gatewatch.monitor import Monitor, Sink
+    from gatewatch.record import RequestRecord
+
+    seen: list[str] = []
+
+    class Counting(Sink):
+        def request_finished(self, record: RequestRecord) -> None:
+            seen.append(record.path)
+
+    class Entry(Lifecycle):
+        pass
+
+    monitor = Monitor(sinks=[Counting()])
+    monitor.finish(monitor.start("asgi", "GET", "/here"))
+    assert seen == ["/here"]
+    assert isinstance(Entry(), Lifecycle)
+    for target in (monitor, PrometheusAggregator(monitor), LiveState(monitor), Counting()):
+        assert weakref.ref(target)() is target
+
+
+def test_a_threshold_set_on_a_timer_class_is_the_one_it_uses() -> None:
+    """timer_class() makes a subclass at run time with its own block threshold; a compiled
+    class reads the subclass' value only from a class variable (an annotated default would
+    be an instance field, and the subclass' value never seen)."""
+    from gatewatch.asgi._step_timer import StepTimer, timer_class
+    from gatewatch.record import RequestRecord
+
+    async def one_step() -> str:
+        return "done"
+
+    for cpu_time in (False, True):
+        timer = timer_class(cpu_time=cpu_time, block_threshold=0.0)
+        assert issubclass(timer, StepTimer) and timer is not StepTimer
+        record = RequestRecord("asgi", "GET", "/", 0.0)
+        stepping = timer(one_step(), record)
+        with pytest.raises(StopIteration) as ended:
+            next(stepping)
+        assert ended.value.value == "done"
+        assert record.loop_blocks is not None and len(record.loop_blocks) == 1, record.loop_blocks
+        assert (record.cpu is not None) == cpu_time

@@ -20,7 +20,6 @@ from time import perf_counter, time
 from typing import cast
 
 from gatewatch._batches import PENDING_RECORDS, take_all
-from gatewatch._compile_hints import mypyc_attr
 from gatewatch._histogram import DEFAULT_CHOICE, HistogramChoice
 from gatewatch.asgi._stack_capture import ReadStack, site_of
 from gatewatch.export.live._fragments import ChunkedParts, EncodedRing, encode
@@ -56,9 +55,6 @@ Block = tuple[float, str, float, tuple[str, ...], tuple[str, ...]]
 _EMPTY_TAIL = b',"recent":[],"per_second":[],"loop_lag":[],"loop_blocks":[]}'
 
 
-# A Python class in the compiled build too (its methods compiled): a Sink, and weakly
-# referenced by the snapshot writer.
-@mypyc_attr(native_class=False)
 class LiveState(Sink):
     """This process's live view of one monitor's traffic; every part of it is bounded.
 
