@@ -10,6 +10,8 @@ build (``get_requires_for_build_wheel``); this one adds the pinned mypy when com
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from setuptools import build_meta as _setuptools
@@ -23,11 +25,27 @@ def _compiling() -> bool:
     return os.environ.get("GATEWATCH_MYPYC", "") == "1"
 
 
+@contextmanager
+def _pure_setup() -> Iterator[None]:
+    # setuptools runs setup.py to read its requirements, before they are installed: without
+    # the switch, so that it neither imports mypyc (not there yet) nor compiles for nothing.
+    switch = os.environ.pop("GATEWATCH_MYPYC", None)
+    try:
+        yield
+    finally:
+        if switch is not None:
+            os.environ["GATEWATCH_MYPYC"] = switch
+
+
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
-    requires: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
-    return requires + MYPYC_REQUIRES if _compiling() else requires
+    compiling = _compiling()
+    with _pure_setup():
+        requires: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
+    return requires + MYPYC_REQUIRES if compiling else requires
 
 
 def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
-    requires: list[str] = _setuptools.get_requires_for_build_editable(config_settings)
-    return requires + MYPYC_REQUIRES if _compiling() else requires
+    compiling = _compiling()
+    with _pure_setup():
+        requires: list[str] = _setuptools.get_requires_for_build_editable(config_settings)
+    return requires + MYPYC_REQUIRES if compiling else requires

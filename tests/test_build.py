@@ -15,6 +15,7 @@ import subprocess
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -129,8 +130,10 @@ def test_the_build_asks_for_mypy_only_when_it_compiles(monkeypatch: pytest.Monke
     pure = backend.get_requires_for_build_wheel()
     assert not any(requirement.startswith("mypy") for requirement in pure), pure
     monkeypatch.setenv("GATEWATCH_MYPYC", "1")
+    # Asked before mypy is installed: setup.py then runs as the pure build would.
     assert backend.get_requires_for_build_wheel() == [*pure, *backend.MYPYC_REQUIRES]
     assert backend.get_requires_for_build_editable()[-1:] == backend.MYPYC_REQUIRES
+    assert os.environ["GATEWATCH_MYPYC"] == "1"
 
 
 def test_the_pinned_mypy_is_the_one_the_suite_runs_on() -> None:
@@ -216,3 +219,23 @@ def test_a_threshold_set_on_a_timer_class_is_the_one_it_uses() -> None:
         assert ended.value.value == "done"
         assert record.loop_blocks is not None and len(record.loop_blocks) == 1, record.loop_blocks
         assert (record.cpu is not None) == cpu_time
+
+
+def test_a_wsgi_middleware_hears_the_worker_capacity() -> None:
+    """The runtime tells its WSGI middlewares the worker capacity through a bound method it
+    held by weak reference; a compiled middleware's method takes none, so it is held."""
+    from prometheus_client import CollectorRegistry
+
+    from gatewatch import GatewatchWSGI
+    from gatewatch.runtime import Runtime
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+    runtime = Runtime()
+    try:
+        wrapped = GatewatchWSGI(app, runtime=runtime, registry=CollectorRegistry())
+        runtime.worker_capacity.set(3)
+        assert wrapped.monitor.worker_threads == 3
+    finally:
+        runtime.close()
