@@ -73,7 +73,9 @@ test-pure: pure $(STAMP)
 # (.ci/wheel_smoke.py: the build is the one expected, and a request of each interface is recorded).
 WHEELS := build/wheels
 wheels: $(STAMP)
-	rm -rf $(WHEELS) dist/gatewatch-*.whl
+	# setuptools reuses build/lib*: an extension module left there by an earlier build (of a
+	# module since taken off the list) would ship in the wheel.
+	rm -rf $(WHEELS) dist/gatewatch-*.whl build/lib.* build/bdist.*
 	$(BIN)/python -m pip wheel --disable-pip-version-check --no-deps -q -w $(WHEELS)/pure .
 	GATEWATCH_MYPYC=1 $(BIN)/python -m pip wheel --disable-pip-version-check --no-deps -q -w $(WHEELS)/compiled .
 	for build in pure compiled; do \

@@ -51,7 +51,8 @@ def _extensions() -> list[object]:
     # gatewatch is, instead of a hash-named top-level module.
     # Its own mypy cache: mypyc's run would otherwise share make lint's .mypy_cache, whose
     # options differ (the Django plugin, the strictness), and leave it inconsistent.
-    arguments = ["--cache-dir", "build/mypyc-cache", *COMPILED_MODULES]
+    config = "_build_backend/mypyc.ini"
+    arguments = ["--config-file", config, "--cache-dir", "build/mypyc-cache", *COMPILED_MODULES]
     return list(mypycify(arguments, opt_level="3", group_name="gatewatch._native"))
 
 

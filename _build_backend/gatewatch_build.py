@@ -44,6 +44,15 @@ def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) 
     return requires + MYPYC_REQUIRES if compiling else requires
 
 
+def prepare_metadata_for_build_wheel(
+    metadata_directory: str, config_settings: dict[str, Any] | None = None
+) -> str:
+    # The metadata is the same for both builds: not worth a compilation.
+    with _pure_setup():
+        name: str = _setuptools.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
+    return name
+
+
 def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
     compiling = _compiling()
     with _pure_setup():
