@@ -148,7 +148,9 @@ def histogram_choice(
     return HistogramChoice(enabled, MappingProxyType(overrides), series)  # type: ignore[arg-type]
 
 
-def _bounds(key: str, bounds: Sequence[float]) -> tuple[float, ...]:
+def _bounds(key: str, bounds: object) -> tuple[float, ...]:
+    # object: what a user passed, checked here (a compiled build trusts an annotation, and
+    # would take a str for the Sequence[float] it is not).
     problem = f"buckets[{key!r}] must be strictly increasing non-negative numbers, got {bounds!r}"
     if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence):
         raise TypeError(problem)
