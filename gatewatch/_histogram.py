@@ -59,7 +59,7 @@ def add_values(series: list[float], bounds: tuple[float, ...], values: Sequence[
 def cumulative_buckets(bounds: tuple[float, ...], series: list[float]) -> list[tuple[str, float]]:
     """``(le, cumulative count)`` pairs ending with ``+Inf``, as prometheus-client wants them."""
     buckets: list[tuple[str, float]] = []
-    running: float = 0
+    running = 0.0
     for bound, count in zip(bounds, series, strict=False):
         running += count
         buckets.append((_float_label(bound), running))
@@ -177,7 +177,9 @@ def histogram_choice(
     return HistogramChoice(enabled, MappingProxyType(overrides), series)  # type: ignore[arg-type]
 
 
-def _bounds(key: str, bounds: Sequence[float]) -> tuple[float, ...]:
+def _bounds(key: str, bounds: object) -> tuple[float, ...]:
+    # object: what a user passed, checked here (a compiled build trusts an annotation, and
+    # would take a str for the Sequence[float] it is not).
     problem = f"buckets[{key!r}] must be strictly increasing non-negative numbers, got {bounds!r}"
     if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence):
         raise TypeError(problem)

@@ -20,7 +20,9 @@ from __future__ import annotations
 from asyncio import AbstractEventLoop
 from collections.abc import Callable
 from time import perf_counter
+from typing import Any
 
+from gatewatch._compile_hints import mypyc_attr
 from gatewatch._cpu_sampling import sample_gaps
 from gatewatch._labels import METHOD_LABELS, OTHER_METHOD
 from gatewatch.asgi._loop_watch import watch
@@ -31,6 +33,8 @@ from gatewatch.record import RequestRecord
 from gatewatch.runtime import Runtime, Setup, current
 
 
+# Django's GatewatchMiddleware, an interpreted class, subclasses it in the compiled build too.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Lifecycle:
     """What an entry point keeps across its requests to begin each one: whether CPU time is
     measured and which request is next sampled, and the event loop it last watched."""
@@ -46,6 +50,13 @@ class Lifecycle:
     options: Options
     monitor: Monitor
     runtime: Runtime
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Every entry point is called as its interface says (each overrides this). Declared
+        here for mypyc: a compiled class with ``__call__`` keeps a call slot ahead of its
+        fields, and a base without one would lay those fields out elsewhere (mypy 2.4.1 does
+        not reconcile the two: the base's methods would write past them)."""
+        raise NotImplementedError
 
     def _start_up(self, options: Options, *, monitor: Monitor | None, runtime: Runtime | None) -> Setup:
         """At construction: the runtime (this process's unless one is given), what it gives to

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gatewatch._build import build_name
 from gatewatch.demo.plan import APP_CHOICES, STARLETTE_FLASK
 from gatewatch.export.live.local_dir import local_roots, server_dirs
 from gatewatch.version import VERSION
@@ -18,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gatewatch",
         description="See how WSGI and ASGI really behave: blocking time, concurrency and WebSockets.",
     )
-    parser.add_argument("--version", action="version", version=f"gatewatch {VERSION}")
+    parser.add_argument("--version", action="version", version=f"gatewatch {VERSION}, {build_name()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",

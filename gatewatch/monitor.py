@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from time import perf_counter
 
+from gatewatch._compile_hints import mypyc_attr
 from gatewatch._in_flight import InFlight
 from gatewatch._labels import (
     METHOD_LABELS,
@@ -22,6 +23,10 @@ from gatewatch._labels import (
 )
 from gatewatch._measure import CLOSE_CODE_OVERFLOW, MAX_CLOSE_CODES, close_code_label
 from gatewatch._printable import Printed, gatewatch_logger
+
+# In a module mypyc leaves as Python: users', OpenTelemetry's and tests' sinks subclass it, and
+# the runtime and the live view hold sinks by weak reference.
+from gatewatch._sink import Sink as Sink
 from gatewatch.catalogue import CLIENT_CLOSED_STATUS
 from gatewatch.export.live._sessions import SessionTable
 from gatewatch.options import Options
@@ -36,56 +41,6 @@ MAX_EXCEPTION_TYPES = 200
 INTERNAL_ERROR_LOG_INTERVAL = 60.0
 # One loop-block warning per route at most this often (the counter has them all).
 LOOP_BLOCK_LOG_INTERVAL = 10.0
-
-
-class Sink:
-    """Something that turns records into a view: Prometheus, OpenTelemetry, the live state.
-
-    Every hook does nothing here; a sink overrides the ones it needs, in its class. The
-    monitor reads which ones a sink's class overrides when the sink is added, and calls only
-    those (a hook set on an instance, or added to the class later, is not seen). A hook
-    that raises is counted as an internal error and never stops the request or the other sinks.
-
-    ``shows_in_flight``: True for a sink that reads the requests in flight
-    (:meth:`Monitor.flying`) with what they await now: only then does each ASGI request keep
-    a weak reference to its application's coroutine.
-    """
-
-    shows_in_flight = False
-
-    def request_started(self, record: RequestRecord) -> None:
-        """A request arrived (it counts as in flight from now)."""
-
-    def request_left(self, record: RequestRecord) -> None:
-        """The request no longer counts as in flight: its response ended, or it finished
-        without one. Comes once per request, before :meth:`request_finished`."""
-
-    def request_finished(self, record: RequestRecord) -> None:
-        """The request is over; every number of ``record`` is final. When its response ended
-        and the application returned (ASGI) or the response was closed (WSGI) after that,
-        ``record.after_response`` is the seconds in between (else None), and
-        ``record.after_exception_label`` names an exception raised then ("" if none)."""
-
-    def internal_error(self) -> None:
-        """An error inside gatewatch was counted."""
-
-    def session_accepted(self, record: WebSocketRecord) -> None:
-        """A WebSocket session was accepted."""
-
-    def session_finished(self, record: WebSocketRecord) -> None:
-        """A WebSocket session ended (accepted or not)."""
-
-    def loop_lag(self, seconds: float) -> None:
-        """A lag sample of an event loop."""
-
-    def loop_block(self, route: str, duration: float, stack: list[str] | None) -> None:
-        """A synchronous step held an event loop past the block threshold."""
-
-    def worker_threads_known(self, threads: int) -> None:
-        """How many WSGI requests this process serves at once."""
-
-    def note_server(self, interface: str, server: str) -> None:
-        """The server serving ``interface`` in this process (gatewatch.integrations._serving_server)."""
 
 
 # The hooks every request goes through: the monitor keeps, for each, only the sinks that
@@ -112,6 +67,10 @@ def overriding(sinks: Iterable[Sink], hook: str) -> tuple[Callable[..., None], .
     return tuple(getattr(sink, hook) for sink in sinks if getattr(type(sink), hook, default) is not default)
 
 
+# Weakly referenced (the runtime's tables, the live view): a Python class in the compiled build
+# too (mypyc's native classes take no weak reference), its methods compiled. Compiled code then
+# takes only a Monitor itself, no subclass of it.
+@mypyc_attr(native_class=False)
 class Monitor:
     """Everything a process knows about its HTTP traffic, shared by all its middlewares.
 

@@ -88,6 +88,23 @@ def test_wheel_ships_the_demo_apps_the_boards_and_the_licence(wheel: Path) -> No
     assert not any(n.startswith(("examples/", "tests/", "bench/")) for n in names)
     core = [line for line in requires if "extra ==" not in line]
     assert not any("opentelemetry" in line or "django" in line.lower() for line in core), core
+    # Built without GATEWATCH_MYPYC: the pure wheel, for any platform, even from a checkout
+    # where make compiled left extension modules beside the sources.
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
+    assert not any(n.endswith((".so", ".pyd", ".c")) for n in names), sorted(names)
+    assert "gatewatch/_build.py" in names and "gatewatch/record.py" in names
+
+
+def test_cibuildwheel_builds_compiled_wheels_and_smoke_tests_them() -> None:
+    """The other platforms' compiled wheels (docs/install.md): each built with GATEWATCH_MYPYC=1
+    and tested with the smoke test make wheels runs here."""
+    cibuildwheel = _pyproject()["tool"]["cibuildwheel"]
+    assert cibuildwheel["environment"] == {"GATEWATCH_MYPYC": "1"}
+    script, build = cibuildwheel["test-command"].split()[-2:]
+    assert (script, build) == ("{project}/.ci/wheel_smoke.py", "compiled")
+    assert (ROOT / ".ci" / "wheel_smoke.py").is_file()
+    assert set(cibuildwheel["linux"]["archs"]) == {"x86_64", "aarch64"}
+    assert _pyproject()["project"]["requires-python"] == ">=3.11"
 
 
 def _listening(port: int) -> bool:

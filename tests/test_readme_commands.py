@@ -71,6 +71,15 @@ NOT_RUN_AS_WRITTEN: dict[str, tuple[list[str], str]] = {
         ["make", "-n", "test-minimal"],
         "CI runs it after make test (.ci/run); it runs this suite again, in a venv of its own",
     ),
+    "make test-pure": (
+        ["make", "-n", "test-pure"],
+        "CI runs it after make test (.ci/run); it removes the compiled modules this run may be testing",
+    ),
+    "make wheels": (
+        ["make", "-n", "wheels"],
+        "it compiles the request path (minutes of a C compiler); tests/test_packaging.py builds, installs "
+        "and runs the pure wheel",
+    ),
     "make bench": (
         ["make", "-n", "bench"],
         "about 18 minutes of valgrind, wrk and uvicorn; the suite checks the bench's apps and command lines "
@@ -83,7 +92,7 @@ NOT_RUN_AS_WRITTEN: dict[str, tuple[list[str], str]] = {
     ),
 }
 SERVERS = {"uvicorn", "gunicorn"}
-RUN_TO_END = {"promtool", "gatewatch export-grafana"}
+RUN_TO_END = {"promtool", "gatewatch export-grafana", "gatewatch --version"}
 
 
 def _free_port() -> int:

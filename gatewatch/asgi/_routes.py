@@ -187,7 +187,7 @@ def _walk(router: object) -> dict[int, tuple[object, _Entry]]:
 
     # (node, path prefix, host template, depth, the node's own path when FastAPI gives it)
     stack: list[tuple[Any, str, str | None, int, str | None]] = [
-        (node, "", None, 1, None) for node in reversed(_routes_of(router))
+        (node, "", None, 1, None) for node in _routes_of(router)[::-1]
     ]
     visited = 0
     while stack and visited < _MAX_NODES:
@@ -216,7 +216,7 @@ def _walk(router: object) -> dict[int, tuple[object, _Entry]]:
                 inner = _routes_of(node.app)
                 template = labelled(prefix + "/{path}", node.host)
                 place(node, None if inner else template, prefix + "/{path:path}", node.host)
-                stack.extend((child, prefix, node.host, depth + 1, None) for child in reversed(inner))
+                stack.extend((child, prefix, node.host, depth + 1, None) for child in inner[::-1])
                 continue
             path = own_path if own_path is not None else getattr(node, "path", None)
             if not isinstance(path, str):
@@ -225,7 +225,7 @@ def _walk(router: object) -> dict[int, tuple[object, _Entry]]:
             if isinstance(node, Mount):
                 inner = _routes_of(node)
                 place(node, None if inner else labelled(full + "/{path}", host), full + "/{path:path}", host)
-                stack.extend((child, full, host, depth + 1, None) for child in reversed(inner))
+                stack.extend((child, full, host, depth + 1, None) for child in inner[::-1])
             else:
                 place(node, labelled(full, host), full, host)
         except Exception:  # noqa: BLE001 - an odd route is left out; it is named as unseen

@@ -16,8 +16,9 @@ import functools
 from collections.abc import Awaitable, Coroutine, Generator
 from time import perf_counter, thread_time
 from types import CoroutineType
-from typing import Any
+from typing import Any, ClassVar
 
+from gatewatch._compile_hints import mypyc_attr
 from gatewatch.asgi._loop_watch import claim_stack
 from gatewatch.record import RequestRecord
 
@@ -26,15 +27,18 @@ from gatewatch.record import RequestRecord
 MAX_BLOCKS_LISTED = 10
 
 
+# timer_class() subclasses both timers at run time, and mypyc reads class-level values of a
+# compiled class only as ClassVar (an annotated default there is an instance field).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class StepTimer(Generator[Any, Any, Any]):
     """``await StepTimer(app(scope, receive, send), record)`` adds loop-held time to ``record``
     and returns what the awaitable returns."""
 
     __slots__ = ("_coro", "_record")
     # What record.cpu starts as: None means "not measured", so no zeros are exported.
-    _initial_cpu: float | None = None
+    _initial_cpu: ClassVar[float | None] = None
     # A step longer than this is a loop block (see timer_class); never, by default.
-    _block_threshold: float = float("inf")
+    _block_threshold: ClassVar[float] = float("inf")
 
     def __init__(self, awaitable: Awaitable[Any], record: RequestRecord, *, fresh: bool = True) -> None:
         # Apps are coroutine functions nearly always; any other awaitable is driven
@@ -101,6 +105,7 @@ class StepTimer(Generator[Any, Any, Any]):
         self._coro.close()
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class CpuStepTimer(StepTimer):
     """A :class:`StepTimer` that also adds the loop thread's CPU time of each step to ``record.cpu``.
 
@@ -109,7 +114,7 @@ class CpuStepTimer(StepTimer):
     """
 
     __slots__ = ()
-    _initial_cpu: float | None = 0.0
+    _initial_cpu: ClassVar[float | None] = 0.0
 
     def __next__(self) -> Any:
         return self.send(None)

@@ -27,7 +27,7 @@ from gatewatch.monitor import Monitor
 from gatewatch.options import ASGIKeywords, option_keywords
 from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.runtime import Runtime
-from gatewatch.types import ASGIApp, Receive, Scope, Send, WrappedASGIApp
+from gatewatch.types import Receive, Scope, Send, WrappedASGIApp
 
 
 class GatewatchASGI(Lifecycle):
@@ -56,7 +56,9 @@ class GatewatchASGI(Lifecycle):
         framework = frameworks.for_asgi(app)
         options = framework.options(option_keywords("GatewatchASGI", ASGI, given))
         setup = self._start_up(options, monitor=monitor, runtime=runtime)
-        self.app: ASGIApp = app
+        # Any return: servers act on what the app returns (lifespan, unknown scopes), and the
+        # compiled build checks annotations at run time.
+        self.app: WrappedASGIApp = app
         if setup.otel is not None:
             # otel=True only: the app is called through an entry point that starts the
             # request's span and makes it current (gatewatch.export.otel.entry); off, nothing changes.

@@ -22,7 +22,8 @@ class WorkerCapacity:
         self.threads: int | None = None
         # The middlewares to tell when it becomes known (gunicorn's post_worker_init runs after
         # the app is loaded): held weakly, a middleware dropped is forgotten.
-        self._listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
+        # A compiled middleware (mypyc) takes no weak reference: its listener is held strongly.
+        self._listeners: list[Callable[[], Callable[[], None] | None]] = []
 
     def set(self, threads: int) -> None:
         """This process serves at most ``threads`` requests at once."""
@@ -41,7 +42,10 @@ class WorkerCapacity:
     def when_known(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (a bound method, held weakly) whenever :meth:`set` runs, so the
         capacity is exported from the start rather than from the first request."""
-        self._listeners.append(weakref.WeakMethod(listener))
+        try:
+            self._listeners.append(weakref.WeakMethod(listener))
+        except TypeError:  # a compiled method (the compiled build's middlewares)
+            self._listeners.append(lambda: listener)
 
     def after_fork(self) -> None:
         # A value set before a fork is the parent's; the middlewares listening are the child's too.

@@ -32,6 +32,7 @@ from prometheus_client.samples import Exemplar
 from gatewatch import _measure as m
 from gatewatch import catalogue as c
 from gatewatch._batches import PENDING_RECORDS, take_all
+from gatewatch._compile_hints import mypyc_attr
 from gatewatch._histogram import (
     DEFAULT_CHOICE,
     HistogramChoice,
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 
+# A Python class in the compiled build too (its methods compiled): a Sink, and weakly
+# referenced (the runtime's and the scrape's tables are keyed by it).
+@mypyc_attr(native_class=False)
 class PrometheusAggregator(Collector, Sink):
     """A :class:`~gatewatch.monitor.Sink` and a prometheus-client collector in one.
 

@@ -1,0 +1,60 @@
+"""gatewatch's build backend: setuptools', asking for mypy only when it compiles.
+
+``GATEWATCH_MYPYC=1`` at build time compiles the request path with mypyc (setup.py); the pure
+build needs setuptools alone. Listing mypy in ``[build-system] requires`` would download it
+(and its own dependencies) into every isolated build, the pure ones included, and would make
+a pure build fail where mypy has no wheel. PEP 517 lets a backend name extra requirements per
+build (``get_requires_for_build_wheel``); this one adds the pinned mypy when compiling.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from setuptools import build_meta as _setuptools
+from setuptools.build_meta import *  # noqa: F403 - every other hook is setuptools' own
+
+# Pinned: the compiled code is what this mypy (mypyc) emits, and the suite ran on it.
+MYPYC_REQUIRES = ["mypy==2.4.1"]
+
+
+def _compiling() -> bool:
+    return os.environ.get("GATEWATCH_MYPYC", "") == "1"
+
+
+@contextmanager
+def _pure_setup() -> Iterator[None]:
+    # setuptools runs setup.py to read its requirements, before they are installed: without
+    # the switch, so that it neither imports mypyc (not there yet) nor compiles for nothing.
+    switch = os.environ.pop("GATEWATCH_MYPYC", None)
+    try:
+        yield
+    finally:
+        if switch is not None:
+            os.environ["GATEWATCH_MYPYC"] = switch
+
+
+def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+    compiling = _compiling()
+    with _pure_setup():
+        requires: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
+    return requires + MYPYC_REQUIRES if compiling else requires
+
+
+def prepare_metadata_for_build_wheel(
+    metadata_directory: str, config_settings: dict[str, Any] | None = None
+) -> str:
+    # The metadata is the same for both builds: not worth a compilation.
+    with _pure_setup():
+        name: str = _setuptools.prepare_metadata_for_build_wheel(metadata_directory, config_settings)
+    return name
+
+
+def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
+    compiling = _compiling()
+    with _pure_setup():
+        requires: list[str] = _setuptools.get_requires_for_build_editable(config_settings)
+    return requires + MYPYC_REQUIRES if compiling else requires
