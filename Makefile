@@ -92,7 +92,7 @@ wheels: $(STAMP)
 # fresh environment: the test modules that need an extra are skipped (tests/support/extras.py).
 # pytest's plugins are extras too, so their settings in pyproject.toml are not read here.
 MINIMAL := build/minimal-venv
-test-minimal:
+test-minimal: pure
 	rm -rf $(MINIMAL)
 	$(PYTHON) -m venv $(MINIMAL)
 	$(MINIMAL)/bin/python -m pip install --disable-pip-version-check -q . pytest

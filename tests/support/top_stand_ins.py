@@ -36,6 +36,8 @@ class StandIns:
 
 
 def _gatewatch(stack: ExitStack, scratch: Path, token: str, **env: str) -> ServerProcess:
+    # Served by this environment's uvicorn: make test-minimal's has none (the demo extra).
+    pytest.importorskip("uvicorn")
     port = free_port()
     server = ServerProcess(
         uvicorn_command(APP, port),
