@@ -150,20 +150,6 @@ class RequestRecord:
 current_record: ContextVar[RequestRecord | None] = ContextVar("gatewatch_record", default=None)
 
 
-def set_route(template: str) -> None:
-    """Name the route template of the request being served, from any framework integration.
-
-    Call it from inside the application (a view, a hook, an inner middleware) with the
-    template, never the raw path: ``set_route("/items/{id}")``. Outside a request, or
-    under an application not wrapped by gatewatch, it does nothing.
-    """
-    if not isinstance(template, str):
-        raise TypeError(f"set_route() takes the route template as a str, got {type(template).__name__}")
-    record = current_record.get()
-    if record is not None:
-        record.route = template
-
-
 ACCEPTED: Final = "accepted"
 REJECTED: Final = "rejected"
 FAILED: Final = "failed"

@@ -46,25 +46,36 @@ def test_take_all_takes_what_is_there() -> None:
 
 
 class Measuring(Sink):
-    def __init__(self, threads: int | None) -> None:
+    def __init__(self, threads: int | None, *, then_move_the_end: bool = False) -> None:
         self.threads = threads
+        self.then_move_the_end = then_move_the_end
         self.measured: list[m.RequestMeasurements] = []
 
     def request_finished(self, record: RequestRecord) -> None:
         self.measured.append(m.measure_request(record, self.threads))
+        if self.then_move_the_end:
+            # A finished record no longer changes; if it did, a sink measuring it again would see it.
+            record.end = record.start + 60
 
 
 def test_sinks_share_one_measurement_of_a_record() -> None:
-    first, second, other_threads = Measuring(None), Measuring(None), Measuring(1)
+    first, second = Measuring(None, then_move_the_end=True), Measuring(None)
+    other_threads = Measuring(1)
     monitor = Monitor(sinks=[first, second, other_threads])
     record = monitor.start("wsgi", "GET", "/")
     record.status = 200
     monitor.finish(record)
-    assert first.measured[0] is second.measured[0]
+    # The second sink is handed the first's measurement, not a new one (which would see the
+    # moved end). Compiled, the measurement is a native tuple, boxed anew on each return: the
+    # sinks hold equal tuples, not one object, on that build.
+    assert first.measured[0] == second.measured[0]
+    assert (first.measured[0][1][0] or 0) < 60
     # Measured for other worker threads (a saturated request), it is measured again.
-    assert other_threads.measured[0] is not first.measured[0]
+    assert (other_threads.measured[0][1][0] or 0) >= 60
     assert other_threads.measured[0][2] is not None
     assert first.measured[0][2] is None
+    assert record.measured == other_threads.measured[0]
+    record.end = record.start + 120
     assert m.measure_request(record, 1) == other_threads.measured[0]
 
 

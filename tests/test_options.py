@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+import gatewatch
 from gatewatch import GatewatchASGI, GatewatchWSGI, Monitor
 from gatewatch.options import ENVIRONMENT, Options, from_environment, layered
 from tests.support.scrape import value
@@ -338,10 +341,29 @@ def test_the_middlewares_take_exactly_the_declared_options() -> None:
                 or fields[name] == (written | Default)
             ), name
     # No option is a parameter of its own: the keywords are the TypedDict's, read without locals().
+    # The class's signature is what help() and editors show at run time; a compiled __init__ has
+    # none of its own, but mypyc gives the class its text signature (names, kinds, defaults, no
+    # annotations). The annotations type checkers read are the shipped source's, so they are read
+    # there: the same file on both builds.
     for middleware, typed_dict in ((GatewatchASGI, "ASGIKeywords"), (GatewatchWSGI, "WSGIKeywords")):
-        parameters = inspect.signature(middleware.__init__).parameters
-        assert [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY] == ["monitor", "runtime"]
-        assert parameters["given"].annotation == f"Unpack[{typed_dict}]"
+        parameters = inspect.signature(middleware).parameters
+        assert [(p.name, p.kind) for p in parameters.values()] == [
+            ("app", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            ("monitor", inspect.Parameter.KEYWORD_ONLY),
+            ("runtime", inspect.Parameter.KEYWORD_ONLY),
+            ("given", inspect.Parameter.VAR_KEYWORD),
+        ]
+        assert parameters["monitor"].default is None and parameters["runtime"].default is None
+        source = Path(gatewatch.__file__).parent / middleware.__module__.split(".", 1)[1].replace(".", "/")
+        [init] = [
+            node
+            for cls in ast.parse(source.with_suffix(".py").read_text()).body
+            if isinstance(cls, ast.ClassDef) and cls.name == middleware.__name__
+            for node in cls.body
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__"
+        ]
+        assert init.args.kwarg is not None and init.args.kwarg.annotation is not None
+        assert ast.unparse(init.args.kwarg.annotation) == f"Unpack[{typed_dict}]"
 
 
 @pytest.mark.parametrize("middleware", [GatewatchASGI, GatewatchWSGI])

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from time import perf_counter, thread_time
 
+from gatewatch._lifecycle import app_cancelled
 from gatewatch.asgi._client_gone import client_gone
+from gatewatch.asgi._routes import route_template
 from gatewatch.monitor import Monitor
 from gatewatch.record import RequestRecord
 from gatewatch.types import Message, Receive, Send
@@ -82,6 +84,34 @@ class HTTPExchange:
             # The client has the response: whatever the app does from here on (Django's
             # close hop, background tasks) is after-response work, not in flight.
             self._monitor.leave_in_flight(record)
+
+
+class FinalizingExchange(HTTPExchange):
+    """The compiled build's exchange: it finishes a request whose coroutine was dropped.
+
+    A task dropped unfinished (its loop closed, a server that lets go of it) is collected
+    later. Python then closes its coroutine, and the middleware's ``finally`` finishes the
+    request; a coroutine compiled by mypyc is freed without being closed, so that ``finally``
+    never runs and the request would stay in flight, never counted. The exchange dies with
+    the coroutine that holds it: here it finishes the request as the ``finally`` would, as
+    cancelled. (The pure build uses :class:`HTTPExchange`: a finalizer there would cost an
+    interpreted call on every request for what Python already does.)
+    """
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        record = self._record
+        if record.finished:
+            return
+        try:
+            app_cancelled(record)
+            if record.route is None and record.scope is not None:
+                record.route = route_template(record.scope, record.root_path)
+        except Exception as exc:  # noqa: BLE001 - a finalizer must never raise (it would only be printed)
+            self._monitor.report_internal_error("asgi.dropped", exc)
+        # Never raises: the request leaves in-flight and is counted, once.
+        self._monitor.finish(record, perf_counter())
 
 
 def extension_body(message: Message) -> tuple[int, bool]:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 import weakref
 from asyncio import AbstractEventLoop
 from asyncio.events import _get_running_loop
 from time import perf_counter, time
-from typing import Any, Unpack
+from typing import Any, Final, Unpack
 
 from gatewatch._app_check import check_asgi_app
+from gatewatch._build import compiled
 from gatewatch._lifecycle import Lifecycle, app_cancelled, app_raised
 from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import queue_seconds
 from gatewatch.asgi import _offload as thread_offload
 from gatewatch.asgi._client_gone import client_gone
-from gatewatch.asgi._exchange import HTTPExchange
+from gatewatch.asgi._exchange import FinalizingExchange, HTTPExchange
 from gatewatch.asgi._routes import route_template
 from gatewatch.asgi._step_timer import timer_class
 from gatewatch.asgi._websocket import serve_websocket
@@ -28,6 +28,9 @@ from gatewatch.options import ASGIKeywords, option_keywords
 from gatewatch.record import ASGI, RequestRecord, current_record
 from gatewatch.runtime import Runtime
 from gatewatch.types import Receive, Scope, Send, WrappedASGIApp
+
+# Compiled, a dropped request's coroutine is freed without being closed: its exchange finishes it.
+_COMPILED: Final = compiled()
 
 
 class GatewatchASGI(Lifecycle):
@@ -117,7 +120,10 @@ class GatewatchASGI(Lifecycle):
         record.scope, record.root_path = scope, root_path
         token = current_record.set(record)
 
-        exchange = HTTPExchange(record, monitor, receive, send)
+        if _COMPILED:
+            exchange: HTTPExchange = FinalizingExchange(record, monitor, receive, send)
+        else:
+            exchange = HTTPExchange(record, monitor, receive, send)
 
         try:
             coroutine = self.app(scope, exchange.receive, exchange.send)
@@ -155,6 +161,10 @@ class GatewatchASGI(Lifecycle):
             # Never raises: the request leaves in-flight and is counted, once, with the time
             # the application went on after its response ended.
             monitor.finish(record, returned)
+            # Read here so that the coroutine holds the exchange to its end: compiled, a local no
+            # longer read is not kept across an await, and the exchange, freed (so finalized:
+            # FinalizingExchange) before this finally, would finish the request as dropped.
+            _ = exchange
 
     def _note_queue(self, record: RequestRecord, scope: Scope) -> None:
         for name, value in scope.get("headers", ()):
@@ -169,8 +179,7 @@ class GatewatchASGI(Lifecycle):
         if self._watched_loop is False:
             self._draw_first_gap()
             try:
-                # The frame of __call__, whose callers are the server's.
-                self.monitor.note_server(ASGI, calling_server(sys._getframe(1)))
+                self.monitor.note_server(ASGI, calling_server())
             except Exception as exc:  # noqa: BLE001
                 self.monitor.report_internal_error("asgi.server", exc)
         self._watch_loop(self.monitor, loop)

@@ -44,7 +44,7 @@ _ENVIRON_KEYS: Final = (
 UNKNOWN: Final = "unknown"
 
 
-def wsgi_server(environ: Mapping[str, Any], frame: FrameType | None = None) -> str:
+def wsgi_server(environ: Mapping[str, Any]) -> str:
     """The WSGI server that passed ``environ`` (called from the application's call)."""
     software = environ.get("SERVER_SOFTWARE")
     if isinstance(software, str):
@@ -55,13 +55,18 @@ def wsgi_server(environ: Mapping[str, Any], frame: FrameType | None = None) -> s
     for key, name in _ENVIRON_KEYS:
         if key in environ:
             return name
-    return calling_server(frame)
+    return calling_server()
 
 
-def calling_server(frame: FrameType | None = None) -> str:
-    """The server whose frames called this one (``frame``: where to start, else the caller's)."""
-    if frame is None:
-        frame = sys._getframe(1)
+def calling_server() -> str:
+    """The server whose frames called this one.
+
+    The walk starts at the caller's frame, whoever it is: gatewatch's own frames on the way
+    are no server's. A caller never hands over a frame of its own choosing: compiled, the
+    middleware's functions have no frames, so the one "above" theirs is already the server's
+    caller (or nothing, under granian's WSGI), and a depth counted in the source is wrong.
+    """
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__")
         if isinstance(module, str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from time import thread_time, time
 from typing import Unpack
@@ -148,8 +147,7 @@ class GatewatchWSGI(Lifecycle):
         self._first_call = False
         self._draw_first_gap()
         try:
-            # The frame of __call__, whose callers are the server's.
-            self.monitor.note_server(WSGI, wsgi_server(environ, sys._getframe(1)))
+            self.monitor.note_server(WSGI, wsgi_server(environ))
             self._learn_capacity(environ)
         except Exception as exc:  # noqa: BLE001 - never let recording stop the request
             self.monitor.report_internal_error("wsgi.server", exc)
