@@ -66,7 +66,8 @@ class StepTimer(Generator[Any, Any, Any]):
     def _steps(self) -> Generator[Any, Any, Any]:
         """What :meth:`__next__`, :meth:`send` and :meth:`throw` do, as one generator: the
         coroutine is driven through :func:`_outcome`, read with a default at its end."""
-        steps: Any = _outcome(cast("Coroutine[Any, Any, Any]", self._coro), self)
+        # Its iterator: a coroutine itself when compiled, a wrapper that has next() in Python.
+        steps: Any = _outcome(cast("Coroutine[Any, Any, Any]", self._coro), self).__await__()
         sent: Any = None
         thrown: BaseException | None = None
         cpu = self._initial_cpu is not None
