@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from time import perf_counter, thread_time
+from typing import Any
 
 from gatewatch._lifecycle import app_cancelled
 from gatewatch.asgi._client_gone import client_gone
@@ -30,10 +31,11 @@ class HTTPExchange:
     async def receive(self) -> Message:
         message = await self._receive()
         try:
-            kind = message["type"]
+            fields = read_only(message)
+            kind = fields["type"]
             record = self._record
             if kind == "http.request":
-                record.request_bytes += len(message.get("body", b""))
+                record.request_bytes += len(fields.get("body", b""))
             elif kind == "http.disconnect" and not record.response_complete:
                 record.disconnected = True
         except Exception as exc:  # noqa: BLE001
@@ -43,17 +45,18 @@ class HTTPExchange:
     async def send(self, message: Message) -> None:
         record = self._record
         send = self._send
-        kind = message.get("type")
+        fields = read_only(message)
+        kind = fields.get("type")
         if kind == "http.response.body":
-            body_size = len(message.get("body", b""))
-            final = not message.get("more_body", False)
+            body_size = len(fields.get("body", b""))
+            final = not fields.get("more_body", False)
             if record.first_byte is None and (body_size or final):
                 record.first_byte = perf_counter()
         elif kind == "http.response.start":
-            record.status = message.get("status", 0)
+            record.status = fields.get("status", 0)
             body_size, final = 0, False
         else:
-            body_size, final = extension_body(message)
+            body_size, final = extension_body(fields)
             if record.first_byte is None and body_size:
                 record.first_byte = perf_counter()
         if final and client_gone(send):
@@ -112,6 +115,12 @@ class FinalizingExchange(HTTPExchange):
             self._monitor.report_internal_error("asgi.dropped", exc)
         # Never raises: the request leaves in-flight and is counted, once.
         self._monitor.finish(record, perf_counter())
+
+
+def read_only(message: Message) -> dict[str, Any]:
+    """``message`` itself when it is a dict (as servers and frameworks send them), else a copy
+    to read: the compiled build reads a dict by its C API rather than by calling its methods."""
+    return message if type(message) is dict else dict(message)
 
 
 def extension_body(message: Message) -> tuple[int, bool]:

@@ -15,6 +15,7 @@ import re
 import sys
 from typing import Any
 
+from gatewatch.asgi._exchange import read_only
 from gatewatch.types import Scope
 
 # Labels the walk cannot complete: a route under a mount whose app hides its routes (no
@@ -62,12 +63,13 @@ def route_template(scope: Scope, root_path: str) -> str | None:
     """The full template of the route Starlette or FastAPI matched (``/t/{tenant}/items``),
     mounts and hosts included; None while (or when) nothing matched. ``root_path`` is the
     one the request arrived with (the server's ``--root-path``), outside the app's routes."""
-    route: Any = scope.get("route")
+    fields = read_only(scope)
+    route: Any = fields.get("route")
     if route is None:
         route = _fastapi_route(scope)
         if route is None:
             return None
-    router = scope.get("router")
+    router = fields.get("router")
     if router is None:
         # No Starlette router above it (a framework of its own): no tree to look in.
         return _unseen(route, scope, root_path)

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Awaitable, Coroutine, Generator
 from time import perf_counter, thread_time
 from types import CoroutineType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, cast
 
 from gatewatch._compile_hints import mypyc_attr
 from gatewatch.asgi._loop_watch import claim_stack
@@ -34,7 +34,7 @@ class StepTimer(Generator[Any, Any, Any]):
     """``await StepTimer(app(scope, receive, send), record)`` adds loop-held time to ``record``
     and returns what the awaitable returns."""
 
-    __slots__ = ("_coro", "_record")
+    __slots__ = ("_coro", "_record", "_result")
     # What record.cpu starts as: None means "not measured", so no zeros are exported.
     _initial_cpu: ClassVar[float | None] = None
     # A step longer than this is a loop block (see timer_class); never, by default.
@@ -50,13 +50,54 @@ class StepTimer(Generator[Any, Any, Any]):
             else awaitable.__await__()
         )
         self._record = record
+        self._result: Any = None
         # fresh=False adds to a record another timer is already filling (an inner layer
         # timing a task the outer one cannot see), keeping the CPU time counted so far.
         if fresh:
             record.cpu = self._initial_cpu
 
     def __await__(self) -> Generator[Any, Any, Any]:
+        # A coroutine (nearly every app) is stepped by a generator: its end is then no
+        # StopIteration raised through this code (compiled, a traceback frame per request).
+        if type(self._coro) is CoroutineType:
+            return self._steps()
         return self
+
+    def _steps(self) -> Generator[Any, Any, Any]:
+        """What :meth:`__next__`, :meth:`send` and :meth:`throw` do, as one generator: the
+        coroutine is driven through :func:`_outcome`, read with a default at its end."""
+        # Its iterator: a coroutine itself when compiled, a wrapper that has next() in Python.
+        steps: Any = _outcome(cast("Coroutine[Any, Any, Any]", self._coro), self).__await__()
+        sent: Any = None
+        thrown: BaseException | None = None
+        cpu = self._initial_cpu is not None
+        while True:
+            started = perf_counter()
+            cpu_started = thread_time() if cpu else 0.0
+            try:
+                if thrown is not None:
+                    yielded = steps.throw(thrown)
+                elif sent is None:
+                    yielded = next(steps, _END)
+                else:
+                    yielded = steps.send(sent)
+            except StopIteration:
+                yielded = _END
+            finally:
+                if cpu:
+                    self._account_cpu(started, cpu_started)
+                else:
+                    self._account(started)
+            if yielded is _END:
+                return self._result
+            sent = thrown = None
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown into the coroutine at its next step
+                thrown = exc
 
     def __iter__(self) -> Generator[Any, Any, Any]:
         return self
@@ -101,6 +142,24 @@ class StepTimer(Generator[Any, Any, Any]):
         if step > self._block_threshold:
             _note_block(record, started, step)
 
+    def _account_cpu(self, started: float, cpu_started: float) -> None:
+        record = self._record
+        # The CPU clock is read inside the step's wall interval. Once the response has ended
+        # (gatewatch.asgi._exchange read the clock then), the request's CPU time stops there, as
+        # its duration does: the steps after it add none. The total is clamped to the duration
+        # once, when the request ends (Monitor.finish).
+        cpu_stopped = record.cpu_end
+        if cpu_stopped is None:
+            cpu_stopped = thread_time()
+        step = perf_counter() - started
+        record.blocking += step
+        if cpu_stopped > cpu_started:
+            record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
+        if step > record.longest_step:
+            record.longest_step = step
+        if step > self._block_threshold:
+            _note_block(record, started, step)
+
     def close(self) -> None:
         self._coro.close()
 
@@ -135,23 +194,15 @@ class CpuStepTimer(StepTimer):
         finally:
             self._account_cpu(started, cpu_started)
 
-    def _account_cpu(self, started: float, cpu_started: float) -> None:
-        record = self._record
-        # The CPU clock is read inside the step's wall interval. Once the response has ended
-        # (gatewatch.asgi._exchange read the clock then), the request's CPU time stops there, as
-        # its duration does: the steps after it add none. The total is clamped to the duration
-        # once, when the request ends (Monitor.finish).
-        cpu_stopped = record.cpu_end
-        if cpu_stopped is None:
-            cpu_stopped = thread_time()
-        step = perf_counter() - started
-        record.blocking += step
-        if cpu_stopped > cpu_started:
-            record.cpu += cpu_stopped - cpu_started  # type: ignore[operator]
-        if step > record.longest_step:
-            record.longest_step = step
-        if step > self._block_threshold:
-            _note_block(record, started, step)
+
+# The end of the coroutine, told apart from whatever it yields.
+_END: Final = object()
+
+
+async def _outcome(coroutine: Coroutine[Any, Any, Any], timer: StepTimer) -> None:
+    """Await ``coroutine`` and keep what it returns on ``timer``: awaited, a coroutine's end is
+    a return value, not an exception."""
+    timer._result = await coroutine
 
 
 def _note_block(record: RequestRecord, started: float, step: float) -> None:

@@ -15,7 +15,7 @@ from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import queue_seconds
 from gatewatch.asgi import _offload as thread_offload
 from gatewatch.asgi._client_gone import client_gone
-from gatewatch.asgi._exchange import FinalizingExchange, HTTPExchange
+from gatewatch.asgi._exchange import FinalizingExchange, HTTPExchange, read_only
 from gatewatch.asgi._routes import route_template
 from gatewatch.asgi._step_timer import timer_class
 from gatewatch.asgi._websocket import serve_websocket
@@ -88,7 +88,8 @@ class GatewatchASGI(Lifecycle):
         # HTTP is served inline here rather than in a helper coroutine: one coroutine
         # frame less per request on the hottest path. Whatever the app returns is returned:
         # servers act on it (uvicorn closes the connection when it is not None).
-        kind = scope["type"]
+        fields = read_only(scope)  # read only, before the app: sent on as it came
+        kind = fields["type"]
         loop = _get_running_loop()  # None under trio: loop measurements need asyncio
         if loop is not self._watched_loop:
             self._watch(loop)
@@ -97,13 +98,13 @@ class GatewatchASGI(Lifecycle):
                 return await serve_websocket(self.app, self.monitor, self._timer, scope, receive, send)
             return await self.app(scope, receive, send)
         try:  # subscripts: cheaper than .get() calls on every request
-            path = scope["path"]
-            method = scope["method"]
+            path = fields["path"]
+            method = fields["method"]
         except KeyError:
             # A server may leave out what ASGI says it must send: served as the bare app
             # would be, and counted under <unmatched> (no route names it).
-            path, method = scope.get("path", ""), scope.get("method", "")
-        root_path = scope.get("root_path", "")
+            path, method = fields.get("path", ""), fields.get("method", "")
+        root_path = fields.get("root_path", "")
         if self._paths.active:
             special = self._paths.find(path, root_path)
             if special is not None:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sized
 from threading import get_ident
 from time import perf_counter, thread_time
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from gatewatch.monitor import Monitor
 from gatewatch.record import RequestRecord
@@ -174,6 +174,10 @@ def _hook_file_wrapper(result: Any, end: RequestEnd) -> bool:
     return True
 
 
+# The end of a body, told apart from any chunk an application yields.
+_END: Final = object()
+
+
 class ClosingIterator:
     """Passes the response through chunk by chunk, counting it; the response ends when it is
     exhausted, and the request is recorded at the server's ``close()``."""
@@ -196,7 +200,30 @@ class ClosingIterator:
             except BaseException as exc:
                 note_exception(self._record, exc)
                 raise
+            # What a server iterates: a generator, so that the end of the body is no exception
+            # raised through this code (compiled, that costs a traceback frame per response),
+            # only the generator's own return.
+            return self._chunks(self._iterator)
         return self
+
+    def _chunks(self, iterator: Iterator[bytes]) -> Iterator[bytes]:
+        """The body chunk by chunk, as :meth:`__next__` passes it on, read with a default at its
+        end rather than by catching StopIteration."""
+        record = self._record
+        while True:
+            try:
+                chunk: Any = next(iterator, _END)
+            except BaseException as exc:
+                note_exception(record, exc)
+                raise
+            if chunk is _END:
+                break
+            if chunk and record.first_byte is None:
+                record.first_byte = perf_counter()
+            record.response_bytes += len(chunk)
+            yield chunk
+        if not record.response_complete:
+            self._end.completed()
 
     def __next__(self) -> bytes:
         record = self._record

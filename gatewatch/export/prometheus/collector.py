@@ -126,11 +126,12 @@ class PrometheusAggregator(Collector, Sink):
         with self._lock:
             threads = self.monitor.worker_threads
             rows = self._rows
-            measure, column = m.measure_request, COLUMN
+            column = COLUMN
             taken = take_all(self._pending)
             for record in taken:
                 try:
-                    key, values, extras = measure(record, threads)
+                    # Called by its module's name: compiled, a direct call (no argument parsing).
+                    key, values, extras = m.measure_request(record, threads)
                     same = rows.get(key)
                     if same is None:
                         rows[key] = [values]
