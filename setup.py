@@ -29,6 +29,7 @@ COMPILED_MODULES = (
     "gatewatch/_batches.py",
     "gatewatch/asgi/middleware.py",
     "gatewatch/asgi/_exchange.py",
+    "gatewatch/asgi/_read_only.py",
     "gatewatch/asgi/_step_timer.py",
     "gatewatch/asgi/_client_gone.py",
     "gatewatch/asgi/_routes.py",

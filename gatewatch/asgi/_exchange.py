@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from time import perf_counter, thread_time
-from typing import Any
 
 from gatewatch._lifecycle import app_cancelled
 from gatewatch.asgi._client_gone import client_gone
+from gatewatch.asgi._read_only import read_only
 from gatewatch.asgi._routes import route_template
 from gatewatch.monitor import Monitor
 from gatewatch.record import RequestRecord
@@ -115,12 +115,6 @@ class FinalizingExchange(HTTPExchange):
             self._monitor.report_internal_error("asgi.dropped", exc)
         # Never raises: the request leaves in-flight and is counted, once.
         self._monitor.finish(record, perf_counter())
-
-
-def read_only(message: Message) -> dict[str, Any]:
-    """``message`` itself when it is a dict (as servers and frameworks send them), else a copy
-    to read: the compiled build reads a dict by its C API rather than by calling its methods."""
-    return message if type(message) is dict else dict(message)
 
 
 def extension_body(message: Message) -> tuple[int, bool]:

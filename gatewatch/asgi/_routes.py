@@ -15,7 +15,7 @@ import re
 import sys
 from typing import Any
 
-from gatewatch.asgi._exchange import read_only
+from gatewatch.asgi._read_only import read_only
 from gatewatch.types import Scope
 
 # Labels the walk cannot complete: a route under a mount whose app hides its routes (no

@@ -15,7 +15,8 @@ from gatewatch._paths import EXCLUDED, special_paths
 from gatewatch._request_queue import queue_seconds
 from gatewatch.asgi import _offload as thread_offload
 from gatewatch.asgi._client_gone import client_gone
-from gatewatch.asgi._exchange import FinalizingExchange, HTTPExchange, read_only
+from gatewatch.asgi._exchange import FinalizingExchange, HTTPExchange
+from gatewatch.asgi._read_only import read_only
 from gatewatch.asgi._routes import route_template
 from gatewatch.asgi._step_timer import timer_class
 from gatewatch.asgi._websocket import serve_websocket
