@@ -15,9 +15,9 @@ from gatewatch_dashboard.prometheus_source import CONCURRENCY, SERIES, Prometheu
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess
 from gatewatch.queries import PROCESS_START, fleet_series, series
+from tests.support.prometheus_server import PROMETHEUS
 from tests.support.source_servers import (
     ASGI_REQUESTS,
-    PROMETHEUS,
     WSGI_REQUESTS,
     asgi_traffic,
     flask_server,

@@ -9,7 +9,6 @@ child process, every one stopped by PID."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,11 +22,11 @@ from gatewatch_dashboard import probe
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
 from tests.support.live_support import TOKEN, TOKEN_ENV
+from tests.support.prometheus_server import PROMETHEUS, prometheus_process
 from tests.support.traffic import ROOT
 
 # Documented: 5 s. A busy 2-core machine may start Python slowly: the test allows twice that.
 BOUND = 10.0
-PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
 
 
 def top(*args: str, timeout: float = 30) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -240,18 +239,7 @@ def test_a_prometheus_without_gatewatchs_series_is_one_line_then_passes(
     target = servers["gatewatch"].removeprefix("http://")
     config = tmp_path / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1s\n")
-    server = ServerProcess(
-        [
-            str(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address={LOOPBACK}:{port}",
-        ],
-        port=port,
-        ready_path="/-/ready",
-        cwd=tmp_path,
-        log_path=tmp_path / "prometheus.log",
-    )
+    server = prometheus_process(config, tmp_path / "data", port, directory=tmp_path)
     with server:
         assert one_line("--prometheus", server.base_url) == (
             f"gatewatch top: {server.base_url}: Prometheus holds no gatewatch series now: does it scrape "

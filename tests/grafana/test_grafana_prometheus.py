@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import threading
 import time
 import urllib.error
@@ -41,9 +40,9 @@ from tests.support.grafana import (
     without_threshold,
 )
 from tests.support.grafana_traffic import http_mix, websocket_sessions, wsgi_burst
+from tests.support.prometheus_server import PROMETHEUS, prometheus_process
 from tests.support.traffic import ROOT
 
-PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
 JOB = "examples"
 TRAFFIC_SECONDS = 6.0
 BUDGET_SECONDS = 60.0
@@ -155,18 +154,7 @@ def prometheus(tmp_path: Path, servers: tuple[ServerProcess, ServerProcess]) -> 
         "    static_configs:\n"
         f"      - targets: [{targets}]\n"
     )
-    server = ServerProcess(
-        [
-            str(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address={LOOPBACK}:{port}",
-        ],
-        port=port,
-        ready_path="/-/ready",
-        cwd=tmp_path,
-        log_path=tmp_path / "prometheus.log",
-    )
+    server = prometheus_process(config, tmp_path / "data", port, directory=tmp_path)
     with server:
         # Both targets scraped and up before any traffic.
         _wait_for(

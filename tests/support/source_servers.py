@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from websockets.sync.client import connect
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, gunicorn_command, uvicorn_command
 from gatewatch.queries import series
+from tests.support.prometheus_server import prometheus_process
 from tests.support.scrape import value
 from tests.support.traffic import ROOT
 
@@ -132,9 +132,6 @@ def flat(counters: ProcessCounters) -> dict[str, object]:
     return found
 
 
-PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
-
-
 @contextmanager
 def prometheus_server(tmp_path: Path, targets: list[ServerProcess]) -> Iterator[ServerProcess]:
     """Debian's ``prometheus`` on 127.0.0.1 scraping ``targets`` every second, each target's
@@ -146,18 +143,7 @@ def prometheus_server(tmp_path: Path, targets: list[ServerProcess]) -> Iterator[
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
         f"scrape_configs:\n  - job_name: apps\n    static_configs:\n      - targets: [{listed}]\n"
     )
-    server = ServerProcess(
-        [
-            str(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-            f"--web.listen-address={LOOPBACK}:{port}",
-        ],
-        port=port,
-        ready_path="/-/ready",
-        cwd=tmp_path,
-        log_path=tmp_path / "prometheus.log",
-    )
+    server = prometheus_process(config, tmp_path / "prometheus-data", port, directory=tmp_path)
     with server:
         deadline = time.monotonic() + 30
         query = {"query": f"count(up == 1) == {len(targets)}"}

@@ -6,7 +6,6 @@ names the source too: the test could not tell that from a dashboard drawing it."
 from __future__ import annotations
 
 import shlex
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -17,13 +16,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from gatewatch.export.live.local_dir import SERVER_PREFIX, local_roots
 from tests.support.checkout import ROOT
+from tests.support.prometheus_server import PROMETHEUS, prometheus_process
 from tests.support.readme_commands import Command, http_answer
 
 APP = "examples.starlette_app:wrapped"
 # The live_token of a command that gives none: the user's GATEWATCH_LIVE_TOKEN (documented).
 DEFAULT_TOKEN = "s3cret-from-the-environment"
-PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
 
 
 @dataclass
@@ -68,18 +68,7 @@ def _prometheus(stack: ExitStack, scratch: Path, target: ServerProcess) -> str:
         "scrape_configs:\n  - job_name: gatewatch\n    static_configs:\n"
         f"      - targets: ['{LOOPBACK}:{target.port}']\n"
     )
-    server = ServerProcess(
-        [
-            str(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data / 'tsdb'}",
-            f"--web.listen-address={LOOPBACK}:{port}",
-        ],
-        port=port,
-        ready_path="/-/ready",
-        cwd=data,
-        log_path=data / "prometheus.log",
-    )
+    server = prometheus_process(config, data / "tsdb", port, directory=data)
     stack.enter_context(server)
     # Until its first scrape it holds no gatewatch series, and top says so in one line.
     checks = probe.checks_for([], [], [server.base_url])
@@ -121,5 +110,15 @@ def top_sources(command: Command, scratch: Path) -> Iterator[StandIns]:
                 rewritten.append(parts._replace(netloc=netloc).geturl())
             else:
                 rewritten.append(word)
+        sources = ("--dir", "--prometheus", "http://", "https://")
+        if not any(word.startswith(sources) for word in words):
+            # A bare ``gatewatch top`` reads this user's servers on this host: one stands in,
+            # writing its live view where they do (the test run's own XDG_RUNTIME_DIR).
+            server = _gatewatch(stack, scratch, token)
+            assert http_answer(server.port, "/fast") is not None  # a server writes after a request
+            written = Path(local_roots()[0]) / f"{SERVER_PREFIX}{server.pid}"
+            deadline = time.monotonic() + 30
+            while not (written.is_dir() and any(written.iterdir())) and time.monotonic() < deadline:
+                time.sleep(0.05)
         stand_ins.command = Command(command.line, shlex.join(rewritten))
         yield stand_ins

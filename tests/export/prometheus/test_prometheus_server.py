@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -15,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from tests.support.prometheus_server import PROMETHEUS, prometheus_process
 from tests.support.promtool import promtool_path
 from tests.support.traffic import ROOT
 
 # Debian's package puts it in /usr/bin; any other install on PATH does as well.
-PROMETHEUS = Path(shutil.which("prometheus") or "/usr/bin/prometheus")
 FAST_REQUESTS = 7
 ITEM_REQUESTS = 3
 
@@ -88,18 +87,7 @@ def test_real_scrape_passes_promtool_and_prometheus_counts_it(
         "    static_configs:\n"
         f"      - targets: ['{LOOPBACK}:{app_server.port}']\n"
     )
-    prometheus = ServerProcess(
-        [
-            str(PROMETHEUS),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address={LOOPBACK}:{prometheus_port}",
-        ],
-        port=prometheus_port,
-        ready_path="/-/ready",
-        cwd=tmp_path,
-        log_path=tmp_path / "prometheus.log",
-    )
+    prometheus = prometheus_process(config, tmp_path / "data", prometheus_port, directory=tmp_path)
     query = 'sum(gatewatch_http_request_duration_seconds_count{route="/fast"})'
     # The template's spelling ({item_id} or {item_id:int}) is the router's business here.
     items_query = 'sum(gatewatch_http_request_duration_seconds_count{route=~"/items/.+"})'
