@@ -9,7 +9,9 @@ build (``get_requires_for_build_wheel``); this one adds the pinned mypy when com
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,3 +60,15 @@ def get_requires_for_build_editable(config_settings: dict[str, Any] | None = Non
     with _pure_setup():
         requires: list[str] = _setuptools.get_requires_for_build_editable(config_settings)
     return requires + MYPYC_REQUIRES if compiling else requires
+
+
+def build_wheel(
+    wheel_directory: str, config_settings: dict[str, Any] | None = None, metadata_directory: str | None = None
+) -> str:
+    # setuptools packs whatever build/lib* holds: an earlier build's extension modules (the
+    # other build, or a module since taken off COMPILED_MODULES) would ship in this wheel, and a
+    # compiled module without its code in the shared library fails at import.
+    for stale in glob.glob(os.path.join("build", "lib*")) + glob.glob(os.path.join("build", "bdist*")):
+        shutil.rmtree(stale, ignore_errors=True)
+    name: str = _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    return name
