@@ -246,6 +246,10 @@ def check_asgi(server: ServerProcess, processes: int) -> None:
             assert any("starlette" in frame for frame in site["outer_stack"])
 
 
+# No connection kept alive: each request is a new connection, which either worker may accept.
+ONE_SHOT = httpx.Limits(max_keepalive_connections=0)
+
+
 @pytest.mark.slow
 def test_uvicorn_totals_are_the_metrics_page(tmp_path: Path) -> None:
     port = free_port()
@@ -272,9 +276,13 @@ def test_gunicorn_uvicorn_workers_totals_are_the_metrics_page(tmp_path: Path) ->
             deadline = time.monotonic() + 30.0
             while len(live_view(client)["processes"]) < 2:
                 assert time.monotonic() < deadline, "the second worker never served"
-                # A worker holding its loop accepts no connection: the other one does.
-                with ThreadPoolExecutor(max_workers=4) as pool:
-                    list(pool.map(lambda _: client.get("/blocking?seconds=0.03"), range(8)))
+                # A worker holding its loop accepts no connection: the other one does. New
+                # connections each time: kept-alive ones stay with the worker that took them.
+                with (
+                    httpx.Client(base_url=server.base_url, timeout=10.0, limits=ONE_SHOT) as fresh,
+                    ThreadPoolExecutor(max_workers=4) as pool,
+                ):
+                    list(pool.map(lambda _: fresh.get("/blocking?seconds=0.03"), range(8)))
             warm_up = sum(
                 entry["requests"] for p in live_view(client)["processes"] for entry in p["totals"]["routes"]
             )
