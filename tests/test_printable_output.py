@@ -41,11 +41,16 @@ def log() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("gatewatch")
+    # Its level as a server's is (warnings and above): a module imported earlier in this
+    # process may have set another one (the bench's apps quiet it to errors).
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     logger.addHandler(handler)
     try:
         yield out
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def records(text: str) -> list[str]:
