@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,11 +39,17 @@ def _pure_setup() -> Iterator[None]:
             os.environ["GATEWATCH_MYPYC"] = switch
 
 
-def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+def _requires(
+    hook: Callable[[dict[str, Any] | None], list[str]], config_settings: dict[str, Any] | None
+) -> list[str]:
     compiling = _compiling()
     with _pure_setup():
-        requires: list[str] = _setuptools.get_requires_for_build_wheel(config_settings)
+        requires = hook(config_settings)
     return requires + MYPYC_REQUIRES if compiling else requires
+
+
+def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
+    return _requires(_setuptools.get_requires_for_build_wheel, config_settings)
 
 
 def prepare_metadata_for_build_wheel(
@@ -56,10 +62,7 @@ def prepare_metadata_for_build_wheel(
 
 
 def get_requires_for_build_editable(config_settings: dict[str, Any] | None = None) -> list[str]:
-    compiling = _compiling()
-    with _pure_setup():
-        requires: list[str] = _setuptools.get_requires_for_build_editable(config_settings)
-    return requires + MYPYC_REQUIRES if compiling else requires
+    return _requires(_setuptools.get_requires_for_build_editable, config_settings)
 
 
 def build_wheel(

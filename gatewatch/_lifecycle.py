@@ -56,7 +56,9 @@ class Lifecycle:
         here for mypyc: a compiled class with ``__call__`` keeps a call slot ahead of its
         fields, and a base without one would lay those fields out elsewhere (mypy 2.4.1 does
         not reconcile the two: the base's methods would write past them)."""
-        raise NotImplementedError
+        raise TypeError(
+            f"{type(self).__name__} is no entry point: wrap the app in GatewatchASGI or GatewatchWSGI"
+        )
 
     def _start_up(self, options: Options, *, monitor: Monitor | None, runtime: Runtime | None) -> Setup:
         """At construction: the runtime (this process's unless one is given), what it gives to

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from gatewatch_dashboard import probe
 
-from gatewatch.demo.servers import LOOPBACK, ServerProcess, free_port, uvicorn_command
+from gatewatch.demo.servers import LOOPBACK, free_port
 from tests.support.live_support import TOKEN, TOKEN_ENV
 from tests.support.prometheus_server import PROMETHEUS, prometheus_process
+from tests.support.top_stand_ins import uvicorn_source
 from tests.support.traffic import ROOT
 
 # Documented: 5 s. A busy 2-core machine may start Python slowly: the test allows twice that.
@@ -66,32 +67,15 @@ def lines(*args: str, count: int) -> list[str]:
     return said
 
 
-def _uvicorn(app: str, tmp_path: Path, name: str, **env: str) -> ServerProcess:
-    port = free_port()
-    server = ServerProcess(
-        uvicorn_command(app, port),
-        port=port,
-        ready_path="/metrics",
-        cwd=ROOT,
-        env=env,
-        log_path=tmp_path / f"{name}.log",
-    )
-    for variable in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
-        server.env.pop(variable, None)
-    if "GATEWATCH_LIVE_TOKEN" not in env:
-        server.env.pop("GATEWATCH_LIVE_TOKEN", None)
-    return server
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """gatewatch's example app with a live_token, the same without one, and an app that is not
     gatewatch's: their base URLs."""
     tmp_path = tmp_path_factory.mktemp("servers")
     with (
-        _uvicorn("examples.starlette_app:wrapped", tmp_path, "token", **TOKEN_ENV) as gatewatch,
-        _uvicorn("examples.starlette_app:wrapped", tmp_path, "tokenless") as tokenless,
-        _uvicorn("tests.support.plain_app:app", tmp_path, "plain") as plain,
+        uvicorn_source("examples.starlette_app:wrapped", tmp_path, "token", **TOKEN_ENV) as gatewatch,
+        uvicorn_source("examples.starlette_app:wrapped", tmp_path, "tokenless") as tokenless,
+        uvicorn_source("tests.support.plain_app:app", tmp_path, "plain") as plain,
     ):
         yield {"gatewatch": gatewatch.base_url, "tokenless": tokenless.base_url, "plain": plain.base_url}
 

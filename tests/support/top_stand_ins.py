@@ -35,21 +35,34 @@ class StandIns:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _gatewatch(stack: ExitStack, scratch: Path, token: str, **env: str) -> ServerProcess:
-    # Served by this environment's uvicorn: make test-minimal's has none (the demo extra).
-    pytest.importorskip("uvicorn")
+def uvicorn_source(app: str, directory: Path, name: str, **env: str) -> ServerProcess:
+    """``app`` under uvicorn on a free port, ready once ``/metrics`` answers, logging to
+    ``name``-PORT.log in ``directory``; deployed as a user would: this run's live directory,
+    multiprocess directory and live token only where ``env`` gives them. Not started."""
     port = free_port()
     server = ServerProcess(
-        uvicorn_command(APP, port),
+        uvicorn_command(app, port),
         port=port,
         ready_path="/metrics",
         cwd=ROOT,
-        env={"GATEWATCH_LIVE_TOKEN": token, **env},
-        log_path=scratch / f"top-source-{port}.log",
+        env=env,
+        log_path=directory / f"{name}-{port}.log",
     )
-    for variable in ("GATEWATCH_LIVE_DIR", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+    for variable in (
+        "GATEWATCH_LIVE_DIR",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "prometheus_multiproc_dir",
+        "GATEWATCH_LIVE_TOKEN",
+    ):
         if variable not in env:
             server.env.pop(variable, None)
+    return server
+
+
+def _gatewatch(stack: ExitStack, scratch: Path, token: str, **env: str) -> ServerProcess:
+    # Served by this environment's uvicorn: make test-minimal's has none (the demo extra).
+    pytest.importorskip("uvicorn")
+    server = uvicorn_source(APP, scratch, "top-source", GATEWATCH_LIVE_TOKEN=token, **env)
     stack.enter_context(server)
     return server
 
